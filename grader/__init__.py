@@ -1,0 +1,24 @@
+"""The grading engine: runs a kata's hidden pytest suite against a learner's file.
+
+    from grader import grade
+    result = grade("pipe", "my_pipe.py")          # -> grader.report.Result
+    for event in grade_iter("pipe", path): ...    # TestStarted / TestFinished / GradeFinished
+
+Attributes are imported lazily so that suites and helper processes that only
+need `grader.testing` or `grader.loader` start fast.
+"""
+from __future__ import annotations
+
+__all__ = ["grade", "grade_iter", "GradeFinished", "TestFinished", "TestStarted", "Result"]
+
+
+def __getattr__(name: str):
+    if name in ("grade", "grade_iter", "GradeFinished", "TestFinished", "TestStarted"):
+        from grader import runner
+
+        return getattr(runner, name)
+    if name == "Result":
+        from grader.report import Result
+
+        return Result
+    raise AttributeError(name)

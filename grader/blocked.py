@@ -1,0 +1,123 @@
+"""Where-blocked diagnostics: for each live process of a timed-out test, its
+Python stack (faulthandler, registered by the plugin on a reserved signal and
+inherited across fork) and what the kernel says it waits for.
+
+A process that blocks the signal, replaced the handler, or is not Python
+(an exec'd command) gets the kernel view only: state, wchan and system call.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import psutil
+
+from grader.report import BlockedProcess
+
+MAX_DUMPED = 12
+_FRAME = re.compile(r'File "(?P<file>.*)", line (?P<line>\d+) in (?P<func>.*)')
+_INTERNAL = ("/_pytest/", "/pluggy/", "/grader/plugin.py", "/grader/sandbox.py", "/grader/loader.py", "<frozen ")
+
+# x86_64 numbers of the system calls an IPC program usually blocks in.
+SYSCALLS = {
+    0: "read", 1: "write", 7: "poll", 23: "select", 34: "pause", 35: "nanosleep", 42: "connect",
+    43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 61: "wait4",
+    64: "semget", 65: "semop", 68: "msgget", 69: "msgsnd", 70: "msgrcv", 128: "rt_sigtimedwait",
+    130: "rt_sigsuspend", 202: "futex", 220: "semtimedop", 230: "clock_nanosleep", 232: "epoll_wait",
+    242: "mq_timedsend", 243: "mq_timedreceive", 247: "waitid", 257: "openat", 270: "pselect6",
+    271: "ppoll", 281: "epoll_pwait", 288: "accept4", 2: "open",
+}
+
+
+def where_blocked(procs: list[psutil.Process], test_pid: int | None, stacks_log: Path,
+                  impl_path: str, dump_signal: int) -> list[BlockedProcess]:
+    ordered = sorted(procs, key=lambda p: (p.pid != test_pid, p.pid))
+    report = []
+    for proc in ordered[:MAX_DUMPED]:
+        try:
+            role = "test process" if proc.pid == test_pid else f"child of {proc.ppid()}"
+            command = " ".join(proc.cmdline())[:80] or proc.name()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        stack = []
+        if _handles(proc.pid, dump_signal):
+            stack = _order_frames(_dump(proc.pid, stacks_log, dump_signal), impl_path)
+        report.append(BlockedProcess(pid=proc.pid, role=role, command=command,
+                                     state=kernel_state(proc.pid), stack=stack))
+    if len(ordered) > MAX_DUMPED:
+        report.append(BlockedProcess(pid=0, role=f"and {len(ordered) - MAX_DUMPED} more processes",
+                                     command="", state="not inspected"))
+    return report
+
+
+def kernel_state(pid: int) -> str:
+    """'blocked in read() (pipe_read)', 'running on a CPU (busy loop?)', ..."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+    if state == "R":
+        return "running on a CPU (a busy loop?)"
+    if state in ("T", "t"):
+        return "stopped"
+    wchan = _read(f"/proc/{pid}/wchan")
+    call = _read(f"/proc/{pid}/syscall").split(" ", 1)[0]
+    name = SYSCALLS.get(int(call), f"syscall {call}") if call.isdigit() else ""
+    parts = [f"blocked in {name}()" if name else "sleeping"]
+    if wchan and wchan != "0":
+        parts.append(f"(kernel: {wchan})")
+    return " ".join(parts)
+
+
+def _handles(pid: int, signum: int) -> bool:
+    """True when the process catches signum and does not block it (faulthandler can answer)."""
+    masks = {}
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        key, _, value = line.partition(":")
+        if key in ("SigCgt", "SigBlk"):
+            masks[key] = int(value.strip(), 16)
+    bit = 1 << (signum - 1)
+    return bool(masks.get("SigCgt", 0) & bit) and not masks.get("SigBlk", 0) & bit
+
+
+def _dump(pid: int, stacks_log: Path, signum: int, timeout: float = 0.5) -> str:
+    start = stacks_log.stat().st_size if stacks_log.exists() else 0
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return ""
+    deadline = time.monotonic() + timeout
+    size, stable_since = start, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        now_size = stacks_log.stat().st_size
+        if now_size != size:
+            size, stable_since = now_size, time.monotonic()
+        elif size > start and time.monotonic() - stable_since > 0.03:
+            break
+    with open(stacks_log, "rb") as f:
+        f.seek(start)
+        return f.read(size - start).decode(errors="replace")
+
+
+def _order_frames(dump: str, impl_path: str) -> list[str]:
+    """Frames innermost first, the grader's own frames dropped, the learner's file named short."""
+    blocks = dump.split("\n\n")
+    current = next((b for b in blocks if b.lstrip().startswith("Current thread")), blocks[0])
+    frames = []
+    for match in _FRAME.finditer(current):
+        path, line, func = match["file"], match["line"], match["func"].strip()
+        if any(part in path for part in _INTERNAL):
+            continue
+        label = os.path.basename(path) if path == impl_path else path
+        frames.append(f"{label}:{line} in {func}" + ("   <- your code" if path == impl_path else ""))
+    return frames
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""

@@ -1,0 +1,201 @@
+"""The result schema (JSON, versioned) and its human rendering.
+
+One `Result` object per grade; the CLI's `--json`, the human report and the TUI
+all read the same object. Modelled on Exercism's test-runner results.json:
+status pass/fail/error, per-test message, capped output, task ids, and an
+explicit "timeout" status.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+SCHEMA_VERSION = 1
+OUTPUT_CAP = 8 * 1024  # bytes of captured output kept per test
+TEST_STATUSES = ("pass", "fail", "error", "timeout")
+
+
+@dataclass
+class BlockedProcess:
+    """Where one live process of the run was when its test timed out."""
+
+    pid: int
+    role: str  # "test process" or "child of <pid>"
+    command: str
+    state: str  # e.g. "sleeping in pipe_read", "running"
+    stack: list[str] = field(default_factory=list)  # "file:line in func", innermost first
+
+    def describe(self) -> str:
+        mine = [frame for frame in self.stack if frame.endswith("<- your code")]
+        where = (mine or self.stack or ["no Python stack available"])[0]
+        return f"pid {self.pid} ({self.role}): {where}; {self.state}"
+
+
+@dataclass
+class PerfFigure:
+    name: str
+    description: str
+    value: float
+    unit: str
+    baseline: float
+    ratio: float
+    threshold: float
+    passed: bool
+    test: str = ""
+
+
+@dataclass
+class HygieneFinding:
+    kind: str  # zombie, process, fd, escape, posix-shm, posix-sem, posix-mq, sysv-shm, sysv-sem, sysv-msg, fifo, socket
+    name: str  # the object: pid, fd, name or key
+    message: str
+    test: str = ""  # empty: found by the final sweep of the run
+
+
+@dataclass
+class TestResult:
+    name: str
+    task: int | None
+    status: str  # one of TEST_STATUSES
+    message: str = ""
+    details: str = ""  # traceback or extra context, learner frames first
+    output: str = ""  # captured stdout+stderr, capped
+    duration: float = 0.0
+    blocked: list[BlockedProcess] = field(default_factory=list)
+    nodeid: str = ""
+
+
+@dataclass
+class TaskResult:
+    id: int
+    name: str
+    title: str
+    status: str  # pass, fail, skipped
+    passed: int = 0
+    total: int = 0
+    perf: bool = False
+
+
+@dataclass
+class Result:
+    kata: str
+    implementation: str
+    status: str  # pass, fail, error
+    duration: float = 0.0
+    message: str = ""  # one line when status is error
+    tasks: list[TaskResult] = field(default_factory=list)
+    tests: list[TestResult] = field(default_factory=list)
+    perf: list[PerfFigure] = field(default_factory=list)
+    hygiene: list[HygieneFinding] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "fail": 1}.get(self.status, 2)
+
+    @property
+    def tasks_passed(self) -> int:
+        return sum(1 for t in self.tasks if t.status == "pass")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Result":
+        data = dict(data)
+        data["tasks"] = [TaskResult(**t) for t in data.get("tasks", [])]
+        data["tests"] = [test_result_from_dict(t) for t in data.get("tests", [])]
+        data["perf"] = [PerfFigure(**p) for p in data.get("perf", [])]
+        data["hygiene"] = [HygieneFinding(**h) for h in data.get("hygiene", [])]
+        return cls(**data)
+
+
+def test_result_from_dict(data: dict) -> TestResult:
+    data = dict(data)
+    data["blocked"] = [BlockedProcess(**b) for b in data.get("blocked", [])]
+    return TestResult(**data)
+
+
+def error_result(kata: str, implementation: str, message: str) -> Result:
+    return Result(kata=kata, implementation=implementation, status="error", message=message)
+
+
+def cap_output(raw: bytes, total: int | None = None) -> str:
+    """Decode captured output, keeping the first OUTPUT_CAP bytes and saying how much was cut."""
+    total = len(raw) if total is None else total
+    text = raw[:OUTPUT_CAP].decode("utf-8", errors="replace")
+    if total > OUTPUT_CAP:
+        text += f"\n[... output truncated: {total - OUTPUT_CAP} more bytes ...]"
+    return text
+
+
+# --- human rendering ---------------------------------------------------------
+
+_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "skipped": "SKIP"}
+
+
+def render_text(result: Result, *, verbose: bool = False) -> str:
+    """The report a learner reads after `kata grade`: tasks, what failed and why, perf, hygiene."""
+    lines: list[str] = [f"kata {result.kata}: {result.implementation}"]
+    if result.status == "error":
+        lines.append(f"ERROR: {result.message}")
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    for task in result.tasks:
+        if task.status == "skipped":
+            detail = "skipped (--no-perf)" if task.perf else "not selected"
+        else:
+            detail = f"{task.passed}/{task.total} tests"
+        lines.append(f"  [{_MARK[task.status]:>4}] task {task.id}: {task.title}  ({detail})")
+    failing = [t for t in result.tests if t.status != "pass"]
+    if failing:
+        lines.append("")
+        lines.append("What went wrong:")
+    for test in failing:
+        lines.append("")
+        lines.append(f"  {_MARK[test.status]} {test.name} (task {test.task})")
+        lines.extend("    " + line for line in test.message.splitlines())
+        for proc in test.blocked:
+            lines.append("      " + proc.describe())
+            lines.extend("        " + frame for frame in proc.stack[1:6])
+        if test.details and (verbose or test.status == "error"):
+            lines.extend("    | " + line for line in test.details.splitlines())
+        if test.output:
+            shown = test.output if verbose else _tail(test.output, 12)
+            lines.append("    output:")
+            lines.extend("    > " + line for line in shown.splitlines())
+    if result.perf:
+        lines.append("")
+        lines.append("Performance (same-run baseline, ratio must reach the threshold):")
+        for p in result.perf:
+            verdict = "ok" if p.passed else "TOO SLOW"
+            lines.append(
+                f"  {p.description or p.name}: {p.value:,.1f} {p.unit} vs baseline {p.baseline:,.1f} {p.unit}"
+                f" = {p.ratio:.2f}x (threshold {p.threshold:.2f}x) {verdict}"
+            )
+    if result.hygiene:
+        lines.append("")
+        lines.append("Hygiene (left behind, and removed by the grader):")
+        for h in result.hygiene:
+            where = f" [{h.test}]" if h.test else ""
+            lines.append(f"  {h.kind} {h.name}{where}: {h.message}")
+    for notice in result.notices:
+        lines.append(f"note: {notice}")
+    lines.append("")
+    passed = result.tasks_passed
+    lines.append(
+        f"{result.status.upper()}: {passed}/{len(result.tasks)} tasks, "
+        f"{sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _tail(text: str, n: int) -> str:
+    lines = text.splitlines()
+    if len(lines) <= n:
+        return text
+    return "\n".join([f"[... {len(lines) - n} earlier lines ...]"] + lines[-n:])

@@ -1,0 +1,225 @@
+"""Hidden suite of the `pipe` kata. Hygiene (zombies, fds, escaped children) is
+checked by the grader after every test; these tests check behaviour and say why
+it is wrong when it is."""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+
+import pytest
+
+from grader.testing import describe_bytes, expect, fail
+
+PIPE_CAPACITY = 65536
+_forks = [0]
+os.register_at_fork(after_in_parent=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
+def payload(size: int, seed: int = 7) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def work(task: bytes) -> bytes:
+    return hashlib.sha256(task).digest() + task[::-1]
+
+
+@pytest.fixture
+def forks():
+    """Counts the os.fork() calls the caller makes during the test."""
+    _forks[0] = 0
+    return lambda: _forks[0]
+
+
+def check_payload(expected: bytes, got, what: str) -> None:
+    expect(isinstance(got, bytes), f"`{what}` must return bytes, got {type(got).__name__}")
+    if got == expected:
+        return
+    if len(got) < len(expected) and expected.startswith(got):
+        fail(f"`{what}` returned only the first {len(got)} of {len(expected)} bytes. One read() returns what "
+             f"is in the pipe at that moment (at most its {PIPE_CAPACITY // 1024} KiB buffer), not the whole "
+             "message: read in a loop until read() returns b'' (EOF).")
+    if len(got) > len(expected) and got.startswith(expected):
+        fail(f"`{what}` returned {len(got) - len(expected)} bytes more than the child wrote "
+             "(is the child writing twice, or is the parent also writing into the pipe?)")
+    fail(f"`{what}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the bytes must "
+         "arrive unchanged (binary, any byte value, no decoding or newline handling)")
+
+
+def check_one_fork(forks, what: str) -> None:
+    expect(forks() >= 1, f"`{what}` returned without forking: the data must travel from another process "
+           "through a pipe (os.pipe() then os.fork()), not be computed in the caller")
+    expect(forks() == 1, f"`{what}` forked {forks()} times; one child is enough")
+
+
+# --- task 1: child_to_parent -------------------------------------------------------
+
+EOF_HINT = ("read() never returned EOF. EOF arrives only when every write end of the pipe is closed: the "
+            "parent must close its own copy of the write end right after fork(), and the child must close "
+            "its end (or exit) when it has written everything.")
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_child_to_parent_small(impl, forks):
+    check_payload(b"hello through a pipe", impl.child_to_parent(b"hello through a pipe"), "child_to_parent")
+    check_one_fork(forks, "child_to_parent")
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_child_to_parent_empty(impl):
+    check_payload(b"", impl.child_to_parent(b""), "child_to_parent")
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_child_to_parent_binary(impl):
+    data = bytes(range(256)) * 16
+    check_payload(data, impl.child_to_parent(data), "child_to_parent")
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(
+    "a payload larger than the pipe buffer (64 KiB) blocks the child's write() until the parent reads. "
+    "A parent that calls waitpid() before reading waits for a child that waits for it: a deadlock. "
+    "Read to EOF first, then waitpid().")
+def test_child_to_parent_larger_than_pipe_buffer(impl):
+    data = payload(4 << 20)
+    check_payload(data, impl.child_to_parent(data), "child_to_parent")
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_child_to_parent_many_calls(impl):
+    for n in range(20):
+        data = payload(1000 + n, seed=n)
+        check_payload(data, impl.child_to_parent(data), "child_to_parent")
+
+
+# --- task 2: round_trip_digest -----------------------------------------------------
+
+ROUND_TRIP_HINT = (
+    "the child reads the request until EOF, and EOF only comes once the parent closes its write end of "
+    "the request pipe and the child has closed its own inherited copy. Close unused ends right after fork().")
+
+
+def check_digest(data: bytes, got) -> None:
+    expected = hashlib.sha256(data).hexdigest()
+    expect(isinstance(got, str), f"`round_trip_digest` must return the hex digest as str, got {type(got).__name__}")
+    expect(got == expected, f"`round_trip_digest` returned {got[:80]!r}, expected the sha256 hex digest of the "
+           f"{len(data)}-byte payload, {expected!r}: did the child receive the whole payload?")
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+def test_round_trip_small(impl, forks):
+    check_digest(b"there and back", impl.round_trip_digest(b"there and back"))
+    check_one_fork(forks, "round_trip_digest")
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+def test_round_trip_empty(impl):
+    check_digest(b"", impl.round_trip_digest(b""))
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(ROUND_TRIP_HINT + " A request larger than 64 KiB also needs the parent to write it "
+                        "all before waiting for the answer.")
+def test_round_trip_larger_than_pipe_buffer(impl):
+    data = payload(3 << 20, seed=11)
+    check_digest(data, impl.round_trip_digest(data))
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+def test_round_trip_binary(impl):
+    data = bytes(range(256))[::-1] * 300
+    check_digest(data, impl.round_trip_digest(data))
+
+
+# --- task 3: gather ---------------------------------------------------------------------
+
+GATHER_HINT = (
+    "outputs larger than the pipe buffer block each worker's write() until the parent reads them. Read "
+    "from every worker's pipe (os.read in a select/poll loop, or one worker after the other) before "
+    "waiting for the workers, and close the write ends in the parent and the siblings' read ends in each child.")
+
+
+def check_gather(tasks: list[bytes], workers: int, got, forks) -> None:
+    expected = [work(t) for t in tasks]
+    expect(isinstance(got, list), f"`gather` must return a list, got {type(got).__name__}")
+    expect(len(got) == len(expected), f"`gather` returned {len(got)} results for {len(tasks)} tasks")
+    for i, (want, have) in enumerate(zip(expected, got)):
+        if have != want:
+            if have in expected:
+                fail(f"result {i} of `gather` is the result of task {expected.index(have)}: results must "
+                     "come back in task order, whatever order the workers finish in")
+            fail(f"result {i} of `gather` is {describe_bytes(have)}, expected work(task {i}) = "
+                 f"{describe_bytes(want)}; a result must arrive whole (frame each result: length, then bytes)")
+    expect(forks() <= workers, f"`gather` forked {forks()} processes for {workers} workers: start at most "
+           "`workers` children and give each several tasks")
+    expect(not tasks or forks() >= 1, "`gather` computed the results without forking any worker")
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(GATHER_HINT)
+def test_gather_no_tasks(impl, forks):
+    got = impl.gather([], 4)
+    expect(got == [], f"`gather([], 4)` must return [], got {got!r}")
+    expect(forks() == 0, "`gather([], 4)` forked workers for no work")
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(GATHER_HINT)
+def test_gather_fewer_tasks_than_workers(impl, forks):
+    tasks = [b"alpha", b"beta"]
+    check_gather(tasks, 2, impl.gather(tasks, 4), forks)
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(GATHER_HINT)
+def test_gather_more_tasks_than_workers(impl, forks):
+    tasks = [payload(n * 997 % 5000, seed=n) for n in range(17)]
+    check_gather(tasks, 3, impl.gather(tasks, 3), forks)
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(GATHER_HINT)
+def test_gather_outputs_larger_than_pipe_buffer(impl, forks):
+    tasks = [payload(300_000 + n, seed=100 + n) for n in range(6)]
+    check_gather(tasks, 2, impl.gather(tasks, 2), forks)
+
+
+# --- task 4: performance -------------------------------------------------------------------
+
+
+def raw_pipe_transfer(data: bytes) -> bytes:
+    """The baseline: the plainest correct transfer, measured in this run on this machine."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 1 << 16):
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return b"".join(chunks)
+
+
+@pytest.mark.task(4)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_child_to_parent_throughput(impl, perf):
+    data = payload(8 << 20, seed=3)
+    check_payload(data, impl.child_to_parent(data), "child_to_parent")
+    perf.check("child_to_parent_mbps", lambda: impl.child_to_parent(data), lambda: raw_pipe_transfer(data),
+               units=len(data), scale=1e-6)

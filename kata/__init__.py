@@ -1,0 +1,1 @@
+"""ipc-kata: the application (CLI, TUI, quiz engine, progress store)."""

@@ -1,0 +1,56 @@
+"""`kata`: the command line. Thin: parse, call the library, print.
+
+Exit codes: 0 success / pass, 1 fail, 2 error or bad usage. Every expected
+problem (unknown kata, missing file, damaged store, malformed data) is a
+`UserError` and ends as one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from kata.errors import UserError
+
+# Each module registers its verbs; keep their top-level imports light.
+COMMAND_MODULES = (
+    "kata.commands.katas",
+    "kata.commands.grade",
+    "kata.commands.questions",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kata",
+        description="Interview prep for Unix IPC: quiz, katas and a grader. "
+        "Run with no arguments to open the app.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "func", None)
+    try:
+        if handler is None:
+            from kata.commands.app import open_app
+
+            return open_app()
+        return int(handler(args) or 0)
+    except UserError as err:
+        print(f"kata: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kata: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
