@@ -41,11 +41,11 @@ def where_blocked(procs: list[psutil.Process], test_pid: int | None, stacks_log:
             command = " ".join(proc.cmdline())[:80] or proc.name()
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
+        state = kernel_state(proc.pid)  # before the dump: its signal interrupts the blocking call
         stack = []
         if _handles(proc.pid, dump_signal):
             stack = _order_frames(_dump(proc.pid, stacks_log, dump_signal), impl_path)
-        report.append(BlockedProcess(pid=proc.pid, role=role, command=command,
-                                     state=kernel_state(proc.pid), stack=stack))
+        report.append(BlockedProcess(pid=proc.pid, role=role, command=command, state=state, stack=stack))
     if len(ordered) > MAX_DUMPED:
         report.append(BlockedProcess(pid=0, role=f"and {len(ordered) - MAX_DUMPED} more processes",
                                      command="", state="not inspected"))

@@ -6,8 +6,9 @@ escaped, e.g. after a timeout or a crashed test process).
 
 Attribution: every process of a run carries KATA_RUN_TOKEN in its environment
 (found even after `setsid` and a double fork), every POSIX name handed to the
-learner starts with `kata_<token>`, every System V key is recorded, and FIFOs
-and socket files live under the run's scratch folder.
+learner starts with `kata_<token>`, every System V key is recorded, FIFOs
+and socket files live under the run's scratch folder, and the creation ledger
+(grader/ledger.py) names whatever the learner created under names of its own.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from grader import ledger
 from grader.report import HygieneFinding
 
 TOKEN_ENV = "KATA_RUN_TOKEN"
@@ -147,6 +149,7 @@ class IpcObject:
     kind: str
     name: str  # POSIX name ("/x"), "key 0x... (id N)", or a path
     handle: object  # what remove() needs: POSIX name, System V id, path
+    key: int | None = None  # System V only
 
     def finding(self, test: str = "") -> HygieneFinding:
         return HygieneFinding(kind=self.kind, name=self.name, message=LEAK_ADVICE[self.kind].format(name=self.name), test=test)
@@ -173,8 +176,11 @@ def posix_objects(prefix: str) -> list[IpcObject]:
 def sysv_objects(keys) -> list[IpcObject]:
     """System V objects (shm, sem, msg) whose key is one of `keys`."""
     keys = set(keys)
-    if not keys:
-        return []
+    return [obj for obj in all_sysv_objects() if obj.key in keys] if keys else []
+
+
+def all_sysv_objects() -> list[IpcObject]:
+    """Every System V object of the machine, from /proc/sysvipc."""
     found = []
     for kind, table in SYSV_TABLES.items():
         try:
@@ -186,9 +192,46 @@ def sysv_objects(keys) -> list[IpcObject]:
         for line in lines[1:]:
             cols = line.split()
             key, ident = int(cols[key_col]), int(cols[id_col])
-            if key in keys:
-                found.append(IpcObject(kind, f"key {key:#x} (id {ident})", ident))
+            found.append(IpcObject(kind, f"key {key:#x} (id {ident})", ident, key))
     return found
+
+
+def ledger_objects(path) -> list[IpcObject]:
+    """The objects the run's creation ledger names that still exist (see grader/ledger.py)."""
+    sysv = {(obj.kind, obj.handle): obj for obj in all_sysv_objects()}
+    found = []
+    for entry in ledger.entries(path):
+        kind, handle, name = entry.get("kind"), entry.get("handle"), entry.get("name")
+        if kind in _SYSV_ID_COLUMN:
+            obj = sysv.get((kind, handle))
+            if obj is not None and obj.name == name:  # same id and key: not a recycled id
+                found.append(obj)
+        elif kind in ("fifo", "socket"):
+            if _special_kind(handle) == kind:
+                found.append(IpcObject(kind, handle, handle))
+        elif kind in LEAK_ADVICE and _posix_exists(kind, handle):
+            found.append(IpcObject(kind, handle, handle))
+    return found
+
+
+def _posix_exists(kind: str, name: str) -> bool:
+    if kind != "posix-mq" or mqueue_visible():
+        return ledger.posix_path(kind, name).exists()
+    import posix_ipc
+
+    try:
+        posix_ipc.MessageQueue(name).close()
+    except posix_ipc.ExistentialError:
+        return False
+    return True
+
+
+def _special_kind(path: str) -> str | None:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    return "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else None
 
 
 def special_files(root: Path) -> list[IpcObject]:
@@ -197,14 +240,9 @@ def special_files(root: Path) -> list[IpcObject]:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             path = os.path.join(dirpath, name)
-            try:
-                mode = os.lstat(path).st_mode
-            except OSError:
-                continue
-            if stat.S_ISFIFO(mode):
-                found.append(IpcObject("fifo", path, path))
-            elif stat.S_ISSOCK(mode):
-                found.append(IpcObject("socket", path, path))
+            kind = _special_kind(path)
+            if kind:
+                found.append(IpcObject(kind, path, path))
     return found
 
 
@@ -229,13 +267,16 @@ def remove(obj: IpcObject) -> None:
         pass
 
 
-def sweep_ipc(prefix: str, keys, roots, test: str = "") -> list[HygieneFinding]:
+def sweep_ipc(prefix: str, keys, roots, test: str = "", ledger_path=None) -> list[HygieneFinding]:
     """Find every IPC object of a test (or a run), report it and remove it."""
     objects = posix_objects(prefix) + sysv_objects(keys)
     for root in roots:
         objects += special_files(Path(root))
+    if ledger_path is not None:
+        objects += ledger_objects(ledger_path)
+        ledger.clear(ledger_path)
     findings = []
-    for obj in objects:
+    for obj in {(o.kind, o.handle): o for o in objects}.values():
         findings.append(obj.finding(test))
         remove(obj)
     return findings

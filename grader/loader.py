@@ -17,6 +17,8 @@ import os
 import sys
 import types
 
+from grader import ledger
+
 MODULE_NAME = "kata_impl"
 ESCAPE_EXIT_STATUS = 70
 _fork_generation = 0
@@ -44,6 +46,7 @@ def load_impl(path: str, escapes_dir: str | None = None, required: tuple[str, ..
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in sys.path:
         sys.path.append(directory)
+    ledger.install_from_env()
     generation = _fork_generation
     try:
         spec.loader.exec_module(module)

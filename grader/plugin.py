@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader import hygiene
+from grader import hygiene, ledger
 from grader.catalog import KataDef, load_kata
 from grader.channel import send_event
 from grader.loader import ImplLoadError, load_impl
@@ -43,6 +43,7 @@ class _Run:
         self.run_dir = Path(config["run_dir"])
         self.escapes_dir = self.run_dir / "escapes"
         self.scratch_root = self.run_dir / "scratch"
+        self.ledger_path = self.run_dir / "ledger"
         self.impl = None
         self.ordinals: dict[str, int] = {}
         self._stacks_file = None
@@ -74,6 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     _run.send({"ev": "hello", "pid": os.getpid()})
     os.chdir(_run.scratch_root)
+    os.environ[ledger.LEDGER_ENV] = str(_run.ledger_path)  # load_impl installs it, here and in python -c
     before = {c.pid for c in psutil.Process().children()}
     try:
         _run.impl = load_impl(_run.impl_path, str(_run.escapes_dir), _run.kata.api)
@@ -288,7 +290,7 @@ def _check_hygiene(item: pytest.Item, fds_before: dict[int, str]) -> list[Hygien
             f"fd {fd} ({target}) was opened during the test and is still open: close every fd you "
             "create, in every process (in the parent too, once the child has its copy)", test))
     prefix = f"kata_{_run.token}_{state['ordinal']}_"
-    findings += hygiene.sweep_ipc(prefix, state["keys"], [state["scratch"]], test)
+    findings += hygiene.sweep_ipc(prefix, state["keys"], [state["scratch"]], test, _run.ledger_path)
     return findings
 
 

@@ -8,6 +8,7 @@ explicit "timeout" status.
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import asdict, dataclass, field
 
 SCHEMA_VERSION = 1
@@ -74,6 +75,7 @@ class TaskResult:
     passed: int = 0
     total: int = 0
     perf: bool = False
+    skipped_because: str = ""  # when skipped: "--no-perf" or "not selected"
 
 
 @dataclass
@@ -147,7 +149,7 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
     lines.append("")
     for task in result.tasks:
         if task.status == "skipped":
-            detail = "skipped (--no-perf)" if task.perf else "not selected"
+            detail = task.skipped_because or "skipped"
         else:
             detail = f"{task.passed}/{task.total} tests"
         lines.append(f"  [{_MARK[task.status]:>4}] task {task.id}: {task.title}  ({detail})")
@@ -155,9 +157,12 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
     if failing:
         lines.append("")
         lines.append("What went wrong:")
-    for test in failing:
+    for group in _same_failure_groups(failing):
+        test = group[0]
         lines.append("")
-        lines.append(f"  {_MARK[test.status]} {test.name} (task {test.task})")
+        tasks = ", ".join(dict.fromkeys(str(t.task) for t in group))
+        heading = f"{_MARK[test.status]} {', '.join(t.name for t in group)} (task {tasks})"
+        lines.extend(textwrap.wrap(heading, width=92, initial_indent="  ", subsequent_indent="      "))
         lines.extend("    " + line for line in test.message.splitlines())
         for proc in test.blocked:
             lines.append("      " + proc.describe())
@@ -192,6 +197,21 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
         f"{sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
     )
     return "\n".join(lines) + "\n"
+
+
+def _same_failure_groups(failing: list[TestResult]) -> list[list[TestResult]]:
+    """Consecutive failures with the same message and nothing else to show, shown once:
+    a starter's fourteen "not implemented" read as one line per function."""
+    groups: list[list[TestResult]] = []
+    for test in failing:
+        plain = not (test.blocked or test.output or test.details)
+        last = groups[-1][0] if groups else None
+        if (plain and last is not None and not (last.blocked or last.output or last.details)
+                and (last.status, last.message) == (test.status, test.message)):
+            groups[-1].append(test)
+        else:
+            groups.append([test])
+    return groups
 
 
 def _tail(text: str, n: int) -> str:

@@ -88,7 +88,7 @@ def grade_iter(kata_id: str, impl_path: str | os.PathLike, *, perf: bool = True,
         yield GradeFinished(error_result(kata_id, shown_path, str(err)))
         return
     path = Path(impl_path).expanduser().absolute()
-    problem = precheck(path)
+    problem = precheck(path, kata.id)
     if problem:
         yield GradeFinished(error_result(kata_id, str(path), problem))
         return
@@ -104,10 +104,10 @@ def grade_iter(kata_id: str, impl_path: str | os.PathLike, *, perf: bool = True,
     yield GradeFinished(result)
 
 
-def precheck(path: Path) -> str:
+def precheck(path: Path, kata_id: str) -> str:
     """One line on why `path` cannot be graded, or "" (nothing is executed here)."""
     if not path.exists():
-        return f"{path}: no such file (run `kata start <kata>` to create it from the starter)"
+        return f"{path}: no such file (`kata start {kata_id}` creates it from the starter)"
     if path.is_dir():
         return f"{path}: is a directory, not a Python file"
     if not path.is_file():
@@ -373,7 +373,8 @@ class _Run:
             keys = [int(k) for k in (self.dir / "keys").read_text().split()]
         except OSError:
             keys = []
-        self.findings += hygiene.sweep_ipc(f"kata_{self.token}_", keys, [self.dir / "scratch"])
+        self.findings += hygiene.sweep_ipc(f"kata_{self.token}_", keys, [self.dir / "scratch"],
+                                           ledger_path=self.dir / "ledger")
         self.receiver.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -389,12 +390,15 @@ class _Run:
         for task in self.kata.tasks:
             mine = [t for t in tests if t.task == task.id]
             passed = sum(t.status == "pass" for t in mine)
+            skipped_because = ""
             if not mine:
                 status = "skipped"
+                skipped_because = "--no-perf" if task.perf and not self.perf else "not selected"
             else:
                 status = "pass" if passed == len(mine) else "fail"
             tasks.append(TaskResult(id=task.id, name=task.name, title=task.title, status=status,
-                                    passed=passed, total=len(mine), perf=task.perf))
+                                    passed=passed, total=len(mine), perf=task.perf,
+                                    skipped_because=skipped_because))
         run_level_leak = any(not f.test for f in self.findings)
         ok = tests and all(t.status == "pass" for t in tests) and not run_level_leak
         notices = []

@@ -1,0 +1,141 @@
+"""`kata list|start|show|hint|solution`: browse the katas and work on one."""
+from __future__ import annotations
+
+import argparse
+
+from kata.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    listing = subparsers.add_parser("list", help="list the katas and your state in each")
+    listing.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
+    listing.set_defaults(func=_list)
+
+    start = subparsers.add_parser(
+        "start",
+        help="copy a kata's starter into your workspace and show its spec",
+        description="Copy the starter of KATA to your workspace (never over existing work "
+        "unless --force, which keeps a backup) and print the spec.",
+    )
+    start.add_argument("kata", help="kata id (see `kata list`)")
+    start.add_argument("--workspace", metavar="DIR", help="folder for your file (default: $KATA_HOME/workspace)")
+    start.add_argument("--force", action="store_true", help="replace an existing file (the old one is kept as .bak)")
+    start.set_defaults(func=_start)
+
+    show = subparsers.add_parser("show", help="print a kata's spec")
+    show.add_argument("kata", help="kata id")
+    show.set_defaults(func=_show)
+
+    hint = subparsers.add_parser(
+        "hint",
+        help="reveal the next hint of a kata (recorded in your progress)",
+        description="Reveal the next hint; hints go from a nudge to nearly the answer.",
+    )
+    hint.add_argument("kata", help="kata id")
+    hint.add_argument("--all", action="store_true", help="show again every hint revealed so far")
+    hint.set_defaults(func=_hint)
+
+    solution = subparsers.add_parser(
+        "solution",
+        help="print the reference solution (once your implementation passes)",
+    )
+    solution.add_argument("kata", help="kata id")
+    solution.add_argument("--force", action="store_true", help="show it even though you have not passed yet")
+    solution.set_defaults(func=_solution)
+
+
+def load(kata_id: str):
+    """The kata definition, or a one-line UserError naming the known ids."""
+    from grader.catalog import CatalogError, load_kata
+
+    try:
+        return load_kata(kata_id)
+    except CatalogError as err:
+        raise UserError(str(err)) from None
+
+
+def _list(args: argparse.Namespace) -> int:
+    return print_kata_list(args.workspace)
+
+
+def print_kata_list(workspace: str | None = None) -> int:
+    """The kata table with the learner's state in each (also the app's front door)."""
+    from grader.catalog import CatalogError, all_katas
+    from kata.progress import ProgressStore
+    from kata.workspace import kata_state
+
+    try:
+        katas = all_katas()
+    except CatalogError as err:
+        raise UserError(str(err)) from None
+    with ProgressStore.open() as store:
+        rows = [(k.id, "*" * k.difficulty, kata_state(k, store.has_passed(k.id), workspace=workspace),
+                 k.title) for k in katas]
+    widths = [max(len(row[i]) for row in rows + [("kata", "level", "state", "")]) for i in range(3)]
+    print(f"{'kata':<{widths[0]}}  {'level':<{widths[1]}}  {'state':<{widths[2]}}  title")
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    print("\n`kata start <kata>` to begin one, `kata grade <kata>` to grade it.")
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    from kata.workspace import start_kata
+
+    kata = load(args.kata)
+    started = start_kata(kata, workspace=args.workspace, force=args.force)
+    print(kata.spec_path.read_text(encoding="utf-8"))
+    print("-" * 72)
+    if started.backup:
+        print(f"Your previous file was kept as {started.backup}")
+    grade = f"kata grade {kata.id}" + (f" --workspace {args.workspace}" if args.workspace else "")
+    print(f"Started {kata.id}: edit {started.path}\nthen run `{grade}` (and `kata hint {kata.id}` when stuck).")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    kata = load(args.kata)
+    print(kata.spec_path.read_text(encoding="utf-8"))
+    return 0
+
+
+def _hint(args: argparse.Namespace) -> int:
+    from grader.catalog import CatalogError
+    from kata.progress import ProgressStore
+
+    kata = load(args.kata)
+    try:
+        hints = kata.hints()
+    except CatalogError as err:
+        raise UserError(str(err)) from None
+    if not hints:
+        raise UserError(f"kata {kata.id} has no hints")
+    with ProgressStore.open() as store:
+        revealed = store.hints_revealed(kata.id)
+        if args.all:
+            shown = range(max(revealed, 1))
+        else:
+            shown = range(min(revealed, len(hints) - 1), min(revealed, len(hints) - 1) + 1)
+        for index in shown:
+            store.reveal_hint(kata.id, index)
+    for index in shown:
+        print(f"Hint {index + 1}/{len(hints)} for {kata.id}:\n\n{hints[index]}\n")
+    if shown[-1] == len(hints) - 1:
+        print("That is the last hint. `kata solution " + kata.id + "` shows the reference once you pass.")
+    return 0
+
+
+def _solution(args: argparse.Namespace) -> int:
+    from kata.progress import ProgressStore
+
+    kata = load(args.kata)
+    if not args.force:
+        with ProgressStore.open() as store:
+            passed = store.has_passed(kata.id)
+        if not passed:
+            raise UserError(
+                f"the solution of {kata.id} opens once `kata grade {kata.id}` passes "
+                f"(or now, with `kata solution {kata.id} --force`)"
+            )
+    print(kata.solution_path.read_text(encoding="utf-8"), end="")
+    return 0
