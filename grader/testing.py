@@ -93,6 +93,15 @@ class Names:
             log.write(f"{key}\n")
         return key
 
+    def register_key(self, key: int) -> int:
+        """Record a System V key the learner derives from a name by a rule the spec
+        gives (e.g. shm-ring's lock), so that a leak is found and removed like one of key()'s."""
+        if key not in self._keys:
+            self._keys.append(key)
+            with open(self._keys_log, "a") as log:
+                log.write(f"{key}\n")
+        return key
+
 
 def _sysv_keys_in_use() -> set[int]:
     keys = set()

@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "kata.commands.katas",
     "kata.commands.grade",
     "kata.commands.questions",
+    "kata.commands.progress",
+    "kata.commands.quiz",
 )
 
 

@@ -8,8 +8,12 @@ import hashlib
 import mmap
 import os
 import random
+import select
 import stat
+import struct
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import posix_ipc
@@ -508,6 +512,77 @@ def check_no_pipe_copy(written: int, data: bytes) -> None:
              "fork) and let every worker read its shard in place; only small results may travel.")
 
 
+class Rendezvous:
+    """Stands in for `count_bytes` during a test: each caller announces its pid on a pipe and
+    waits (bounded) until `parties` different workers have arrived or `timeout` has passed.
+    Workers that count at the same time all arrive at once; workers that run one after the
+    other never meet. No sleeps: the callers block in select(), a thread here gathers them."""
+
+    def __init__(self, count_bytes, parties: int, timeout: float):
+        self._count_bytes = count_bytes
+        self.parties, self.timeout = parties, timeout
+        self.arrive_r, self.arrive_w = os.pipe()
+        self.go_r, self.go_w = os.pipe()
+        self.caller = os.getpid()
+        self.pids: list[int] = []
+        self.together = 0
+        self._thread = threading.Thread(target=self._gather, daemon=True)
+        self._thread.start()
+
+    def __call__(self, shard):  # runs in the learner's workers
+        os.write(self.arrive_w, struct.pack("i", os.getpid()))
+        ready, _, _ = select.select([self.go_r], [], [], self.timeout + 5)
+        if ready:
+            os.read(self.go_r, 1)
+        return self._count_bytes(shard)
+
+    def _gather(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        pending = b""
+        while len(set(self.pids) - {self.caller}) < self.parties:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.arrive_r], [], [], remaining)[0]:
+                break
+            pending += os.read(self.arrive_r, 4096)
+            while len(pending) >= 4:
+                self.pids.append(struct.unpack("i", pending[:4])[0])
+                pending = pending[4:]
+        self.together = len(set(self.pids) - {self.caller})
+        os.write(self.go_w, b"g" * 4096)  # release every caller, now and later
+
+    def close(self) -> list[int]:
+        self._thread.join()
+        while select.select([self.arrive_r], [], [], 0)[0]:  # callers that came after the gathering
+            chunk = os.read(self.arrive_r, 4096)
+            self.pids += [p for (p,) in struct.iter_unpack("i", chunk[:len(chunk) // 4 * 4])]
+        for fd in (self.arrive_r, self.arrive_w, self.go_r, self.go_w):
+            os.close(fd)
+        return self.pids
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(HISTOGRAM_HINT)
+def test_histogram_workers_count_at_the_same_time(impl, forks, monkeypatch):
+    data, expected = histogram_data((2 << 20) + 1, seed=24)
+    rendezvous = Rendezvous(impl.count_bytes, parties=2, timeout=5)
+    monkeypatch.setattr(impl, "count_bytes", rendezvous)
+    try:
+        got = impl.histogram(data, 2)
+    finally:
+        monkeypatch.undo()
+        pids = rendezvous.close()
+    check_histogram(data, expected, 2, got)
+    check_workers(forks, data, 2)
+    workers = set(pids) - {rendezvous.caller}
+    expect(pids, "`histogram` never called `count_bytes`: the workers must count their shard with the given "
+           "count_bytes (the grader uses it to watch them)")
+    expect(workers, "`count_bytes` only ran in the calling process: the counting belongs in the forked workers")
+    expect(rendezvous.together >= 2, f"the workers never counted at the same time: {len(workers)} worker(s) "
+           f"called count_bytes, but only {rendezvous.together} had started {rendezvous.timeout:g} s after the "
+           "first one. Fork every worker first, then wait for them all: a waitpid() right after each fork runs "
+           "them one after the other.")
+
+
 @pytest.mark.task(3)
 @pytest.mark.on_timeout(HISTOGRAM_HINT)
 def test_histogram_small(impl, forks):
@@ -613,5 +688,10 @@ def one_process_histogram(data: bytes) -> list[int]:
 def test_histogram_throughput(impl, perf):
     data, expected = histogram_data(8 << 20, seed=32)
     check_histogram(data, expected, 2, impl.histogram(data, 2))
-    perf.check("histogram_mbps", lambda: impl.histogram(data, 2), lambda: one_process_histogram(data),
-               units=len(data), scale=1e-6)
+    try:
+        perf.check("histogram_mbps", lambda: impl.histogram(data, 2), lambda: one_process_histogram(data),
+                   units=len(data), scale=1e-6)
+    except pytest.fail.Exception as slow:
+        fail(f"{slow.msg} Two workers counting their halves of one shared copy should beat one process "
+             "counting everything; are the workers forked all at once, each counting only its shard with "
+             "count_bytes, and is the data copied into shared memory just once?")

@@ -1,0 +1,97 @@
+"""How long `kata grade` takes, and what the grader's isolation costs over bare pytest.
+
+    python bench/grade_latency.py [--kata pipe] [--runs 5]
+
+Three timings of the reference solution, each the wall time of a whole command
+as a learner would run it (interpreter start included), repeated and summarised:
+
+- `kata grade <kata> --solution --no-perf`
+- `kata grade <kata> --solution` (with the perf tasks)
+- bare pytest: the same suite and plugin run by `python -m pytest` in this
+  process's child, without the grader's supervisor, sandbox, time limits and
+  sweeps. grade --no-perf minus bare is the grader's overhead.
+
+Targets (issue "Foundation"): --no-perf <= 2 s, with perf <= 6 s, overhead <= 0.5 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from grader.catalog import load_kata  # noqa: E402
+from grader.channel import EventReceiver  # noqa: E402
+from grader.locations import suites_dir  # noqa: E402
+
+
+def timed(argv: list[str], env: dict | None = None) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def bare_pytest(kata_id: str) -> float:
+    """The suite under the grader's plugin, run by plain pytest: no supervisor, no limits, no sweep."""
+    kata = load_kata(kata_id)
+    token = secrets.token_hex(4)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"kata-bench-{token}-"))
+    for sub in ("escapes", "scratch"):
+        (run_dir / sub).mkdir()
+    receiver = EventReceiver(str(run_dir / "events.sock"))
+    config = {"kata": kata_id, "impl": str(kata.solution_path), "token": token, "perf": False,
+              "run_dir": str(run_dir), "events": receiver.path, "suite_dir": str(kata.suite_dir),
+              "memory_limit_mb": kata.memory_limit_mb, "only": None, "session": 1,
+              "select": {"tasks": None, "tests": None}}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    env = dict(os.environ, KATA_GRADE_CONFIG=str(run_dir / "config.json"), KATA_RUN_TOKEN=token,
+               PYTHONPATH=str(ROOT))
+    try:
+        return timed([sys.executable, "-m", "pytest", "-q", "-p", "grader.plugin", "-p", "no:cacheprovider",
+                      "-c", str(suites_dir() / "pytest.ini"), "--rootdir", str(kata.suite_dir),
+                      str(kata.suite_dir)], env=env)
+    finally:
+        receiver.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kata", default="pipe")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    kata_cmd = [sys.executable, "-m", "kata.cli", "grade", args.kata, "--solution"]
+    rows = {
+        f"kata grade {args.kata} --solution --no-perf": lambda: timed(kata_cmd + ["--no-perf"]),
+        f"kata grade {args.kata} --solution": lambda: timed(kata_cmd),
+        "bare pytest, same suite, no perf": lambda: bare_pytest(args.kata),
+        "kata --help": lambda: timed([sys.executable, "-m", "kata.cli", "--help"]),
+    }
+    samples = {name: [] for name in rows}
+    for _ in range(args.runs):  # interleaved, so a burst of load hits every row alike
+        for name, run in rows.items():
+            samples[name].append(run())
+    width = max(map(len, rows))
+    print(f"{'command':<{width}}  {'median':>8}  {'min':>8}  {'max':>8}   ({args.runs} runs, {os.cpu_count()} cores)")
+    for name, values in samples.items():
+        print(f"{name:<{width}}  {statistics.median(values):>7.2f}s  {min(values):>7.2f}s  {max(values):>7.2f}s")
+    overhead = statistics.median(samples[f"kata grade {args.kata} --solution --no-perf"]) - statistics.median(
+        samples["bare pytest, same suite, no perf"])
+    print(f"\ngrader overhead over bare pytest (median): {overhead:+.2f}s")
+
+
+if __name__ == "__main__":
+    main()

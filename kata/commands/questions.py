@@ -1,0 +1,104 @@
+"""`kata questions check|stats`: validate and summarise the question bank."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "questions",
+        help="check or summarise the question bank",
+        description="Validate the question bank (`check`) or count its questions (`stats`).",
+    )
+    sub = parser.add_subparsers(dest="questions_command", metavar="<subcommand>")
+
+    check = sub.add_parser(
+        "check",
+        help="validate every question and claims.yaml; print file:line: message per problem",
+        description="Validate the bank and claims.yaml. Prints every problem as "
+        "`file:line: message`; exit 0 when clean, 1 when there are problems, 2 on bad usage.",
+    )
+    check.add_argument("directory", nargs="?", help="a bank directory (default: the shipped bank)")
+    check.add_argument(
+        "--katas",
+        metavar="IDS",
+        help="comma-separated kata ids a question may name (default: the kata catalog)",
+    )
+    check.add_argument(
+        "--run",
+        action="store_true",
+        help="also execute every code question and compare its behaviour with its answer",
+    )
+    check.set_defaults(func=_check)
+
+    stats = sub.add_parser("stats", help="count questions per topic, kind and difficulty")
+    stats.add_argument("directory", nargs="?", help="a bank directory (default: the shipped bank)")
+    stats.add_argument("--json", action="store_true", help="print the counts as JSON")
+    stats.set_defaults(func=_stats)
+
+    def _usage(args: argparse.Namespace) -> int:
+        parser.print_usage()
+        return 2
+
+    parser.set_defaults(func=_usage)
+
+
+def _directory(args: argparse.Namespace):
+    from pathlib import Path
+
+    from kata.errors import UserError
+
+    if args.directory is None:
+        return None
+    path = Path(args.directory)
+    if not path.is_dir():
+        raise UserError(f"{args.directory}: not a directory (give a question bank folder)")
+    return path
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kata.quiz.bank import default_directory
+    from kata.quiz.lint import check_bank
+
+    directory = _directory(args) or default_directory()
+    katas = None
+    if args.katas is not None:
+        katas = [k.strip() for k in args.katas.split(",") if k.strip()]
+    problems = check_bank(directory, kata_ids=katas)
+    if args.run:
+        from kata.quiz.bank import parse_bank
+        from kata.quiz.coderun import run_all
+
+        problems = sorted(problems + run_all(parse_bank(directory)[0].questions), key=lambda p: (str(p.file), p.line))
+    cwd = Path.cwd()
+    for problem in problems:
+        print(problem.format(cwd))
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {directory}", flush=True)
+        return 1
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from kata.quiz.bank import parse_bank
+    from kata.quiz.stats import bank_stats, claims_stats, render_stats
+
+    bank, problems = parse_bank(_directory(args))
+    stats = bank_stats(bank)
+    stats["claims"] = claims_stats(bank.directory)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(render_stats(stats))
+    if problems:
+        print(
+            f"kata: {len(problems)} problem(s) in the bank; broken questions are not counted "
+            "(run `kata questions check`)",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,608 @@
+"""The progress store: everything the learner did, in SQLite at `$KATA_HOME/progress.db`.
+
+    with ProgressStore.open() as store:          # default path: kata.paths.progress_db()
+        store.record_attempt(result)             # a grader.report.Result, from `kata grade`
+        store.has_passed("pipe"); store.attempts("pipe", limit=5)
+        store.reveal_hint("pipe", 0); store.hints_revealed("pipe")
+        store.record_review(Review(...), card=card_dict, due=due)   # the quiz engine
+        store.cards(); store.mistakes(since); store.record_mock(...)
+        store.export(); store.reset(backup=True)
+
+Why it is built this way (DESIGN §6):
+
+- The TUI and a `kata grade` in another terminal may write at the same time, so the
+  file is in WAL mode, every connection waits (`busy_timeout`) instead of failing,
+  and every write is one short `BEGIN IMMEDIATE` transaction.
+- The schema version is `PRAGMA user_version`; `MIGRATIONS[n]` takes a version-n
+  file to n+1, so an older file is upgraded in place, never re-created.
+- A file that is not ours (not SQLite, another program's database, a newer
+  version, damaged pages) raises `ProgressError` with one line, before anything is
+  written to it: what the learner recorded is never silently overwritten.
+
+Times are stored as UTC epoch seconds and handed out as aware UTC datetimes; every
+method that records something takes `at=` so tests can move the clock.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from kata.errors import UserError
+
+APPLICATION_ID = 0x4B415441  # "KATA": marks the file as ours (PRAGMA application_id)
+BUSY_TIMEOUT_MS = 30_000
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# MIGRATIONS[n] upgrades a version-n file to version n+1. Append only: a shipped
+# entry is never edited, because learners' files were built by it.
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: attempts, hints, reviews and scheduling state.
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        kata TEXT NOT NULL,
+        at REAL NOT NULL,
+        status TEXT NOT NULL,
+        tasks_passed INTEGER NOT NULL,
+        tasks_total INTEGER NOT NULL,
+        duration REAL NOT NULL
+    );
+    CREATE INDEX attempts_kata_at ON attempts (kata, at);
+    CREATE TABLE hints (
+        kata TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (kata, idx)
+    );
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY,
+        question TEXT NOT NULL,
+        at REAL NOT NULL,
+        rating INTEGER NOT NULL,
+        correct INTEGER NOT NULL,
+        answer TEXT NOT NULL,
+        seconds REAL NOT NULL
+    );
+    CREATE INDEX reviews_question_at ON reviews (question, at);
+    CREATE TABLE cards (
+        question TEXT PRIMARY KEY,
+        due REAL NOT NULL,
+        card TEXT NOT NULL
+    );
+    """,
+    # 1 -> 2: perf figures, implementation path and task selection on attempts;
+    # topic and mode on reviews; mock interview results.
+    """
+    ALTER TABLE attempts ADD COLUMN implementation TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attempts ADD COLUMN perf TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE attempts ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE reviews ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+    ALTER TABLE reviews ADD COLUMN mode TEXT NOT NULL DEFAULT '';
+    CREATE INDEX reviews_at ON reviews (at);
+    CREATE TABLE mocks (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        duration REAL NOT NULL,
+        score REAL NOT NULL,
+        correct INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        kata TEXT,
+        kata_status TEXT,
+        details TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+TABLES = ("attempts", "hints", "reviews", "cards", "mocks")
+
+
+class ProgressError(UserError):
+    """The progress file is damaged, foreign or unusable. One line; the file is left as it was."""
+
+
+# --- records -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PerfRecord:
+    """One performance figure of an attempt: `ratio` is value / baseline."""
+
+    name: str
+    value: float
+    unit: str
+    ratio: float
+    threshold: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One `kata grade` of the learner's file."""
+
+    id: int
+    kata: str
+    at: datetime
+    status: str  # pass, fail (errors are not recorded by `kata grade`)
+    tasks_passed: int
+    tasks_total: int
+    duration: float  # seconds the grading took
+    implementation: str  # the graded file
+    perf: tuple[PerfRecord, ...] = ()
+    complete: bool = True  # False when only some tasks were selected (`--task`)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One answered question. `rating` is the FSRS rating (1 Again .. 4 Easy)."""
+
+    question: str
+    topic: str
+    correct: bool
+    rating: int
+    answer: str = ""
+    seconds: float = 0.0
+    mode: str = ""  # practice, drill, mistakes, mock
+    at: datetime | None = None  # None when recording: now
+
+
+@dataclass(frozen=True)
+class CardState:
+    """The scheduling state of one question: `card` is fsrs `Card.to_dict()`."""
+
+    question: str
+    due: datetime
+    card: dict
+
+
+@dataclass(frozen=True)
+class MockRecord:
+    """A finished mock interview: `details` holds the per-topic breakdown and answers."""
+
+    id: int
+    at: datetime
+    duration: float
+    score: float  # 0..1
+    correct: int
+    total: int
+    kata: str | None
+    kata_status: str | None
+    details: dict
+
+
+# --- time ----------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_epoch(at: datetime | None) -> float:
+    """Epoch seconds; a naive datetime is taken to be UTC."""
+    if at is None:
+        at = utcnow()
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return at.timestamp()
+
+
+def from_epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(value, timezone.utc)
+
+
+# --- the store ---------------------------------------------------------------------
+
+
+class ProgressStore:
+    """One open connection to the progress file. Cheap to open; close it when done."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self._conn = conn
+        self.path = path
+        # One connection may serve the TUI's thread and a grading worker thread.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> "ProgressStore":
+        """Open (creating it and its folder if missing) and upgrade the store."""
+        if path is None:
+            from kata.paths import progress_db
+
+            path = progress_db()
+        path = Path(path)
+        _check_header(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        except (OSError, sqlite3.Error) as err:
+            raise ProgressError(f"cannot open the progress store {path}: {_reason(err)}") from None
+        store = cls(conn, path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            store._check_ours()
+            store._migrate()
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as err:
+            conn.close()
+            raise _damaged(path, err) from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "ProgressStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # --- opening ---------------------------------------------------------------
+
+    def _check_ours(self) -> None:
+        """Refuse a database that another program (or a newer ipc-kata) wrote. Reads only."""
+        version = self.schema_version
+        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 and app_id == 0 and not tables:
+            return  # brand new (or empty) file
+        if app_id != APPLICATION_ID:
+            raise ProgressError(
+                f"{self.path} is not an ipc-kata progress store (another program's SQLite database); "
+                "it was not touched: set KATA_HOME to another folder or move the file away"
+            )
+        if version > SCHEMA_VERSION:
+            raise ProgressError(
+                f"{self.path} was written by a newer ipc-kata (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); it was not touched: upgrade ipc-kata"
+            )
+
+    def _migrate(self) -> None:
+        """Apply the missing migrations, each in its own transaction. Another
+        process may be migrating too: the version is re-read under the write lock."""
+        while self.schema_version < SCHEMA_VERSION:
+            with self._write():
+                version = self.schema_version
+                if version >= SCHEMA_VERSION:
+                    break
+                for statement in _statements(MIGRATIONS[version]):
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self._conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    class _Write:
+        def __init__(self, store: "ProgressStore"):
+            self.store = store
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store._lock.acquire()
+            try:
+                self.store._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as err:
+                self.store._lock.release()
+                raise _damaged(self.store.path, err) from None
+            return self.store._conn
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            conn = self.store._conn
+            try:
+                if exc_type is None:
+                    try:
+                        conn.execute("COMMIT")
+                        return
+                    except sqlite3.DatabaseError as err:
+                        exc = err
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise _damaged(self.store.path, exc) from None
+            finally:
+                self.store._lock.release()
+
+    def _write(self) -> "ProgressStore._Write":
+        """One write transaction: BEGIN IMMEDIATE takes the write lock up front so
+        concurrent writers queue on busy_timeout instead of deadlocking."""
+        return ProgressStore._Write(self)
+
+    def _query(self, sql: str, params: tuple | list = (), *, rows: bool = False) -> list:
+        """Run a read; `rows=True` gives sqlite3.Row (by column name) instead of tuples."""
+        with self._lock:
+            try:
+                cursor = self._conn.cursor()
+                if rows:
+                    cursor.row_factory = sqlite3.Row
+                return cursor.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as err:
+                raise _damaged(self.path, err) from None
+
+    # --- kata attempts ---------------------------------------------------------------
+
+    def record_attempt(self, result: Any, *, at: datetime | None = None) -> Attempt:
+        """Store a grader `Result`: status, tasks passed/total, perf ratios, duration, file."""
+        tasks = list(getattr(result, "tasks", []) or [])
+        passed = sum(1 for t in tasks if t.status == "pass")
+        complete = not any(t.status == "skipped" and not getattr(t, "perf", False) for t in tasks)
+        perf = tuple(
+            PerfRecord(p.name, float(p.value), p.unit, float(p.ratio), float(p.threshold), bool(p.passed))
+            for p in getattr(result, "perf", []) or []
+        )
+        when = to_epoch(at)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO attempts (kata, at, status, tasks_passed, tasks_total, duration, implementation, perf, complete)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (result.kata, when, result.status, passed, len(tasks), float(result.duration or 0.0),
+                 str(result.implementation or ""), json.dumps([p.__dict__ for p in perf]), int(complete)),
+            )
+        return Attempt(cursor.lastrowid, result.kata, from_epoch(when), result.status, passed, len(tasks),
+                       float(result.duration or 0.0), str(result.implementation or ""), perf, complete)
+
+    def attempts(self, kata_id: str | None = None, limit: int | None = None) -> list[Attempt]:
+        """Attempts, newest first; of one kata when `kata_id` is given."""
+        sql = "SELECT * FROM attempts"
+        params: list[Any] = []
+        if kata_id is not None:
+            sql += " WHERE kata = ?"
+            params.append(kata_id)
+        sql += " ORDER BY at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [_attempt(row) for row in self._rows(sql, params)]
+
+    def has_passed(self, kata_id: str) -> bool:
+        """True once a full grade (every task selected) of the kata has passed."""
+        rows = self._query("SELECT 1 FROM attempts WHERE kata = ? AND status = 'pass' AND complete = 1 LIMIT 1",
+                           (kata_id,))
+        return bool(rows)
+
+    # --- hints -------------------------------------------------------------------------
+
+    def reveal_hint(self, kata_id: str, index: int, *, at: datetime | None = None) -> None:
+        """Remember that hint `index` (0-based) was shown; revealing it again changes nothing."""
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO hints (kata, idx, at) VALUES (?, ?, ?)",
+                         (kata_id, int(index), to_epoch(at)))
+
+    def hints_revealed(self, kata_id: str) -> int:
+        """How many hints have been shown, counting from the first (highest index + 1)."""
+        row = self._query("SELECT MAX(idx) FROM hints WHERE kata = ?", (kata_id,))[0]
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    # --- quiz reviews and scheduling state ----------------------------------------
+
+    def record_review(self, review: Review, *, card: dict | None = None, due: datetime | None = None) -> int:
+        """Store one answer and, in the same transaction, the question's new
+        scheduling state (`card`, fsrs `Card.to_dict()`, due at `due`)."""
+        when = to_epoch(review.at)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO reviews (question, topic, at, rating, correct, answer, seconds, mode)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (review.question, review.topic, when, int(review.rating), int(bool(review.correct)),
+                 review.answer, float(review.seconds), review.mode),
+            )
+            if card is not None:
+                conn.execute(
+                    "INSERT INTO cards (question, due, card) VALUES (?, ?, ?)"
+                    " ON CONFLICT (question) DO UPDATE SET due = excluded.due, card = excluded.card",
+                    (review.question, to_epoch(due) if due is not None else when, json.dumps(card)),
+                )
+        return int(cursor.lastrowid)
+
+    def reviews(self, question: str | None = None, *, since: datetime | None = None,
+                limit: int | None = None) -> list[Review]:
+        """Answers, newest first."""
+        sql = "SELECT * FROM reviews WHERE 1 = 1"
+        params: list[Any] = []
+        if question is not None:
+            sql += " AND question = ?"
+            params.append(question)
+        if since is not None:
+            sql += " AND at >= ?"
+            params.append(to_epoch(since))
+        sql += " ORDER BY at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [Review(r["question"], r["topic"], bool(r["correct"]), r["rating"], r["answer"], r["seconds"],
+                       r["mode"], from_epoch(r["at"])) for r in self._rows(sql, params)]
+
+    def review_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM reviews")[0][0])
+
+    def card(self, question: str) -> CardState | None:
+        rows = self._rows("SELECT * FROM cards WHERE question = ?", (question,))
+        return _card(rows[0]) if rows else None
+
+    def cards(self) -> dict[str, CardState]:
+        """The scheduling state of every question answered at least once."""
+        return {row["question"]: _card(row) for row in self._rows("SELECT * FROM cards")}
+
+    def new_cards_on(self, day_start: datetime, day_end: datetime) -> int:
+        """How many questions were answered for the first time in [day_start, day_end): the daily new cap."""
+        row = self._query(
+            "SELECT COUNT(*) FROM (SELECT question, MIN(at) AS first FROM reviews GROUP BY question)"
+            " WHERE first >= ? AND first < ?",
+            (to_epoch(day_start), to_epoch(day_end)),
+        )[0]
+        return int(row[0])
+
+    def mistakes(self, since: datetime, *, until_right: int = 2) -> list[str]:
+        """Questions answered wrong at or after `since` and not answered right
+        `until_right` times since their latest wrong answer; most recent mistake first."""
+        rows = self._query(
+            "SELECT w.question FROM (SELECT question, MAX(at) AS last_wrong FROM reviews"
+            "   WHERE correct = 0 AND at >= ? GROUP BY question) AS w"
+            " WHERE (SELECT COUNT(*) FROM reviews AS r WHERE r.question = w.question AND r.correct = 1"
+            "        AND r.at > w.last_wrong) < ?"
+            " ORDER BY w.last_wrong DESC",
+            (to_epoch(since), int(until_right)),
+        )
+        return [r[0] for r in rows]
+
+    def topic_accuracy(self, since: datetime | None = None) -> dict[str, tuple[int, int]]:
+        """{topic: (correct, answered)} over the reviews at or after `since`."""
+        rows = self._query("SELECT topic, SUM(correct), COUNT(*) FROM reviews WHERE at >= ? GROUP BY topic",
+                           (to_epoch(since) if since is not None else 0.0,))
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def reviews_per_day(self) -> dict[str, int]:
+        """{"YYYY-MM-DD" (UTC): number of answers}."""
+        rows = self._query("SELECT date(at, 'unixepoch') AS day, COUNT(*) FROM reviews GROUP BY day ORDER BY day")
+        return {r[0]: int(r[1]) for r in rows}
+
+    # --- mock interviews ---------------------------------------------------------------
+
+    def record_mock(self, *, duration: float, score: float, correct: int, total: int, details: dict,
+                    kata: str | None = None, kata_status: str | None = None,
+                    at: datetime | None = None) -> MockRecord:
+        when = to_epoch(at)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO mocks (at, duration, score, correct, total, kata, kata_status, details)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (when, float(duration), float(score), int(correct), int(total), kata, kata_status,
+                 json.dumps(details)),
+            )
+        return MockRecord(int(cursor.lastrowid), from_epoch(when), float(duration), float(score), int(correct),
+                          int(total), kata, kata_status, details)
+
+    def mocks(self, limit: int | None = None) -> list[MockRecord]:
+        sql = "SELECT * FROM mocks ORDER BY at DESC, id DESC" + (" LIMIT ?" if limit is not None else "")
+        return [_mock(row) for row in self._rows(sql, (int(limit),) if limit is not None else ())]
+
+    # --- whole store -------------------------------------------------------------------
+
+    def export(self) -> dict:
+        """Everything recorded, as JSON-ready data (times as ISO 8601 UTC)."""
+        data: dict[str, Any] = {"schema": self.schema_version, "path": str(self.path)}
+        for table in TABLES:
+            rows = []
+            for row in self._rows(f"SELECT * FROM {table} ORDER BY rowid"):
+                item = dict(row)
+                for key in ("perf", "card", "details"):
+                    if key in item and isinstance(item[key], str):
+                        item[key] = json.loads(item[key])
+                for key in ("at", "due"):
+                    if key in item and item[key] is not None:
+                        item[key] = from_epoch(item[key]).isoformat()
+                for key in ("correct", "complete"):
+                    if key in item and table != "mocks":
+                        item[key] = bool(item[key])
+                rows.append(item)
+            data[table] = rows
+        return data
+
+    def counts(self) -> dict[str, int]:
+        return {table: int(self._query(f"SELECT COUNT(*) FROM {table}")[0][0]) for table in TABLES}
+
+    def backup(self, target: Path) -> Path:
+        """A consistent copy of the whole store (sqlite's online backup)."""
+        try:
+            dest = sqlite3.connect(target)
+            try:
+                with self._lock:
+                    self._conn.backup(dest)
+            finally:
+                dest.close()
+        except sqlite3.Error as err:
+            raise ProgressError(f"cannot back up the progress store to {target}: {_reason(err)}") from None
+        return target
+
+    def reset(self, *, backup: bool = True, at: datetime | None = None) -> Path | None:
+        """Forget everything; unless `backup=False`, a copy is kept next to the file
+        first (returned) so even a confirmed reset can be undone."""
+        saved = None
+        if backup:
+            stamp = from_epoch(to_epoch(at)).strftime("%Y%m%d-%H%M%S")
+            target = self.path.with_name(f"{self.path.name}.{stamp}.bak")
+            n = 1
+            while target.exists():  # never back up over an older backup
+                n += 1
+                target = self.path.with_name(f"{self.path.name}.{stamp}-{n}.bak")
+            saved = self.backup(target)
+        with self._write() as conn:
+            for table in TABLES:
+                conn.execute(f"DELETE FROM {table}")
+        return saved
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        return self._query(sql, params, rows=True)
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    perf = tuple(PerfRecord(**p) for p in json.loads(row["perf"] or "[]"))
+    return Attempt(row["id"], row["kata"], from_epoch(row["at"]), row["status"], row["tasks_passed"],
+                   row["tasks_total"], row["duration"], row["implementation"], perf, bool(row["complete"]))
+
+
+def _card(row: sqlite3.Row) -> CardState:
+    return CardState(row["question"], from_epoch(row["due"]), json.loads(row["card"]))
+
+
+def _mock(row: sqlite3.Row) -> MockRecord:
+    return MockRecord(row["id"], from_epoch(row["at"]), row["duration"], row["score"], row["correct"],
+                      row["total"], row["kata"], row["kata_status"], json.loads(row["details"]))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    for part in script.split(";"):
+        if part.strip():
+            yield part.strip()
+
+
+def _check_header(path: Path) -> None:
+    """Refuse, before sqlite touches it, a non-empty file that is not an SQLite database."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise ProgressError(f"the progress store {path} is a directory, not a file") from None
+    except OSError as err:
+        raise ProgressError(f"cannot read the progress store {path}: {err.strerror}") from None
+    if head and head != SQLITE_HEADER:
+        raise ProgressError(
+            f"{path} is damaged or not a progress store (not an SQLite database); it was not touched: "
+            "move it away (or set KATA_HOME) to start afresh"
+        )
+
+
+def _damaged(path: Path, err: BaseException) -> ProgressError:
+    """A DatabaseError as one line: damage (not a database, malformed) or a problem
+    around the file (locked, read-only, cannot open), which is not damage."""
+    if isinstance(err, ProgressError):
+        return err
+    if isinstance(err, sqlite3.OperationalError):
+        if "locked" in str(err) or "busy" in str(err):
+            return ProgressError(f"the progress store {path} is busy (locked by another kata process); try again")
+        return ProgressError(f"cannot use the progress store {path}: {_reason(err)}")
+    return ProgressError(
+        f"the progress store {path} is damaged ({_reason(err)}); it was not touched: "
+        "move it away (or set KATA_HOME) to start afresh"
+    )
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
