@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import secrets
+import select
 import shutil
 import statistics
 import subprocess
@@ -35,12 +36,20 @@ from grader.channel import EventReceiver  # noqa: E402
 from grader.locations import suites_dir  # noqa: E402
 
 
-def timed(argv: list[str], env: dict | None = None) -> float:
+def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | None = None) -> float:
+    """Wall time of one command; `receiver` is drained meanwhile (the plugin's events would fill it)."""
     started = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    while proc.poll() is None:
+        if receiver is not None:
+            select.select([receiver], [], [], 0.01)
+            receiver.drain()
+        else:
+            proc.wait()
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.read().decode()[-500:]}")
+    proc.stderr.close()
     return elapsed
 
 
@@ -62,7 +71,7 @@ def bare_pytest(kata_id: str) -> float:
     try:
         return timed([sys.executable, "-m", "pytest", "-q", "-p", "grader.plugin", "-p", "no:cacheprovider",
                       "-c", str(suites_dir() / "pytest.ini"), "--rootdir", str(kata.suite_dir),
-                      str(kata.suite_dir)], env=env)
+                      str(kata.suite_dir)], env=env, receiver=receiver)
     finally:
         receiver.close()
         shutil.rmtree(run_dir, ignore_errors=True)
