@@ -224,6 +224,18 @@ def perf(request) -> PerfRecorder:
     return PerfRecorder(_run.kata, request.node.name, request.node.kata_state["perf"])
 
 
+_forks_in_test = [0]
+os.register_at_fork(after_in_parent=lambda: _forks_in_test.__setitem__(0, _forks_in_test[0] + 1))
+
+
+@pytest.fixture
+def forks():
+    """`forks()` is how many times the test process called fork() since the test began,
+    so a suite can tell "computed in the caller" from "done by a child"."""
+    _forks_in_test[0] = 0
+    return lambda: _forks_in_test[0]
+
+
 @pytest.fixture
 def python_processes():
     """Start unrelated `python -c` processes that load the learner's file as `impl`."""

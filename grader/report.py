@@ -180,7 +180,7 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
             verdict = "ok" if p.passed else "TOO SLOW"
             lines.append(
                 f"  {p.description or p.name}: {p.value:,.1f} {p.unit} vs baseline {p.baseline:,.1f} {p.unit}"
-                f" = {p.ratio:.2f}x (threshold {p.threshold:.2f}x) {verdict}"
+                f" = {_ratio(p.ratio)}x (threshold {_ratio(p.threshold)}x) {verdict}"
             )
     if result.hygiene:
         lines.append("")
@@ -197,6 +197,11 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
         f"{sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
     )
     return "\n".join(lines) + "\n"
+
+
+def _ratio(value: float) -> str:
+    """Two decimals, or three significant digits for the tiny floors of some katas (0.005x)."""
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.3g}"
 
 
 def _same_failure_groups(failing: list[TestResult]) -> list[list[TestResult]]:

@@ -7,6 +7,7 @@ comes from the `impl` fixture (see grader/plugin.py for every fixture).
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -37,6 +38,38 @@ def wait_until(predicate, timeout: float, message: str, interval: float = 0.01):
         if time.monotonic() >= deadline:
             fail(message)
         time.sleep(interval)
+
+
+def payload(size: int, seed: int = 7) -> bytes:
+    """Reproducible binary test data: every byte value, no structure to lean on."""
+    return random.Random(seed).randbytes(size)
+
+
+def expect_timeout(call, what: str, why: str) -> None:
+    """`call()` must raise the built-in TimeoutError; `why` says what it means when it does not."""
+    import posix_ipc
+    import sysv_ipc
+
+    try:
+        call()
+    except TimeoutError:
+        return
+    except (posix_ipc.BusyError, sysv_ipc.BusyError) as err:
+        fail(f"{what} raised {type(err).__module__}.{type(err).__name__} ({err}): the API promises the "
+             "built-in TimeoutError; catch the library's BusyError and raise TimeoutError from it")
+    fail(f"{what} returned instead of raising TimeoutError: {why}")
+
+
+def recv_exact(sock, size: int) -> bytes | None:
+    """Exactly `size` bytes from a stream socket, or None if the peer closed first."""
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size:
+        n = sock.recv_into(view[got:])
+        if not n:
+            return None
+        got += n
+    return bytes(buf)
 
 
 def describe_bytes(data: bytes, limit: int = 40) -> str:
@@ -150,10 +183,14 @@ class PythonProcesses:
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def kill_all(self) -> None:
+        """Kill and reap every process started; a suite may already have closed their pipes."""
         for proc in self._procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
-            proc.communicate()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None and not stream.closed:
+                    stream.close()
         self._procs.clear()
 
 

@@ -7,7 +7,6 @@ every one of them is gone once `grade` returns.
 """
 from __future__ import annotations
 
-import os
 import textwrap
 import uuid
 from pathlib import Path

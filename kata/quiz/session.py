@@ -34,7 +34,7 @@ from typing import Any, Sequence
 from kata.errors import UserError
 from kata.progress import ProgressStore, utcnow
 from kata.quiz.bank import Bank, Question, load_bank
-from kata.quiz.checking import AnswerFormatError, Shown, Verdict, check, describe_answer, parse_answer
+from kata.quiz.checking import Shown, Verdict, check, describe_answer, parse_answer
 from kata.quiz.scheduler import Clock, Scheduler
 
 MODES = ("practice", "drill", "mistakes", "mock")

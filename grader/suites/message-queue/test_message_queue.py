@@ -11,7 +11,7 @@ import posix_ipc
 import pytest
 import sysv_ipc
 
-from grader.testing import describe_bytes, expect, fail, wait_until
+from grader.testing import describe_bytes, expect, expect_timeout, fail, wait_until
 
 REQUEST_TYPE = 1
 HEADER = 8
@@ -21,19 +21,6 @@ STRANGER = 999_999  # a reply type no caller has (above pid_max): the reply of s
 
 def mq_path(name: str) -> str:
     return "/dev/mqueue/" + name.lstrip("/")
-
-
-def expect_timeout(call, what: str, why: str) -> None:
-    """`call()` must raise TimeoutError: `why` says what it means when it does not.
-    (Same helper in the semaphore suite: a candidate for grader/testing.py.)"""
-    try:
-        call()
-    except TimeoutError:
-        return
-    except (posix_ipc.BusyError, sysv_ipc.BusyError) as err:
-        fail(f"{what} raised {type(err).__module__}.{type(err).__name__} ({err}): the API promises the "
-             "built-in TimeoutError; catch the library's BusyError and raise TimeoutError from it")
-    fail(f"{what} returned instead of raising TimeoutError: {why}")
 
 
 def get_or_fail(queue, what: str):

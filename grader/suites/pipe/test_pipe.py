@@ -5,30 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 
 import pytest
 
-from grader.testing import describe_bytes, expect, fail
+from grader.testing import describe_bytes, expect, fail, payload
 
 PIPE_CAPACITY = 65536
-_forks = [0]
-os.register_at_fork(after_in_parent=lambda: _forks.__setitem__(0, _forks[0] + 1))
-
-
-def payload(size: int, seed: int = 7) -> bytes:
-    return random.Random(seed).randbytes(size)
-
 
 def work(task: bytes) -> bytes:
     return hashlib.sha256(task).digest() + task[::-1]
 
-
-@pytest.fixture
-def forks():
-    """Counts the os.fork() calls the caller makes during the test."""
-    _forks[0] = 0
-    return lambda: _forks[0]
 
 
 def check_payload(expected: bytes, got, what: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -14,15 +13,11 @@ import threading
 
 import pytest
 
-from grader.testing import describe_bytes, expect, fail
+from grader.testing import describe_bytes, expect, fail, payload
 
 PIPE_CAPACITY = 65536
 _forks = [0]
 os.register_at_fork(after_in_parent=lambda: _forks.__setitem__(0, _forks[0] + 1))
-
-
-def payload(size: int, seed: int = 7) -> bytes:
-    return random.Random(seed).randbytes(size)
 
 
 class Spawns:

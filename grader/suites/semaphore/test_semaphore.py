@@ -12,18 +12,7 @@ import posix_ipc
 import pytest
 import sysv_ipc
 
-from grader.testing import expect, fail
-
-_forks = [0]
-os.register_at_fork(after_in_parent=lambda: _forks.__setitem__(0, _forks[0] + 1))
-
-
-@pytest.fixture
-def forks():
-    """Counts the os.fork() calls the caller makes during the test."""
-    _forks[0] = 0
-    return lambda: _forks[0]
-
+from grader.testing import expect, expect_timeout, fail
 
 def counter_file(scratch, start: int) -> str:
     path = scratch / "counter"
@@ -34,19 +23,6 @@ def counter_file(scratch, start: int) -> str:
 def sem_mode(name: str) -> int:
     """Permission bits of a POSIX named semaphore (Linux keeps it in /dev/shm/sem.<name>)."""
     return stat.S_IMODE(os.stat("/dev/shm/sem." + name.lstrip("/")).st_mode)
-
-
-def expect_timeout(call, what: str, why: str) -> None:
-    """`call()` must raise TimeoutError: `why` says what it means when it does not.
-    (Same helper in the message-queue suite: a candidate for grader/testing.py.)"""
-    try:
-        call()
-    except TimeoutError:
-        return
-    except (posix_ipc.BusyError, sysv_ipc.BusyError) as err:
-        fail(f"{what} raised {type(err).__module__}.{type(err).__name__} ({err}): the API promises the "
-             "built-in TimeoutError; catch the library's BusyError and raise TimeoutError from it")
-    fail(f"{what} returned instead of raising TimeoutError: {why}")
 
 
 def next_line(proc) -> str:

@@ -19,22 +19,7 @@ from pathlib import Path
 import posix_ipc
 import pytest
 
-from grader.testing import describe_bytes, expect, fail
-
-_forks = [0]
-os.register_at_fork(after_in_parent=lambda: _forks.__setitem__(0, _forks[0] + 1))
-
-
-@pytest.fixture
-def forks():
-    """Counts the os.fork() calls the caller makes during the test."""
-    _forks[0] = 0
-    return lambda: _forks[0]
-
-
-def payload(size: int, seed: int = 7) -> bytes:
-    return random.Random(seed).randbytes(size)
-
+from grader.testing import describe_bytes, expect, fail, payload
 
 def shm_file(name: str) -> Path:
     return Path("/dev/shm") / name.lstrip("/")

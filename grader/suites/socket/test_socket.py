@@ -7,7 +7,6 @@ import errno
 import fcntl
 import gc
 import os
-import random
 import socket
 import stat
 import struct
@@ -18,14 +17,10 @@ import pytest
 
 from _fleet import Fleet
 from _kvwire import ERROR, NOT_FOUND, OK, EchoServer, connect, frame, read_response
-from grader.testing import describe_bytes, expect, fail, wait_until
+from grader.testing import describe_bytes, expect, fail, payload, wait_until
 
 LOCALHOST = "127.0.0.1"
 ANSWER_WAIT = 5.0  # seconds a raw client waits for an answer before calling the server stuck
-
-
-def payload(size: int, seed: int = 7) -> bytes:
-    return random.Random(seed).randbytes(size)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import select
 import signal
 import socket
@@ -14,14 +13,7 @@ import struct
 
 import pytest
 
-from grader.testing import describe_bytes, expect, fail, open_fds_of
-
-_forks = [0]
-os.register_at_fork(after_in_parent=lambda: _forks.__setitem__(0, _forks[0] + 1))
-
-
-def payload(size: int, seed: int = 7) -> bytes:
-    return random.Random(seed).randbytes(size)
+from grader.testing import describe_bytes, expect, fail, open_fds_of, payload, recv_exact
 
 
 def echo(request: bytes) -> bytes:
@@ -35,11 +27,6 @@ def my_pid(request: bytes) -> bytes:
 def digest(request: bytes) -> bytes:
     return hashlib.sha256(request).digest()
 
-
-@pytest.fixture
-def forks():
-    _forks[0] = 0
-    return lambda: _forks[0]
 
 
 @pytest.fixture
@@ -397,10 +384,10 @@ class RawEcho:
             try:
                 self.sock.close()
                 while True:
-                    head = _recv_exact(child, 8)
+                    head = recv_exact(child, 8)
                     if head is None:
                         break
-                    body = _recv_exact(child, struct.unpack(">Q", head)[0])
+                    body = recv_exact(child, struct.unpack(">Q", head)[0])
                     _send(child, body)
             finally:
                 os._exit(0)
@@ -408,7 +395,7 @@ class RawEcho:
 
     def call(self, request: bytes) -> bytes:
         _send(self.sock, request)
-        return _recv_exact(self.sock, struct.unpack(">Q", _recv_exact(self.sock, 8))[0])
+        return recv_exact(self.sock, struct.unpack(">Q", recv_exact(self.sock, 8))[0])
 
     def close(self) -> None:
         self.sock.shutdown(socket.SHUT_RDWR)  # EOF for the child even if a learner's child holds a copy
@@ -424,15 +411,6 @@ def _send(sock: socket.socket, body: bytes) -> None:
         sock.sendall(body)
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
-    buf = bytearray(size)
-    view, got = memoryview(buf), 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if not n:
-            return None
-        got += n
-    return bytes(buf)
 
 
 @contextlib.contextmanager

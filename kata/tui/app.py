@@ -1,0 +1,89 @@
+"""The app: modes for the four top-level screens, global keys, the command
+palette, and the shared things screens need (progress store, background jobs).
+
+Home, Quiz, Katas and Stats are Textual modes, so each keeps its own stack
+(Katas -> Kata -> Grade) while the learner hops between them. Quitting stops
+every background job first: a grading run's processes never outlive the app.
+"""
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from kata.progress import ProgressStore
+from kata.tui.help import HelpScreen
+from kata.tui.home import HomeScreen
+from kata.tui.jobs import Jobs
+from kata.tui.kata import KataScreen
+from kata.tui.katas import KatasScreen
+from kata.tui.quiz_menu import QuizMenuScreen
+from kata.tui.stats import StatsScreen
+
+
+class Everywhere(Provider):
+    """Palette entries: every screen, and every kata by id and title."""
+
+    def _entries(self) -> list[tuple[str, object, str]]:
+        from grader.catalog import all_katas
+
+        app: KataApp = self.app  # type: ignore[assignment]
+        entries = [(f"Go to {mode.title()}", partial(app.switch_mode, mode), f"the {mode} screen")
+                   for mode in app.MODES]
+        entries.append(("Help", app.action_help, "keys of this screen and of the app"))
+        entries += [(f"Kata {k.id}: {k.title}", partial(app.open_kata, k.id), k.summary.splitlines()[0][:70])
+                    for k in all_katas()]
+        return entries
+
+    async def discover(self) -> Hits:
+        for name, run, help_text in self._entries():
+            yield DiscoveryHit(name, run, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, run, help_text in self._entries():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), run, help=help_text)
+
+
+class KataApp(App):
+    TITLE = "ipc-kata"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {Everywhere}
+    MODES = {"home": HomeScreen, "quiz": QuizMenuScreen, "katas": KatasScreen, "stats": StatsScreen}
+    BINDINGS = [
+        Binding("h", "switch_mode('home')", "Home"),
+        Binding("u", "switch_mode('quiz')", "Quiz"),
+        Binding("k", "switch_mode('katas')", "Katas"),
+        Binding("t", "switch_mode('stats')", "Stats"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, store: ProgressStore, **kwargs):
+        super().__init__(**kwargs)
+        self.store = store
+        self.jobs = Jobs()
+
+    def on_mount(self) -> None:
+        self.switch_mode("home")
+
+    def open_kata(self, kata_id: str) -> None:
+        self.push_screen(KataScreen(kata_id))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        await self.stop_jobs()
+        self.exit()
+
+    async def stop_jobs(self) -> None:
+        """Cancel grading runs and watchers, and wait for their cleanup off the UI thread."""
+        await asyncio.to_thread(self.jobs.stop_all)

@@ -1,0 +1,38 @@
+"""Horizontal bars drawn with text, so charts read the same in colour, under
+NO_COLOR and in a captured pane: the bar's length carries the value and a `|`
+marks a threshold; colour only repeats what the words already say.
+"""
+from __future__ import annotations
+
+from rich.text import Text
+
+from grader.report import PerfFigure
+
+FULL, EMPTY, MARK = "█", "·", "|"
+
+
+def bar(share: float, width: int, *, mark: float | None = None, style: str = "") -> Text:
+    """`share` (0..1) of `width` cells filled; `mark` (0..1) drawn as `|`."""
+    share = min(max(share, 0.0), 1.0)
+    filled = round(share * width)
+    cells = [FULL] * filled + [EMPTY] * (width - filled)
+    if mark is not None:
+        at = min(width - 1, max(0, round(min(max(mark, 0.0), 1.0) * width)))
+        cells[at] = MARK
+    return Text("".join(cells), style=style)
+
+
+def perf_chart(figures: list[PerfFigure], width: int = 30) -> Text:
+    """One block per figure: its ratio to the same-run baseline as a bar, the
+    threshold it must reach as a `|`, and the numbers in words."""
+    out = Text()
+    for fig in figures:
+        scale = max(1.0, fig.ratio, fig.threshold) * 1.1
+        verdict, style = ("ok", "green") if fig.passed else ("TOO SLOW", "red")
+        out.append(f"{fig.description or fig.name}\n", style="bold")
+        out.append("  ")
+        out.append_text(bar(fig.ratio / scale, width, mark=fig.threshold / scale, style=style))
+        out.append(f" {fig.ratio:.2f}x  (needs {fig.threshold:.2f}x) ")
+        out.append(verdict, style=f"bold {style}")
+        out.append(f"\n  {fig.value:,.1f} {fig.unit} vs baseline {fig.baseline:,.1f} {fig.unit}\n")
+    return out

@@ -1,0 +1,86 @@
+"""Katas screen: every kata with mechanism, difficulty and the learner's state;
+typing filters the list, Enter opens the kata."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input
+
+from grader.catalog import KataDef, all_katas
+from kata.progress import ProgressStore
+from kata.workspace import kata_state
+
+
+@dataclass(frozen=True)
+class KataRow:
+    kata: KataDef
+    state: str  # not started, started, passing
+    best_ratio: float | None  # best over the attempts of the attempt's lowest perf ratio
+
+
+def kata_rows(store: ProgressStore) -> list[KataRow]:
+    """The catalog with the learner's state, shared by Home and Katas."""
+    rows = []
+    for kata in all_katas():
+        ratios = [min(p.ratio for p in a.perf) for a in store.attempts(kata.id) if a.perf]
+        rows.append(KataRow(kata, kata_state(kata, store.has_passed(kata.id)), max(ratios, default=None)))
+    return rows
+
+
+def fill_kata_table(table: DataTable, rows: list[KataRow]) -> None:
+    table.clear()
+    for row in rows:
+        ratio = f"{row.best_ratio:.2f}x" if row.best_ratio is not None else ""
+        table.add_row(row.kata.id, "*" * row.kata.difficulty, row.state, ratio, row.kata.mechanism,
+                      key=row.kata.id)
+
+
+KATA_COLUMNS = ("kata", "level", "state", "perf", "mechanism")
+
+
+class KatasScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "clear", "Clear filter"),
+        Binding("down", "focus_table", "List", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="type to filter: id, mechanism, title", id="filter")
+        yield DataTable(id="katas", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(*KATA_COLUMNS)
+
+    def on_screen_resume(self) -> None:
+        self.rows = kata_rows(self.app.store)
+        self.apply_filter(self.query_one(Input).value)
+        self.query_one(Input).focus()
+
+    def apply_filter(self, text: str) -> None:
+        words = text.lower().split()
+        shown = [r for r in self.rows
+                 if all(w in f"{r.kata.id} {r.kata.mechanism} {r.kata.title} {r.state}".lower() for w in words)]
+        fill_kata_table(self.query_one(DataTable), shown)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(event.value)
+
+    def on_input_submitted(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            self.app.open_kata(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_kata(event.row_key.value)
+
+    def action_clear(self) -> None:
+        self.query_one(Input).value = ""
+        self.query_one(Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one(DataTable).focus()
