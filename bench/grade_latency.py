@@ -7,9 +7,9 @@ as a learner would run it (interpreter start included), repeated and summarised:
 
 - `kata grade <kata> --solution --no-perf`
 - `kata grade <kata> --solution` (with the perf tasks)
-- bare pytest: the same suite and plugin run by `python -m pytest` in this
-  process's child, without the grader's supervisor, sandbox, time limits and
-  sweeps. grade --no-perf minus bare is the grader's overhead.
+- bare pytest: the same suite, plugin and pytest arguments run by
+  `python -m pytest` directly, without the grader's supervisor, sandbox, time
+  limits and sweeps. grade --no-perf minus bare is the grader's overhead.
 
 Targets (issue "Foundation"): --no-perf <= 2 s, with perf <= 6 s, overhead <= 0.5 s.
 """
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader.catalog import load_kata  # noqa: E402
 from grader.channel import EventReceiver  # noqa: E402
-from grader.locations import suites_dir  # noqa: E402
+from grader.sandbox import pytest_args  # noqa: E402
 
 
 def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | None = None) -> float:
@@ -69,9 +69,7 @@ def bare_pytest(kata_id: str) -> float:
     env = dict(os.environ, KATA_GRADE_CONFIG=str(run_dir / "config.json"), KATA_RUN_TOKEN=token,
                PYTHONPATH=str(ROOT))
     try:
-        return timed([sys.executable, "-m", "pytest", "-q", "-p", "grader.plugin", "-p", "no:cacheprovider",
-                      "-c", str(suites_dir() / "pytest.ini"), "--rootdir", str(kata.suite_dir),
-                      str(kata.suite_dir)], env=env, receiver=receiver)
+        return timed([sys.executable, "-m", "pytest", *pytest_args(config)], env=env, receiver=receiver)
     finally:
         receiver.close()
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 It loads the learner's file (suites reach it only through the `impl` fixture),
 gives each test unique IPC names and keys, checks hygiene after every test
-(children, zombies, escaped forks, fds, IPC objects), turns exceptions into
+(children, zombies, escaped forks, fds, IPC objects, a killed parent), puts
+back what the learner's code may change in the test process (signal handlers
+and mask, umask, cwd) so the next test starts clean, turns exceptions into
 messages that teach, and sends each test's result to the runner as it finishes.
 Configuration comes from the JSON file named by $KATA_GRADE_CONFIG.
 """
@@ -144,15 +146,24 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
     item.kata_state = {"ordinal": ordinal, "scratch": scratch, "keys": [], "perf": [], "failure": None}
     gc.collect()
     fds_before = hygiene.fd_snapshot()
+    process_state = _ProcessState()
+    parent = os.getppid()
     _run.send({"ev": "start", "nodeid": item.nodeid})
     started = time.monotonic()
     yield
     duration = time.monotonic() - started
+    process_state.restore()
     findings = _check_hygiene(item, fds_before)
     failure = item.kata_state["failure"]
     escapes = [f for f in findings if f.kind == "escape"]
     if escapes:  # the root cause: a child ran the caller's code, whatever failed after that
         status, message, details = "fail", escapes[0].message, failure[2] if failure else ""
+    elif os.getppid() != parent:  # re-parented: the caller's code killed the supervisor
+        status, message, details = "fail", (
+            f"the parent of the caller's process (pid {parent}, the grader's supervisor) was killed during "
+            "this test: the implementation signalled os.getppid() (or killed it) from the caller's process. "
+            "Only a forked child may signal its parent; in the caller, the parent is whoever called your "
+            "function."), failure[2] if failure else ""
     elif failure is not None:
         status, message, details = failure
     elif findings:
@@ -167,8 +178,36 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
         "ev": "result",
         "result": _capped(result),
         "perf": item.kata_state["perf"],
-        "hygiene": [f.__dict__ for f in findings],
+        "hygiene": [f.__dict__ for f in _capped_findings(findings)],
     })
+
+
+class _ProcessState:
+    """What the learner's code may change in the test process that later tests (and the
+    plugin) rely on: signal handlers and mask, umask. Saved before a test, put back after."""
+
+    def __init__(self):
+        self.handlers = {}
+        for signum in signal.valid_signals() - {DUMP_SIGNAL, signal.SIGKILL, signal.SIGSTOP}:
+            try:
+                handler = signal.getsignal(signum)
+            except (ValueError, OSError):
+                continue
+            if handler is not None:  # None: a handler not set from Python, cannot be restored
+                self.handlers[signum] = handler
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        self.umask = os.umask(0o077)
+        os.umask(self.umask)
+
+    def restore(self) -> None:
+        for signum, handler in self.handlers.items():
+            if signal.getsignal(signum) is not handler:
+                try:
+                    signal.signal(signum, handler)
+                except (ValueError, OSError):
+                    pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+        os.umask(self.umask)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -278,6 +317,18 @@ def _hygiene_message(findings: list[HygieneFinding]) -> str:
     if len(findings) > 5:
         lines.append(f"... and {len(findings) - 5} more")
     return "the test passed, but left things behind:\n" + "\n".join(lines)
+
+
+MAX_FINDINGS_SENT = 100  # a fork storm leaves hundreds: the event must stay below channel.MAX_EVENT
+
+
+def _capped_findings(findings: list[HygieneFinding]) -> list[HygieneFinding]:
+    if len(findings) <= MAX_FINDINGS_SENT:
+        return findings
+    kept, rest = findings[:MAX_FINDINGS_SENT - 1], findings[MAX_FINDINGS_SENT - 1:]
+    return kept + [HygieneFinding(
+        rest[0].kind, f"and {len(rest)} more",
+        f"{len(rest)} more things were left behind (not listed; removed like the others)", rest[0].test)]
 
 
 def _capped(result: TestResult) -> dict:

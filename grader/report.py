@@ -191,10 +191,12 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
     for notice in result.notices:
         lines.append(f"note: {notice}")
     lines.append("")
-    passed = result.tasks_passed
+    graded = [t for t in result.tasks if t.status != "skipped"]
+    skipped = len(result.tasks) - len(graded)
     lines.append(
-        f"{result.status.upper()}: {passed}/{len(result.tasks)} tasks, "
-        f"{sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
+        f"{result.status.upper()}: {result.tasks_passed}/{len(graded)} tasks"
+        + (f" ({skipped} skipped)" if skipped else "")
+        + f", {sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
     )
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "kata.commands.questions",
     "kata.commands.progress",
     "kata.commands.quiz",
+    "kata.commands.watch",
 )
 
 

@@ -108,7 +108,7 @@ def test_grade_all_grades_only_the_katas_started(kata_home, capsys):
     work.write_text((ROOT / "solutions" / "pipe.py").read_text())
     assert main(["grade", "--all", "--no-perf", "--task", "1"]) == 0
     out = capsys.readouterr().out
-    assert "kata pipe:" in out and out.count("PASS: 1/4 tasks") == 1
+    assert "kata pipe:" in out and out.count("PASS: 1/1 tasks (3 skipped)") == 1
     for other in set(kata_ids()) - {"pipe"}:
         assert f"kata {other}: not started (`kata start {other}`)" in out
 

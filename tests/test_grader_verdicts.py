@@ -7,51 +7,14 @@ every one of them is gone once `grade` returns.
 """
 from __future__ import annotations
 
-import textwrap
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 
 from grader import grade
 from grader.report import render_text
-from katalib import ROOT
-
-SOLUTION = ROOT / "solutions" / "pipe.py"
-
-
-RECORD_PID = """
-import os as _os
-def _record_pid():
-    with open(_os.path.join(_os.path.dirname(__file__), "pids"), "a") as f:
-        f.write(f"{_os.getpid()}\\n")
-"""
-
-
-def write_impl(tmp_path: Path, body: str, *, with_solution: bool = True, record_pids: bool = False) -> Path:
-    """An implementation file: the pipe solution (optionally) followed by `body`."""
-    source = SOLUTION.read_text() + "\n" if with_solution else ""
-    source += RECORD_PID if record_pids else ""
-    path = tmp_path / "impl.py"
-    path.write_text(source + textwrap.dedent(body).replace("UNIQUE", uuid.uuid4().hex[:12]))
-    return path
-
-
-def recorded_pids(tmp_path: Path) -> list[int]:
-    pids_file = tmp_path / "pids"
-    return [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
-
-
-def assert_all_gone(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            status = psutil.Process(pid).status()
-        except psutil.NoSuchProcess:
-            continue
-        pytest.fail(f"process {pid} of the run is still there ({status})")
-
-
+from zoolib import assert_all_gone, recorded_pids, write_impl
 
 
 def test_syntax_error_is_an_error_with_file_and_line(tmp_path):

@@ -6,13 +6,17 @@ errors, unknown / missing fields, wrong types, answers not among the choices,
 order answers that are not a permutation, duplicate ids, unknown topics. On top
 of those this module checks what makes a question good enough to ship:
 
-- the topic matches the file (`questions/<topic>.yaml`);
+- the topic matches the file (`questions/<topic>.yaml`; skipped for an unknown
+  topic, which the loader already reports);
 - `kata` names an existing kata;
 - `explain` says why in 2-5 sentences; `source` cites the material or a man page;
 - choice-like questions offer at least 3 choices, a multi question has distractors;
 - a `code` question's answer is what its `expect` says the program does, and a
   program that creates named IPC objects derives their names from os.getpid();
 - claims.yaml: every claim is covered by at least one existing question.
+
+It never runs code: `kata questions check --run` (kata.quiz.coderun.run_all) and
+the test suite execute the code questions.
 """
 from __future__ import annotations
 

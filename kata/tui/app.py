@@ -56,10 +56,10 @@ class KataApp(App):
     COMMANDS = App.COMMANDS | {Everywhere}
     MODES = {"home": HomeScreen, "quiz": QuizMenuScreen, "katas": KatasScreen, "stats": StatsScreen}
     BINDINGS = [
-        Binding("h", "switch_mode('home')", "Home"),
-        Binding("u", "switch_mode('quiz')", "Quiz"),
-        Binding("k", "switch_mode('katas')", "Katas"),
-        Binding("t", "switch_mode('stats')", "Stats"),
+        Binding("h", "switch_mode('home')", "Home", show=False),
+        Binding("u", "switch_mode('quiz')", "Quiz", show=False),
+        Binding("k", "switch_mode('katas')", "Katas", show=False),
+        Binding("t", "switch_mode('stats')", "Stats", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),

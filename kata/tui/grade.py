@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from grader.report import Result, TestResult
 from grader.runner import GradeEvent, GradeFinished, TestFinished, TestStarted
 from kata.tui.bars import perf_chart
+from kata.tui.jobs import Job
 
 STATUS_STYLE = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "error": ("ERROR", "red"),
                 "timeout": ("TIMEOUT", "red"), "running": ("running", "yellow")}
@@ -91,7 +92,7 @@ class GradeScreen(Screen):
         self.path = Path(path)
         self.record = record  # the learner's own file counts as an attempt; the reference does not
         self.run = 0
-        self.cancel = None
+        self.job: Job | None = None
         self.result: Result | None = None
         self.tests: dict[str, TestResult] = {}
 
@@ -102,7 +103,7 @@ class GradeScreen(Screen):
         with VerticalScroll(id="report"):
             yield Static(id="test-detail")
             yield Static(id="summary")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -114,12 +115,12 @@ class GradeScreen(Screen):
 
     @property
     def running(self) -> bool:
-        return self.cancel is not None and self.result is None
+        return self.job is not None and self.result is None
 
     def start(self) -> None:
         """Begin a fresh run, cancelling the one in progress (if any)."""
-        if self.cancel is not None:
-            self.cancel.set()
+        if self.job is not None:
+            self.job.stop.set()
         self.run += 1
         self.result = None
         self.tests.clear()
@@ -127,14 +128,14 @@ class GradeScreen(Screen):
         self.query_one("#test-detail", Static).update("")
         self.query_one("#summary", Static).update("")
         self.set_status(f"Grading {self.kata_id}: {self.path} ...")
-        self.cancel = self.app.jobs.new_stop()
-        self.grade(self.run, self.cancel)
+        self.job = self.app.jobs.start()
+        self.grade(self.run, self.job)
 
     @work(thread=True, exclusive=True, group="grade")
-    def grade(self, run: int, cancel) -> None:
+    def grade(self, run: int, job: Job) -> None:
         from grader import grade_iter
 
-        with self.app.jobs.job(cancel):
+        with job as cancel:
             for event in grade_iter(self.kata_id, self.path, cancel=cancel):
                 self.post_message(Graded(run, event))
 
@@ -201,7 +202,7 @@ class GradeScreen(Screen):
 
     def action_cancel(self) -> None:
         if self.running:
-            self.cancel.set()
+            self.job.stop.set()
             self.set_status(f"Cancelling {self.kata_id} ...")
 
     def action_regrade(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -26,7 +25,7 @@ def due_line(store: ProgressStore) -> str:
     now = utcnow()
     due = len(scheduler.due(bank.questions, now))
     new = min(scheduler.new_left_today(now), len(scheduler.unseen(bank.questions)))
-    return f"Quiz: {due} due today, {new} new available  (u to practise)"
+    return f"Quiz: {due} due today, {new} new"
 
 
 def streak(store: ProgressStore, today: date | None = None) -> int:
@@ -55,21 +54,20 @@ def last_grades(store: ProgressStore, limit: int = 4) -> str:
 class HomeScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="home-top"):
-            yield Static(id="due")
-            yield Static(id="streak")
+        yield Static(id="due")
+        yield Static("u quiz · k katas · t stats · Enter opens a kata · ? help · q quit", classes="heading")
         yield DataTable(id="home-katas", cursor_type="row")
         yield Static(id="grades")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*KATA_COLUMNS)
 
     def on_screen_resume(self) -> None:
         store = self.app.store
-        self.query_one("#due", Static).update(due_line(store))
         days = streak(store)
-        self.query_one("#streak", Static).update(f"streak: {days} day{'s' if days != 1 else ''}")
+        self.query_one("#due", Static).update(
+            f"{due_line(store)}  ·  streak: {days} day{'s' if days != 1 else ''}")
         fill_kata_table(self.query_one(DataTable), kata_rows(store))
         self.query_one("#grades", Static).update(last_grades(store))
         self.query_one(DataTable).focus()

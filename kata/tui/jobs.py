@@ -1,35 +1,47 @@
 """Background jobs of the app (grading runs, file watchers) and how they stop.
 
 Thread workers can keep an app alive after quit and a grading run owns child
-processes, so every job gets a stop event the app can set, and quitting waits
+processes, so every job has a stop event the app can set, and quitting waits
 until each job has finished its own cleanup (the grader kills its processes
-when its cancel event is set).
+once its cancel event is set). A job is registered on the UI thread before its
+worker starts, so a quit a moment later still finds it.
 """
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from typing import Iterator
+
+
+class Job:
+    """`stop` asks the job to end; the worker runs its body in `with job:`."""
+
+    def __init__(self, jobs: "Jobs"):
+        self._jobs = jobs
+        self.stop = threading.Event()
+        self.finished = threading.Event()
+
+    def __enter__(self) -> threading.Event:
+        return self.stop
+
+    def __exit__(self, *exc: object) -> None:
+        self.finished.set()
+        self._jobs._forget(self)
 
 
 class Jobs:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: dict[threading.Event, threading.Event] = {}  # stop -> finished
+        self._running: list[Job] = []
 
-    @contextmanager
-    def job(self, stop: threading.Event | None = None) -> Iterator[threading.Event]:
-        """Run a job's body inside this block; the yielded event asks it to stop."""
-        stop = stop or threading.Event()
-        finished = threading.Event()
+    def start(self) -> Job:
+        job = Job(self)
         with self._lock:
-            self._running[stop] = finished
-        try:
-            yield stop
-        finally:
-            finished.set()
-            with self._lock:
-                self._running.pop(stop, None)
+            self._running.append(job)
+        return job
+
+    def _forget(self, job: Job) -> None:
+        with self._lock:
+            if job in self._running:
+                self._running.remove(job)
 
     @property
     def running(self) -> int:
@@ -39,8 +51,8 @@ class Jobs:
     def stop_all(self, timeout: float = 15.0) -> None:
         """Ask every job to stop and wait (bounded) until each has cleaned up."""
         with self._lock:
-            running = list(self._running.items())
-        for stop, _finished in running:
-            stop.set()
-        for _stop, finished in running:
-            finished.wait(timeout)
+            running = list(self._running)
+        for job in running:
+            job.stop.set()
+        for job in running:
+            job.finished.wait(timeout)

@@ -1,5 +1,6 @@
 """Katas screen: every kata with mechanism, difficulty and the learner's state;
-typing filters the list, Enter opens the kata."""
+typing filters the list, Enter opens the kata. Esc clears the filter, and on an
+empty filter moves to the list, where the app's one-letter keys work again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,15 +44,17 @@ KATA_COLUMNS = ("kata", "level", "state", "perf", "mechanism")
 
 class KatasScreen(Screen):
     BINDINGS = [
-        Binding("escape", "clear", "Clear filter"),
+        Binding("escape", "clear", "Clear / to list"),
         Binding("down", "focus_table", "List", show=False),
+        Binding("slash", "filter", "Filter"),
     ]
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="type to filter: id, mechanism, title", id="filter")
+        yield Input(placeholder="type to filter (id, mechanism, title) · Enter opens · ↓ or Esc: the list",
+                    id="filter")
         yield DataTable(id="katas", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*KATA_COLUMNS)
@@ -79,7 +82,14 @@ class KatasScreen(Screen):
         self.app.open_kata(event.row_key.value)
 
     def action_clear(self) -> None:
-        self.query_one(Input).value = ""
+        box = self.query_one(Input)
+        if box.value:
+            box.value = ""
+            box.focus()
+        else:
+            self.query_one(DataTable).focus()
+
+    def action_filter(self) -> None:
         self.query_one(Input).focus()
 
     def action_focus_table(self) -> None:

@@ -1,0 +1,113 @@
+"""`kata watch <kata>`: re-grade the workspace file on every save, like rustlings' watch.
+
+Each save clears the screen and prints a short report with the next failing
+test first, in full, so the learner's eyes stay on one thing at a time.
+`saves()` is also what the TUI's auto-grade toggle listens to.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, Iterator, TextIO
+
+from kata.errors import UserError
+
+CLEAR = "\x1b[2J\x1b[H"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "watch",
+        help="re-grade your file of a kata every time you save it",
+        description="Grade KATA now and again on every save of your workspace file (Ctrl+C stops).",
+    )
+    parser.add_argument("kata", help="kata id (see `kata list`)")
+    parser.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
+    parser.add_argument("--no-perf", action="store_true", help="skip the timed performance tasks")
+    parser.set_defaults(func=_watch)
+
+
+def saves(path: Path, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> Iterator[None]:
+    """Once per save of `path`, until `stop` is set; `on_ready()` once the
+    watcher is live (a save before that would go unseen). The folder is
+    watched, not the file: many editors save by writing a new file and renaming it."""
+    from watchfiles import Change, watch
+
+    target = path.resolve()
+    ready = on_ready
+    for changes in watch(path.parent, stop_event=stop, raise_interrupt=False, rust_timeout=200,
+                         yield_on_timeout=True):
+        if ready is not None:
+            ready()
+            ready = None
+        if any(Path(p).resolve() == target and change != Change.deleted for change, p in changes):
+            yield
+
+
+def short_report(result) -> str:
+    """Status line, then the next failing test in full, then the others by name."""
+    if result.status == "error":
+        return f"ERROR: {result.message}\n"
+    tests = result.tests
+    lines = [f"{result.status.upper()}: {result.tasks_passed}/{len(result.tasks)} tasks, "
+             f"{sum(t.status == 'pass' for t in tests)}/{len(tests)} tests in {result.duration:.1f}s"]
+    failing = [t for t in tests if t.status != "pass"]
+    if failing:
+        first = failing[0]
+        lines += ["", f"Next: {first.name} (task {first.task}) {first.status.upper()}"]
+        lines += ["  " + line for line in first.message.splitlines()]
+        lines += ["  " + proc.describe() for proc in first.blocked]
+        if len(failing) > 1:
+            lines += ["", "Also failing: " + ", ".join(t.name for t in failing[1:])]
+    for p in result.perf:
+        lines.append(f"perf {p.name}: {p.ratio:.2f}x of baseline (needs {p.threshold:.2f}x)"
+                     f" {'ok' if p.passed else 'TOO SLOW'}")
+    if result.hygiene:
+        lines.append(f"hygiene: {len(result.hygiene)} thing(s) left behind (`kata grade` shows them)")
+    return "\n".join(lines) + "\n"
+
+
+def watch_loop(kata_id: str, path: Path, out: TextIO, stop: threading.Event, *, perf: bool = True,
+               clear: bool = True, record=None) -> None:
+    """Grade now, then after each save, until `stop`; `record(result)` stores each attempt."""
+    from grader import grade
+
+    def say(text: str) -> None:
+        out.write(text)
+        out.flush()
+
+    def once() -> None:
+        say((CLEAR if clear else "\n") + f"kata watch {kata_id}: grading {path} ...\n")
+        result = grade(kata_id, path, perf=perf, cancel=stop)
+        if stop.is_set():
+            return
+        if record is not None and result.status != "error":
+            record(result)
+        say(short_report(result))
+
+    watching = f"\nWatching {path} for saves (Ctrl+C stops).\n"
+    once()
+    for _ in saves(path, stop, on_ready=lambda: say(watching)):
+        once()
+        say(watching)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from kata.commands.katas import load
+    from kata.paths import workspace_file
+    from kata.progress import ProgressStore
+
+    kata = load(args.kata)
+    path = workspace_file(kata.id, args.workspace)
+    if not path.exists():
+        raise UserError(f"{path} does not exist: `kata start {kata.id}` first")
+    stop = threading.Event()
+    with ProgressStore.open() as store:
+        try:
+            watch_loop(kata.id, path, sys.stdout, stop, perf=not args.no_perf, clear=sys.stdout.isatty(),
+                       record=store.record_attempt)
+        except KeyboardInterrupt:
+            stop.set()
+    return 0

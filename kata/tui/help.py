@@ -1,0 +1,37 @@
+"""`?`: the keys of the screen underneath and of the whole app, read from their bindings
+so the help can never drift from what the keys do."""
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+ABOUT = ("Everywhere: ctrl+p opens the command palette (every screen, every kata); "
+         "q or ctrl+q quits and stops any grading run.")
+
+
+def keys_table(title: str, bindings: list[Binding]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    for b in bindings:
+        if b.description:
+            table.add_row(b.key_display or b.key.replace("question_mark", "?"), b.description)
+    return table
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def __init__(self, under: Screen):
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(keys_table(f"{type(self.under).__name__.removesuffix('Screen')} keys",
+                                    list(self.under.BINDINGS)))
+            yield Static(keys_table("App keys", list(self.app.BINDINGS)))
+            yield Static(ABOUT)
+            yield Static("Esc closes this help.")

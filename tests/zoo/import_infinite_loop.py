@@ -1,0 +1,4 @@
+# Top-level code that never ends.
+_record_pid()
+while True:
+    pass

@@ -1,0 +1,89 @@
+"""Helpers for the grader's own tests: write a hostile implementation, prove the run left nothing.
+
+An implementation file is the `pipe` solution (optionally) followed by a body:
+inline text or a file of tests/zoo/. `UNIQUE` in the body becomes a fresh id,
+so names never collide between runs. Bodies that start processes call
+`_record_pid()` (defined here, prepended to the body): it appends the pid to
+`pids` next to the file and writes the run's token (KATA_RUN_TOKEN) to
+`token`, so a test can prove that every process of the run is gone.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader import hygiene
+from katalib import ROOT
+
+SOLUTION = ROOT / "solutions" / "pipe.py"
+ZOO = ROOT / "tests" / "zoo"
+
+RECORD_PID = """
+import os as _os
+def _record_pid():
+    folder = _os.path.dirname(__file__)
+    with open(_os.path.join(folder, "pids"), "a") as f:
+        f.write(f"{_os.getpid()}\\n")
+    with open(_os.path.join(folder, "token"), "w") as f:
+        f.write(_os.environ.get("KATA_RUN_TOKEN", ""))
+"""
+
+
+def write_impl(tmp_path: Path, body: str, *, with_solution: bool = True, record_pids: bool = False) -> Path:
+    """An implementation file: the pipe solution (optionally) followed by `body`."""
+    source = SOLUTION.read_text() + "\n" if with_solution else ""
+    source += RECORD_PID if record_pids else ""
+    path = tmp_path / "impl.py"
+    path.write_text(source + textwrap.dedent(body).replace("UNIQUE", uuid.uuid4().hex[:12]))
+    return path
+
+
+def zoo_impl(tmp_path: Path, name: str) -> Path:
+    """tests/zoo/<name>.py appended to the pipe solution, with _record_pid available."""
+    return write_impl(tmp_path, (ZOO / f"{name}.py").read_text(), record_pids=True)
+
+
+def unique_of(path: Path) -> str:
+    """The id that replaced UNIQUE in the file (bodies name their objects `..._<id>`)."""
+    source = path.read_text()
+    marker = source.index("_UNIQUE_ID = ")
+    return source[marker:].split('"')[1]
+
+
+def recorded_pids(tmp_path: Path) -> list[int]:
+    pids_file = tmp_path / "pids"
+    return [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
+
+
+def assert_all_gone(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            status = psutil.Process(pid).status()
+        except psutil.NoSuchProcess:
+            continue
+        pytest.fail(f"process {pid} of the run is still there ({status})")
+
+
+def assert_run_left_nothing(tmp_path: Path, unique: str = "") -> None:
+    """No process of the run (by pid and by token), no run folder, no IPC object or special file."""
+    assert_all_gone(recorded_pids(tmp_path))
+    token_file = tmp_path / "token"
+    token = token_file.read_text().strip() if token_file.exists() else ""
+    if token:
+        left = hygiene.run_processes(token)
+        assert not left, f"processes of run {token} still there: {[p.pid for p in left]}"
+        assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(f"kata-{token}-*")), "run folder left"
+    marks = [m for m in (token and f"kata_{token}_", unique) if m]
+    for folder in (hygiene.POSIX_SHM_DIR, hygiene.POSIX_MQ_DIR):
+        for entry in os.listdir(folder):
+            assert not any(m in entry for m in marks), f"{folder}/{entry} left behind"
+    for dirpath, _dirs, files in os.walk(tmp_path):
+        for name in files:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            assert not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)), f"{dirpath}/{name} left behind"
