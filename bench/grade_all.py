@@ -129,7 +129,9 @@ def main() -> None:
     header = [f"# Grading benchmark, {datetime.date.today()}", "",
               f"{os.cpu_count()} cores, load average {load:.1f} at the start; "
               f"`python bench/grade_all.py --runs {args.runs} --rounds {args.rounds}`.", "",
-              "## Cost of grading each reference", ""]
+              "## Cost of grading each reference", "",
+              "Medians. Peak memory sums RSS over the grading process tree (pages shared after fork "
+              "are counted in each process, so it overstates).", ""]
     cost = cost_rows(katas, args.runs)
     middle = ["", f"## Perf thresholds under two busy-loop neighbours ({args.rounds} perf-only grades each)", ""]
     discrimination = discrimination_rows(katas, args.rounds)

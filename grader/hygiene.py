@@ -65,12 +65,12 @@ def run_processes(token: str, exclude: set[int] = frozenset()) -> list[psutil.Pr
     return found
 
 
-def kill_all(procs_fn, rounds: int = 50) -> int:
+def kill_all(procs_fn, rounds: int = 50) -> set[int]:
     """SIGSTOP then SIGKILL whatever `procs_fn()` returns until it returns nothing.
 
     Stopping first freezes a fork storm so that no new child appears between the
     scan and the kill; scanning again catches children forked before the stop.
-    Returns how many processes were killed.
+    Returns the pids killed (for reap_own_children: orphans may be ours to reap).
     """
     killed: set[int] = set()
     for _ in range(rounds):
@@ -85,7 +85,7 @@ def kill_all(procs_fn, rounds: int = 50) -> int:
                     pass
         killed.update(p.pid for p in procs)
         psutil.wait_procs(procs, timeout=0.2)
-    return len(killed)
+    return killed
 
 
 def _alive(proc: psutil.Process) -> bool:

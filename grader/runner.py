@@ -350,10 +350,10 @@ class _Run:
     def _end_session(self, session: _Session) -> None:
         """Kill every process of the run but the supervisor, let it reap, then let it go."""
         sup = session.proc
-        leftovers = lambda: hygiene.run_processes(self.token, exclude={sup.pid})  # noqa: E731
-        killed = [p.pid for p in leftovers()]
-        hygiene.kill_all(leftovers)
-        hygiene.reap_own_children(killed)
+        killed = hygiene.kill_all(lambda: hygiene.run_processes(self.token, exclude={sup.pid}))
+        # The test process is ours to reap when the learner killed the supervisor (we are a
+        # subreaper); it may have become a zombie, which run_processes cannot see, already.
+        hygiene.reap_own_children(killed | ({session.test_pid} if session.test_pid else set()))
         try:
             sup.stdin.close()
         except OSError:
@@ -368,7 +368,7 @@ class _Run:
 
     def cleanup(self) -> None:
         """The final sweep: processes, IPC objects and files of the run, then the run folder."""
-        hygiene.kill_all(lambda: hygiene.run_processes(self.token))
+        hygiene.reap_own_children(hygiene.kill_all(lambda: hygiene.run_processes(self.token)))
         try:
             keys = [int(k) for k in (self.dir / "keys").read_text().split()]
         except OSError:

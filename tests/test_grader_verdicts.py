@@ -8,13 +8,12 @@ every one of them is gone once `grade` returns.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
 from grader import grade
 from grader.report import render_text
-from zoolib import assert_all_gone, recorded_pids, write_impl
+from zoolib import assert_all_gone, recorded_pids, sysv_ids, write_impl
 
 
 def test_syntax_error_is_an_error_with_file_and_line(tmp_path):
@@ -102,14 +101,9 @@ def test_leaked_objects_of_every_kind_fail_by_name_and_are_removed(tmp_path):
     with pytest.raises(posix_ipc.ExistentialError):
         posix_ipc.Semaphore(f"/leak_{unique}")
     semid = int((tmp_path / "semid").read_text())
-    assert semid not in sysv_semaphore_ids()
+    assert semid not in sysv_ids("sysv-sem")
     assert not (tmp_path / f"fifo_{unique}").exists()
     assert not (tmp_path / f"sock_{unique}").exists()
-
-
-def sysv_semaphore_ids() -> set[int]:
-    lines = Path("/proc/sysvipc/sem").read_text().splitlines()[1:]
-    return {int(line.split()[1]) for line in lines if line.strip()}
 
 
 def test_an_object_that_existed_before_is_not_removed(tmp_path):

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 from rich.syntax import Syntax
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, OptionList, Static
 
 from grader.catalog import load_kata
 from kata.progress import ProgressStore
@@ -188,6 +188,7 @@ async def test_cancelled_grade_leaves_no_process(store, tmp_path):
         await pilot.press("c")
         await wait_for(pilot, lambda: grade.result is not None)
         assert grade.result.message == "grading was cancelled"
+        assert text_of(grade, "#grade-status").startswith("Cancelled")
         await wait_for(pilot, lambda: app.jobs.running == 0)
         assert live_children() == []
         assert store.attempts() == []
@@ -306,8 +307,13 @@ async def test_palette_opens_any_kata(store):
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+p", *"kata semaphore")
-        await wait_for(pilot, lambda: "semaphore" in str(app.screen.query("OptionList").first().get_option_at_index(0).prompt)
-                       if app.screen.query("OptionList") and app.screen.query("OptionList").first().option_count else False)
+
+        def first_hit() -> str:
+            """the palette's first hit"""
+            hits = app.screen.query(OptionList)
+            return str(hits.first().get_option_at_index(0).prompt) if hits and hits.first().option_count else ""
+
+        await wait_for(pilot, lambda: "semaphore" in first_hit())
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, KataScreen))
         assert app.screen.kata.id == "semaphore"
@@ -317,6 +323,8 @@ def test_damaged_store_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     from kata.cli import main
 
     monkeypatch.setenv("KATA_HOME", str(tmp_path))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     (tmp_path / "progress.db").write_bytes(b"not a database at all" * 10)
     assert main([]) == 2
     err = capsys.readouterr().err

@@ -52,8 +52,19 @@ def zoo_impl(tmp_path: Path, name: str) -> Path:
 def unique_of(path: Path) -> str:
     """The id that replaced UNIQUE in the file (bodies name their objects `..._<id>`)."""
     source = path.read_text()
-    marker = source.index("_UNIQUE_ID = ")
+    marker = source.index("_RUN_ID = ")
     return source[marker:].split('"')[1]
+
+
+def marked_lines(path: Path, mark: str) -> set[int]:
+    """Line numbers of `path` that carry the comment `# where: <mark>`."""
+    lines = path.read_text().splitlines()
+    return {n for n, line in enumerate(lines, start=1) if f"# where: {mark}" in line}
+
+
+def sysv_ids(kind: str) -> set[int]:
+    """Ids of the System V objects of one kind (sysv-shm, sysv-sem, sysv-msg) that exist now."""
+    return {obj.handle for obj in hygiene.all_sysv_objects() if obj.kind == kind}
 
 
 def recorded_pids(tmp_path: Path) -> list[int]:

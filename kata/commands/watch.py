@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
@@ -15,6 +16,8 @@ from typing import Callable, Iterator, TextIO
 from kata.errors import UserError
 
 CLEAR = "\x1b[2J\x1b[H"
+WIDTH = 78
+ALSO_SHOWN = 4  # failing tests named after the first one; `kata grade` lists them all
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +40,7 @@ def saves(path: Path, stop: threading.Event, on_ready: Callable[[], None] | None
 
     target = path.resolve()
     ready = on_ready
-    for changes in watch(path.parent, stop_event=stop, raise_interrupt=False, rust_timeout=200,
-                         yield_on_timeout=True):
+    for changes in watch(path.parent, stop_event=stop, rust_timeout=200, yield_on_timeout=True):
         if ready is not None:
             ready()
             ready = None
@@ -55,12 +57,14 @@ def short_report(result) -> str:
              f"{sum(t.status == 'pass' for t in tests)}/{len(tests)} tests in {result.duration:.1f}s"]
     failing = [t for t in tests if t.status != "pass"]
     if failing:
-        first = failing[0]
+        first, others = failing[0], failing[1:]
         lines += ["", f"Next: {first.name} (task {first.task}) {first.status.upper()}"]
-        lines += ["  " + line for line in first.message.splitlines()]
-        lines += ["  " + proc.describe() for proc in first.blocked]
-        if len(failing) > 1:
-            lines += ["", "Also failing: " + ", ".join(t.name for t in failing[1:])]
+        for line in first.message.splitlines() + [proc.describe() for proc in first.blocked]:
+            lines += textwrap.wrap(line, WIDTH, initial_indent="  ", subsequent_indent="  ") or [""]
+        if others:
+            names = ", ".join(t.name for t in others[:ALSO_SHOWN])
+            more = f" and {len(others) - ALSO_SHOWN} more" if len(others) > ALSO_SHOWN else ""
+            lines += [""] + textwrap.wrap(f"Also failing: {names}{more}", WIDTH, subsequent_indent="  ")
     for p in result.perf:
         lines.append(f"perf {p.name}: {p.ratio:.2f}x of baseline (needs {p.threshold:.2f}x)"
                      f" {'ok' if p.passed else 'TOO SLOW'}")
@@ -110,4 +114,5 @@ def _watch(args: argparse.Namespace) -> int:
                        record=store.record_attempt)
         except KeyboardInterrupt:
             stop.set()
+            print("\nStopped watching.")
     return 0

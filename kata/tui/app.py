@@ -14,6 +14,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from grader.catalog import all_katas
 from kata.progress import ProgressStore
 from kata.tui.help import HelpScreen
 from kata.tui.home import HomeScreen
@@ -28,8 +29,6 @@ class Everywhere(Provider):
     """Palette entries: every screen, and every kata by id and title."""
 
     def _entries(self) -> list[tuple[str, object, str]]:
-        from grader.catalog import all_katas
-
         app: KataApp = self.app  # type: ignore[assignment]
         entries = [(f"Go to {mode.title()}", partial(app.switch_mode, mode), f"the {mode} screen")
                    for mode in app.MODES]
@@ -62,7 +61,7 @@ class KataApp(App):
         Binding("t", "switch_mode('stats')", "Stats", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit, even while typing", show=False, priority=True),
     ]
 
     def __init__(self, store: ProgressStore, **kwargs):
@@ -81,9 +80,6 @@ class KataApp(App):
             self.push_screen(HelpScreen(self.screen))
 
     async def action_quit(self) -> None:
-        await self.stop_jobs()
-        self.exit()
-
-    async def stop_jobs(self) -> None:
-        """Cancel grading runs and watchers, and wait for their cleanup off the UI thread."""
+        """Cancel grading runs and watchers, wait for their cleanup (off the UI thread), then exit."""
         await asyncio.to_thread(self.jobs.stop_all)
+        self.exit()

@@ -25,7 +25,8 @@ from kata.tui.bars import perf_chart
 from kata.tui.jobs import Job
 
 STATUS_STYLE = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "error": ("ERROR", "red"),
-                "timeout": ("TIMEOUT", "red"), "running": ("running", "yellow")}
+                "timeout": ("TIMEOUT", "red"), "running": ("running", "yellow"),
+                "cancelled": ("cancelled", "yellow")}
 
 
 class Graded(Message):
@@ -91,7 +92,7 @@ class GradeScreen(Screen):
         self.kata_id = kata_id
         self.path = Path(path)
         self.record = record  # the learner's own file counts as an attempt; the reference does not
-        self.run = 0
+        self.run_number = 0
         self.job: Job | None = None
         self.result: Result | None = None
         self.tests: dict[str, TestResult] = {}
@@ -121,7 +122,7 @@ class GradeScreen(Screen):
         """Begin a fresh run, cancelling the one in progress (if any)."""
         if self.job is not None:
             self.job.stop.set()
-        self.run += 1
+        self.run_number += 1
         self.result = None
         self.tests.clear()
         self.query_one(DataTable).clear()
@@ -129,7 +130,7 @@ class GradeScreen(Screen):
         self.query_one("#summary", Static).update("")
         self.set_status(f"Grading {self.kata_id}: {self.path} ...")
         self.job = self.app.jobs.start()
-        self.grade(self.run, self.job)
+        self.grade(self.run_number, self.job)
 
     @work(thread=True, exclusive=True, group="grade")
     def grade(self, run: int, job: Job) -> None:
@@ -143,16 +144,17 @@ class GradeScreen(Screen):
         self.query_one("#grade-status", Static).update(text)
 
     def on_graded(self, message: Graded) -> None:
-        if message.run != self.run:
+        if message.run != self.run_number:
             return
         event = message.event
         table = self.query_one(DataTable)
         if isinstance(event, TestStarted):
             table.add_row(status_text("running"), event.name, str(event.task or ""), "", key=event.nodeid)
-            table.move_cursor(row=table.row_count - 1)
+            table.scroll_end(animate=False)  # the newest row in view; the cursor stays for reading
             self.set_status(f"Grading {self.kata_id}: running {event.name} ...  (c cancels)")
         elif isinstance(event, TestFinished):
             self.show_test(event.result)
+            self.show_highlighted()
         elif isinstance(event, GradeFinished):
             self.finish(event.result)
 
@@ -171,7 +173,13 @@ class GradeScreen(Screen):
         for test in result.tests:
             if test.nodeid not in self.tests:
                 self.show_test(test)
-        if result.status == "error":
+        if result.status == "error" and self.job.stop.is_set():
+            self.set_status("Cancelled; its processes are gone.  (r grades again)")
+            table = self.query_one(DataTable)
+            for key in table.rows:
+                if key.value not in self.tests:
+                    table.update_cell(key, "status", status_text("cancelled"))
+        elif result.status == "error":
             self.set_status(Text.assemble(status_text("error"), f" {result.message}"))
         else:
             passed = sum(t.status == "pass" for t in result.tests)

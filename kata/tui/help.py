@@ -1,5 +1,5 @@
-"""`?`: the keys of the screen underneath and of the whole app, read from their bindings
-so the help can never drift from what the keys do."""
+"""`?`: the keys of the screen underneath and of the whole app, read from their
+bindings (plus a screen's `HELP` text) so the help cannot drift from what the keys do."""
 from __future__ import annotations
 
 from rich.table import Table
@@ -29,9 +29,13 @@ class HelpScreen(ModalScreen):
         self.under = under
 
     def compose(self) -> ComposeResult:
+        screen = type(self.under)
         with VerticalScroll(id="help"):
-            yield Static(keys_table(f"{type(self.under).__name__.removesuffix('Screen')} keys",
-                                    list(self.under.BINDINGS)))
+            own = screen.__dict__.get("BINDINGS", [])  # not the generic ones every Screen inherits
+            if own:
+                yield Static(keys_table(f"{screen.__name__.removesuffix('Screen')} keys", own))
+            if getattr(screen, "HELP", ""):
+                yield Static(screen.HELP)
             yield Static(keys_table("App keys", list(self.app.BINDINGS)))
             yield Static(ABOUT)
             yield Static("Esc closes this help.")

@@ -52,6 +52,8 @@ def last_grades(store: ProgressStore, limit: int = 4) -> str:
 
 
 class HomeScreen(Screen):
+    HELP = "Up/down and Enter open a kata."
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="due")

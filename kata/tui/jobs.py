@@ -4,7 +4,8 @@ Thread workers can keep an app alive after quit and a grading run owns child
 processes, so every job has a stop event the app can set, and quitting waits
 until each job has finished its own cleanup (the grader kills its processes
 once its cancel event is set). A job is registered on the UI thread before its
-worker starts, so a quit a moment later still finds it.
+worker starts, so a quit a moment later still finds it; a job whose worker never
+began (Textual dropped it for a newer one) has nothing to clean up and is not waited for.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ class Job:
     def __init__(self, jobs: "Jobs"):
         self._jobs = jobs
         self.stop = threading.Event()
+        self.began = threading.Event()
         self.finished = threading.Event()
 
     def __enter__(self) -> threading.Event:
+        self.began.set()
         return self.stop
 
     def __exit__(self, *exc: object) -> None:
@@ -55,4 +58,5 @@ class Jobs:
         for job in running:
             job.stop.set()
         for job in running:
-            job.finished.wait(timeout)
+            if job.began.is_set():
+                job.finished.wait(timeout)

@@ -37,6 +37,9 @@ def minutes(seconds: float | None) -> str:
 
 
 class QuizScreen(Screen):
+    HELP = ("Digits pick a choice (multi: digits or space toggle, Enter answers); up/down move; t / f answer "
+            "true or false; shift+up/down or [ ] move an item of an order question; type a short answer "
+            "and Enter. After each answer Enter goes on.")
     BINDINGS = [
         *(Binding(str(n), f"pick({n - 1})", show=False) for n in range(1, 10)),
         Binding("up", "cursor(-1)", show=False),
@@ -48,8 +51,8 @@ class QuizScreen(Screen):
         Binding("f", "truth(False)", show=False),
         Binding("enter", "enter", "Answer / next"),
         Binding("d", "dont_know", "Don't know"),
-        Binding("g", "grade_kata", "Grade kata", show=False),
-        Binding("s", "skip_kata", "Skip kata", show=False),
+        Binding("g", "grade_kata", "Grade kata"),
+        Binding("s", "skip_kata", "Skip kata"),
         Binding("escape", "stop", "Stop"),
     ]
 
@@ -65,13 +68,28 @@ class QuizScreen(Screen):
         self.cursor = 0
         self.marked: set[int] = set()
         self.arrangement: list[int] = []
-        self.stage = "question"  # question, feedback, kata, grading, done
+        self._stage = "question"
         self.grading: Job | None = None
 
+    @property
+    def stage(self) -> str:
+        """question, feedback, kata (the mock's coding part), grading, done."""
+        return self._stage
+
+    @stage.setter
+    def stage(self, value: str) -> None:
+        self._stage = value
+        self.refresh_bindings()  # the footer shows the keys of this stage
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """Keys that mean something only at one stage let the app's keys (t = Stats) through otherwise."""
+        """Keys that mean something only at some stages are off (and let the app's
+        keys, e.g. t = Stats, through) at the others."""
         if action == "truth":
             return self.answering("truefalse")
+        if action == "dont_know":
+            return self.answering()
+        if action == "enter":
+            return self.stage in ("question", "feedback", "done")
         if action in ("grade_kata", "skip_kata"):
             return self.stage == "kata"
         return True
@@ -91,7 +109,7 @@ class QuizScreen(Screen):
         try:
             self.begin()
         except UserError as err:
-            self.end_with(Text(f"Cannot start this session: {err}"))
+            self.end_with(Text(f"Nothing to ask: {err}"))
             return
         if self.mock is not None:
             self.set_interval(1.0, self.tick)
@@ -308,9 +326,10 @@ class QuizScreen(Screen):
 
     @work(thread=True, exclusive=True, group="mock-grade")
     def grade_mock_kata(self, job: Job) -> None:
-        with job:
+        with job as stop:
             self.mock.grade_kata(workspace_file(self.mock.kata))
-        self.app.call_from_thread(self.scorecard)
+        if not stop.is_set():  # stopped means the app is quitting: no one to show the card to
+            self.app.call_from_thread(self.scorecard)
 
     def grade_file(self, kata_id: str, path):
         """The mock's grader: cancellable, so quitting stops its processes."""

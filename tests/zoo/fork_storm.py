@@ -1,7 +1,7 @@
 # Hundreds of children that sleep forever, left behind by a caller that returns.
 import signal
 
-STORM = 300
+STORM = 500
 _solution = child_to_parent
 
 

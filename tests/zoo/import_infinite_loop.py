@@ -1,4 +1,4 @@
 # Top-level code that never ends.
 _record_pid()
-while True:
-    pass
+while True:  # where: spin
+    pass  # where: spin

@@ -5,5 +5,6 @@ _solution = child_to_parent
 
 
 def child_to_parent(payload):
+    _record_pid()
     os.kill(os.getppid(), signal.SIGKILL)
     return _solution(payload)

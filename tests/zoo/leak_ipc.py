@@ -3,12 +3,12 @@
 import posix_ipc
 import sysv_ipc
 
-_UNIQUE_ID = "UNIQUE"
+_RUN_ID = "UNIQUE"
 _solution = child_to_parent
 
 
 def child_to_parent(payload):
-    posix_ipc.MessageQueue(f"/leak_{_UNIQUE_ID}", posix_ipc.O_CREX).close()
+    posix_ipc.MessageQueue(f"/leak_{_RUN_ID}", posix_ipc.O_CREX).close()
     shm = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=4096)
     shm.detach()
     mq = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX)
