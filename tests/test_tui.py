@@ -86,7 +86,7 @@ async def test_home_lists_katas_and_q_quits(store):
         table = app.screen.query_one(DataTable)
         assert table.row_count >= 10
         assert "not started" in str(table.get_row("pipe"))
-        assert "due today" in text_of(app.screen, "#due")
+        await wait_for(pilot, lambda: "due today" in text_of(app.screen, "#due"))  # the bank loads in a worker
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running)
 

@@ -21,6 +21,7 @@ from grader import grade
 from grader.catalog import load_kata
 from grader.plugin import MAX_FINDINGS_SENT
 from grader.report import Result, render_text
+from grader.report import TestResult as GradedTest  # not collected by pytest
 from katalib import ROOT
 from zoolib import (
     assert_run_left_nothing, marked_lines, recorded_pids, sysv_ids, unique_of, zoo_impl,
@@ -55,13 +56,15 @@ def grade_zoo(tmp_path: Path, name: str, *tests: str) -> Result:
     return result
 
 
-def by_name(result: Result) -> dict:
-    return {t.name: t for t in result.tests}
+def named(result: Result, name: str) -> GradedTest:
+    found = [t for t in result.tests if t.name == name]
+    assert found, f"no result for {name}:\n" + render_text(result, verbose=True)
+    return found[0]
 
 
 def assert_rest_pass(result: Result, tests=OTHERS) -> None:
     for name in tests:
-        assert by_name(result)[name].status == "pass", f"{name} after a hostile test:\n" + render_text(result, verbose=True)
+        assert named(result, name).status == "pass", f"{name} after a hostile test:\n" + render_text(result, verbose=True)
 
 
 # --- hangs: timeout, with where each process was -----------------------------------------
@@ -152,7 +155,7 @@ def test_a_fork_storm_is_found_and_killed(tmp_path):
 ])
 def test_ending_the_callers_process_is_named_and_the_grader_goes_on(tmp_path, zoo, status, message):
     result = grade_zoo(tmp_path, zoo, SMALL, OTHERS[0])
-    test = by_name(result)[SMALL]
+    test = named(result, SMALL)
     assert test.status == status and message in test.message, render_text(result)
     assert_rest_pass(result, OTHERS[:1])
     assert result.status == "fail" and result.exit_code == 1
@@ -209,7 +212,7 @@ def test_an_output_flood_is_truncated_and_the_grader_memory_stays_bounded(tmp_pa
 ])
 def test_changing_the_callers_process_state_does_not_affect_the_grader(tmp_path, zoo, first):
     result = grade_zoo(tmp_path, zoo, SMALL, *OTHERS)
-    assert by_name(result)[SMALL].status == first, render_text(result, verbose=True)
+    assert named(result, SMALL).status == first, render_text(result, verbose=True)
     assert_rest_pass(result)
 
 

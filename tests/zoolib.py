@@ -72,20 +72,28 @@ def recorded_pids(tmp_path: Path) -> list[int]:
     return [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
 
 
-def assert_all_gone(pids: list[int]) -> None:
+def assert_all_gone(pids: list[int], token: str = "") -> None:
+    """None of `pids` is alive or an unreaped zombie of ours. With the run's token, a live
+    process under a recorded pid that lacks the token is another one (pids are recycled)."""
     for pid in pids:
         try:
-            status = psutil.Process(pid).status()
-        except psutil.NoSuchProcess:
+            proc = psutil.Process(pid)
+            status = proc.status()
+            if status == psutil.STATUS_ZOMBIE:
+                if proc.ppid() != os.getpid():
+                    continue  # not ours to reap: someone else's zombie under a recycled pid
+            elif token and proc.environ().get(hygiene.TOKEN_ENV) != token:
+                continue
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         pytest.fail(f"process {pid} of the run is still there ({status})")
 
 
 def assert_run_left_nothing(tmp_path: Path, unique: str = "") -> None:
     """No process of the run (by pid and by token), no run folder, no IPC object or special file."""
-    assert_all_gone(recorded_pids(tmp_path))
     token_file = tmp_path / "token"
     token = token_file.read_text().strip() if token_file.exists() else ""
+    assert_all_gone(recorded_pids(tmp_path), token)
     if token:
         left = hygiene.run_processes(token)
         assert not left, f"processes of run {token} still there: {[p.pid for p in left]}"

@@ -32,9 +32,10 @@ def open_app() -> int:
         print(WELCOME)
         return print_kata_list()
     with ProgressStore.open() as store:
+        from kata.quiz.session import clock_from_env
         from kata.tui.app import KataApp
 
-        app = KataApp(store)
+        app = KataApp(store, clock=clock_from_env())
         app.run()
         app.jobs.stop_all()  # however the app ended, no grading run outlives it
     return app.return_code or 0

@@ -2,7 +2,7 @@
 
 Each save clears the screen and prints a short report with the next failing
 test first, in full, so the learner's eyes stay on one thing at a time.
-`saves()` is also what the TUI's auto-grade toggle listens to.
+Saves come from `kata.watching.saves`, which the TUI's auto-grade toggle shares.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
 
 from kata.errors import UserError
+from kata.watching import saves
 
 CLEAR = "\x1b[2J\x1b[H"
 WIDTH = 78
@@ -30,22 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
     parser.add_argument("--no-perf", action="store_true", help="skip the timed performance tasks")
     parser.set_defaults(func=_watch)
-
-
-def saves(path: Path, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> Iterator[None]:
-    """Once per save of `path`, until `stop` is set; `on_ready()` once the
-    watcher is live (a save before that would go unseen). The folder is
-    watched, not the file: many editors save by writing a new file and renaming it."""
-    from watchfiles import Change, watch
-
-    target = path.resolve()
-    ready = on_ready
-    for changes in watch(path.parent, stop_event=stop, rust_timeout=200, yield_on_timeout=True):
-        if ready is not None:
-            ready()
-            ready = None
-        if any(Path(p).resolve() == target and change != Change.deleted for change, p in changes):
-            yield
 
 
 def short_report(result) -> str:

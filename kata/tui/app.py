@@ -4,25 +4,31 @@ palette, and the shared things screens need (progress store, background jobs).
 Home, Quiz, Katas and Stats are Textual modes, so each keeps its own stack
 (Katas -> Kata -> Grade) while the learner hops between them. Quitting stops
 every background job first: a grading run's processes never outlive the app.
+Only Home is imported at launch; the other screens (Markdown, syntax
+highlighting, the grader) are imported when first shown, for a fast first frame.
 """
 from __future__ import annotations
 
 import asyncio
+import importlib
 from functools import partial
+from typing import Callable
 
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 
 from grader.catalog import all_katas
-from kata.progress import ProgressStore
+from kata.progress import ProgressStore, utcnow
 from kata.tui.help import HelpScreen
 from kata.tui.home import HomeScreen
 from kata.tui.jobs import Jobs
-from kata.tui.kata import KataScreen
-from kata.tui.katas import KatasScreen
-from kata.tui.quiz_menu import QuizMenuScreen
-from kata.tui.stats import StatsScreen
+
+
+def lazy(module: str, name: str) -> Callable[[], Screen]:
+    """A mode's screen, its module imported on the first visit."""
+    return lambda: getattr(importlib.import_module(f"kata.tui.{module}"), name)()
 
 
 class Everywhere(Provider):
@@ -53,7 +59,8 @@ class KataApp(App):
     TITLE = "ipc-kata"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {Everywhere}
-    MODES = {"home": HomeScreen, "quiz": QuizMenuScreen, "katas": KatasScreen, "stats": StatsScreen}
+    MODES = {"home": HomeScreen, "quiz": lazy("quiz_menu", "QuizMenuScreen"),
+             "katas": lazy("katas", "KatasScreen"), "stats": lazy("stats", "StatsScreen")}
     BINDINGS = [
         Binding("h", "switch_mode('home')", "Home", show=False),
         Binding("u", "switch_mode('quiz')", "Quiz", show=False),
@@ -64,15 +71,19 @@ class KataApp(App):
         Binding("ctrl+q", "quit", "Quit, even while typing", show=False, priority=True),
     ]
 
-    def __init__(self, store: ProgressStore, **kwargs):
+    def __init__(self, store: ProgressStore, *, clock=utcnow, **kwargs):
+        """`clock`: what "now" is for due questions, streaks and charts (KATA_NOW, or fixed in snapshots)."""
         super().__init__(**kwargs)
         self.store = store
+        self.clock = clock
         self.jobs = Jobs()
 
     def on_mount(self) -> None:
         self.switch_mode("home")
 
     def open_kata(self, kata_id: str) -> None:
+        from kata.tui.kata import KataScreen
+
         self.push_screen(KataScreen(kata_id))
 
     def action_help(self) -> None:

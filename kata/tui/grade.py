@@ -9,6 +9,7 @@ run supersedes an older one, whose late messages are ignored.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Iterable
 
 from rich.text import Text
 from textual import work
@@ -87,11 +88,15 @@ class GradeScreen(Screen):
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, kata_id: str, path: Path, *, record: bool = True):
+    def __init__(self, kata_id: str, path: Path, *, record: bool = True,
+                 events: Callable[..., Iterable[GradeEvent]] | None = None):
+        """`events(kata_id, path, cancel=)`: the run's events, `grader.grade_iter` unless
+        given (snapshot tests feed a fixed run: real ones have timings and pids)."""
         super().__init__()
         self.kata_id = kata_id
         self.path = Path(path)
         self.record = record  # the learner's own file counts as an attempt; the reference does not
+        self.events = events
         self.run_number = 0
         self.job: Job | None = None
         self.result: Result | None = None
@@ -137,7 +142,7 @@ class GradeScreen(Screen):
         from grader import grade_iter
 
         with job as cancel:
-            for event in grade_iter(self.kata_id, self.path, cancel=cancel):
+            for event in (self.events or grade_iter)(self.kata_id, self.path, cancel=cancel):
                 self.post_message(Graded(run, event))
 
     def set_status(self, text: str | Text) -> None:

@@ -1,38 +1,44 @@
 """Home: what to do today. Questions due, the katas and their state, the
-latest grades and the streak; one key to every other screen."""
+latest grades and the streak; one key to every other screen.
+
+Home is the first frame, so the question bank (a few hundred ms of YAML) is
+read in a worker: the screen is drawn at once and the due line follows."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
 from kata.errors import UserError
-from kata.progress import ProgressStore, utcnow
+from kata.progress import ProgressStore
 from kata.tui.katas import KATA_COLUMNS, fill_kata_table, kata_rows
 
+if TYPE_CHECKING:
+    from kata.quiz.bank import Bank
 
-def due_line(store: ProgressStore) -> str:
-    from kata.quiz.bank import load_bank
+
+def due_line(store: ProgressStore, bank: Bank | UserError, now: datetime) -> str:
+    """What is due at `now`; `bank` is the loaded bank or why it could not be loaded."""
     from kata.quiz.scheduler import Scheduler
 
-    try:
-        bank = load_bank()
-    except UserError as err:
-        return f"The quiz is unavailable: {err}"
-    scheduler = Scheduler(store)
-    now = utcnow()
+    if isinstance(bank, UserError):
+        return f"The quiz is unavailable: {bank}"
+    scheduler = Scheduler(store, clock=lambda: now)
     due = len(scheduler.due(bank.questions, now))
     new = min(scheduler.new_left_today(now), len(scheduler.unseen(bank.questions)))
     return f"Quiz: {due} due today, {new} new"
 
 
-def streak(store: ProgressStore, today: date | None = None) -> int:
+def streak(store: ProgressStore, today: date) -> int:
     """Days in a row, up to today or yesterday, with an answer or a grade."""
     days = {date.fromisoformat(d) for d in store.reviews_per_day()}
     days |= {a.at.date() for a in store.attempts()}
-    day = today or utcnow().date()
+    day = today
     if day not in days:
         day -= timedelta(days=1)
     count = 0
@@ -62,17 +68,40 @@ class HomeScreen(Screen):
         yield Static(id="grades")
         yield Footer(compact=True)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.bank: Bank | UserError | None = None  # read once, by the worker
+
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*KATA_COLUMNS)
+        self.show_due("Quiz: counting what is due ...")
+        self.load_bank()
 
     def on_screen_resume(self) -> None:
         store = self.app.store
-        days = streak(store)
-        self.query_one("#due", Static).update(
-            f"{due_line(store)}  ·  streak: {days} day{'s' if days != 1 else ''}")
+        if self.bank is not None:
+            self.show_due(due_line(store, self.bank, self.app.clock()))
         fill_kata_table(self.query_one(DataTable), kata_rows(store))
         self.query_one("#grades", Static).update(last_grades(store))
         self.query_one(DataTable).focus()
+
+    @work(thread=True, exclusive=True, group="bank")
+    def load_bank(self) -> Bank | UserError:
+        from kata.quiz.bank import load_bank
+
+        try:
+            return load_bank()
+        except UserError as err:
+            return err
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "bank" and event.state == WorkerState.SUCCESS:
+            self.bank = event.worker.result
+            self.show_due(due_line(self.app.store, self.bank, self.app.clock()))
+
+    def show_due(self, quiz: str) -> None:
+        days = streak(self.app.store, self.app.clock().date())
+        self.query_one("#due", Static).update(f"{quiz}  ·  streak: {days} day{'s' if days != 1 else ''}")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_kata(event.row_key.value)

@@ -23,6 +23,7 @@ from kata.paths import workspace_file
 from kata.tui.code import CodeScreen
 from kata.tui.grade import GradeScreen
 from kata.tui.jobs import Job
+from kata.watching import saves
 from kata.workspace import kata_state, start_kata
 
 
@@ -159,8 +160,6 @@ class KataScreen(Screen):
 
     @work(thread=True, exclusive=True, group="watch")
     def watch_saves(self, job: Job) -> None:
-        from kata.commands.watch import saves
-
         with job as stop:
             for _ in saves(self.path, stop, on_ready=lambda: self.post_message(WatchReady())):
                 self.post_message(FileSaved())

@@ -122,12 +122,13 @@ class QuizScreen(Screen):
         if self.mode == "mock":
             from kata.quiz.mock import MockInterview
 
-            self.mock = MockInterview.start(store, rng=random.Random(), grade=self.grade_file)
+            self.mock = MockInterview.start(store, clock=self.app.clock, rng=random.Random(), grade=self.grade_file)
             self.session = self.mock.quiz
         else:
             from kata.quiz.session import start_session
 
-            self.session = start_session(store, mode=self.mode, topic=self.topic, rng=random.Random())
+            self.session = start_session(store, mode=self.mode, topic=self.topic, clock=self.app.clock,
+                                         rng=random.Random())
             if self.session.idle_reason():
                 raise UserError(self.session.idle_reason())
 

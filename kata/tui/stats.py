@@ -58,15 +58,14 @@ class StatsScreen(Screen):
         yield Footer(compact=True)
 
     def on_screen_resume(self) -> None:
-        from kata.progress import utcnow
         from kata.quiz.mastery import progress_stats
 
         body = self.query_one("#stats-body", Static)
         try:
-            data = progress_stats(self.app.store)
+            data = progress_stats(self.app.store, clock=self.app.clock)
         except UserError as err:
             body.update(Text(f"Stats are unavailable: {err}"))
             return
         body.update(Text.assemble(mastery_chart(data["topics"]),
-                                  reviews_chart(data["reviews_per_day"], utcnow().date()), history(data)))
+                                  reviews_chart(data["reviews_per_day"], self.app.clock().date()), history(data)))
         self.query_one(VerticalScroll).focus()
