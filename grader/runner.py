@@ -208,7 +208,8 @@ class _Run:
         while True:
             wait = min(0.1, max(0.0, deadline - time.monotonic()))
             select.select([self.receiver, session.proc.stdout], [], [], wait)
-            self._read_output(session)
+            # Events before output: a test writes only after its "start" is sent, so output read
+            # after handling "start" is the test's (reading first would drop its beginning).
             for event in self.receiver.drain():
                 if event.get("session") != self.sessions:
                     continue  # late news from a session already ended
@@ -233,6 +234,7 @@ class _Run:
                     self._output_total = 0
                     yield TestStarted(self.tests[current]["name"], current, self.tests[current]["task"])
                 elif kind == "result":
+                    self._read_output(session)  # all the test wrote before sending its result
                     result = self._record_result(event)
                     current = None
                     deadline = now + BETWEEN_TESTS_LIMIT
@@ -241,6 +243,7 @@ class _Run:
                     session.test_exit_status = event["status"]
                 elif kind == "session_end":
                     session.ended_cleanly = True
+            self._read_output(session)
             if self.cancel is not None and self.cancel.is_set():
                 self.cancelled = True
                 return "cancelled"

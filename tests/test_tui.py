@@ -249,6 +249,8 @@ async def test_quiz_answers_every_kind_by_keyboard(store):
             feedback = text_of(quiz, "#feedback")
             assert feedback.startswith("Right."), f"{q.kind} {q.id}: {feedback}"
             assert q.explain.split()[0] in feedback
+            view = quiz.query_one("#question")
+            await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y)  # the explanation's end in view
             assert store.review_count() == n
             await pilot.press("enter")
         assert "6/6 right" in text_of(quiz, "#prompt")

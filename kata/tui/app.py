@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from functools import partial
+from functools import cached_property, partial
 from typing import Callable
 
 from textual.app import App
@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from grader.catalog import all_katas
+from grader.catalog import KataDef, all_katas
 from kata.progress import ProgressStore, utcnow
 from kata.tui.help import HelpScreen
 from kata.tui.home import HomeScreen
@@ -40,7 +40,7 @@ class Everywhere(Provider):
                    for mode in app.MODES]
         entries.append(("Help", app.action_help, "keys of this screen and of the app"))
         entries += [(f"Kata {k.id}: {k.title}", partial(app.open_kata, k.id), k.summary.splitlines()[0][:70])
-                    for k in all_katas()]
+                    for k in app.katas]
         return entries
 
     async def discover(self) -> Hits:
@@ -77,6 +77,11 @@ class KataApp(App):
         self.store = store
         self.clock = clock
         self.jobs = Jobs()
+
+    @cached_property
+    def katas(self) -> list[KataDef]:
+        """The catalog, read once: Home, Katas and the palette all list it, on every visit."""
+        return all_katas()
 
     def on_mount(self) -> None:
         self.switch_mode("home")

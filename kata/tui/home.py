@@ -2,7 +2,7 @@
 latest grades and the streak; one key to every other screen.
 
 Home is the first frame, so the question bank (a few hundred ms of YAML) is
-read in a worker: the screen is drawn at once and the due line follows."""
+read in a worker once the screen is drawn, and the due line follows."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -75,13 +75,13 @@ class HomeScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*KATA_COLUMNS)
         self.show_due("Quiz: counting what is due ...")
-        self.load_bank()
+        self.call_after_refresh(self.load_bank)  # after the first frame: the parse holds the GIL
 
     def on_screen_resume(self) -> None:
         store = self.app.store
         if self.bank is not None:
             self.show_due(due_line(store, self.bank, self.app.clock()))
-        fill_kata_table(self.query_one(DataTable), kata_rows(store))
+        fill_kata_table(self.query_one(DataTable), kata_rows(store, self.app.katas))
         self.query_one("#grades", Static).update(last_grades(store))
         self.query_one(DataTable).focus()
 

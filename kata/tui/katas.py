@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
-from grader.catalog import KataDef, all_katas
+from grader.catalog import KataDef
 from kata.progress import ProgressStore
 from kata.workspace import kata_state
 
@@ -22,10 +22,10 @@ class KataRow:
     best_ratio: float | None  # best over the attempts of the attempt's lowest perf ratio
 
 
-def kata_rows(store: ProgressStore) -> list[KataRow]:
+def kata_rows(store: ProgressStore, katas: list[KataDef]) -> list[KataRow]:
     """The catalog with the learner's state, shared by Home and Katas."""
     rows = []
-    for kata in all_katas():
+    for kata in katas:
         ratios = [min(p.ratio for p in a.perf) for a in store.attempts(kata.id) if a.perf]
         rows.append(KataRow(kata, kata_state(kata, store.has_passed(kata.id)), max(ratios, default=None)))
     return rows
@@ -60,7 +60,7 @@ class KatasScreen(Screen):
         self.query_one(DataTable).add_columns(*KATA_COLUMNS)
 
     def on_screen_resume(self) -> None:
-        self.rows = kata_rows(self.app.store)
+        self.rows = kata_rows(self.app.store, self.app.katas)
         self.apply_filter(self.query_one(Input).value)
         self.query_one(Input).focus()
 

@@ -288,7 +288,8 @@ class QuizScreen(Screen):
         self.render_choices()
         self.query_one("#short", Input).display = False
         self.query_one("#question").focus()
-        self.query_one("#question", VerticalScroll).scroll_end(animate=False)
+        # after the layout: the feedback and re-rendered choices change the height to scroll
+        self.call_after_refresh(self.query_one("#question", VerticalScroll).scroll_end, animate=False)
 
     # --- the end ----------------------------------------------------------------------
 
