@@ -55,6 +55,7 @@ class HygieneFinding:
 
 @dataclass
 class TestResult:
+    __test__ = False  # a result, not a pytest test class
     name: str
     task: int | None
     status: str  # one of TEST_STATUSES
@@ -140,6 +141,9 @@ def cap_output(raw: bytes, total: int | None = None) -> str:
 _MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "skipped": "SKIP"}
 
 
+HYGIENE_SHOWN_PER_KIND = 5  # a fork storm leaves hundreds of findings: a few teach as much
+
+
 def render_text(result: Result, *, verbose: bool = False) -> str:
     """The report a learner reads after `kata grade`: tasks, what failed and why, perf, hygiene."""
     lines: list[str] = [f"kata {result.kata}: {result.implementation}"]
@@ -185,9 +189,17 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
     if result.hygiene:
         lines.append("")
         lines.append("Hygiene (left behind, and removed by the grader):")
+        shown: dict[tuple[str, str], int] = {}
         for h in result.hygiene:
-            where = f" [{h.test}]" if h.test else ""
-            lines.append(f"  {h.kind} {h.name}{where}: {h.message}")
+            group = (h.test, h.kind)
+            shown[group] = shown.get(group, 0) + 1
+            if shown[group] <= HYGIENE_SHOWN_PER_KIND:
+                where = f" [{h.test}]" if h.test else ""
+                lines.append(f"  {h.kind} {h.name}{where}: {h.message}")
+        for (test, kind), count in shown.items():
+            if count > HYGIENE_SHOWN_PER_KIND:
+                where = f" in {test}" if test else ""
+                lines.append(f"  ... and {count - HYGIENE_SHOWN_PER_KIND} more {kind} findings{where} (all in --json)")
     for notice in result.notices:
         lines.append(f"note: {notice}")
     lines.append("")
