@@ -525,6 +525,26 @@ class Paused:
 MAX_STEPS = 300
 
 
+def paused_at_every_line(impl, rings, method: str, args: tuple, *, slots: int, slot_size: int, label: str,
+                         fill: list[bytes] = ()):
+    """For step 1, 2, ...: a fresh ring holding `fill`, and a process that attached it and is
+    stopped at the step-th line event of `method(*args)`. Ends once the call runs to the end
+    before that step. The caller resumes or kills the process, then finishes the ring."""
+    for step in range(1, MAX_STEPS + 1):
+        name, ring = rings.create(slots=slots, slot_size=slot_size, label=label)
+        for message in fill:
+            ring.put(message, timeout=0)
+        paused = Paused(impl, name, method, args, step)
+        if paused.state == "E":
+            paused.reap()
+            fail(f"{method}() in a process that attached failed: {paused.where}")
+        if paused.state == "D":
+            paused.reap()
+            rings.finish(ring)
+            return
+        yield step, name, ring, paused
+
+
 # --- task 3: many producers, many consumers -----------------------------------------------------
 
 PRODUCERS, CONSUMERS, PER_PRODUCER = 4, 4, 3000
@@ -667,16 +687,8 @@ def test_a_message_is_never_visible_half_written(impl, rings):
     """A producer is stopped at every line of put() in turn; meanwhile get(timeout=0) must find
     either nothing or the whole message, and once put() finishes the message is there exactly once."""
     message = bytes(range(1, 61))
-    for step in range(1, MAX_STEPS + 1):
-        name, ring = rings.create(slots=4, slot_size=64, label="step")
-        producer = Paused(impl, name, "put", (message, 5), step)
-        if producer.state == "E":
-            producer.reap()
-            fail(f"put() in a process that attached failed: {producer.where}")
-        if producer.state == "D":
-            producer.reap()
-            rings.finish(ring)
-            break
+    for step, name, ring, producer in paused_at_every_line(
+            impl, rings, "put", (message, 5), slots=4, slot_size=64, label="step"):
         try:
             early = ring.get(timeout=0)
         except TimeoutError:
@@ -720,16 +732,8 @@ def test_two_producers_never_share_a_slot(impl, rings):
     """Producer A is stopped at every line of put() in turn; meanwhile producer B (this
     process) calls put(timeout=0). Both messages must then come out, once each."""
     a_msg, b_msg = b"from producer A " * 3, b"from producer B"
-    for step in range(1, MAX_STEPS + 1):
-        name, ring = rings.create(slots=4, slot_size=64, label="twoput")
-        producer = Paused(impl, name, "put", (a_msg, 5), step)
-        if producer.state == "E":
-            producer.reap()
-            fail(f"put() in a process that attached failed: {producer.where}")
-        if producer.state == "D":
-            producer.reap()
-            rings.finish(ring)
-            break
+    for step, name, ring, producer in paused_at_every_line(
+            impl, rings, "put", (a_msg, 5), slots=4, slot_size=64, label="twoput"):
         try:
             other = rings.attach(name)  # B attaches now, while A is in the middle of put()
             try:
@@ -762,18 +766,8 @@ def test_two_consumers_never_take_the_same_message(impl, rings):
     """Consumer A is stopped at every line of get() in turn; meanwhile consumer B (this
     process) calls get(timeout=0). Every message must be taken exactly once."""
     msgs = [b"message one", b"message two", b"message three"]
-    for step in range(1, MAX_STEPS + 1):
-        name, ring = rings.create(slots=4, slot_size=64, label="twoget")
-        for m in msgs:
-            ring.put(m, timeout=0)
-        consumer = Paused(impl, name, "get", (5,), step)
-        if consumer.state == "E":
-            consumer.reap()
-            fail(f"get() in a process that attached failed: {consumer.where}")
-        if consumer.state == "D":
-            consumer.reap()
-            rings.finish(ring)
-            break
+    for step, name, ring, consumer in paused_at_every_line(
+            impl, rings, "get", (5,), slots=4, slot_size=64, label="twoget", fill=msgs):
         try:
             b_got = [ring.get(timeout=0)]
         except TimeoutError:
@@ -910,18 +904,8 @@ def test_consumer_killed_anywhere_in_get_freezes_nobody(impl, rings):
     before = [b"msg-a", b"msg-b", b"msg-c", b"msg-d"]
     probes = [b"probe-1", b"probe-2"]
     stops = 0
-    for step in range(1, MAX_STEPS + 1):
-        name, ring = rings.create(slots=8, slot_size=32, label="kill")
-        for m in before:
-            ring.put(m, timeout=0)
-        victim = Paused(impl, name, "get", (5,), step)
-        if victim.state == "E":
-            victim.reap()
-            fail(f"get() in a process that attached failed: {victim.where}")
-        if victim.state == "D":
-            victim.reap()
-            rings.finish(ring)
-            break
+    for step, name, ring, victim in paused_at_every_line(
+            impl, rings, "get", (5,), slots=8, slot_size=32, label="kill", fill=before):
         stops += 1
         victim.kill()
         where = f"a consumer was killed with SIGKILL inside get() at {victim.where} (line event {step})"
