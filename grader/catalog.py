@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
 from grader.locations import exercises_dir, solutions_dir, suites_dir
 
@@ -182,6 +181,8 @@ def load_hints(path: Path) -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict:
+    import yaml  # here, not at the top: the CLI imports CatalogError on every start
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

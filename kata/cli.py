@@ -2,7 +2,8 @@
 
 Exit codes: 0 success / pass, 1 fail, 2 error or bad usage. Every expected
 problem (unknown kata, missing file, damaged store, malformed data) is a
-`UserError` and ends as one line on stderr, never a traceback.
+`UserError` or the grader's `CatalogError` and ends as one line on stderr,
+never a traceback.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from grader.catalog import CatalogError
 from kata.errors import UserError
 
 # Each module registers its verbs; keep their top-level imports light.
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return open_app()
         return int(handler(args) or 0)
-    except UserError as err:
+    except (UserError, CatalogError) as err:  # a bad kata id or kata file is the learner's input too
         print(f"kata: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

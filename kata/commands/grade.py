@@ -39,18 +39,11 @@ def _grade(args: argparse.Namespace) -> int:
         raise UserError("name one kata (`kata grade pipe`) or use --all")
     if args.all and args.impl:
         raise UserError("--impl grades one file: name its kata, not --all")
-    from grader.catalog import CatalogError, all_katas
+    from grader.catalog import all_katas, load_kata
 
-    from kata.commands.katas import load
     from kata.paths import workspace_file
 
-    if args.all:
-        try:
-            katas = all_katas()
-        except CatalogError as err:
-            raise UserError(str(err)) from None
-    else:
-        katas = [load(args.kata)]
+    katas = all_katas() if args.all else [load_kata(args.kata)]
     codes = []
     for kata in katas:
         if args.solution:

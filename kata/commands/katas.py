@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from grader.catalog import all_katas, load_kata
 from kata.errors import UserError
 
 
@@ -44,30 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solution.set_defaults(func=_solution)
 
 
-def load(kata_id: str):
-    """The kata definition, or a one-line UserError naming the known ids."""
-    from grader.catalog import CatalogError, load_kata
-
-    try:
-        return load_kata(kata_id)
-    except CatalogError as err:
-        raise UserError(str(err)) from None
-
-
 def _list(args: argparse.Namespace) -> int:
     return print_kata_list(args.workspace)
 
 
 def print_kata_list(workspace: str | None = None) -> int:
     """The kata table with the learner's state in each (also the app's front door)."""
-    from grader.catalog import CatalogError, all_katas
     from kata.progress import ProgressStore
     from kata.workspace import kata_state
 
-    try:
-        katas = all_katas()
-    except CatalogError as err:
-        raise UserError(str(err)) from None
+    katas = all_katas()
     with ProgressStore.open() as store:
         rows = [(k.id, "*" * k.difficulty, kata_state(k, store.has_passed(k.id), workspace=workspace),
                  k.title) for k in katas]
@@ -82,7 +69,7 @@ def print_kata_list(workspace: str | None = None) -> int:
 def _start(args: argparse.Namespace) -> int:
     from kata.workspace import start_kata
 
-    kata = load(args.kata)
+    kata = load_kata(args.kata)
     started = start_kata(kata, workspace=args.workspace, force=args.force)
     print(kata.spec_path.read_text(encoding="utf-8"))
     print("-" * 72)
@@ -94,30 +81,23 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    kata = load(args.kata)
+    kata = load_kata(args.kata)
     print(kata.spec_path.read_text(encoding="utf-8"))
     return 0
 
 
 def _hint(args: argparse.Namespace) -> int:
-    from grader.catalog import CatalogError
     from kata.progress import ProgressStore
 
-    kata = load(args.kata)
-    try:
-        hints = kata.hints()
-    except CatalogError as err:
-        raise UserError(str(err)) from None
+    kata = load_kata(args.kata)
+    hints = kata.hints()
     if not hints:
         raise UserError(f"kata {kata.id} has no hints")
     with ProgressStore.open() as store:
         revealed = store.hints_revealed(kata.id)
-        if args.all:
-            shown = range(max(revealed, 1))
-        else:
-            shown = range(min(revealed, len(hints) - 1), min(revealed, len(hints) - 1) + 1)
-        for index in shown:
-            store.reveal_hint(kata.id, index)
+        next_index = min(revealed, len(hints) - 1)  # past the last: the last again
+        shown = range(max(revealed, 1)) if args.all else range(next_index, next_index + 1)
+        store.reveal_hint(kata.id, shown[-1])  # the store keeps the highest index revealed
     for index in shown:
         print(f"Hint {index + 1}/{len(hints)} for {kata.id}:\n\n{hints[index]}\n")
     if shown[-1] == len(hints) - 1:
@@ -128,7 +108,7 @@ def _hint(args: argparse.Namespace) -> int:
 def _solution(args: argparse.Namespace) -> int:
     from kata.progress import ProgressStore
 
-    kata = load(args.kata)
+    kata = load_kata(args.kata)
     if not args.force:
         with ProgressStore.open() as store:
             passed = store.has_passed(kata.id)

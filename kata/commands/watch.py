@@ -84,11 +84,11 @@ def watch_loop(kata_id: str, path: Path, out: TextIO, stop: threading.Event, *, 
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from kata.commands.katas import load
+    from grader.catalog import load_kata
     from kata.paths import workspace_file
     from kata.progress import ProgressStore
 
-    kata = load(args.kata)
+    kata = load_kata(args.kata)
     path = workspace_file(kata.id, args.workspace)
     if not path.exists():
         raise UserError(f"{path} does not exist: `kata start {kata.id}` first")
