@@ -255,9 +255,13 @@ class ProgressStore:
 
     def _check_ours(self) -> None:
         """Refuse a database that another program (or a newer ipc-kata) wrote. Reads only."""
-        version = self.schema_version
-        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # One statement, so one snapshot: another process may be creating the store right now,
+        # and a version read before its commit with tables read after looks like a foreign file.
+        version, app_id, tables = self._conn.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version),"
+            " (SELECT application_id FROM pragma_application_id),"
+            " (SELECT count(*) FROM sqlite_master WHERE type = 'table')"
+        ).fetchone()
         if version == 0 and app_id == 0 and not tables:
             return  # brand new (or empty) file
         if app_id != APPLICATION_ID:
