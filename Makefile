@@ -12,13 +12,18 @@ PYTHON  ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
              && { echo $$p; break; }; done)
 WORKERS ?= 2
 
-.PHONY: run test setup mqueue clean
+.PHONY: run test check setup mqueue clean
 
 run: setup
 	@$(VENV)/bin/kata
 
 test: setup
 	$(VENV)/bin/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+# The gate CI runs before the tests: lint and format (ruff).
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 setup: $(STAMP) mqueue
 

@@ -14,6 +14,7 @@ often each passed. Goal: reference every time, slow mutant never.
 
 Writes a Markdown table to --out and prints it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def peak_tree_rss(argv: list[str]) -> tuple[float, int]:
     while proc.poll() is None:
         total = 0
         try:
-            for p in [proc] + proc.children(recursive=True):
+            for p in [proc, *proc.children(recursive=True)]:
                 total += p.memory_info().rss
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             pass
@@ -71,10 +72,9 @@ def busy_neighbours(count: int = 2):
 
 
 def slow_mutant(kata_id: str):
-    import importlib
+    from katalib import declared_mutants
 
-    rows = importlib.import_module(f"test_kata_{kata_id.replace('-', '_')}").MUTANTS
-    return next((m for m in rows if m.perf), None)
+    return next((m for m in declared_mutants(kata_id) if m.perf), None)
 
 
 def perf_passes(kata, path: Path, rounds: int) -> int:
@@ -83,16 +83,20 @@ def perf_passes(kata, path: Path, rounds: int) -> int:
 
 
 def cost_rows(katas, runs: int) -> list[str]:
-    rows = ["| kata | grade --no-perf | grade (perf) | bare pytest | overhead | peak memory |",
-            "|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| kata | grade --no-perf | grade (perf) | bare pytest | overhead | peak memory |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for kata in katas:
         cmd = [sys.executable, "-m", "kata.cli", "grade", kata.id, "--solution"]
-        no_perf = [timed(cmd + ["--no-perf"]) for _ in range(runs)]
-        full, peaks = zip(*(peak_tree_rss(cmd) for _ in range(runs)))
+        no_perf = [timed([*cmd, "--no-perf"]) for _ in range(runs)]
+        full, peaks = zip(*(peak_tree_rss(cmd) for _ in range(runs)), strict=False)
         bare = [bare_pytest(kata.id) for _ in range(runs)]
         overhead = statistics.median(no_perf) - statistics.median(bare)
-        rows.append(f"| {kata.id} | {statistics.median(no_perf):.2f} s | {statistics.median(full):.2f} s | "
-                    f"{statistics.median(bare):.2f} s | {overhead:+.2f} s | {max(peaks) / 2**20:.0f} MiB |")
+        rows.append(
+            f"| {kata.id} | {statistics.median(no_perf):.2f} s | {statistics.median(full):.2f} s | "
+            f"{statistics.median(bare):.2f} s | {overhead:+.2f} s | {max(peaks) / 2**20:.0f} MiB |"
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -108,10 +112,11 @@ def discrimination_rows(katas, rounds: int) -> list[str]:
             if mutant is None:
                 rows.append(f"| {kata.id} | {reference}/{rounds} | (none) | - |")
             else:
-                path = Path(folder) / mutant.file
-                path.write_text(mutant_source(kata.id, mutant))
-                rows.append(f"| {kata.id} | {reference}/{rounds} | {Path(mutant.file).stem} | "
-                            f"{perf_passes(kata, path, rounds)}/{rounds} |")
+                path = Path(folder) / f"{kata.module}.py"
+                path.write_text(mutant_source(mutant))
+                rows.append(
+                    f"| {kata.id} | {reference}/{rounds} | {mutant.name} | {perf_passes(kata, path, rounds)}/{rounds} |"
+                )
             print(rows[-1], flush=True)
     return rows
 
@@ -126,12 +131,18 @@ def main() -> None:
     os.environ.setdefault("KATA_HOME", tempfile.mkdtemp(prefix="kata-bench-home-"))
     katas = [k for k in all_katas() if not args.kata or k.id in args.kata]
     load = os.getloadavg()[0]
-    header = [f"# Grading benchmark, {datetime.date.today()}", "",
-              f"{os.cpu_count()} cores, load average {load:.1f} at the start; "
-              f"`python bench/grade_all.py --runs {args.runs} --rounds {args.rounds}`.", "",
-              "## Cost of grading each reference", "",
-              "Medians. Peak memory sums RSS over the grading process tree (pages shared after fork "
-              "are counted in each process, so it overstates).", ""]
+    header = [
+        f"# Grading benchmark, {datetime.date.today()}",
+        "",
+        f"{os.cpu_count()} cores, load average {load:.1f} at the start; "
+        f"`python bench/grade_all.py --runs {args.runs} --rounds {args.rounds}`.",
+        "",
+        "## Cost of grading each reference",
+        "",
+        "Medians. Peak memory sums RSS over the grading process tree (pages shared after fork "
+        "are counted in each process, so it overstates).",
+        "",
+    ]
     cost = cost_rows(katas, args.runs)
     middle = ["", f"## Perf thresholds under two busy-loop neighbours ({args.rounds} perf-only grades each)", ""]
     discrimination = discrimination_rows(katas, args.rounds)

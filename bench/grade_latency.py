@@ -13,6 +13,7 @@ as a learner would run it (interpreter start included), repeated and summarised:
 
 Targets (issue "Foundation"): --no-perf <= 2 s, with perf <= 6 s, overhead <= 0.5 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,7 @@ from grader.channel import EventReceiver  # noqa: E402
 from grader.sandbox import pytest_args  # noqa: E402
 
 
-def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | None = None,
-          check: bool = True) -> float:
+def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | None = None, check: bool = True) -> float:
     """Wall time of one command; `receiver` is drained meanwhile (the plugin's events would fill it).
     `check=False` for bare pytest: a test that needs the sandbox (its subreaper) may fail there."""
     started = time.perf_counter()
@@ -63,13 +63,21 @@ def bare_pytest(kata_id: str) -> float:
     for sub in ("escapes", "scratch"):
         (run_dir / sub).mkdir()
     receiver = EventReceiver(str(run_dir / "events.sock"))
-    config = {"kata": kata_id, "impl": str(kata.solution_path), "token": token, "perf": False,
-              "run_dir": str(run_dir), "events": receiver.path, "suite_dir": str(kata.suite_dir),
-              "memory_limit_mb": kata.memory_limit_mb, "only": None, "session": 1,
-              "select": {"tasks": None, "tests": None}}
+    config = {
+        "kata": kata_id,
+        "impl": str(kata.solution_path),
+        "token": token,
+        "perf": False,
+        "run_dir": str(run_dir),
+        "events": receiver.path,
+        "suite_dir": str(kata.suite_dir),
+        "memory_limit_mb": kata.memory_limit_mb,
+        "only": None,
+        "session": 1,
+        "select": {"tasks": None, "tests": None},
+    }
     (run_dir / "config.json").write_text(json.dumps(config))
-    env = dict(os.environ, KATA_GRADE_CONFIG=str(run_dir / "config.json"), KATA_RUN_TOKEN=token,
-               PYTHONPATH=str(ROOT))
+    env = dict(os.environ, KATA_GRADE_CONFIG=str(run_dir / "config.json"), KATA_RUN_TOKEN=token, PYTHONPATH=str(ROOT))
     try:
         return timed([sys.executable, "-m", "pytest", *pytest_args(config)], env=env, receiver=receiver, check=False)
     finally:
@@ -84,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     kata_cmd = [sys.executable, "-m", "kata.cli", "grade", args.kata, "--solution"]
     rows = {
-        f"kata grade {args.kata} --solution --no-perf": lambda: timed(kata_cmd + ["--no-perf"]),
+        f"kata grade {args.kata} --solution --no-perf": lambda: timed([*kata_cmd, "--no-perf"]),
         f"kata grade {args.kata} --solution": lambda: timed(kata_cmd),
         "bare pytest, same suite, no perf": lambda: bare_pytest(args.kata),
         "kata --help": lambda: timed([sys.executable, "-m", "kata.cli", "--help"]),
@@ -98,7 +106,8 @@ def main() -> None:
     for name, values in samples.items():
         print(f"{name:<{width}}  {statistics.median(values):>7.2f}s  {min(values):>7.2f}s  {max(values):>7.2f}s")
     overhead = statistics.median(samples[f"kata grade {args.kata} --solution --no-perf"]) - statistics.median(
-        samples["bare pytest, same suite, no perf"])
+        samples["bare pytest, same suite, no perf"]
+    )
     print(f"\ngrader overhead over bare pytest (median): {overhead:+.2f}s")
 
 

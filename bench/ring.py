@@ -10,6 +10,7 @@ same bytes in and out of a shared-memory mapping with no synchronisation at all.
 All in one run on one machine, so only the comparisons matter. Prints messages/s
 and MB/s per mechanism, best of 3 rounds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,8 +97,9 @@ def through_socketpair(msg: bytes, count: int) -> None:
 
 
 def through_mqueue(msg: bytes, count: int) -> None:
-    queue = posix_ipc.MessageQueue(f"/kata_bench_{secrets.token_hex(4)}", posix_ipc.O_CREX, 0o600,
-                                   max_messages=10, max_message_size=len(msg))
+    queue = posix_ipc.MessageQueue(
+        f"/kata_bench_{secrets.token_hex(4)}", posix_ipc.O_CREX, 0o600, max_messages=10, max_message_size=len(msg)
+    )
     try:
         pid = in_child(lambda: [queue.send(msg) for _ in range(count)])
         for _ in range(count):
@@ -114,13 +116,18 @@ def raw_copy(msg: bytes, count: int) -> None:
         view, size = memoryview(mapping), len(msg)
         for i in range(count):
             offset = (i % 64) * size
-            view[offset:offset + size] = msg
-            bytes(view[offset:offset + size])
+            view[offset : offset + size] = msg
+            bytes(view[offset : offset + size])
         view.release()
 
 
-MECHANISMS = {"shm ring (reference)": through_ring, "pipe": through_pipe, "socketpair": through_socketpair,
-              "POSIX mq": through_mqueue, "raw shm copy (ceiling)": raw_copy}
+MECHANISMS = {
+    "shm ring (reference)": through_ring,
+    "pipe": through_pipe,
+    "socketpair": through_socketpair,
+    "POSIX mq": through_mqueue,
+    "raw shm copy (ceiling)": raw_copy,
+}
 
 
 def mq_fits(size: int) -> bool:

@@ -15,6 +15,7 @@ Baselines, same run: a bare Textual app in the same terminal (first frame of one
 line; a key that redraws that line), and the 10 ms timer on an idle app.
 Goals (issue 10): first frame <= 1 s, keypress <= 50 ms, no frame gap > 100 ms.
 """
+
 from __future__ import annotations
 
 import argparse

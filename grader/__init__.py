@@ -7,9 +7,10 @@
 Attributes are imported lazily so that suites and helper processes that only
 need `grader.testing` or `grader.loader` start fast.
 """
+
 from __future__ import annotations
 
-__all__ = ["grade", "grade_iter", "GradeFinished", "TestFinished", "TestStarted", "Result"]
+__all__ = ["GradeFinished", "Result", "TestFinished", "TestStarted", "grade", "grade_iter"]
 
 
 def __getattr__(name: str):

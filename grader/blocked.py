@@ -5,6 +5,7 @@ inherited across fork) and what the kernel says it waits for.
 A process that blocks the signal, replaced the handler, or is not Python
 (an exec'd command) gets the kernel view only: state, wchan and system call.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,17 +23,45 @@ _INTERNAL = ("/_pytest/", "/pluggy/", "/grader/plugin.py", "/grader/sandbox.py",
 
 # x86_64 numbers of the system calls an IPC program usually blocks in.
 SYSCALLS = {
-    0: "read", 1: "write", 7: "poll", 23: "select", 34: "pause", 35: "nanosleep", 42: "connect",
-    43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 61: "wait4",
-    64: "semget", 65: "semop", 68: "msgget", 69: "msgsnd", 70: "msgrcv", 128: "rt_sigtimedwait",
-    130: "rt_sigsuspend", 202: "futex", 220: "semtimedop", 230: "clock_nanosleep", 232: "epoll_wait",
-    242: "mq_timedsend", 243: "mq_timedreceive", 247: "waitid", 257: "openat", 270: "pselect6",
-    271: "ppoll", 281: "epoll_pwait", 288: "accept4", 2: "open",
+    0: "read",
+    1: "write",
+    7: "poll",
+    23: "select",
+    34: "pause",
+    35: "nanosleep",
+    42: "connect",
+    43: "accept",
+    44: "sendto",
+    45: "recvfrom",
+    46: "sendmsg",
+    47: "recvmsg",
+    61: "wait4",
+    64: "semget",
+    65: "semop",
+    68: "msgget",
+    69: "msgsnd",
+    70: "msgrcv",
+    128: "rt_sigtimedwait",
+    130: "rt_sigsuspend",
+    202: "futex",
+    220: "semtimedop",
+    230: "clock_nanosleep",
+    232: "epoll_wait",
+    242: "mq_timedsend",
+    243: "mq_timedreceive",
+    247: "waitid",
+    257: "openat",
+    270: "pselect6",
+    271: "ppoll",
+    281: "epoll_pwait",
+    288: "accept4",
+    2: "open",
 }
 
 
-def where_blocked(procs: list[psutil.Process], test_pid: int | None, stacks_log: Path,
-                  impl_path: str, dump_signal: int) -> list[BlockedProcess]:
+def where_blocked(
+    procs: list[psutil.Process], test_pid: int | None, stacks_log: Path, impl_path: str, dump_signal: int
+) -> list[BlockedProcess]:
     ordered = sorted(procs, key=lambda p: (p.pid != test_pid, p.pid))
     report = []
     for proc in ordered[:MAX_DUMPED]:
@@ -47,8 +76,11 @@ def where_blocked(procs: list[psutil.Process], test_pid: int | None, stacks_log:
             stack = _order_frames(_dump(proc.pid, stacks_log, dump_signal), impl_path)
         report.append(BlockedProcess(pid=proc.pid, role=role, command=command, state=state, stack=stack))
     if len(ordered) > MAX_DUMPED:
-        report.append(BlockedProcess(pid=0, role=f"and {len(ordered) - MAX_DUMPED} more processes",
-                                     command="", state="not inspected"))
+        report.append(
+            BlockedProcess(
+                pid=0, role=f"and {len(ordered) - MAX_DUMPED} more processes", command="", state="not inspected"
+            )
+        )
     return report
 
 

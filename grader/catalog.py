@@ -4,12 +4,12 @@ The grader owns this schema because grading needs it (tasks, required API names,
 time and memory limits, perf thresholds); the app reads the same objects.
 A malformed file raises `CatalogError` with `file: message`, never a traceback.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-
 
 from grader.locations import exercises_dir, solutions_dir, suites_dir
 
@@ -71,7 +71,11 @@ class KataDef:
 
     @property
     def solution_path(self) -> Path:
-        return solutions_dir() / f"{self.id.replace('-', '_')}.py"
+        return solutions_dir() / f"{self.module}.py"
+
+    @property
+    def module(self) -> str:
+        return module_name(self.id)
 
     def task(self, task_id: int) -> Task:
         for task in self.tasks:
@@ -100,6 +104,12 @@ class KataDef:
         return load_hints(self.hints_path)
 
 
+def module_name(kata_id: str) -> str:
+    """The Python module name of a kata's files (workspace file, reference solution):
+    kata ids are dashed words, module names cannot hold a dash."""
+    return kata_id.replace("-", "_")
+
+
 def kata_ids() -> list[str]:
     """Every kata id, in catalog order (difficulty, then id)."""
     return [k.id for k in all_katas()]
@@ -120,7 +130,7 @@ def load_kata(kata_id: str) -> KataDef:
     return _load_kata_file(path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_kata_file(path: Path) -> KataDef:
     data = _read_yaml(path)
     where = str(path)

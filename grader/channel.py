@@ -4,6 +4,7 @@ A datagram is delivered whole, so events from several processes never
 interleave; a fresh socket per event means the learner's code can close every
 fd it likes and the next event still gets through.
 """
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ learner starts with `kata_<token>`, every System V key is recorded, FIFOs
 and socket files live under the run's scratch folder, and the creation ledger
 (grader/ledger.py) names whatever the learner created under names of its own.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,7 @@ LEAK_ADVICE = {
     "(shm_unlink) when done; it stays in /dev/shm until removed or reboot",
     "posix-sem": "POSIX named semaphore {name} was never unlinked: call unlink() (sem_unlink); "
     "it stays in /dev/shm/sem.* and the next O_CREAT|O_EXCL with this name fails",
-    "posix-mq": "POSIX message queue {name} was never unlinked: call unlink() (mq_unlink); "
-    "it stays in /dev/mqueue",
+    "posix-mq": "POSIX message queue {name} was never unlinked: call unlink() (mq_unlink); it stays in /dev/mqueue",
     "sysv-shm": "System V shared memory segment {name} was never removed: call remove() "
     "(shmctl IPC_RMID); System V objects outlive every process (see `ipcs -m`)",
     "sysv-sem": "System V semaphore set {name} was never removed: call remove() "
@@ -152,7 +152,9 @@ class IpcObject:
     key: int | None = None  # System V only
 
     def finding(self, test: str = "") -> HygieneFinding:
-        return HygieneFinding(kind=self.kind, name=self.name, message=LEAK_ADVICE[self.kind].format(name=self.name), test=test)
+        return HygieneFinding(
+            kind=self.kind, name=self.name, message=LEAK_ADVICE[self.kind].format(name=self.name), test=test
+        )
 
 
 def mqueue_visible() -> bool:

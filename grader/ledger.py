@@ -11,6 +11,7 @@ install them through `load_impl`. The hygiene sweep removes exactly what the
 ledger names and still exists, so it never touches another run's objects.
 An object that existed before the call is not recorded: opening is not creating.
 """
+
 from __future__ import annotations
 
 import json
@@ -101,8 +102,11 @@ class _Recorder:
 def posix_path(kind: str, name: str) -> Path:
     """Where Linux shows a POSIX object of this kind and name."""
     base = name.lstrip("/")
-    return {"posix-shm": Path("/dev/shm") / base, "posix-sem": Path("/dev/shm") / f"sem.{base}",
-            "posix-mq": Path("/dev/mqueue") / base}[kind]
+    return {
+        "posix-shm": Path("/dev/shm") / base,
+        "posix-sem": Path("/dev/shm") / f"sem.{base}",
+        "posix-mq": Path("/dev/mqueue") / base,
+    }[kind]
 
 
 def _wrap_posix_ipc(recorder: _Recorder) -> None:
@@ -119,8 +123,11 @@ def _wrap_posix_ipc(recorder: _Recorder) -> None:
             if flags & posix_ipc.O_CREAT and not existed:
                 recorder.record(_kind, self.name, self.name)
 
-        setattr(posix_ipc, attr, type(attr, (base,), {"__init__": __init__, "__module__": "posix_ipc",
-                                                      "__doc__": base.__doc__}))
+        setattr(
+            posix_ipc,
+            attr,
+            type(attr, (base,), {"__init__": __init__, "__module__": "posix_ipc", "__doc__": base.__doc__}),
+        )
 
 
 def _wrap_sysv_ipc(recorder: _Recorder) -> None:
@@ -139,8 +146,11 @@ def _wrap_sysv_ipc(recorder: _Recorder) -> None:
             if created:
                 recorder.record(_kind, self.id, f"key {self.key:#x} (id {self.id})")
 
-        setattr(sysv_ipc, attr, type(attr, (base,), {"__init__": __init__, "__module__": "sysv_ipc",
-                                                     "__doc__": base.__doc__}))
+        setattr(
+            sysv_ipc,
+            attr,
+            type(attr, (base,), {"__init__": __init__, "__module__": "sysv_ipc", "__doc__": base.__doc__}),
+        )
 
 
 def _sysv_key_exists(kind: str, key: int) -> bool:

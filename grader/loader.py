@@ -7,6 +7,7 @@ wrapped: if it is left in a different process than the one that entered it,
 the child records the escape (a file the plugin reads after the test) and ends
 at once with `os._exit`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,8 +64,7 @@ def load_impl(path: str, escapes_dir: str | None = None, required: tuple[str, ..
     missing = [name for name in required if not hasattr(module, name)]
     if missing:
         raise ImplLoadError(
-            f"{os.path.basename(path)} does not define {', '.join(missing)} "
-            f"(the kata's API is: {', '.join(required)})"
+            f"{os.path.basename(path)} does not define {', '.join(missing)} (the kata's API is: {', '.join(required)})"
         )
     guard_module(module, escapes_dir)
     return module

@@ -5,6 +5,7 @@ next to the packages. A wheel carries `solutions/` under `ipc_kata_data/` in
 site-packages (see pyproject.toml); `grader/suites/` and `kata/exercises/` are
 package data in both cases.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -7,10 +7,11 @@ ratio under the threshold is measured again before it is believed. A truly
 slow implementation fails every attempt; a noisy neighbour does not fail a
 good one.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from grader.catalog import KataDef
 from grader.report import PerfFigure
@@ -27,8 +28,9 @@ def best_rate(fn: Callable[[], object], units: float, rounds: int = 3) -> float:
     return best
 
 
-def compare(learner: Callable[[], object], baseline: Callable[[], object], units: float,
-            rounds: int = 3) -> tuple[float, float]:
+def compare(
+    learner: Callable[[], object], baseline: Callable[[], object], units: float, rounds: int = 3
+) -> tuple[float, float]:
     """Interleaved best-of-rounds rates: (learner, baseline)."""
     best_learner = best_baseline = 0.0
     for _ in range(rounds):
@@ -45,8 +47,16 @@ class PerfRecorder:
         self._test = test_name
         self._sink = sink
 
-    def check(self, metric_name: str, learner: Callable[[], object], baseline: Callable[[], object],
-              units: float, scale: float = 1.0, rounds: int = 3, attempts: int = 3) -> PerfFigure:
+    def check(
+        self,
+        metric_name: str,
+        learner: Callable[[], object],
+        baseline: Callable[[], object],
+        units: float,
+        scale: float = 1.0,
+        rounds: int = 3,
+        attempts: int = 3,
+    ) -> PerfFigure:
         """Compare learner vs baseline rates for `metric_name` (thresholds from kata.yaml).
 
         `units` is the work one call does (bytes, messages...); `scale` converts
@@ -66,9 +76,15 @@ class PerfRecorder:
                 break
         value, base, ratio = best
         figure = PerfFigure(
-            name=metric.name, description=metric.description, value=round(value * scale, 3),
-            unit=metric.unit, baseline=round(base * scale, 3), ratio=round(ratio, 3),
-            threshold=metric.threshold, passed=ratio >= metric.threshold, test=self._test,
+            name=metric.name,
+            description=metric.description,
+            value=round(value * scale, 3),
+            unit=metric.unit,
+            baseline=round(base * scale, 3),
+            ratio=round(ratio, 3),
+            threshold=metric.threshold,
+            passed=ratio >= metric.threshold,
+            test=self._test,
         )
         self._sink.append(figure.__dict__)
         if not figure.passed:

@@ -8,6 +8,7 @@ and mask, umask, cwd) so the next test starts clean, turns exceptions into
 messages that teach, and sends each test's result to the runner as it finishes.
 Configuration comes from the JSON file named by $KATA_GRADE_CONFIG.
 """
+
 from __future__ import annotations
 
 import faulthandler
@@ -56,7 +57,7 @@ class _Run:
     def install_stack_dumper(self) -> None:
         """faulthandler on DUMP_SIGNAL, inherited by forked children, so the runner
         can ask any Python process of the run where it is."""
-        self._stacks_file = open(self.run_dir / "stacks.log", "ab", buffering=0)
+        self._stacks_file = open(self.run_dir / "stacks.log", "ab", buffering=0)  # noqa: SIM115  open for the process's life
         faulthandler.register(DUMP_SIGNAL, file=self._stacks_file, all_threads=True, chain=False)
 
 
@@ -89,11 +90,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         hygiene.kill_all(lambda: [c for c in forked if c.is_running()])
         for child in forked:
             hygiene.reap_own_children([child.pid])
-        _run.send({
-            "ev": "load_error",
-            "message": f"importing {os.path.basename(_run.impl_path)} started a process (pid {forked[0].pid}): "
-            "top-level code runs at import and must only define things; fork inside a function",
-        })
+        _run.send(
+            {
+                "ev": "load_error",
+                "message": f"importing {os.path.basename(_run.impl_path)} started a process (pid {forked[0].pid}): "
+                "top-level code runs at import and must only define things; fork inside a function",
+            }
+        )
         pytest.exit("the implementation forked at import", returncode=3)
     _run.send({"ev": "loaded"})
 
@@ -114,14 +117,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         )
         (selected if run_it else deselected).append(item)
         marker = item.get_closest_marker("on_timeout")
-        described.append({
-            "nodeid": item.nodeid,
-            "name": item.name,
-            "task": task_id,
-            "limit": _run.kata.time_limit(item.name, task_id),
-            "selected": run_it,
-            "on_timeout": marker.args[0] if marker else "",
-        })
+        described.append(
+            {
+                "nodeid": item.nodeid,
+                "name": item.name,
+                "task": task_id,
+                "limit": _run.kata.time_limit(item.name, task_id),
+                "selected": run_it,
+                "on_timeout": marker.args[0] if marker else "",
+            }
+        )
     items[:] = selected
     config.hook.pytest_deselected(items=deselected)
     _run.send({"ev": "collected", "tests": described})
@@ -159,11 +164,16 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
     if escapes:  # the root cause: a child ran the caller's code, whatever failed after that
         status, message, details = "fail", escapes[0].message, failure[2] if failure else ""
     elif os.getppid() != parent:  # re-parented: the caller's code killed the supervisor
-        status, message, details = "fail", (
-            f"the parent of the caller's process (pid {parent}, the grader's supervisor) was killed during "
-            "this test: the implementation signalled os.getppid() (or killed it) from the caller's process. "
-            "Only a forked child may signal its parent; in the caller, the parent is whoever called your "
-            "function."), failure[2] if failure else ""
+        status, message, details = (
+            "fail",
+            (
+                f"the parent of the caller's process (pid {parent}, the grader's supervisor) was killed during "
+                "this test: the implementation signalled os.getppid() (or killed it) from the caller's process. "
+                "Only a forked child may signal its parent; in the caller, the parent is whoever called your "
+                "function."
+            ),
+            failure[2] if failure else "",
+        )
     elif failure is not None:
         status, message, details = failure
     elif findings:
@@ -171,15 +181,22 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
     else:
         status, message, details = "pass", "", ""
     result = TestResult(
-        name=item.name, task=_task_of(item), status=status, message=message, details=details,
-        duration=round(duration, 3), nodeid=item.nodeid,
+        name=item.name,
+        task=_task_of(item),
+        status=status,
+        message=message,
+        details=details,
+        duration=round(duration, 3),
+        nodeid=item.nodeid,
     )
-    _run.send({
-        "ev": "result",
-        "result": _capped(result),
-        "perf": item.kata_state["perf"],
-        "hygiene": [f.__dict__ for f in _capped_findings(findings)],
-    })
+    _run.send(
+        {
+            "ev": "result",
+            "result": _capped(result),
+            "perf": item.kata_state["perf"],
+            "hygiene": [f.__dict__ for f in _capped_findings(findings)],
+        }
+    )
 
 
 class _ProcessState:
@@ -247,8 +264,11 @@ def names(request) -> Names:
     """Unique POSIX names, System V keys and paths for this test."""
     state = request.node.kata_state
     return Names(
-        token=_run.token, ordinal=state["ordinal"], scratch=state["scratch"],
-        keys=state["keys"], keys_log=_run.run_dir / "keys",
+        token=_run.token,
+        ordinal=state["ordinal"],
+        scratch=state["scratch"],
+        keys=state["keys"],
+        keys_log=_run.run_dir / "keys",
     )
 
 
@@ -293,22 +313,31 @@ def explain_exception(excinfo, impl_path: str, memory_limit_mb: int) -> tuple[st
         return str(exc.msg), ""
     frames = traceback.extract_tb(excinfo.tb)
     mine = [f for f in frames if f.filename == impl_path]
-    details = "".join(traceback.format_list(frames[-12:])) + "".join(
-        traceback.format_exception_only(type(exc), exc)
-    )
+    details = "".join(traceback.format_list(frames[-12:])) + "".join(traceback.format_exception_only(type(exc), exc))
     base = os.path.basename(impl_path)
     if isinstance(exc, NotImplementedError) and mine:
-        return f"`{mine[-1].name}` is not implemented yet (it raises NotImplementedError): write it as the spec describes.", ""
+        return (
+            f"`{mine[-1].name}` is not implemented yet (it raises NotImplementedError): "
+            "write it as the spec describes.",
+            "",
+        )
     if isinstance(exc, MemoryError):
-        return (f"hit the memory limit ({memory_limit_mb} MiB): something allocates without bound, "
-                "e.g. reading everything into memory or a list that never stops growing."), details
+        return (
+            f"hit the memory limit ({memory_limit_mb} MiB): something allocates without bound, "
+            "e.g. reading everything into memory or a list that never stops growing."
+        ), details
     if isinstance(exc, SystemExit):
-        return ("the implementation called sys.exit() in the caller's process: only a forked child may end "
-                "itself, and it must use os._exit()."), details
+        return (
+            "the implementation called sys.exit() in the caller's process: only a forked child may end "
+            "itself, and it must use os._exit()."
+        ), details
     text = str(exc).splitlines()[0] if str(exc) else ""
     if mine:
         where = mine[-1]
-        return f"`{where.name}` raised {type(exc).__name__}{': ' + text if text else ''} ({base}:{where.lineno})", details
+        return (
+            f"`{where.name}` raised {type(exc).__name__}{': ' + text if text else ''} ({base}:{where.lineno})",
+            details,
+        )
     return f"{type(exc).__name__}{': ' + text if text else ''}", details
 
 
@@ -325,10 +354,9 @@ MAX_FINDINGS_SENT = 100  # a fork storm leaves hundreds: the event must stay bel
 def _capped_findings(findings: list[HygieneFinding]) -> list[HygieneFinding]:
     if len(findings) <= MAX_FINDINGS_SENT:
         return findings
-    kept, rest = findings[:MAX_FINDINGS_SENT - 1], findings[MAX_FINDINGS_SENT - 1:]
-    return kept + [HygieneFinding(
-        rest[0].kind, f"and {len(rest)} more",
-        f"{len(rest)} more things were left behind (not listed; removed like the others)", rest[0].test)]
+    kept, rest = findings[: MAX_FINDINGS_SENT - 1], findings[MAX_FINDINGS_SENT - 1 :]
+    more = f"{len(rest)} more things were left behind (not listed; removed like the others)"
+    return [*kept, HygieneFinding(rest[0].kind, f"and {len(rest)} more", more, rest[0].test)]
 
 
 def _capped(result: TestResult) -> dict:
@@ -348,10 +376,15 @@ def _check_hygiene(item: pytest.Item, fds_before: dict[int, str]) -> list[Hygien
     gc.collect()  # unreferenced sockets and files close here, not as leaks
     findings = _escapes(test) + _children(test)
     for fd, target in hygiene.new_fds(fds_before, hygiene.fd_snapshot()).items():
-        findings.append(HygieneFinding(
-            "fd", str(fd),
-            f"fd {fd} ({target}) was opened during the test and is still open: close every fd you "
-            "create, in every process (in the parent too, once the child has its copy)", test))
+        findings.append(
+            HygieneFinding(
+                "fd",
+                str(fd),
+                f"fd {fd} ({target}) was opened during the test and is still open: close every fd you "
+                "create, in every process (in the parent too, once the child has its copy)",
+                test,
+            )
+        )
     prefix = f"kata_{_run.token}_{state['ordinal']}_"
     findings += hygiene.sweep_ipc(prefix, state["keys"], [state["scratch"]], test, _run.ledger_path)
     return findings
@@ -366,11 +399,16 @@ def _escapes(test: str) -> list[HygieneFinding]:
             continue
         finally:
             path.unlink(missing_ok=True)
-        findings.append(HygieneFinding(
-            "escape", f"pid {record['pid']}",
-            f"a forked child (pid {record['pid']}, parent {record['ppid']}) {record['how']} from "
-            f"`{record['function']}` instead of ending with os._exit(): it would go on running the "
-            "caller's code. End every child with os._exit(status), in a try/finally.", test))
+        findings.append(
+            HygieneFinding(
+                "escape",
+                f"pid {record['pid']}",
+                f"a forked child (pid {record['pid']}, parent {record['ppid']}) {record['how']} from "
+                f"`{record['function']}` instead of ending with os._exit(): it would go on running the "
+                "caller's code. End every child with os._exit(status), in a try/finally.",
+                test,
+            )
+        )
     return findings
 
 
@@ -385,15 +423,25 @@ def _children(test: str) -> list[HygieneFinding]:
         except psutil.NoSuchProcess:
             continue
         if zombie:
-            findings.append(HygieneFinding(
-                "zombie", f"pid {child.pid}",
-                f"child {child.pid} exited but was never waited for (a zombie): call os.waitpid() "
-                "on every child you fork", test))
+            findings.append(
+                HygieneFinding(
+                    "zombie",
+                    f"pid {child.pid}",
+                    f"child {child.pid} exited but was never waited for (a zombie): call os.waitpid() "
+                    "on every child you fork",
+                    test,
+                )
+            )
         else:
-            findings.append(HygieneFinding(
-                "process", f"pid {child.pid}",
-                f"process {child.pid} ({hygiene.describe_process(child)}) is still running after the test: "
-                "every child must have exited and been reaped when the function returns (or after close())", test))
+            findings.append(
+                HygieneFinding(
+                    "process",
+                    f"pid {child.pid}",
+                    f"process {child.pid} ({hygiene.describe_process(child)}) is still running after the test: "
+                    "every child must have exited and been reaped when the function returns (or after close())",
+                    test,
+                )
+            )
     if children:
         hygiene.kill_all(lambda: [c for c in children if c.is_running()])
         hygiene.reap_own_children([c.pid for c in children])

@@ -5,6 +5,7 @@ all read the same object. Modelled on Exercism's test-runner results.json:
 status pass/fail/error, per-test message, capped output, task ids, and an
 explicit "timeout" status.
 """
+
 from __future__ import annotations
 
 import json
@@ -108,7 +109,7 @@ class Result:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Result":
+    def from_dict(cls, data: dict) -> Result:
         data = dict(data)
         data["tasks"] = [TaskResult(**t) for t in data.get("tasks", [])]
         data["tests"] = [test_result_from_dict(t) for t in data.get("tests", [])]
@@ -225,8 +226,12 @@ def _same_failure_groups(failing: list[TestResult]) -> list[list[TestResult]]:
     for test in failing:
         plain = not (test.blocked or test.output or test.details)
         last = groups[-1][0] if groups else None
-        if (plain and last is not None and not (last.blocked or last.output or last.details)
-                and (last.status, last.message) == (test.status, test.message)):
+        if (
+            plain
+            and last is not None
+            and not (last.blocked or last.output or last.details)
+            and (last.status, last.message) == (test.status, test.message)
+        ):
             groups[-1].append(test)
         else:
             groups.append([test])
@@ -237,4 +242,4 @@ def _tail(text: str, n: int) -> str:
     lines = text.splitlines()
     if len(lines) <= n:
         return text
-    return "\n".join([f"[... {len(lines) - n} earlier lines ...]"] + lines[-n:])
+    return "\n".join([f"[... {len(lines) - n} earlier lines ...]", *lines[-n:]])

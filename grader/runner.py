@@ -8,6 +8,7 @@ over its limit is diagnosed (where-blocked), everything of the run is killed,
 and a fresh sandbox runs the remaining tests. A test process that dies in the
 middle of a test (os._exit, a signal to its own group) is handled the same way.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import psutil
 
@@ -31,7 +32,14 @@ from grader import blocked, hygiene
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
 from grader.report import (
-    OUTPUT_CAP, HygieneFinding, PerfFigure, Result, TaskResult, TestResult, cap_output, error_result,
+    OUTPUT_CAP,
+    HygieneFinding,
+    PerfFigure,
+    Result,
+    TaskResult,
+    TestResult,
+    cap_output,
+    error_result,
     test_result_from_dict,
 )
 
@@ -60,10 +68,16 @@ class GradeFinished:
 GradeEvent = TestStarted | TestFinished | GradeFinished
 
 
-def grade(kata_id: str, impl_path: str | os.PathLike, *, perf: bool = True,
-          tasks: Iterable[int] | None = None, tests: Iterable[str] | None = None,
-          on_event: Callable[[GradeEvent], None] | None = None,
-          cancel: threading.Event | None = None) -> Result:
+def grade(
+    kata_id: str,
+    impl_path: str | os.PathLike,
+    *,
+    perf: bool = True,
+    tasks: Iterable[int] | None = None,
+    tests: Iterable[str] | None = None,
+    on_event: Callable[[GradeEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Result:
     """Grade `impl_path` against the hidden suite of `kata_id`.
 
     `tasks` / `tests` restrict the run to some task ids / test names (the CLI's
@@ -77,9 +91,15 @@ def grade(kata_id: str, impl_path: str | os.PathLike, *, perf: bool = True,
     raise AssertionError("grade_iter ended without a result")  # pragma: no cover
 
 
-def grade_iter(kata_id: str, impl_path: str | os.PathLike, *, perf: bool = True,
-               tasks: Iterable[int] | None = None, tests: Iterable[str] | None = None,
-               cancel: threading.Event | None = None) -> Iterator[GradeEvent]:
+def grade_iter(
+    kata_id: str,
+    impl_path: str | os.PathLike,
+    *,
+    perf: bool = True,
+    tasks: Iterable[int] | None = None,
+    tests: Iterable[str] | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[GradeEvent]:
     started = time.monotonic()
     shown_path = str(impl_path)
     try:
@@ -92,8 +112,10 @@ def grade_iter(kata_id: str, impl_path: str | os.PathLike, *, perf: bool = True,
     if problem:
         yield GradeFinished(error_result(kata_id, str(path), problem))
         return
-    selection = {"tasks": sorted(tasks) if tasks is not None else None,
-                 "tests": sorted(tests) if tests is not None else None}
+    selection = {
+        "tasks": sorted(tasks) if tasks is not None else None,
+        "tests": sorted(tests) if tests is not None else None,
+    }
     run = _Run(kata, path, perf, selection, cancel)
     try:
         yield from run.execute()
@@ -138,8 +160,7 @@ class _Session:
 
 
 class _Run:
-    def __init__(self, kata: KataDef, impl: Path, perf: bool, selection: dict,
-                 cancel: threading.Event | None):
+    def __init__(self, kata: KataDef, impl: Path, perf: bool, selection: dict, cancel: threading.Event | None):
         self.kata = kata
         self.impl = impl
         self.perf = perf
@@ -179,24 +200,39 @@ class _Run:
     def _start_session(self) -> _Session:
         self.sessions += 1
         config = {
-            "kata": self.kata.id, "impl": str(self.impl), "token": self.token, "perf": self.perf,
-            "run_dir": str(self.dir), "events": self.receiver.path, "suite_dir": str(self.kata.suite_dir),
-            "memory_limit_mb": self.kata.memory_limit_mb, "only": self._remaining() if self.tests else None,
-            "session": self.sessions, "select": self.selection,
+            "kata": self.kata.id,
+            "impl": str(self.impl),
+            "token": self.token,
+            "perf": self.perf,
+            "run_dir": str(self.dir),
+            "events": self.receiver.path,
+            "suite_dir": str(self.kata.suite_dir),
+            "memory_limit_mb": self.kata.memory_limit_mb,
+            "only": self._remaining() if self.tests else None,
+            "session": self.sessions,
+            "select": self.selection,
         }
         config_path = self.dir / f"config-{self.sessions}.json"
         config_path.write_text(json.dumps(config))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KATA_GRADE", "COV_"))}
         package_parent = str(Path(__file__).resolve().parent.parent)
-        env.update({
-            hygiene.TOKEN_ENV: self.token, "KATA_GRADE_CONFIG": str(config_path),
-            "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")])),
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                hygiene.TOKEN_ENV: self.token,
+                "KATA_GRADE_CONFIG": str(config_path),
+                "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")])),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", "grader.sandbox", str(config_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env, cwd=self.dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=self.dir,
         )
         os.set_blocking(proc.stdout.fileno(), False)
         return _Session(proc)
@@ -284,9 +320,16 @@ class _Run:
         )
         if info.get("on_timeout"):
             message += "\nLikely cause: " + info["on_timeout"]
-        result = TestResult(name=info["name"], task=info["task"], status="timeout", message=message,
-                            output=cap_output(bytes(self._output), self._output_total),
-                            duration=info["limit"], blocked=where, nodeid=nodeid)
+        result = TestResult(
+            name=info["name"],
+            task=info["task"],
+            status="timeout",
+            message=message,
+            output=cap_output(bytes(self._output), self._output_total),
+            duration=info["limit"],
+            blocked=where,
+            nodeid=nodeid,
+        )
         self.results[nodeid] = result
         return result
 
@@ -299,15 +342,22 @@ class _Run:
             "group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. Only a forked "
             "child may end itself, with os._exit()."
         )
-        result = TestResult(name=info["name"], task=info["task"], status="error", message=message,
-                            output=cap_output(bytes(self._output), self._output_total), nodeid=nodeid)
+        result = TestResult(
+            name=info["name"],
+            task=info["task"],
+            status="error",
+            message=message,
+            output=cap_output(bytes(self._output), self._output_total),
+            nodeid=nodeid,
+        )
         self.results[nodeid] = result
         return result
 
     def _early_death_message(self, session: _Session, phase: str) -> str:
         base = os.path.basename(self.impl)
         if phase == "importing":
-            return f"{base}: the test process ended while importing the module ({_describe_status(session.test_exit_status)})"
+            how = _describe_status(session.test_exit_status)
+            return f"{base}: the test process ended while importing the module ({how})"
         tail = bytes(self._output[-400:]).decode(errors="replace").strip().splitlines()
         detail = f": {tail[-1]}" if tail else ""
         return f"the grading sandbox ended before running any test ({phase}){detail}"
@@ -317,8 +367,10 @@ class _Run:
             procs = hygiene.run_processes(self.token, exclude={session.proc.pid})
             where = blocked.where_blocked(procs, session.test_pid, self.dir / "stacks.log", str(self.impl), DUMP_SIGNAL)
             spot = next((p.stack[0] for p in where if p.stack), where[0].state if where else "unknown")
-            return (f"importing {os.path.basename(self.impl)} did not finish within {self.kata.import_time_limit:g} s "
-                    f"(top-level code runs at import; it was at {spot})")
+            return (
+                f"importing {os.path.basename(self.impl)} did not finish within {self.kata.import_time_limit:g} s "
+                f"(top-level code runs at import; it was at {spot})"
+            )
         return f"the grading sandbox stalled while {phase} (no progress for {BETWEEN_TESTS_LIMIT:g} s)"
 
     def _test_process_gone(self, session: _Session) -> bool:
@@ -376,8 +428,9 @@ class _Run:
             keys = [int(k) for k in (self.dir / "keys").read_text().split()]
         except OSError:
             keys = []
-        self.findings += hygiene.sweep_ipc(f"kata_{self.token}_", keys, [self.dir / "scratch"],
-                                           ledger_path=self.dir / "ledger")
+        self.findings += hygiene.sweep_ipc(
+            f"kata_{self.token}_", keys, [self.dir / "scratch"], ledger_path=self.dir / "ledger"
+        )
         self.receiver.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -399,22 +452,46 @@ class _Run:
                 skipped_because = "--no-perf" if task.perf and not self.perf else "not selected"
             else:
                 status = "pass" if passed == len(mine) else "fail"
-            tasks.append(TaskResult(id=task.id, name=task.name, title=task.title, status=status,
-                                    passed=passed, total=len(mine), perf=task.perf,
-                                    skipped_because=skipped_because))
+            tasks.append(
+                TaskResult(
+                    id=task.id,
+                    name=task.name,
+                    title=task.title,
+                    status=status,
+                    passed=passed,
+                    total=len(mine),
+                    perf=task.perf,
+                    skipped_because=skipped_because,
+                )
+            )
         run_level_leak = any(not f.test for f in self.findings)
         ok = tests and all(t.status == "pass" for t in tests) and not run_level_leak
         notices = []
         if not hygiene.mqueue_visible():
-            notices.append("/dev/mqueue is not mounted, so leaked POSIX message queues cannot be found "
-                           "(as root: mount -t mqueue none /dev/mqueue)")
-        return Result(kata=self.kata.id, implementation=str(self.impl), status="pass" if ok else "fail",
-                      tasks=tasks, tests=tests, perf=self.perf_figures, hygiene=self.findings, notices=notices)
+            notices.append(
+                "/dev/mqueue is not mounted, so leaked POSIX message queues cannot be found "
+                "(as root: mount -t mqueue none /dev/mqueue)"
+            )
+        return Result(
+            kata=self.kata.id,
+            implementation=str(self.impl),
+            status="pass" if ok else "fail",
+            tasks=tasks,
+            tests=tests,
+            perf=self.perf_figures,
+            hygiene=self.findings,
+            notices=notices,
+        )
 
 
 def _not_run(info: dict) -> TestResult:
-    return TestResult(name=info["name"], task=info["task"], status="error",
-                      message="this test did not run (the sandbox ended before it)", nodeid=info["nodeid"])
+    return TestResult(
+        name=info["name"],
+        task=info["task"],
+        status="error",
+        message="this test did not run (the sandbox ended before it)",
+        nodeid=info["nodeid"],
+    )
 
 
 def _describe_status(status: int | None) -> str:

@@ -13,6 +13,7 @@ grader, and so that orphans of the run are reaped (PID 1 in a container may
 not reap them). It reports the test process's exit status as an event and
 exits when the runner closes its stdin and no child is left.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ import os
 import resource
 import select
 import sys
+from pathlib import Path
 
 from grader.hygiene import TOKEN_ENV, kill_all, run_processes, set_child_subreaper
 
@@ -28,14 +30,22 @@ def pytest_args(config: dict) -> list[str]:
     suite = config["suite_dir"]
     return [
         suite,
-        "-c", os.path.join(os.path.dirname(suite), "pytest.ini"),
-        "--rootdir", suite,
-        "-p", "grader.plugin",
-        "-p", "no:terminal",
-        "-p", "no:capture",
-        "-p", "no:cacheprovider",
-        "-p", "no:warnings",
-        "-p", "no:logging",
+        "-c",
+        os.path.join(os.path.dirname(suite), "pytest.ini"),
+        "--rootdir",
+        suite,
+        "-p",
+        "grader.plugin",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:capture",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:warnings",
+        "-p",
+        "no:logging",
     ]
 
 
@@ -90,7 +100,7 @@ def supervise(config: dict, child: int) -> int:
 
 
 def main() -> int:
-    config = json.loads(open(sys.argv[1]).read())
+    config = json.loads(Path(sys.argv[1]).read_text())
     set_child_subreaper()
     import pytest  # noqa: F401  imported once here, before the fork, for a faster start
 

@@ -4,6 +4,7 @@ unrelated `python -c` processes that load the learner's file.
 Suites import only this module, `grader.perf` and pytest; the learner's module
 comes from the `impl` fixture (see grader/plugin.py for every fixture).
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,10 @@ def expect_timeout(call, what: str, why: str) -> None:
     except TimeoutError:
         return
     except (posix_ipc.BusyError, sysv_ipc.BusyError) as err:
-        fail(f"{what} raised {type(err).__module__}.{type(err).__name__} ({err}): the API promises the "
-             "built-in TimeoutError; catch the library's BusyError and raise TimeoutError from it")
+        fail(
+            f"{what} raised {type(err).__module__}.{type(err).__name__} ({err}): the API promises the "
+            "built-in TimeoutError; catch the library's BusyError and raise TimeoutError from it"
+        )
     fail(f"{what} returned instead of raising TimeoutError: {why}")
 
 
@@ -82,7 +85,7 @@ def describe_bytes(data: bytes, limit: int = 40) -> str:
 def first_difference(expected: bytes, got: bytes) -> str:
     if len(got) != len(expected):
         return f"expected {len(expected)} bytes, got {len(got)}"
-    for i, (a, b) in enumerate(zip(expected, got)):
+    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
         if a != b:
             return f"same length ({len(got)} bytes) but they differ from byte {i}"
     return "identical"
@@ -161,12 +164,22 @@ class PythonProcesses:
         self._impl_path = impl_path
         self._procs: list[subprocess.Popen] = []
 
-    def start(self, code: str, *, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-              stderr=subprocess.PIPE, env: dict | None = None) -> subprocess.Popen:
+    def start(
+        self,
+        code: str,
+        *,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env: dict | None = None,
+    ) -> subprocess.Popen:
         full_env = dict(os.environ, KATA_IMPL=self._impl_path, **(env or {}))
         proc = subprocess.Popen(
             [sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
-            stdin=stdin, stdout=stdout, stderr=stderr, env=full_env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=full_env,
         )
         self._procs.append(proc)
         return proc

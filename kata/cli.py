@@ -5,6 +5,7 @@ problem (unknown kata, missing file, damaged store, malformed data) is a
 `UserError` or the grader's `CatalogError` and ends as one line on stderr,
 never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,7 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kata",
-        description="Interview prep for Unix IPC: quiz, katas and a grader. "
-        "Run with no arguments to open the app.",
+        description="Interview prep for Unix IPC: quiz, katas and a grader. Run with no arguments to open the app.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
     for name in COMMAND_MODULES:

@@ -1,9 +1,11 @@
 """Where the learner's things live: $KATA_HOME, the workspace, the progress store."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from grader.catalog import module_name
 from grader.locations import data_dir
 
 
@@ -22,7 +24,7 @@ def workspace_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def workspace_file(kata_id: str, override: str | os.PathLike | None = None) -> Path:
-    return workspace_dir(override) / f"{kata_id.replace('-', '_')}.py"
+    return workspace_dir(override) / f"{module_name(kata_id)}.py"
 
 
 def progress_db() -> Path:

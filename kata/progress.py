@@ -22,15 +22,17 @@ Why it is built this way (DESIGN §6):
 Times are stored as UTC epoch seconds and handed out as aware UTC datetimes; every
 method that records something takes `at=` so tests can move the clock.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from kata.errors import UserError
 
@@ -178,7 +180,7 @@ class MockRecord:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def to_epoch(at: datetime | None) -> float:
@@ -186,12 +188,12 @@ def to_epoch(at: datetime | None) -> float:
     if at is None:
         at = utcnow()
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     return at.timestamp()
 
 
 def from_epoch(value: float) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromtimestamp(value, UTC)
 
 
 # --- the store ---------------------------------------------------------------------
@@ -207,7 +209,7 @@ class ProgressStore:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path | None = None) -> "ProgressStore":
+    def open(cls, path: Path | None = None) -> ProgressStore:
         """Open (creating it and its folder if missing) and upgrade the store."""
         if path is None:
             from kata.paths import progress_db
@@ -217,8 +219,7 @@ class ProgressStore:
         _check_header(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as err:
             raise ProgressError(f"cannot open the progress store {path}: {_reason(err)}") from None
         store = cls(conn, path)
@@ -241,7 +242,7 @@ class ProgressStore:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "ProgressStore":
+    def __enter__(self) -> ProgressStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -289,7 +290,7 @@ class ProgressStore:
                 self._conn.execute(f"PRAGMA user_version = {version + 1}")
 
     class _Write:
-        def __init__(self, store: "ProgressStore"):
+        def __init__(self, store: ProgressStore):
             self.store = store
 
         def __enter__(self) -> sqlite3.Connection:
@@ -317,7 +318,7 @@ class ProgressStore:
             finally:
                 self.store._lock.release()
 
-    def _write(self) -> "ProgressStore._Write":
+    def _write(self) -> ProgressStore._Write:
         """One write transaction: BEGIN IMMEDIATE takes the write lock up front so
         concurrent writers queue on busy_timeout instead of deadlocking."""
         return ProgressStore._Write(self)
@@ -347,13 +348,32 @@ class ProgressStore:
         when = to_epoch(at)
         with self._write() as conn:
             cursor = conn.execute(
-                "INSERT INTO attempts (kata, at, status, tasks_passed, tasks_total, duration, implementation, perf, complete)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (result.kata, when, result.status, passed, len(tasks), float(result.duration or 0.0),
-                 str(result.implementation or ""), json.dumps([p.__dict__ for p in perf]), int(complete)),
+                "INSERT INTO attempts (kata, at, status, tasks_passed, tasks_total, duration, implementation, perf,"
+                " complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    result.kata,
+                    when,
+                    result.status,
+                    passed,
+                    len(tasks),
+                    float(result.duration or 0.0),
+                    str(result.implementation or ""),
+                    json.dumps([p.__dict__ for p in perf]),
+                    int(complete),
+                ),
             )
-        return Attempt(cursor.lastrowid, result.kata, from_epoch(when), result.status, passed, len(tasks),
-                       float(result.duration or 0.0), str(result.implementation or ""), perf, complete)
+        return Attempt(
+            cursor.lastrowid,
+            result.kata,
+            from_epoch(when),
+            result.status,
+            passed,
+            len(tasks),
+            float(result.duration or 0.0),
+            str(result.implementation or ""),
+            perf,
+            complete,
+        )
 
     def attempts(self, kata_id: str | None = None, limit: int | None = None) -> list[Attempt]:
         """Attempts, newest first; of one kata when `kata_id` is given."""
@@ -370,8 +390,9 @@ class ProgressStore:
 
     def has_passed(self, kata_id: str) -> bool:
         """True once a full grade (every task selected) of the kata has passed."""
-        rows = self._query("SELECT 1 FROM attempts WHERE kata = ? AND status = 'pass' AND complete = 1 LIMIT 1",
-                           (kata_id,))
+        rows = self._query(
+            "SELECT 1 FROM attempts WHERE kata = ? AND status = 'pass' AND complete = 1 LIMIT 1", (kata_id,)
+        )
         return bool(rows)
 
     # --- hints -------------------------------------------------------------------------
@@ -379,8 +400,9 @@ class ProgressStore:
     def reveal_hint(self, kata_id: str, index: int, *, at: datetime | None = None) -> None:
         """Remember that hint `index` (0-based) was shown; revealing it again changes nothing."""
         with self._write() as conn:
-            conn.execute("INSERT OR IGNORE INTO hints (kata, idx, at) VALUES (?, ?, ?)",
-                         (kata_id, int(index), to_epoch(at)))
+            conn.execute(
+                "INSERT OR IGNORE INTO hints (kata, idx, at) VALUES (?, ?, ?)", (kata_id, int(index), to_epoch(at))
+            )
 
     def hints_revealed(self, kata_id: str) -> int:
         """How many hints have been shown, counting from the first (highest index + 1)."""
@@ -397,8 +419,16 @@ class ProgressStore:
             cursor = conn.execute(
                 "INSERT INTO reviews (question, topic, at, rating, correct, answer, seconds, mode)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (review.question, review.topic, when, int(review.rating), int(bool(review.correct)),
-                 review.answer, float(review.seconds), review.mode),
+                (
+                    review.question,
+                    review.topic,
+                    when,
+                    int(review.rating),
+                    int(bool(review.correct)),
+                    review.answer,
+                    float(review.seconds),
+                    review.mode,
+                ),
             )
             if card is not None:
                 conn.execute(
@@ -408,8 +438,9 @@ class ProgressStore:
                 )
         return int(cursor.lastrowid)
 
-    def reviews(self, question: str | None = None, *, since: datetime | None = None,
-                limit: int | None = None) -> list[Review]:
+    def reviews(
+        self, question: str | None = None, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[Review]:
         """Answers, newest first."""
         sql = "SELECT * FROM reviews WHERE 1 = 1"
         params: list[Any] = []
@@ -423,8 +454,19 @@ class ProgressStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [Review(r["question"], r["topic"], bool(r["correct"]), r["rating"], r["answer"], r["seconds"],
-                       r["mode"], from_epoch(r["at"])) for r in self._rows(sql, params)]
+        return [
+            Review(
+                r["question"],
+                r["topic"],
+                bool(r["correct"]),
+                r["rating"],
+                r["answer"],
+                r["seconds"],
+                r["mode"],
+                from_epoch(r["at"]),
+            )
+            for r in self._rows(sql, params)
+        ]
 
     def review_count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM reviews")[0][0])
@@ -461,8 +503,10 @@ class ProgressStore:
 
     def topic_accuracy(self, since: datetime | None = None) -> dict[str, tuple[int, int]]:
         """{topic: (correct, answered)} over the reviews at or after `since`."""
-        rows = self._query("SELECT topic, SUM(correct), COUNT(*) FROM reviews WHERE at >= ? GROUP BY topic",
-                           (to_epoch(since) if since is not None else 0.0,))
+        rows = self._query(
+            "SELECT topic, SUM(correct), COUNT(*) FROM reviews WHERE at >= ? GROUP BY topic",
+            (to_epoch(since) if since is not None else 0.0,),
+        )
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
     def reviews_per_day(self) -> dict[str, int]:
@@ -472,19 +516,36 @@ class ProgressStore:
 
     # --- mock interviews ---------------------------------------------------------------
 
-    def record_mock(self, *, duration: float, score: float, correct: int, total: int, details: dict,
-                    kata: str | None = None, kata_status: str | None = None,
-                    at: datetime | None = None) -> MockRecord:
+    def record_mock(
+        self,
+        *,
+        duration: float,
+        score: float,
+        correct: int,
+        total: int,
+        details: dict,
+        kata: str | None = None,
+        kata_status: str | None = None,
+        at: datetime | None = None,
+    ) -> MockRecord:
         when = to_epoch(at)
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO mocks (at, duration, score, correct, total, kata, kata_status, details)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (when, float(duration), float(score), int(correct), int(total), kata, kata_status,
-                 json.dumps(details)),
+                (when, float(duration), float(score), int(correct), int(total), kata, kata_status, json.dumps(details)),
             )
-        return MockRecord(int(cursor.lastrowid), from_epoch(when), float(duration), float(score), int(correct),
-                          int(total), kata, kata_status, details)
+        return MockRecord(
+            int(cursor.lastrowid),
+            from_epoch(when),
+            float(duration),
+            float(score),
+            int(correct),
+            int(total),
+            kata,
+            kata_status,
+            details,
+        )
 
     def mocks(self, limit: int | None = None) -> list[MockRecord]:
         sql = "SELECT * FROM mocks ORDER BY at DESC, id DESC" + (" LIMIT ?" if limit is not None else "")
@@ -553,8 +614,18 @@ class ProgressStore:
 
 def _attempt(row: sqlite3.Row) -> Attempt:
     perf = tuple(PerfRecord(**p) for p in json.loads(row["perf"] or "[]"))
-    return Attempt(row["id"], row["kata"], from_epoch(row["at"]), row["status"], row["tasks_passed"],
-                   row["tasks_total"], row["duration"], row["implementation"], perf, bool(row["complete"]))
+    return Attempt(
+        row["id"],
+        row["kata"],
+        from_epoch(row["at"]),
+        row["status"],
+        row["tasks_passed"],
+        row["tasks_total"],
+        row["duration"],
+        row["implementation"],
+        perf,
+        bool(row["complete"]),
+    )
 
 
 def _card(row: sqlite3.Row) -> CardState:
@@ -562,8 +633,17 @@ def _card(row: sqlite3.Row) -> CardState:
 
 
 def _mock(row: sqlite3.Row) -> MockRecord:
-    return MockRecord(row["id"], from_epoch(row["at"]), row["duration"], row["score"], row["correct"],
-                      row["total"], row["kata"], row["kata_status"], json.loads(row["details"]))
+    return MockRecord(
+        row["id"],
+        from_epoch(row["at"]),
+        row["duration"],
+        row["score"],
+        row["correct"],
+        row["total"],
+        row["kata"],
+        row["kata_status"],
+        json.loads(row["details"]),
+    )
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -1,11 +1,12 @@
 """Saves of one file, as an iterator: what `kata watch` and the TUI's
 auto-grade toggle both listen to. It lives apart from both so the TUI does not
 import a CLI verb and the CLI does not import Textual."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 
 def saves(path: Path, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> Iterator[None]:

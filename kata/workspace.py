@@ -4,6 +4,7 @@ Shared by the CLI and the TUI so both apply the same rule: an existing file is
 only replaced with an explicit `force`, and even then the old one is kept as a
 timestamped backup next to it.
 """
+
 from __future__ import annotations
 
 import os

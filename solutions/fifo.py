@@ -1,4 +1,5 @@
 """Reference solution of the `fifo` kata: a named pipe between unrelated processes."""
+
 from __future__ import annotations
 
 import errno
@@ -81,8 +82,10 @@ def send(path: str, line: str) -> None:
         raise ValueError("a line must not contain a newline: the reader would see two lines")
     data = (line + "\n").encode()
     if len(data) > PIPE_BUF:
-        raise ValueError(f"the line is {len(data)} bytes encoded with its newline; only writes of at most "
-                         f"PIPE_BUF ({PIPE_BUF}) bytes are atomic")
+        raise ValueError(
+            f"the line is {len(data)} bytes encoded with its newline; only writes of at most "
+            f"PIPE_BUF ({PIPE_BUF}) bytes are atomic"
+        )
     try:
         # O_NONBLOCK: without a reader, a plain O_WRONLY open would block forever;
         # this one fails at once with ENXIO. No O_CREAT: a missing FIFO is an error.

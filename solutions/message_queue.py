@@ -1,4 +1,5 @@
 """Reference solution of the `message-queue` kata: POSIX and System V message queues."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ class JobQueue:
             raise ValueError("capacity and max_size must be at least 1")
         self.name = name
         try:
-            self._mq = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, mode=0o600,
-                                              max_messages=capacity, max_message_size=max_size)
+            self._mq = posix_ipc.MessageQueue(
+                name, posix_ipc.O_CREX, mode=0o600, max_messages=capacity, max_message_size=max_size
+            )
         except posix_ipc.ExistentialError:  # another process created it: join it
             self._mq = posix_ipc.MessageQueue(name)
         self.capacity = self._mq.max_messages

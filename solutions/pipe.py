@@ -1,4 +1,5 @@
 """Reference solution of the `pipe` kata: anonymous pipes between related processes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -105,7 +106,7 @@ def gather(tasks: list[bytes], workers: int) -> list[bytes]:
             _reap(pid)
     results: list[bytes] = [b""] * len(tasks)
     for index, blob in outputs.items():
-        for position, result in zip(range(index, len(tasks), workers), _frames(blob)):
+        for position, result in zip(range(index, len(tasks), workers), _frames(blob), strict=False):
             results[position] = result
     return results
 
@@ -113,15 +114,15 @@ def gather(tasks: list[bytes], workers: int) -> list[bytes]:
 def _frames(blob: bytes):
     view, offset = memoryview(blob), 0
     while offset < len(blob):
-        size = int.from_bytes(view[offset:offset + 8], "big")
-        yield bytes(view[offset + 8:offset + 8 + size])
+        size = int.from_bytes(view[offset : offset + 8], "big")
+        yield bytes(view[offset + 8 : offset + 8 + size])
         offset += 8 + size
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_all(fd: int) -> bytes:

@@ -1,4 +1,5 @@
 """Reference solution of the `pipeline` kata: the shell's `a | b | c` with pipe, fork, dup2 and exec."""
+
 from __future__ import annotations
 
 import os
@@ -76,7 +77,7 @@ def _feed_and_collect(write_fd: int, read_fd: int, data: bytes) -> bytes:
             readable, writable, _ = select.select([read_fd], wanted, [])
             if writable:
                 try:
-                    view = view[os.write(write_fd, view[:CHUNK]):]
+                    view = view[os.write(write_fd, view[:CHUNK]) :]
                 except BlockingIOError:
                     pass
                 except BrokenPipeError:  # the first command exited without reading everything

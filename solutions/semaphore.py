@@ -1,4 +1,5 @@
 """Reference solution of the `semaphore` kata: POSIX named and System V semaphores."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Reference solution of the `shared-memory` kata: POSIX and System V shared memory."""
+
 from __future__ import annotations
 
 import collections
@@ -31,7 +32,7 @@ def publish(name: str, data: bytes) -> None:
             mm[:HEADER] = len(data).to_bytes(HEADER, "little")
             view = memoryview(mm)
             try:
-                view[HEADER:HEADER + len(data)] = data  # one copy, straight into the segment
+                view[HEADER : HEADER + len(data)] = data  # one copy, straight into the segment
             finally:
                 view.release()  # or mm.close() raises BufferError
     finally:
@@ -51,7 +52,7 @@ def fetch(name: str) -> bytes:
             length = int.from_bytes(mm[:HEADER], "little")
             if length > size - HEADER:
                 raise ValueError(f"{name}: header says {length} bytes but the segment holds {size - HEADER}")
-            return mm[HEADER:HEADER + length]
+            return mm[HEADER : HEADER + length]
     finally:
         shm.close_fd()
 
@@ -84,7 +85,7 @@ class Board:
         self.size = _shm.size
 
     @classmethod
-    def attach(cls, key: int) -> "Board":
+    def attach(cls, key: int) -> Board:
         try:
             shm = sysv_ipc.SharedMemory(key)
         except sysv_ipc.ExistentialError:
@@ -135,9 +136,9 @@ def histogram(data: bytes, workers: int) -> list[int]:
             if pid == 0:
                 status = 1
                 try:
-                    counts = count_bytes(view[index * step:(index + 1) * step])
+                    counts = count_bytes(view[index * step : (index + 1) * step])
                     region = index * 256 * COUNT
-                    results[region:region + 256 * COUNT] = b"".join(c.to_bytes(COUNT, "little") for c in counts)
+                    results[region : region + 256 * COUNT] = b"".join(c.to_bytes(COUNT, "little") for c in counts)
                     status = 0
                 finally:
                     os._exit(status)
@@ -158,7 +159,7 @@ def histogram(data: bytes, workers: int) -> list[int]:
             region = index * 256 * COUNT
             for value in range(256):
                 start = region + value * COUNT
-                totals[value] += int.from_bytes(results[start:start + COUNT], "little")
+                totals[value] += int.from_bytes(results[start : start + COUNT], "little")
         return totals
     finally:
         results.close()

@@ -6,6 +6,7 @@ guarded by the classic three semaphores (empty, full, mutex).
 - mutex   (System V, binary, starts at 1, every operation with SEM_UNDO): guards head,
   tail and the slot copies. SEM_UNDO makes the kernel give it back when its holder dies.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -45,7 +46,7 @@ class RingBuffer:
     # --- creation ------------------------------------------------------------------
 
     @classmethod
-    def create(cls, name: str, slots: int, slot_size: int) -> "RingBuffer":
+    def create(cls, name: str, slots: int, slot_size: int) -> RingBuffer:
         if slots < 1 or slot_size < 0:
             raise ValueError("slots must be >= 1 and slot_size >= 0")
         created = []
@@ -73,7 +74,7 @@ class RingBuffer:
             raise
 
     @classmethod
-    def attach(cls, name: str) -> "RingBuffer":
+    def attach(cls, name: str) -> RingBuffer:
         # open what exists, never initialise: another process may be using the ring right now
         try:
             shm = posix_ipc.SharedMemory(name)
@@ -117,7 +118,7 @@ class RingBuffer:
             head = INDEX.unpack_from(self._map, HEAD_OFFSET)[0]
             offset = HEADER_SIZE + head * self._stride
             LENGTH.pack_into(self._map, offset, size)
-            self._view[offset + LENGTH.size:offset + LENGTH.size + size] = data
+            self._view[offset + LENGTH.size : offset + LENGTH.size + size] = data
             INDEX.pack_into(self._map, HEAD_OFFSET, (head + 1) % self.slots)
         finally:
             self._unlock()
@@ -134,7 +135,7 @@ class RingBuffer:
             tail = INDEX.unpack_from(self._map, TAIL_OFFSET)[0]
             offset = HEADER_SIZE + tail * self._stride
             size = LENGTH.unpack_from(self._map, offset)[0]
-            data = self._map[offset + LENGTH.size:offset + LENGTH.size + size]
+            data = self._map[offset + LENGTH.size : offset + LENGTH.size + size]
             INDEX.pack_into(self._map, TAIL_OFFSET, (tail + 1) % self.slots)
         finally:
             self._unlock()
@@ -153,16 +154,18 @@ class RingBuffer:
         self._full.close()
 
     def unlink(self) -> None:
-        for remove in (lambda: posix_ipc.unlink_shared_memory(self.name),
-                       lambda: posix_ipc.unlink_semaphore(self.name + ".empty"),
-                       lambda: posix_ipc.unlink_semaphore(self.name + ".full"),
-                       lambda: sysv_ipc.remove_semaphore(sysv_ipc.Semaphore(ring_key(self.name)).id)):
+        for remove in (
+            lambda: posix_ipc.unlink_shared_memory(self.name),
+            lambda: posix_ipc.unlink_semaphore(self.name + ".empty"),
+            lambda: posix_ipc.unlink_semaphore(self.name + ".full"),
+            lambda: sysv_ipc.remove_semaphore(sysv_ipc.Semaphore(ring_key(self.name)).id),
+        ):
             try:
                 remove()
             except (posix_ipc.ExistentialError, sysv_ipc.ExistentialError):
                 pass
 
-    def __enter__(self) -> "RingBuffer":
+    def __enter__(self) -> RingBuffer:
         return self
 
     def __exit__(self, *exc) -> None:

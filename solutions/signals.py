@@ -5,16 +5,17 @@ The one idea behind all three: a signal is a *pending bit* (standard signals) or
 signal first, then collect it synchronously with sigwaitinfo/sigtimedwait: no race,
 no EINTR, no work inside a handler.
 """
+
 from __future__ import annotations
 
 import os
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
-NOTIFY = signal.SIGRTMIN      # real-time: every kill() queues one instance
-ACK = signal.SIGRTMIN + 1     # parent -> child: "I counted a window, go on"
-WINDOW = 512                  # at most this many NOTIFY queued at once (RLIMIT_SIGPENDING)
+NOTIFY = signal.SIGRTMIN  # real-time: every kill() queues one instance
+ACK = signal.SIGRTMIN + 1  # parent -> child: "I counted a window, go on"
+WINDOW = 512  # at most this many NOTIFY queued at once (RLIMIT_SIGPENDING)
 
 
 def _exit_code(status: int) -> int:

@@ -4,6 +4,7 @@ and TCP sockets, one thread per connection, and its client.
 (Loaded by path as module `kata_impl`; the name of this file does not shadow the
 standard library's `socket` module.)
 """
+
 from __future__ import annotations
 
 import errno
@@ -88,7 +89,7 @@ class KVServer:
         with self._lock:
             return list(self._peers)
 
-    def __enter__(self) -> "KVServer":
+    def __enter__(self) -> KVServer:
         self.start()
         return self
 
@@ -126,8 +127,12 @@ class KVServer:
                 if head is None:
                     return  # the client closed between requests
                 op, key_len, value_len = REQUEST.unpack(head)
-                if op not in (b"G", b"S", b"D") or not 0 < key_len <= MAX_KEY or value_len > MAX_VALUE \
-                        or (op != b"S" and value_len):
+                if (
+                    op not in (b"G", b"S", b"D")
+                    or not 0 < key_len <= MAX_KEY
+                    or value_len > MAX_VALUE
+                    or (op != b"S" and value_len)
+                ):
                     _send(conn, ERROR, f"bad request header {head.hex()}".encode())
                     return  # the stream cannot be trusted any more: close it
                 key = _recv_exact(conn, key_len)
@@ -178,7 +183,7 @@ class KVClient:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> "KVClient":
+    def __enter__(self) -> KVClient:
         return self
 
     def __exit__(self, *exc) -> None:

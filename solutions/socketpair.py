@@ -1,10 +1,12 @@
 """Reference solution of the `socketpair` kata: a worker process behind one
 full-duplex stream pipe (socket.socketpair)."""
+
 from __future__ import annotations
 
 import os
 import socket
 import struct
+from typing import ClassVar
 
 HEADER = struct.Struct(">Q")  # request: 8-byte big-endian length, then the bytes
 REPLY = struct.Struct(">BQ")  # reply: status byte, 8-byte length, then the bytes
@@ -17,7 +19,7 @@ class RemoteError(Exception):
 
 
 class Worker:
-    _live: set[socket.socket] = set()  # parent ends of every open Worker of this process
+    _live: ClassVar[set[socket.socket]] = set()  # parent ends of every open Worker of this process
 
     def __init__(self, handler):
         parent_end, child_end = socket.socketpair()
@@ -61,7 +63,7 @@ class Worker:
             self._status = os.waitstatus_to_exitcode(status)
         return self._status
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -4,6 +4,7 @@ Most tests call `kata.cli.main` in-process with $KATA_HOME in tmp_path; the ones
 about what a terminal sees (no traceback, the console entry point) run it as a
 real process.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,10 @@ import subprocess
 import sys
 
 import pytest
+from katalib import ROOT
 
 from grader.catalog import kata_ids, load_kata
 from kata.cli import main
-from katalib import ROOT
 
 PIPE = load_kata("pipe")
 
@@ -28,8 +29,9 @@ def kata_home(tmp_path, monkeypatch):
 
 def run_kata(*argv: str, home) -> subprocess.CompletedProcess:
     env = {"KATA_HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-    return subprocess.run([sys.executable, "-m", "kata.cli", *argv], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "kata.cli", *argv], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT
+    )
 
 
 def test_help_names_every_verb_of_the_loop(kata_home):
@@ -83,8 +85,9 @@ def test_grading_a_missing_workspace_file_is_one_line_without_traceback(kata_hom
     proc = run_kata("grade", "pipe", home=kata_home)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr == (f"kata: {kata_home / 'workspace' / 'pipe.py'}: no such file "
-                           "(`kata start pipe` creates it from the starter)\n")
+    assert proc.stderr == (
+        f"kata: {kata_home / 'workspace' / 'pipe.py'}: no such file (`kata start pipe` creates it from the starter)\n"
+    )
 
 
 def test_grade_solution_json_passes(capsys):

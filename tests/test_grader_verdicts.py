@@ -5,15 +5,16 @@ Files that start processes or create IPC objects name them after a unique id and
 write their pids to `pids` next to themselves, so each test can prove that
 every one of them is gone once `grade` returns.
 """
+
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from zoolib import assert_all_gone, recorded_pids, sysv_ids, write_impl
 
 from grader import grade
 from grader.report import render_text
-from zoolib import assert_all_gone, recorded_pids, sysv_ids, write_impl
 
 
 def test_syntax_error_is_an_error_with_file_and_line(tmp_path):
@@ -45,7 +46,9 @@ def test_missing_file_is_an_error_that_says_how_to_create_it(tmp_path):
 
 
 def test_infinite_loop_times_out_with_where_it_was_and_the_rest_still_runs(tmp_path):
-    path = write_impl(tmp_path, """
+    path = write_impl(
+        tmp_path,
+        """
         def child_to_parent(payload):
             pid = os.fork()
             if pid == 0:
@@ -54,7 +57,9 @@ def test_infinite_loop_times_out_with_where_it_was_and_the_rest_still_runs(tmp_p
                     pass
             _record_pid()
             os.waitpid(pid, 0)
-        """, record_pids=True)
+        """,
+        record_pids=True,
+    )
     tests = ("test_child_to_parent_small", "test_round_trip_small")
     result = grade("pipe", path, tests=tests, perf=False)
     by_name = {t.name: t for t in result.tests}
@@ -72,7 +77,9 @@ def test_infinite_loop_times_out_with_where_it_was_and_the_rest_still_runs(tmp_p
 def test_leaked_objects_of_every_kind_fail_by_name_and_are_removed(tmp_path):
     import posix_ipc
 
-    path = write_impl(tmp_path, """
+    path = write_impl(
+        tmp_path,
+        """
         import socket, posix_ipc, sysv_ipc
         _solution = child_to_parent
         def child_to_parent(payload):
@@ -86,7 +93,9 @@ def test_leaked_objects_of_every_kind_fail_by_name_and_are_removed(tmp_path):
             s.bind(_os.path.join(_os.path.dirname(__file__), "sock_UNIQUE"))
             s.close()
             return _solution(payload)
-        """, record_pids=True)
+        """,
+        record_pids=True,
+    )
     unique = path.read_text().split("/leak_")[1][:12]
     result = grade("pipe", path, tests=("test_child_to_parent_small",), perf=False)
     test = result.tests[0]
@@ -113,13 +122,16 @@ def test_an_object_that_existed_before_is_not_removed(tmp_path):
     name = f"/kata_test_theirs_{uuid.uuid4().hex[:12]}"
     theirs = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, size=4096)
     try:
-        path = write_impl(tmp_path, f"""
+        path = write_impl(
+            tmp_path,
+            f"""
             import posix_ipc
             _solution = child_to_parent
             def child_to_parent(payload):
                 posix_ipc.SharedMemory("{name}", posix_ipc.O_CREAT).close_fd()
                 return _solution(payload)
-            """)
+            """,
+        )
         result = grade("pipe", path, tests=("test_child_to_parent_small",), perf=False)
         assert result.status == "pass", render_text(result)
         posix_ipc.SharedMemory(name).close_fd()  # still there

@@ -1,10 +1,12 @@
 """The progress store: records, migrations, concurrent writers, damaged and foreign files."""
+
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +14,7 @@ import pytest
 
 from kata.progress import SCHEMA_VERSION, ProgressError, ProgressStore, Review
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +28,9 @@ def fake_result(kata="pipe", status="pass", tasks=("pass", "pass"), perf_ratio=0
     if perf_task_skipped:
         task_list.append(SimpleNamespace(status="skipped", perf=True))
     perf = [SimpleNamespace(name="throughput", value=120.0, unit="MB/s", ratio=perf_ratio, threshold=3.0, passed=True)]
-    return SimpleNamespace(kata=kata, status=status, duration=2.5, implementation="/ws/pipe.py", tasks=task_list,
-                           perf=perf)
+    return SimpleNamespace(
+        kata=kata, status=status, duration=2.5, implementation="/ws/pipe.py", tasks=task_list, perf=perf
+    )
 
 
 def test_open_creates_folders_and_uses_wal(home):
@@ -50,7 +53,7 @@ def test_attempts_newest_first_with_what_the_tui_needs():
         assert pipe[0].duration == 2.5 and pipe[0].implementation == "/ws/pipe.py"
         assert pipe[0].at == T0 + timedelta(hours=1)
         assert [a.kata for a in store.attempts(limit=2)] == ["fifo", "pipe"]
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         pipe[0].status = "fail"  # frozen
 
 
@@ -81,9 +84,13 @@ def test_hints_are_idempotent_and_survive_reopening(home):
 
 def test_reviews_cards_and_mistakes():
     with ProgressStore.open() as store:
+
         def answer(q, ok, hours):
-            store.record_review(Review(q, "pipes", ok, 3 if ok else 1, at=T0 + timedelta(hours=hours)),
-                                card={"card_id": 1}, due=T0 + timedelta(days=1, hours=hours))
+            store.record_review(
+                Review(q, "pipes", ok, 3 if ok else 1, at=T0 + timedelta(hours=hours)),
+                card={"card_id": 1},
+                due=T0 + timedelta(days=1, hours=hours),
+            )
 
         answer("a", False, 0)
         answer("a", True, 1)
@@ -104,8 +111,16 @@ def test_reviews_cards_and_mistakes():
 
 def test_mock_results_are_stored():
     with ProgressStore.open() as store:
-        store.record_mock(duration=600, score=0.75, correct=3, total=4, kata="pipe", kata_status="pass",
-                          details={"topics": {"pipes": [3, 4]}}, at=T0)
+        store.record_mock(
+            duration=600,
+            score=0.75,
+            correct=3,
+            total=4,
+            kata="pipe",
+            kata_status="pass",
+            details={"topics": {"pipes": [3, 4]}},
+            at=T0,
+        )
         [mock] = store.mocks()
         assert (mock.score, mock.kata_status, mock.details) == (0.75, "pass", {"topics": {"pipes": [3, 4]}})
 
@@ -370,6 +385,7 @@ def test_a_store_can_be_shared_by_threads(home):
     import threading
 
     with ProgressStore.open() as store:
+
         def write(n):
             for i in range(50):
                 store.reveal_hint(f"k{n}", i)

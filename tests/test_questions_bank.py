@@ -1,5 +1,6 @@
 """The shipped question bank: it passes its own check, meets the issue's numbers,
 and offers the API the quiz engine builds on (`load_bank`, `Bank`, `Question`)."""
+
 from __future__ import annotations
 
 import shutil
@@ -15,8 +16,16 @@ from kata.quiz.lint import check_bank
 
 FIXTURES = Path(__file__).parent / "fixtures" / "questions"
 REQUIRED_TOPICS = (
-    "pipes", "fifos", "socketpairs", "signals", "semaphores", "message-queues",
-    "shared-memory", "sockets", "sysv-vs-posix", "choosing",
+    "pipes",
+    "fifos",
+    "socketpairs",
+    "signals",
+    "semaphores",
+    "message-queues",
+    "shared-memory",
+    "sockets",
+    "sysv-vs-posix",
+    "choosing",
 )
 
 

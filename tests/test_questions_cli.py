@@ -1,5 +1,6 @@
 """`kata questions check|stats` as a learner or author runs them: exit codes
 0 clean / 1 problems / 2 bad usage, one `file:line: message` per problem."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,10 @@ def test_malformed_yaml_is_one_line_without_traceback(tmp_path):
     shutil.copy(FIXTURES / "broken" / "malformed-yaml.yaml", bank / "pipes.yaml")
     proc = subprocess.run(
         [sys.executable, "-m", "kata.cli", "questions", "check", str(bank), "--katas", "pipe"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout

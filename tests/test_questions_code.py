@@ -6,6 +6,7 @@ question's timeout); the sandbox kills whatever they leave running and removes
 IPC objects named after their pid. The runner itself is tested both ways: a
 wrong expectation, an unexpected hang and leftovers are all caught.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,9 +37,17 @@ def test_code_question_behaves_as_its_answer_says(question, runs: dict[str, Futu
 def fake(code: str, **expect) -> Question:
     """A code question that exists only for testing the runner."""
     return Question(
-        id="runner-test", topic="pipes", kind="code", prompt="?", explain="x. y.",
-        source="pipe(7)", difficulty=1, choices=("a", "b", "c"), correct=(0,),
-        code=code, expect=Expect(**expect),
+        id="runner-test",
+        topic="pipes",
+        kind="code",
+        prompt="?",
+        explain="x. y.",
+        source="pipe(7)",
+        difficulty=1,
+        choices=("a", "b", "c"),
+        correct=(0,),
+        code=code,
+        expect=Expect(**expect),
     )
 
 

@@ -5,6 +5,7 @@ in fixtures/questions/valid/ and says, in its header, which file it replaces and
 the one `line: message` it must produce. The valid bank passes, so every check
 is proven both ways.
 """
+
 from __future__ import annotations
 
 import re

@@ -3,12 +3,13 @@
 Everything runs on a small bank written by a fixture (the shipped bank changes
 often) with an injected clock.
 """
+
 from __future__ import annotations
 
 import io
 import random
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,7 +24,7 @@ from kata.quiz.mock import MockInterview, pick_questions, topic_weights
 from kata.quiz.scheduler import Scheduler, rate
 from kata.quiz.session import clock_from_env, start_session
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 TOPICS = """\
 - id: pipes
@@ -34,8 +35,15 @@ TOPICS = """\
 
 
 def _choice(qid, topic, right, wrong=("wrong one", "wrong two"), kata=None):
-    lines = [f"- id: {qid}", f"  topic: {topic}", "  kind: choice", "  difficulty: 1",
-             f"  prompt: Prompt of {qid}?", "  choices:", f"    - {right}"]
+    lines = [
+        f"- id: {qid}",
+        f"  topic: {topic}",
+        "  kind: choice",
+        "  difficulty: 1",
+        f"  prompt: Prompt of {qid}?",
+        "  choices:",
+        f"    - {right}",
+    ]
     lines += [f"    - {w}" for w in wrong]
     lines += [f"  answer: {right}", f"  explain: Explanation of {qid}.", "  source: pipe(7)"]
     if kata:
@@ -43,10 +51,11 @@ def _choice(qid, topic, right, wrong=("wrong one", "wrong two"), kata=None):
     return "\n".join(lines) + "\n"
 
 
-PIPES = "".join([
-    _choice("pipes-a", "pipes", "right a"),  # answer 1 when not shuffled
-    _choice("pipes-b", "pipes", "right b"),
-    textwrap.dedent("""\
+PIPES = "".join(
+    [
+        _choice("pipes-a", "pipes", "right a"),  # answer 1 when not shuffled
+        _choice("pipes-b", "pipes", "right b"),
+        textwrap.dedent("""\
     - id: pipes-tf
       topic: pipes
       kind: truefalse
@@ -64,7 +73,8 @@ PIPES = "".join([
       explain: Sixteen pages.
       source: pipe(7)
     """),
-])
+    ]
+)
 FIFOS = "".join(_choice(f"fifos-{c}", "fifos", f"right {c}", kata="pipe") for c in "abc")
 
 
@@ -154,8 +164,15 @@ def test_due_first_most_overdue_first_then_new(bank, store, clock):
     clock.advance(days=1)
     session = start_session(store, clock=clock, bank=bank)
     # due: most overdue first; then new ones in topics.yaml order, easier first
-    assert [q.id for q in session.plan] == ["fifos-a", "pipes-b", "pipes-a", "pipes-tf", "pipes-short",
-                                            "fifos-b", "fifos-c"]
+    assert [q.id for q in session.plan] == [
+        "fifos-a",
+        "pipes-b",
+        "pipes-a",
+        "pipes-tf",
+        "pipes-short",
+        "fifos-b",
+        "fifos-c",
+    ]
 
 
 def test_daily_cap_on_new_questions(bank, store, clock):
@@ -186,8 +203,13 @@ def test_a_session_records_every_answer_with_time_taken(bank, store, clock):
     feedback = session.dont_know()
     assert not feedback.verdict.correct and feedback.verdict.expected == "right b"
     [latest, first] = store.reviews()
-    assert (first.question, first.correct, first.seconds, first.answer, first.mode) == ("pipes-a", True, 7, "0",
-                                                                                       "practice")
+    assert (first.question, first.correct, first.seconds, first.answer, first.mode) == (
+        "pipes-a",
+        True,
+        7,
+        "0",
+        "practice",
+    )
     assert (latest.question, latest.correct, latest.rating) == ("pipes-b", False, 1)
 
 
@@ -272,8 +294,9 @@ def test_plain_session_records_and_next_day_shows_due_first(bank_dir, monkeypatc
     with ProgressStore.open() as store:
         assert [(r.question, r.correct) for r in store.reviews()] == [("pipes-b", False), ("pipes-a", True)]
 
-    code, out = run_quiz(monkeypatch, capsys, "q\n", "--topic", "pipes", "--mode", "practice",
-                         now=T0 + timedelta(days=1))
+    code, out = run_quiz(
+        monkeypatch, capsys, "q\n", "--topic", "pipes", "--mode", "practice", now=T0 + timedelta(days=1)
+    )
     assert code == 0
     first = out.split("[1/")[1]
     assert "Prompt of pipes-b?" in first.split("\n[")[0]  # the due one (answered wrong yesterday) first
@@ -290,7 +313,7 @@ def test_plain_reprompts_on_bad_input_and_ends_cleanly_at_eof(bank_dir, monkeypa
 
 
 def test_plain_truefalse_and_short_answers(bank_dir, monkeypatch, capsys):
-    code, out = run_quiz(monkeypatch, capsys, "1\n1\n1\n 64 kib \n", "--topic", "pipes", now=T0)
+    _code, out = run_quiz(monkeypatch, capsys, "1\n1\n1\n 64 kib \n", "--topic", "pipes", now=T0)
     assert "  1. True\n  2. False" in out
     assert "Summary: 3/4 right" in out
 
@@ -315,8 +338,9 @@ def fake_grade(status="fail", passed=1, total=2):
     def grade(kata, path):
         calls.append((kata, path))
         tasks = [SimpleNamespace(status="pass" if i < passed else "fail", perf=False) for i in range(total)]
-        return SimpleNamespace(kata=kata, status=status, duration=1.0, implementation=str(path), tasks=tasks,
-                               perf=[], message="")
+        return SimpleNamespace(
+            kata=kata, status=status, duration=1.0, implementation=str(path), tasks=tasks, perf=[], message=""
+        )
 
     grade.calls = calls
     return grade
@@ -337,23 +361,34 @@ def test_mock_questions_stay_mixed(bank, store, clock):
     """Each pick halves its topic's weight: with equal weights two picks are mixed
     2/3 of the time, not 1/2 (over fixed seeds, so deterministic)."""
     sched = Scheduler(store, clock=clock)
-    mixed = sum(len({q.topic for q in pick_questions(bank, {"pipes": 1.0, "fifos": 1.0}, 2, random.Random(seed),
-                                                      sched)}) == 2 for seed in range(300))
+    mixed = sum(
+        len({q.topic for q in pick_questions(bank, {"pipes": 1.0, "fifos": 1.0}, 2, random.Random(seed), sched)}) == 2
+        for seed in range(300)
+    )
     assert 0.6 < mixed / 300 < 0.75
 
 
 def test_mock_scores_questions_and_kata_and_stores_it(bank, store, clock, tmp_path):
     grade = fake_grade(passed=1, total=2)
-    mock = MockInterview.start(store, count=4, time_limit=600, bank=bank, clock=clock, rng=random.Random(2),
-                               katas=["pipe", "signals"], grade=grade)
+    mock = MockInterview.start(
+        store,
+        count=4,
+        time_limit=600,
+        bank=bank,
+        clock=clock,
+        rng=random.Random(2),
+        katas=["pipe", "signals"],
+        grade=grade,
+    )
     assert mock.kata == "pipe"  # the kata of a planned (fifos) question, not passed yet
     quiz = mock.quiz
     answered = 0
     while (asked := quiz.next()) is not None:
         clock.advance(seconds=20)
         right = asked.question.id in ("pipes-a", "pipes-b", "fifos-a", "fifos-b", "fifos-c")
-        quiz.answer(asked.shown.order.index(0) if right else (1 if asked.shown.order[1] != 0 else 2)) \
-            if asked.question.kind == "choice" else quiz.dont_know()
+        quiz.answer(
+            asked.shown.order.index(0) if right else (1 if asked.shown.order[1] != 0 else 2)
+        ) if asked.question.kind == "choice" else quiz.dont_know()
         answered += 1
     assert answered == 4
     outcome = mock.grade_kata(tmp_path / "pipe.py")
@@ -370,8 +405,9 @@ def test_mock_scores_questions_and_kata_and_stores_it(bank, store, clock, tmp_pa
 
 
 def test_mock_time_limit_counts_unreached_questions_as_wrong(bank, store, clock):
-    mock = MockInterview.start(store, count=5, time_limit=60, bank=bank, clock=clock, rng=random.Random(0),
-                               katas=["pipe"], grade=fake_grade())
+    mock = MockInterview.start(
+        store, count=5, time_limit=60, bank=bank, clock=clock, rng=random.Random(0), katas=["pipe"], grade=fake_grade()
+    )
     first = mock.quiz.next()
     assert first.time_left == 60
     clock.advance(seconds=30)
@@ -392,8 +428,9 @@ def test_mock_in_plain_text(bank, store, clock, home, capsys):
     workspace.mkdir(parents=True)
     (workspace / "pipe.py").write_text("# my pipe\n")
     grade = fake_grade(status="pass", passed=2, total=2)
-    mock = MockInterview.start(store, count=2, time_limit=600, bank=bank, clock=clock, rng=random.Random(0),
-                               katas=["pipe"], grade=grade)
+    mock = MockInterview.start(
+        store, count=2, time_limit=600, bank=bank, clock=clock, rng=random.Random(0), katas=["pipe"], grade=grade
+    )
     out = io.StringIO()
     assert PlainFace(io.StringIO("?\n?\n\n"), out).run_mock(mock) == 0
     text = out.getvalue()
@@ -414,11 +451,18 @@ def test_stats_mastery_decays_and_lists_katas(bank, store, clock):
     sched.record(bank.question("pipes-b"), correct=False, seconds=2)  # just answered, but wrong
     store.record_attempt(fake_grade(status="fail")("pipe", Path("p.py")), at=clock.now)
     data = progress_stats(store, bank=bank, clock=clock, katas=[("pipe", "Pipes"), ("signals", "Signals")])
-    assert data["topics"]["pipes"] == {"title": "Anonymous pipes", "questions": 4, "answered": 2, "mastered": 1,
-                                       "mastery": 0.25}
+    assert data["topics"]["pipes"] == {
+        "title": "Anonymous pipes",
+        "questions": 4,
+        "answered": 2,
+        "mastered": 1,
+        "mastery": 0.25,
+    }
     assert data["reviews_per_day"] == {"2026-03-02": 2}
-    assert [(k["id"], k["status"], k["best_tasks"]) for k in data["katas"]] == [("pipe", "attempted", "1/2"),
-                                                                                ("signals", "not attempted", "")]
+    assert [(k["id"], k["status"], k["best_tasks"]) for k in data["katas"]] == [
+        ("pipe", "attempted", "1/2"),
+        ("signals", "not attempted", ""),
+    ]
     clock.advance(days=365)
     later = progress_stats(store, bank=bank, clock=clock, katas=[])
     assert later["topics"]["pipes"]["mastered"] == 0  # forgotten by now, as far as FSRS can tell

@@ -1,4 +1,5 @@
 """Answer checking per kind, structured and typed, with shuffled choices."""
+
 from __future__ import annotations
 
 import random
@@ -10,8 +11,16 @@ from kata.quiz.checking import AnswerFormatError, Shown, check, describe_answer,
 
 
 def question(kind, **fields) -> Question:
-    return Question(id=f"q-{kind}", topic="pipes", kind=kind, prompt="?", explain="Because.", source="pipe(7)",
-                    difficulty=1, **fields)
+    return Question(
+        id=f"q-{kind}",
+        topic="pipes",
+        kind=kind,
+        prompt="?",
+        explain="Because.",
+        source="pipe(7)",
+        difficulty=1,
+        **fields,
+    )
 
 
 CHOICE = question("choice", choices=("one pipe", "two pipes", "a FIFO"), correct=(1,))
@@ -59,8 +68,9 @@ def test_multi_partial_credit_is_reported():
     assert typed(MULTI, "1 3").partial == 1.0
 
 
-@pytest.mark.parametrize("text, ok", [("f", True), ("false", True), ("2", True), ("t", False), ("1", False),
-                                      ("TRUE", False)])
+@pytest.mark.parametrize(
+    "text, ok", [("f", True), ("false", True), ("2", True), ("t", False), ("1", False), ("TRUE", False)]
+)
 def test_truefalse(text, ok):
     assert typed(TRUEFALSE, text).correct is ok
 
@@ -69,8 +79,18 @@ def test_truefalse_is_shown_as_two_numbered_choices():
     assert Shown.present(TRUEFALSE).choices == ("True", "False")
 
 
-@pytest.mark.parametrize("text, ok", [("65536", True), ("  64   kib ", True), ("`65536`", True), ("64 KiB.", True),
-                                      ("'64 KIB'", True), ("65535", False), ("64", False)])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("65536", True),
+        ("  64   kib ", True),
+        ("`65536`", True),
+        ("64 KiB.", True),
+        ("'64 KIB'", True),
+        ("65535", False),
+        ("64", False),
+    ],
+)
 def test_short_is_normalised(text, ok):
     assert typed(SHORT, text).correct is ok
 
@@ -90,17 +110,20 @@ def test_code_is_checked_like_choice():
     assert typed(CODE, "2").correct and not typed(CODE, "1").correct
 
 
-@pytest.mark.parametrize("q, text, hint", [
-    (CHOICE, "", r"number of your choice \(1-3\)"),
-    (CHOICE, "two", "number of your choice"),
-    (CHOICE, "4", "from 1 to 3"),
-    (CHOICE, "0", "from 1 to 3"),
-    (CHOICE, "1 2", "number of your choice"),
-    (MULTI, "1 1", "once"),
-    (TRUEFALSE, "maybe", "1 or t"),
-    (ORDER, "1 1 2", "permutation"),
-    (ORDER, "1 2", "permutation"),
-])
+@pytest.mark.parametrize(
+    "q, text, hint",
+    [
+        (CHOICE, "", r"number of your choice \(1-3\)"),
+        (CHOICE, "two", "number of your choice"),
+        (CHOICE, "4", "from 1 to 3"),
+        (CHOICE, "0", "from 1 to 3"),
+        (CHOICE, "1 2", "number of your choice"),
+        (MULTI, "1 1", "once"),
+        (TRUEFALSE, "maybe", "1 or t"),
+        (ORDER, "1 1 2", "permutation"),
+        (ORDER, "1 2", "permutation"),
+    ],
+)
 def test_unreadable_answers_say_what_to_type(q, text, hint):
     shown = Shown(q, tuple(range(len(q.choices))))
     with pytest.raises(AnswerFormatError, match=hint):

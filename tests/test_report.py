@@ -1,4 +1,5 @@
 """The human report: what a learner reads must stay short when the findings are many."""
+
 from grader.report import HygieneFinding, Result, TaskResult, TestResult, render_text
 
 
@@ -21,8 +22,10 @@ def test_hundreds_of_findings_of_one_kind_are_summarised():
 
 
 def test_skipped_tasks_are_not_counted_as_failed():
-    tasks = [TaskResult(1, "a", "A", "pass", 2, 2), TaskResult(2, "p", "P", "skipped", perf=True,
-                                                                  skipped_because="--no-perf")]
+    tasks = [
+        TaskResult(1, "a", "A", "pass", 2, 2),
+        TaskResult(2, "p", "P", "skipped", perf=True, skipped_because="--no-perf"),
+    ]
     text = render_text(Result("pipe", "x.py", "pass", tasks=tasks, tests=[TestResult("t", 1, "pass")] * 2))
     assert "PASS: 1/1 tasks (1 skipped), 2/2 tests" in text
     assert "(--no-perf)" in text

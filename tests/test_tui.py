@@ -4,6 +4,7 @@ Progress goes to a temporary $KATA_HOME. Waiting is on conditions (the pilot
 pauses until the app has processed its messages), never on fixed sleeps.
 Grading runs for real (the pipe kata takes about a second).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -36,9 +37,12 @@ pytestmark = pytest.mark.anyio  # anyio's pytest plugin (anyio comes with watchf
 def anyio_backend():
     return "asyncio"
 
+
 # A pipe implementation whose first test hangs, with a child of its own: grading it
 # only ends by timeout or cancel, which is what the cancel tests need.
-HANGING = PIPE.starter_path.read_text() + """
+HANGING = (
+    PIPE.starter_path.read_text()
+    + """
 import os as _os, time as _time
 
 def child_to_parent(payload):
@@ -47,6 +51,7 @@ def child_to_parent(payload):
         _os._exit(0)
     _time.sleep(120)
 """
+)
 
 
 @pytest.fixture
@@ -132,10 +137,16 @@ async def test_grade_reference_streams_results_then_perf_chart(store, workspace,
     workspace.parent.mkdir(parents=True)
     shutil.copy(PIPE.solution_path, workspace)
     seen = []
-    monkeypatch.setattr(GradeScreen, "show_test", lambda self, test, _orig=GradeScreen.show_test: (
-        seen.append("test"), _orig(self, test)))
-    monkeypatch.setattr(GradeScreen, "finish", lambda self, result, _orig=GradeScreen.finish: (
-        seen.append("finish"), _orig(self, result)))
+    monkeypatch.setattr(
+        GradeScreen,
+        "show_test",
+        lambda self, test, _orig=GradeScreen.show_test: (seen.append("test"), _orig(self, test)),
+    )
+    monkeypatch.setattr(
+        GradeScreen,
+        "finish",
+        lambda self, result, _orig=GradeScreen.finish: (seen.append("finish"), _orig(self, result)),
+    )
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
         app.open_kata("pipe")
@@ -210,8 +221,10 @@ async def test_quit_while_grading_stops_the_run(store, tmp_path):
 
 def one_of_each_kind():
     bank = load_bank()
-    return [next(q for q in bank.questions if q.kind == kind)
-            for kind in ("choice", "multi", "truefalse", "short", "order", "code")]
+    return [
+        next(q for q in bank.questions if q.kind == kind)
+        for kind in ("choice", "multi", "truefalse", "short", "order", "code")
+    ]
 
 
 def keys_for_right_answer(q) -> list[str]:
@@ -229,7 +242,7 @@ def keys_for_right_answer(q) -> list[str]:
         row = current.index(item)
         keys += [str(row + 1)] + ["left_square_bracket"] * (row - place)
         current.insert(place, current.pop(row))
-    return keys + ["enter"]
+    return [*keys, "enter"]
 
 
 async def test_quiz_answers_every_kind_by_keyboard(store):
@@ -250,7 +263,7 @@ async def test_quiz_answers_every_kind_by_keyboard(store):
             assert feedback.startswith("Right."), f"{q.kind} {q.id}: {feedback}"
             assert q.explain.split()[0] in feedback
             view = quiz.query_one("#question")
-            await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y)  # the explanation's end in view
+            await wait_for(pilot, lambda view=view: view.scroll_y == view.max_scroll_y)  # the explanation's end in view
             assert store.review_count() == n
             await pilot.press("enter")
         assert "6/6 right" in text_of(quiz, "#prompt")

@@ -6,13 +6,15 @@ of the pipe reference (a real one has timings and pids), no cursor blink and no
 animation. Update after a deliberate change with `pytest --snapshot-update`
 and look at the SVGs before committing them.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_tui import SIZE, wait_for
 from textual.widgets import Input
 
 from grader import report, runner  # modules, not names: pytest would take Test* classes for tests
@@ -23,29 +25,52 @@ from kata.quiz.session import QuizSession
 from kata.tui.app import KataApp
 from kata.tui.grade import GradeScreen
 from kata.tui.quiz import QuizScreen
-from test_tui import SIZE, wait_for
 
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 PIPE = load_kata("pipe")
 QUESTION = "fifos-nonblock-write-enxio"  # a code question: the syntax highlighting is in the picture
-PIPE_TESTS = [(1, "test_child_to_parent_small"), (1, "test_child_to_parent_empty"),
-              (1, "test_child_to_parent_binary"), (1, "test_child_to_parent_larger_than_pipe_buffer"),
-              (1, "test_child_to_parent_many_calls"), (2, "test_round_trip_small"), (2, "test_round_trip_empty"),
-              (2, "test_round_trip_larger_than_pipe_buffer"), (2, "test_round_trip_binary"),
-              (3, "test_gather_no_tasks"), (3, "test_gather_fewer_tasks_than_workers"),
-              (3, "test_gather_more_tasks_than_workers"), (3, "test_gather_outputs_larger_than_pipe_buffer"),
-              (4, "test_child_to_parent_throughput")]
+PIPE_TESTS = [
+    (1, "test_child_to_parent_small"),
+    (1, "test_child_to_parent_empty"),
+    (1, "test_child_to_parent_binary"),
+    (1, "test_child_to_parent_larger_than_pipe_buffer"),
+    (1, "test_child_to_parent_many_calls"),
+    (2, "test_round_trip_small"),
+    (2, "test_round_trip_empty"),
+    (2, "test_round_trip_larger_than_pipe_buffer"),
+    (2, "test_round_trip_binary"),
+    (3, "test_gather_no_tasks"),
+    (3, "test_gather_fewer_tasks_than_workers"),
+    (3, "test_gather_more_tasks_than_workers"),
+    (3, "test_gather_outputs_larger_than_pipe_buffer"),
+    (4, "test_child_to_parent_throughput"),
+]
 
 
 def pipe_reference_result() -> report.Result:
     """What grading solutions/pipe.py reports, with fixed timings and perf figures."""
-    tests = [report.TestResult(name, task, "pass", duration=0.01 * (n + 1), nodeid=f"test_pipe.py::{name}")
-             for n, (task, name) in enumerate(PIPE_TESTS)]
+    tests = [
+        report.TestResult(name, task, "pass", duration=0.01 * (n + 1), nodeid=f"test_pipe.py::{name}")
+        for n, (task, name) in enumerate(PIPE_TESTS)
+    ]
     per_task = Counter(task for task, _ in PIPE_TESTS)
-    tasks = [report.TaskResult(t.id, t.name, t.title, "pass", passed=per_task[t.id], total=per_task[t.id],
-                               perf=t.id == 4) for t in PIPE.tasks]
-    perf = [report.PerfFigure("child_to_parent_mbps", "child_to_parent throughput (8 MiB payload)", 1500.0, "MB/s",
-                       1600.0, 0.94, 0.5, True, "test_child_to_parent_throughput")]
+    tasks = [
+        report.TaskResult(t.id, t.name, t.title, "pass", passed=per_task[t.id], total=per_task[t.id], perf=t.id == 4)
+        for t in PIPE.tasks
+    ]
+    perf = [
+        report.PerfFigure(
+            "child_to_parent_mbps",
+            "child_to_parent throughput (8 MiB payload)",
+            1500.0,
+            "MB/s",
+            1600.0,
+            0.94,
+            0.5,
+            True,
+            "test_child_to_parent_throughput",
+        )
+    ]
     return report.Result("pipe", "solutions/pipe.py", "pass", duration=3.4, tasks=tasks, tests=tests, perf=perf)
 
 
@@ -67,7 +92,7 @@ def store(tmp_path, monkeypatch):
     with ProgressStore.open() as opened:
         for days_ago, count in ((6, 3), (3, 5), (1, 2), (0, 4)):
             at = NOW - timedelta(days=days_ago, hours=1)
-            plan = [q for q in bank.questions if q.kind == "choice"][days_ago:days_ago + count]
+            plan = [q for q in bank.questions if q.kind == "choice"][days_ago : days_ago + count]
             session = QuizSession(opened, plan, mode="drill", clock=lambda at=at: at)
             for n, q in enumerate(plan):
                 session.next()

@@ -1,6 +1,7 @@
 """`kata watch`: one grade at start, one re-grade per save, a short report with
 the next failing test first. Bounded: every wait has a deadline, and the loop
 is stopped through its stop event (as Ctrl+C does)."""
+
 from __future__ import annotations
 
 import threading
@@ -39,13 +40,16 @@ def test_a_save_regrades_and_the_next_failing_test_comes_first(tmp_path):
     impl.write_text(PIPE.starter_path.read_text())
     out, stop = Screen(), threading.Event()
     recorded = []
-    loop = threading.Thread(target=watch_loop, args=("pipe", impl, out, stop),
-                            kwargs={"perf": False, "clear": False, "record": recorded.append})
+    loop = threading.Thread(
+        target=watch_loop,
+        args=("pipe", impl, out, stop),
+        kwargs={"perf": False, "clear": False, "record": recorded.append},
+    )
     loop.start()
     try:
         out.wait_for("Watching")
         assert "FAIL: 0/4 tasks" in out.text
-        first_report = out.text[out.text.index("FAIL"):]
+        first_report = out.text[out.text.index("FAIL") :]
         assert first_report.index("Next: test_child_to_parent_small") < first_report.index("Also failing")
         assert "not implemented" in first_report
         impl.write_text(PIPE.solution_path.read_text())

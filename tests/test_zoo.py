@@ -3,6 +3,7 @@ within (the sum of their selected tests' limits + 5 s), and the grader leaves no
 no process of the run (by recorded pid and by run token), no run folder, no IPC object,
 FIFO or socket file. Each case grades one to three tests, so the whole zoo stays fast.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,16 +17,21 @@ from pathlib import Path
 
 import posix_ipc
 import pytest
+from katalib import ROOT
+from zoolib import (
+    assert_run_left_nothing,
+    marked_lines,
+    recorded_pids,
+    sysv_ids,
+    unique_of,
+    zoo_impl,
+)
 
 from grader import grade
 from grader.catalog import load_kata
 from grader.plugin import MAX_FINDINGS_SENT
 from grader.report import Result, render_text
 from grader.report import TestResult as GradedTest  # not collected by pytest
-from katalib import ROOT
-from zoolib import (
-    assert_run_left_nothing, marked_lines, recorded_pids, sysv_ids, unique_of, zoo_impl,
-)
 
 PIPE = load_kata("pipe")
 SMALL = "test_child_to_parent_small"
@@ -64,7 +70,9 @@ def named(result: Result, name: str) -> GradedTest:
 
 def assert_rest_pass(result: Result, tests=OTHERS) -> None:
     for name in tests:
-        assert named(result, name).status == "pass", f"{name} after a hostile test:\n" + render_text(result, verbose=True)
+        assert named(result, name).status == "pass", f"{name} after a hostile test:\n" + render_text(
+            result, verbose=True
+        )
 
 
 # --- hangs: timeout, with where each process was -----------------------------------------
@@ -82,9 +90,17 @@ class Hang:
 HANGS = [
     Hang("caller_infinite_loop", {"test process": ("spin", "running on a CPU")}),
     # Signals blocked: faulthandler cannot answer, the kernel view must.
-    Hang("signals_blocked_busy_loop", {"test process": (None, "running on a CPU"), "child": (None, "blocked in read()")}),
-    Hang("sigterm_ignored", {"test process": ("caller waits", "blocked in wait4()"), "child": ("child sleeps", "blocked in")}),
-    Hang("pipe_deadlock", {"test process": ("caller reads", "blocked in read()"), "child": ("child reads", "blocked in read()")}),
+    Hang(
+        "signals_blocked_busy_loop", {"test process": (None, "running on a CPU"), "child": (None, "blocked in read()")}
+    ),
+    Hang(
+        "sigterm_ignored",
+        {"test process": ("caller waits", "blocked in wait4()"), "child": ("child sleeps", "blocked in")},
+    ),
+    Hang(
+        "pipe_deadlock",
+        {"test process": ("caller reads", "blocked in read()"), "child": ("child reads", "blocked in read()")},
+    ),
 ]
 
 
@@ -116,7 +132,9 @@ def test_a_setsid_double_fork_escapee_is_found_and_killed(tmp_path):
     pids = recorded_pids(tmp_path)
     assert len(pids) == 2  # the caller and the escaped grandchild; assert_run_left_nothing saw both gone
     escapee = next(p for p in result.tests[0].blocked if p.pid == pids[1])
-    lines = {f"impl.py:{n} in child_to_parent   <- your code" for n in marked_lines(tmp_path / "impl.py", "escapee sleeps")}
+    lines = {
+        f"impl.py:{n} in child_to_parent   <- your code" for n in marked_lines(tmp_path / "impl.py", "escapee sleeps")
+    }
     assert escapee.stack[0] in lines, escapee.describe()
 
 
@@ -128,8 +146,10 @@ def test_a_fork_that_returns_in_the_child_fails_naming_it(tmp_path):
     test = result.tests[0]
     caller, child = recorded_pids(tmp_path)
     assert test.status == "fail", render_text(result)
-    assert test.message.startswith(f"a forked child (pid {child}, parent {caller}) returned from `child_to_parent` "
-                                   "instead of ending with os._exit()"), test.message
+    assert test.message.startswith(
+        f"a forked child (pid {child}, parent {caller}) returned from `child_to_parent` "
+        "instead of ending with os._exit()"
+    ), test.message
 
 
 def test_a_fork_storm_is_found_and_killed(tmp_path):
@@ -147,12 +167,15 @@ def test_a_fork_storm_is_found_and_killed(tmp_path):
 # --- the caller ends or kills its own process, or its parent ------------------------------------
 
 
-@pytest.mark.parametrize("zoo, status, message", [
-    ("exit_in_caller", "error", "the test process ended in the middle of this test (exit status 0)"),
-    ("sys_exit_in_caller", "fail", "the implementation called sys.exit() in the caller's process"),
-    ("kill_parent", "fail", "the grader's supervisor) was killed during this test"),
-    ("killpg_zero", "error", "the test process ended in the middle of this test (killed"),
-])
+@pytest.mark.parametrize(
+    "zoo, status, message",
+    [
+        ("exit_in_caller", "error", "the test process ended in the middle of this test (exit status 0)"),
+        ("sys_exit_in_caller", "fail", "the implementation called sys.exit() in the caller's process"),
+        ("kill_parent", "fail", "the grader's supervisor) was killed during this test"),
+        ("killpg_zero", "error", "the test process ended in the middle of this test (killed"),
+    ],
+)
 def test_ending_the_callers_process_is_named_and_the_grader_goes_on(tmp_path, zoo, status, message):
     result = grade_zoo(tmp_path, zoo, SMALL, OTHERS[0])
     test = named(result, SMALL)
@@ -186,8 +209,9 @@ def test_an_output_flood_is_truncated_and_the_grader_memory_stays_bounded(tmp_pa
     path = zoo_impl(tmp_path, "output_flood")
     flood = 2 * int(path.read_text().split("FLOOD_MIB = ")[1].split()[0]) << 20  # stdout and stderr
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", FLOOD_GRADER, str(path), SMALL], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", FLOOD_GRADER, str(path), SMALL], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert time.monotonic() - started <= limit_of(SMALL) + MARGIN + 5  # + the interpreter's own start
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -198,22 +222,26 @@ def test_an_output_flood_is_truncated_and_the_grader_memory_stays_bounded(tmp_pa
     # The peak's growth during the grade, not the interpreter's own size (which varies with
     # what the environment imports): the grader keeps OUTPUT_CAP bytes and reads 64 KiB at a time.
     assert report["growth"] < flood / 4, (
-        f"grader peak RSS grew by {report['growth'] >> 20} MiB for a {flood >> 20} MiB flood")
+        f"grader peak RSS grew by {report['growth'] >> 20} MiB for a {flood >> 20} MiB flood"
+    )
     assert_run_left_nothing(tmp_path)
 
 
 # --- process state the caller changes: the grader and the other tests are unaffected ---------
 
 
-@pytest.mark.parametrize("zoo, first", [
-    ("closes_all_fds", "pass"),
-    ("chdir_root", "pass"),
-    ("umask", "pass"),
-    ("setpgrp", "pass"),
-    # SIGCHLD ignored: the kernel reaps the children, the learner's own waitpid fails; the
-    # next tests must get the dispositions back.
-    ("signal_handlers", "fail"),
-])
+@pytest.mark.parametrize(
+    "zoo, first",
+    [
+        ("closes_all_fds", "pass"),
+        ("chdir_root", "pass"),
+        ("umask", "pass"),
+        ("setpgrp", "pass"),
+        # SIGCHLD ignored: the kernel reaps the children, the learner's own waitpid fails; the
+        # next tests must get the dispositions back.
+        ("signal_handlers", "fail"),
+    ],
+)
 def test_changing_the_callers_process_state_does_not_affect_the_grader(tmp_path, zoo, first):
     result = grade_zoo(tmp_path, zoo, SMALL, *OTHERS)
     assert named(result, SMALL).status == first, render_text(result, verbose=True)
@@ -231,8 +259,11 @@ def test_leaked_posix_queue_and_system_v_shm_and_queue_fail_by_name_and_are_remo
     assert test.status == "fail" and "left things behind" in test.message, render_text(result)
     shm_id, msg_id = (int(i) for i in (tmp_path / "sysv_ids").read_text().split())
     names = {f.kind: f.name for f in result.hygiene}
-    assert names == {"posix-mq": f"/leak_{unique}", "sysv-shm": f"key {names['sysv-shm'].split()[1]} (id {shm_id})",
-                     "sysv-msg": f"key {names['sysv-msg'].split()[1]} (id {msg_id})"}, render_text(result)
+    assert names == {
+        "posix-mq": f"/leak_{unique}",
+        "sysv-shm": f"key {names['sysv-shm'].split()[1]} (id {shm_id})",
+        "sysv-msg": f"key {names['sysv-msg'].split()[1]} (id {msg_id})",
+    }, render_text(result)
     for name in names.values():
         assert name in test.message
     with pytest.raises(posix_ipc.ExistentialError):

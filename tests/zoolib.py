@@ -7,6 +7,7 @@ so names never collide between runs. Bodies that start processes call
 `pids` next to the file and writes the run's token (KATA_RUN_TOKEN) to
 `token`, so a test can prove that every process of the run is gone.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from katalib import ROOT
 
 from grader import hygiene
-from katalib import ROOT
 
 SOLUTION = ROOT / "solutions" / "pipe.py"
 ZOO = ROOT / "tests" / "zoo"

@@ -6,6 +6,7 @@ The progress store is opened before Textual starts, so a damaged store ends
 as the CLI's one-line error (exit 2) rather than a broken screen. Textual is
 imported here, lazily, to keep every other verb fast.
 """
+
 from __future__ import annotations
 
 import sys

@@ -5,6 +5,7 @@ bad usage). With --all, the worst of the katas graded. Attempts on the
 learner's own file are recorded in the progress store; grading the reference
 (`--solution`) is not, so it never unlocks `kata solution`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit 0 pass, 1 fail, 2 error.",
     )
     parser.add_argument("kata", nargs="?", help="kata id (see `kata list`)")
-    parser.add_argument("--all", action="store_true", help="grade every kata you started (with --solution: every reference)")
+    parser.add_argument(
+        "--all", action="store_true", help="grade every kata you started (with --solution: every reference)"
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--impl", metavar="FILE", help="grade this file instead of your workspace file")
     source.add_argument("--solution", action="store_true", help="grade the reference solution")
@@ -40,7 +43,6 @@ def _grade(args: argparse.Namespace) -> int:
     if args.all and args.impl:
         raise UserError("--impl grades one file: name its kata, not --all")
     from grader.catalog import all_katas, load_kata
-
     from kata.paths import workspace_file
 
     katas = all_katas() if args.all else [load_kata(args.kata)]
@@ -64,14 +66,18 @@ def _grade(args: argparse.Namespace) -> int:
 def _grade_one(kata, path: Path, args: argparse.Namespace) -> int:
     from grader import grade
     from grader.report import render_text
-
     from kata.progress import ProgressStore
 
     record = not args.solution
     store = ProgressStore.open() if record else None  # a damaged store stops us before grading
     try:
-        result = grade(kata.id, path, perf=not args.no_perf, tasks=args.task,
-                       on_event=_progress_line if _interactive() and not args.json else None)
+        result = grade(
+            kata.id,
+            path,
+            perf=not args.no_perf,
+            tasks=args.task,
+            on_event=_progress_line if _interactive() and not args.json else None,
+        )
         _clear_progress_line()
         if args.json:
             print(result.to_json())

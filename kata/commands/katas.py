@@ -1,4 +1,5 @@
 """`kata list|start|show|hint|solution`: browse the katas and work on one."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,9 +57,11 @@ def print_kata_list(workspace: str | None = None) -> int:
 
     katas = all_katas()
     with ProgressStore.open() as store:
-        rows = [(k.id, "*" * k.difficulty, kata_state(k, store.has_passed(k.id), workspace=workspace),
-                 k.title) for k in katas]
-    widths = [max(len(row[i]) for row in rows + [("kata", "level", "state", "")]) for i in range(3)]
+        rows = [
+            (k.id, "*" * k.difficulty, kata_state(k, store.has_passed(k.id), workspace=workspace), k.title)
+            for k in katas
+        ]
+    widths = [max(len(row[i]) for row in [*rows, ("kata", "level", "state", "")]) for i in range(3)]
     print(f"{'kata':<{widths[0]}}  {'level':<{widths[1]}}  {'state':<{widths[2]}}  title")
     for row in rows:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")

@@ -3,6 +3,7 @@
 A reset asks first (unless --yes) and keeps a backup copy of the store either way,
 so nothing the learner recorded is lost by one keystroke.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,11 @@ from kata.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    progress = subparsers.add_parser("progress", help="export or reset your recorded progress",
-                                     description="Your progress store: $KATA_HOME/progress.db.")
+    progress = subparsers.add_parser(
+        "progress",
+        help="export or reset your recorded progress",
+        description="Your progress store: $KATA_HOME/progress.db.",
+    )
     verbs = progress.add_subparsers(dest="verb", metavar="<verb>", required=True)
     export = verbs.add_parser("export", help="print everything recorded as JSON")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")

@@ -1,4 +1,5 @@
 """`kata questions check|stats`: validate and summarise the question bank."""
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@ recorded as soon as it is given. `KATA_NOW=<ISO time>` pretends the session
 starts then (see `clock_from_env`). Until the TUI exists, `--plain` is also
 what runs without it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="practice: due questions first, then new ones (default); drill: one topic (--topic); "
         "mistakes: what you answered wrong lately; mock: a timed mock interview, then a kata.",
     )
-    parser.add_argument("--topic", metavar="T", help="only this topic (`kata questions stats` lists them); "
-                        "alone it means --mode drill")
-    parser.add_argument("--mode", choices=("practice", "drill", "mistakes", "mock"),
-                        help="default: practice, or drill with --topic")
+    parser.add_argument(
+        "--topic", metavar="T", help="only this topic (`kata questions stats` lists them); alone it means --mode drill"
+    )
+    parser.add_argument(
+        "--mode", choices=("practice", "drill", "mistakes", "mock"), help="default: practice, or drill with --topic"
+    )
     parser.add_argument("--count", type=int, metavar="N", help="ask at most N questions (default 20; mock 10)")
     parser.add_argument("--minutes", type=float, metavar="M", help="mock interview time limit (default 20)")
     parser.add_argument("--seed", type=int, help="fix the order of shuffled choices (for scripts)")
@@ -54,8 +57,14 @@ def _quiz(args: argparse.Namespace) -> int:
             from kata.quiz.mock import DEFAULT_COUNT, DEFAULT_TIME_LIMIT, MockInterview
 
             minutes = args.minutes if args.minutes is not None else DEFAULT_TIME_LIMIT / 60
-            mock = MockInterview.start(store, count=args.count or DEFAULT_COUNT, time_limit=minutes * 60,
-                                       clock=clock, rng=rng or random.Random(), topic=args.topic)
+            mock = MockInterview.start(
+                store,
+                count=args.count or DEFAULT_COUNT,
+                time_limit=minutes * 60,
+                clock=clock,
+                rng=rng or random.Random(),
+                topic=args.topic,
+            )
             return face.run_mock(mock)
         session = start_session(store, mode=mode, topic=args.topic, count=args.count, clock=clock, rng=rng)
         return face.run(session)
@@ -87,8 +96,11 @@ class PlainFace:
         if session.idle_reason():
             self.say(f"Nothing to ask: {session.idle_reason()}.")
             return 0
-        self.say(title or f"Quiz ({session.mode}): {len(session.plan)} questions. "
-                 "Type the number(s) of your answer, ? if you don't know, q to stop.")
+        self.say(
+            title
+            or f"Quiz ({session.mode}): {len(session.plan)} questions. "
+            "Type the number(s) of your answer, ? if you don't know, q to stop."
+        )
         self.ask_all(session)
         self.print_summary(session.stop())
         return 0
@@ -143,9 +155,11 @@ class PlainFace:
         self.say(f"(back for review {feedback.due:%Y-%m-%d %H:%M} UTC)")
 
     def print_summary(self, summary) -> None:
-        self.say(f"\nSummary: {summary.correct}/{summary.answered} right"
-                 f"{f' ({summary.accuracy:.0%})' if summary.answered else ''}"
-                 f" of {summary.planned} planned, in {_minutes(summary.seconds)}.")
+        self.say(
+            f"\nSummary: {summary.correct}/{summary.answered} right"
+            f"{f' ({summary.accuracy:.0%})' if summary.answered else ''}"
+            f" of {summary.planned} planned, in {_minutes(summary.seconds)}."
+        )
         for topic, score in sorted(summary.topics.items()):
             self.say(f"  {topic:<16} {score.correct}/{score.answered}")
         if summary.wrong:
@@ -157,28 +171,32 @@ class PlainFace:
 
     def run_mock(self, mock) -> int:
         quiz = mock.quiz
-        self.say(f"Mock interview: {len(quiz.plan)} questions in {_minutes(quiz.time_limit)}, "
-                 f"then the kata `{mock.kata}`. ? if you don't know, q to stop answering.")
+        self.say(
+            f"Mock interview: {len(quiz.plan)} questions in {_minutes(quiz.time_limit)}, "
+            f"then the kata `{mock.kata}`. ? if you don't know, q to stop answering."
+        )
         self.ask_all(mock.quiz)
         self._kata_part(mock)
         result = mock.finish()
         self.print_summary(result.summary)
-        self.say(f"Kata {result.kata.kata}: {result.kata.status}"
-                 + (f", {result.kata.tasks_passed}/{result.kata.tasks_total} tasks" if result.kata.tasks_total else ""))
+        self.say(
+            f"Kata {result.kata.kata}: {result.kata.status}"
+            + (f", {result.kata.tasks_passed}/{result.kata.tasks_total} tasks" if result.kata.tasks_total else "")
+        )
         self.say(f"Score: {result.score:.0%}")
         for topic, row in sorted(result.topics.items()):
             self.say(f"  {topic:<16} {row['correct']}/{row['asked']}")
         if result.to_review:
-            self.say("Review these topics: " + ", ".join(result.to_review)
-                     + " (`kata quiz --mode drill --topic T`)")
+            self.say("Review these topics: " + ", ".join(result.to_review) + " (`kata quiz --mode drill --topic T`)")
         return 0
 
     def _kata_part(self, mock) -> None:
         from kata.paths import workspace_file
 
         path = workspace_file(mock.kata)
-        self.say(f"\nNow the kata `{mock.kata}`: implement it in {path} (`kata start {mock.kata}`, "
-                 f"`kata show {mock.kata}`).")
+        self.say(
+            f"\nNow the kata `{mock.kata}`: implement it in {path} (`kata start {mock.kata}`, `kata show {mock.kata}`)."
+        )
         self.say("Press Enter to grade it, or type s to skip.")
         line = self.read()
         if line is None or line.lower() in QUIT_WORDS | {"s", "skip"}:
@@ -194,12 +212,18 @@ class PlainFace:
             self.say(outcome.message)
 
 
-_KIND_LABEL = {"choice": "one answer", "multi": "all that apply", "truefalse": "true or false",
-               "short": "short answer", "order": "put in order", "code": "what does this program do?"}
+_KIND_LABEL = {
+    "choice": "one answer",
+    "multi": "all that apply",
+    "truefalse": "true or false",
+    "short": "short answer",
+    "order": "put in order",
+    "code": "what does this program do?",
+}
 
 
 def _minutes(seconds: float | None) -> str:
-    seconds = int(round(seconds or 0))
+    seconds = round(seconds or 0)
     return f"{seconds // 60}:{seconds % 60:02d} min"
 
 

@@ -4,6 +4,7 @@ Each save clears the screen and prints a short report with the next failing
 test first, in full, so the learner's eyes stay on one thing at a time.
 Saves come from `kata.watching.saves`, which the TUI's auto-grade toggle shares.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,10 @@ def short_report(result) -> str:
     if result.status == "error":
         return f"ERROR: {result.message}\n"
     tests = result.tests
-    lines = [f"{result.status.upper()}: {result.tasks_passed}/{len(result.tasks)} tasks, "
-             f"{sum(t.status == 'pass' for t in tests)}/{len(tests)} tests in {result.duration:.1f}s"]
+    lines = [
+        f"{result.status.upper()}: {result.tasks_passed}/{len(result.tasks)} tasks, "
+        f"{sum(t.status == 'pass' for t in tests)}/{len(tests)} tests in {result.duration:.1f}s"
+    ]
     failing = [t for t in tests if t.status != "pass"]
     if failing:
         first, others = failing[0], failing[1:]
@@ -49,17 +52,19 @@ def short_report(result) -> str:
         if others:
             names = ", ".join(t.name for t in others[:ALSO_SHOWN])
             more = f" and {len(others) - ALSO_SHOWN} more" if len(others) > ALSO_SHOWN else ""
-            lines += [""] + textwrap.wrap(f"Also failing: {names}{more}", WIDTH, subsequent_indent="  ")
+            lines += ["", *textwrap.wrap(f"Also failing: {names}{more}", WIDTH, subsequent_indent="  ")]
     for p in result.perf:
-        lines.append(f"perf {p.name}: {p.ratio:.2f}x of baseline (needs {p.threshold:.2f}x)"
-                     f" {'ok' if p.passed else 'TOO SLOW'}")
+        lines.append(
+            f"perf {p.name}: {p.ratio:.2f}x of baseline (needs {p.threshold:.2f}x) {'ok' if p.passed else 'TOO SLOW'}"
+        )
     if result.hygiene:
         lines.append(f"hygiene: {len(result.hygiene)} thing(s) left behind (`kata grade` shows them)")
     return "\n".join(lines) + "\n"
 
 
-def watch_loop(kata_id: str, path: Path, out: TextIO, stop: threading.Event, *, perf: bool = True,
-               clear: bool = True, record=None) -> None:
+def watch_loop(
+    kata_id: str, path: Path, out: TextIO, stop: threading.Event, *, perf: bool = True, clear: bool = True, record=None
+) -> None:
     """Grade now, then after each save, until `stop`; `record(result)` stores each attempt."""
     from grader import grade
 
@@ -95,8 +100,15 @@ def _watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
     with ProgressStore.open() as store:
         try:
-            watch_loop(kata.id, path, sys.stdout, stop, perf=not args.no_perf, clear=sys.stdout.isatty(),
-                       record=store.record_attempt)
+            watch_loop(
+                kata.id,
+                path,
+                sys.stdout,
+                stop,
+                perf=not args.no_perf,
+                clear=sys.stdout.isatty(),
+                record=store.record_attempt,
+            )
         except KeyboardInterrupt:
             stop.set()
             print("\nStopped watching.")

@@ -5,6 +5,7 @@ scheduling build on `Question` and `load_bank`.
 `from kata.quiz import Question, load_bank` works; the import is lazy so that
 importing a submodule stays cheap.
 """
+
 from __future__ import annotations
 
 __all__ = ["Bank", "BankError", "Expect", "Problem", "Question", "Topic", "load_bank"]

@@ -19,6 +19,7 @@ request is {"code": str, "timeout": float, "python": str}. The sandbox
 It prints {"pid", "returncode", "timed_out", "stdout", "stderr", "duration",
 "leftovers"}; `returncode` is negative for a signal, like subprocess.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -12,6 +12,7 @@ can say `file:line: message`. `parse_bank` never raises on bad data: it returns
 the questions it could build and a list of `Problem`s. `load_bank` is the strict
 entry point the quiz uses: it raises `BankError` when the bank has problems.
 """
+
 from __future__ import annotations
 
 import re
@@ -239,12 +240,18 @@ def parse_bank(directory: Path | None = None) -> tuple[Bank, list[Problem]]:
         for q in parse_question_file(path, problems):
             if q.id in seen:
                 first = seen[q.id]
-                problems.append(Problem(q.file, q.line, f"duplicate id {q.id!r} (first at {first.file.name}:{first.line})"))
+                problems.append(
+                    Problem(q.file, q.line, f"duplicate id {q.id!r} (first at {first.file.name}:{first.line})")
+                )
                 continue
             seen[q.id] = q
             if topics and q.topic not in known_topics:
                 problems.append(
-                    Problem(q.file, q.line, f"{q.id}: unknown topic {q.topic!r}; known topics: {', '.join(sorted(known_topics))}")
+                    Problem(
+                        q.file,
+                        q.line,
+                        f"{q.id}: unknown topic {q.topic!r}; known topics: {', '.join(sorted(known_topics))}",
+                    )
                 )
             questions.append(q)
     return Bank(directory, tuple(topics), tuple(questions)), problems
@@ -346,7 +353,7 @@ def _parse_topics(path: Path, problems: list[Problem]) -> list[Topic]:
         return []
     topics: list[Topic] = []
     seen: set[str] = set()
-    for item, item_node in zip(data, node.value):
+    for item, item_node in zip(data, node.value, strict=False):
         line = line_of(item_node)
         if not isinstance(item, dict):
             problems.append(Problem(path, line, "a topic must be a mapping with `id` and `title`"))
@@ -360,7 +367,9 @@ def _parse_topics(path: Path, problems: list[Problem]) -> list[Topic]:
             continue
         unknown = set(item) - {"id", "title", "summary"}
         for name in sorted(unknown):
-            problems.append(Problem(path, key_lines(item_node).get(name, line), f"topic {tid!r}: unknown field {name!r}"))
+            problems.append(
+                Problem(path, key_lines(item_node).get(name, line), f"topic {tid!r}: unknown field {name!r}")
+            )
         if tid in seen:
             problems.append(Problem(path, line, f"duplicate topic {tid!r}"))
             continue
@@ -383,7 +392,7 @@ def parse_question_file(path: Path, problems: list[Problem]) -> list[Question]:
         problems.append(Problem(path, line_of(node), "expected a list of questions (`- id: ...`)"))
         return []
     questions = []
-    for item, item_node in zip(data, node.value):
+    for item, item_node in zip(data, node.value, strict=False):
         q = _parse_question(path, item, item_node, problems)
         if q is not None:
             questions.append(q)
@@ -559,7 +568,11 @@ def _parse_choices(raw, node, kind, bad, path, problems, label) -> tuple[str, ..
     for i, value in enumerate(raw):
         text = _text(value)
         line = line_of(node.value[i]) if isinstance(node, yaml.SequenceNode) and i < len(node.value) else None
-        where = (lambda msg: problems.append(Problem(path, line, f"{label}: {msg}"))) if line else (lambda msg: bad("choices", msg))
+        where = (
+            (lambda msg, line=line: problems.append(Problem(path, line, f"{label}: {msg}")))
+            if line
+            else (lambda msg: bad("choices", msg))
+        )
         if not text:
             where(f"choice {i + 1} must be non-empty text, got {_yaml_type(value)}{_quote_hint(value)}")
             raise _Reject
@@ -619,24 +632,28 @@ def _parse_code(item: dict, lines: dict[str, int], bad) -> tuple[str, Expect]:
         # the offending line of the program.
         at = lines.get("code", 0) + (err.lineno or 1)
         bad(None, f"code does not compile: {err.msg} (program line {err.lineno})", line=at)
-        raise _Reject
+        raise _Reject from None
     raw = item.get("expect")
     if not isinstance(raw, dict) or not raw:
-        bad("expect" if "expect" in item else None, "a code question needs `expect`: stdout / exit_code / signal / hangs")
+        bad(
+            "expect" if "expect" in item else None,
+            "a code question needs `expect`: stdout / exit_code / signal / hangs",
+        )
         raise _Reject
     unknown = set(raw) - EXPECT_FIELDS
     if unknown:
-        bad("expect", f"unknown expect field {sorted(unknown, key=str)[0]!r}; known: {', '.join(sorted(EXPECT_FIELDS))}")
+        bad(
+            "expect", f"unknown expect field {sorted(unknown, key=str)[0]!r}; known: {', '.join(sorted(EXPECT_FIELDS))}"
+        )
         raise _Reject
     hangs = raw.get("hangs", False)
     if not isinstance(hangs, bool):
         bad("expect", "expect.hangs must be true or false")
         raise _Reject
     sig = raw.get("signal")
-    if sig is not None:
-        if not isinstance(sig, str) or sig not in signal.Signals.__members__:
-            bad("expect", f"expect.signal must be a signal name like SIGPIPE, got {sig!r}")
-            raise _Reject
+    if sig is not None and (not isinstance(sig, str) or sig not in signal.Signals.__members__):
+        bad("expect", f"expect.signal must be a signal name like SIGPIPE, got {sig!r}")
+        raise _Reject
     exit_code = raw.get("exit_code", 0)
     if isinstance(exit_code, bool) or not isinstance(exit_code, int) or not 0 <= exit_code <= 255:
         bad("expect", f"expect.exit_code must be 0-255, got {exit_code!r}")

@@ -14,13 +14,15 @@ Answers come in two shapes, so both faces of the quiz share one checker:
 shuffle them); `check` maps the answer back to the bank's indices and returns a
 `Verdict` carrying the right answer and the `explain` for the feedback.
 """
+
 from __future__ import annotations
 
 import random
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from kata.quiz.bank import Question
 
@@ -42,7 +44,7 @@ class Shown:
     order: tuple[int, ...]
 
     @classmethod
-    def present(cls, question: Question, rng: random.Random | None = None) -> "Shown":
+    def present(cls, question: Question, rng: random.Random | None = None) -> Shown:
         """Shuffle the choices of choice/multi/code questions (not `order`: its
         choices are already scrambled, and shuffling them again teaches nothing)."""
         order = list(range(len(question.choices)))
@@ -106,7 +108,7 @@ def check(shown: Shown, answer: Any) -> Verdict:
         sequence = [shown.to_bank(_index(shown, a)) for a in _many(answer)]
         if sorted(sequence) != list(range(len(q.choices))):
             raise AnswerFormatError(f"give every item once, in order: a permutation of 1-{len(q.choices)}")
-        placed = sum(1 for a, b in zip(sequence, q.correct) if a == b)
+        placed = sum(1 for a, b in zip(sequence, q.correct, strict=False) if a == b)
         ok = tuple(sequence) == q.correct
         given = "\n".join(f"{n}. {q.choices[i]}" for n, i in enumerate(sequence, 1))
         return Verdict(ok, given, expected, explain, placed / len(q.correct))

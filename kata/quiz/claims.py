@@ -10,6 +10,7 @@ precise fact.
         precise: "Any processes that inherit ..."   # required unless accurate
         questions: [pipes-related-not-only-parent, ...]
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,7 +38,9 @@ class Claim:
 
 def parse_claims(path: Path, problems: list[Problem]) -> list[Claim]:
     if not path.is_file():
-        problems.append(Problem(path, 1, "missing: claims.yaml lists the material's claims and the questions covering them"))
+        problems.append(
+            Problem(path, 1, "missing: claims.yaml lists the material's claims and the questions covering them")
+        )
         return []
     data, node = read_yaml(path, problems)
     if node is None:
@@ -48,7 +51,7 @@ def parse_claims(path: Path, problems: list[Problem]) -> list[Claim]:
     claims_node = value_nodes(node)["claims"]
     claims: list[Claim] = []
     seen: set[str] = set()
-    for item, item_node in zip(data["claims"], claims_node.value):
+    for item, item_node in zip(data["claims"], claims_node.value, strict=False):
         start = line_of(item_node)
         if not isinstance(item, dict):
             problems.append(Problem(path, start, "a claim must be a mapping with id, quote, verdict, questions"))
@@ -57,7 +60,7 @@ def parse_claims(path: Path, problems: list[Problem]) -> list[Claim]:
         cid = item.get("id")
         label = cid if isinstance(cid, str) else "claim"
 
-        def bad(key: str | None, message: str, line: int | None = None) -> None:
+        def bad(key: str | None, message: str, line: int | None = None, lines=lines, start=start, label=label) -> None:
             problems.append(Problem(path, line or lines.get(key, start), f"claim {label}: {message}"))
 
         before = len(problems)
@@ -81,7 +84,10 @@ def parse_claims(path: Path, problems: list[Problem]) -> list[Claim]:
         qids = item.get("questions")
         qlines: list[int] = []
         if not isinstance(qids, list) or not qids:
-            bad("questions" if "questions" in item else None, "not covered: `questions` must list at least one question id")
+            bad(
+                "questions" if "questions" in item else None,
+                "not covered: `questions` must list at least one question id",
+            )
             qids = []
         else:
             qnode = value_nodes(item_node).get("questions")

@@ -6,6 +6,7 @@ The program runs under `_sandbox.py` (a separate process, a child subreaper):
 on timeout the program's whole process group and every escaped descendant are
 killed and reaped, and IPC objects named after the program's pid are removed.
 """
+
 from __future__ import annotations
 
 import json

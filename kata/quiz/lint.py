@@ -18,6 +18,7 @@ of those this module checks what makes a question good enough to ship:
 It never runs code: `kata questions check --run` (kata.quiz.coderun.run_all) and
 the test suite execute the code questions.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,16 +67,14 @@ def check_bank(directory: Path | None = None, *, kata_ids: Iterable[str] | None 
     existing_ids = _all_question_ids(directory)
     claims = parse_claims(directory / CLAIMS_FILE, problems)
     for claim in claims:
-        for qid, line in zip(claim.questions, claim.question_lines):
+        for qid, line in zip(claim.questions, claim.question_lines, strict=False):
             if qid not in existing_ids:
                 problems.append(Problem(claim.file, line, f"claim {claim.id}: unknown question {qid!r}"))
 
     return sorted(set(problems), key=lambda p: (str(p.file), p.line, p.message))
 
 
-def check_question(
-    q: Question, known_katas: set[str] | None, known_topics: set[str] | None = None
-) -> list[Problem]:
+def check_question(q: Question, known_katas: set[str] | None, known_topics: set[str] | None = None) -> list[Problem]:
     """What makes one well-formed question unfit to ship. `None` for katas or
     topics means unknown: those checks are skipped (an unknown topic is already
     reported by the loader)."""

@@ -7,17 +7,23 @@ counting, which is the point of spaced repetition. `progress_stats` returns
 plain data (the `--json` output and what the TUI shows); `render_stats` is the
 text face.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from kata.progress import ProgressStore, utcnow
 from kata.quiz.bank import Bank, load_bank
 from kata.quiz.scheduler import Clock, Scheduler
 
 
-def progress_stats(store: ProgressStore | None = None, *, bank: Bank | None = None, clock: Clock = utcnow,
-                   katas: Sequence[tuple[str, str]] | None = None) -> dict:
+def progress_stats(
+    store: ProgressStore | None = None,
+    *,
+    bank: Bank | None = None,
+    clock: Clock = utcnow,
+    katas: Sequence[tuple[str, str]] | None = None,
+) -> dict:
     """{"topics": {id: {title, questions, answered, mastered, mastery}}, "reviews_per_day": {day: n},
     "katas": [{id, title, status, attempts, best_tasks, last}], "mocks": [{at, score, kata, kata_status}]}.
     `katas` is [(id, title)], default the catalog."""
@@ -40,19 +46,23 @@ def progress_stats(store: ProgressStore | None = None, *, bank: Bank | None = No
             "mastery": round(len(mastered) / len(questions), 3) if questions else 0.0,
         }
     rows = []
-    for kata_id, title in (katas if katas is not None else _catalog()):
+    for kata_id, title in katas if katas is not None else _catalog():
         attempts = store.attempts(kata_id)
         best = max(attempts, key=lambda a: (a.tasks_passed, a.at), default=None)
-        rows.append({
-            "id": kata_id,
-            "title": title,
-            "status": "passing" if store.has_passed(kata_id) else ("attempted" if attempts else "not attempted"),
-            "attempts": len(attempts),
-            "best_tasks": f"{best.tasks_passed}/{best.tasks_total}" if best else "",
-            "last": attempts[0].at.isoformat() if attempts else None,
-        })
-    mocks = [{"at": m.at.isoformat(), "score": round(m.score, 3), "kata": m.kata, "kata_status": m.kata_status}
-             for m in store.mocks(limit=10)]
+        rows.append(
+            {
+                "id": kata_id,
+                "title": title,
+                "status": "passing" if store.has_passed(kata_id) else ("attempted" if attempts else "not attempted"),
+                "attempts": len(attempts),
+                "best_tasks": f"{best.tasks_passed}/{best.tasks_total}" if best else "",
+                "last": attempts[0].at.isoformat() if attempts else None,
+            }
+        )
+    mocks = [
+        {"at": m.at.isoformat(), "score": round(m.score, 3), "kata": m.kata, "kata_status": m.kata_status}
+        for m in store.mocks(limit=10)
+    ]
     return {"topics": topics, "reviews_per_day": store.reviews_per_day(), "katas": rows, "mocks": mocks}
 
 
@@ -60,8 +70,7 @@ def render_stats(data: dict) -> str:
     lines = ["Mastery per topic (questions you would recall now):"]
     for tid, row in data["topics"].items():
         bar = "#" * round(row["mastery"] * 20)
-        lines.append(f"  {tid:<16} {bar:<20} {row['mastered']:>3}/{row['questions']:<3} "
-                     f"({row['answered']} answered)")
+        lines.append(f"  {tid:<16} {bar:<20} {row['mastered']:>3}/{row['questions']:<3} ({row['answered']} answered)")
     days = list(data["reviews_per_day"].items())[-14:]
     lines.append("")
     lines.append("Answers per day (last 14 days with answers):" if days else "No answers yet: `kata quiz`.")
@@ -74,8 +83,10 @@ def render_stats(data: dict) -> str:
     if data["mocks"]:
         lines.append("")
         lines.append("Mock interviews (latest first):")
-        lines += [f"  {m['at'][:16].replace('T', ' ')}  {m['score']:.0%}  kata {m['kata']}: {m['kata_status']}"
-                  for m in data["mocks"]]
+        lines += [
+            f"  {m['at'][:16].replace('T', ' ')}  {m['score']:.0%}  kata {m['kata']}: {m['kata_status']}"
+            for m in data["mocks"]
+        ]
     return "\n".join(lines)
 
 

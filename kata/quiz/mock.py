@@ -19,12 +19,14 @@ answered below `WEAK_ACCURACY` in the last 30 days weigh up to three times as
 much as mastered ones; a topic never answered counts as half known. Each pick
 halves its topic's weight, so the questions stay mixed.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from kata.errors import UserError
 from kata.progress import MockRecord, ProgressStore, utcnow
@@ -74,8 +76,9 @@ def topic_weights(store: ProgressStore, bank: Bank, now) -> dict[str, float]:
     return weights
 
 
-def pick_questions(bank: Bank, weights: dict[str, float], count: int, rng: random.Random,
-                   scheduler: Scheduler) -> list[Question]:
+def pick_questions(
+    bank: Bank, weights: dict[str, float], count: int, rng: random.Random, scheduler: Scheduler
+) -> list[Question]:
     """`count` distinct questions, topic by weighted draw, the least-known question of that topic."""
     pools = {t: scheduler.weakest_first(bank.in_topic(t)) for t in weights}
     weights = dict(weights)
@@ -93,8 +96,7 @@ def pick_questions(bank: Bank, weights: dict[str, float], count: int, rng: rando
 
 
 class MockInterview:
-    def __init__(self, store: ProgressStore, quiz: QuizSession, kata: str, *, grade: GradeFn | None,
-                 clock: Clock):
+    def __init__(self, store: ProgressStore, quiz: QuizSession, kata: str, *, grade: GradeFn | None, clock: Clock):
         self.store = store
         self.quiz = quiz
         self.kata = kata
@@ -103,10 +105,19 @@ class MockInterview:
         self.outcome: KataOutcome | None = None
 
     @classmethod
-    def start(cls, store: ProgressStore, *, count: int = DEFAULT_COUNT, time_limit: float = DEFAULT_TIME_LIMIT,
-              bank: Bank | None = None, clock: Clock = utcnow, rng: random.Random | None = None,
-              katas: Sequence[str] | None = None, grade: GradeFn | None = None,
-              topic: str | None = None) -> "MockInterview":
+    def start(
+        cls,
+        store: ProgressStore,
+        *,
+        count: int = DEFAULT_COUNT,
+        time_limit: float = DEFAULT_TIME_LIMIT,
+        bank: Bank | None = None,
+        clock: Clock = utcnow,
+        rng: random.Random | None = None,
+        katas: Sequence[str] | None = None,
+        grade: GradeFn | None = None,
+        topic: str | None = None,
+    ) -> MockInterview:
         """Plan the questions and choose the kata. `katas` (default: the catalog)
         and `grade` (default: grader.grade) are injectable for tests."""
         if count < 1:
@@ -124,8 +135,7 @@ class MockInterview:
             weights = {topic: 1.0}
         plan = pick_questions(bank, weights, count, rng, scheduler)
         kata = choose_kata(store, plan, weights, katas if katas is not None else _catalog())
-        quiz = QuizSession(store, plan, mode="mock", clock=clock, rng=rng, time_limit=time_limit,
-                           scheduler=scheduler)
+        quiz = QuizSession(store, plan, mode="mock", clock=clock, rng=rng, time_limit=time_limit, scheduler=scheduler)
         return cls(store, quiz, kata, grade=grade, clock=clock)
 
     def grade_kata(self, path: Path) -> KataOutcome:
@@ -139,8 +149,13 @@ class MockInterview:
         if result.status != "error":
             self.store.record_attempt(result, at=self.clock())
         tasks = list(result.tasks)
-        self.outcome = KataOutcome(self.kata, result.status, sum(1 for t in tasks if t.status == "pass"),
-                                   len(tasks), getattr(result, "message", "") or "")
+        self.outcome = KataOutcome(
+            self.kata,
+            result.status,
+            sum(1 for t in tasks if t.status == "pass"),
+            len(tasks),
+            getattr(result, "message", "") or "",
+        )
         return self.outcome
 
     def skip_kata(self) -> KataOutcome:
@@ -160,22 +175,40 @@ class MockInterview:
         planned = len(self.quiz.plan)
         question_share = len(right_ids) / planned if planned else 0.0
         score = QUESTION_SHARE * question_share + (1 - QUESTION_SHARE) * outcome.share
-        weak = sorted((row["correct"] / row["asked"], t) for t, row in topics.items()
-                      if row["correct"] / row["asked"] < WEAK_ACCURACY)
+        weak = sorted(
+            (row["correct"] / row["asked"], t)
+            for t, row in topics.items()
+            if row["correct"] / row["asked"] < WEAK_ACCURACY
+        )
         to_review = [t for _share, t in weak]
         wrong = [q.id for q in self.quiz.plan if q.id not in right_ids]
-        details = {"topics": topics, "to_review": to_review, "wrong": wrong, "time_up": summary.time_up,
-                   "time_limit": self.quiz.time_limit,
-                   "kata": {"id": outcome.kata, "status": outcome.status, "tasks_passed": outcome.tasks_passed,
-                            "tasks_total": outcome.tasks_total}}
-        record = self.store.record_mock(duration=summary.seconds, score=score, correct=len(right_ids),
-                                        total=planned, kata=outcome.kata, kata_status=outcome.status,
-                                        details=details, at=self.clock())
+        details = {
+            "topics": topics,
+            "to_review": to_review,
+            "wrong": wrong,
+            "time_up": summary.time_up,
+            "time_limit": self.quiz.time_limit,
+            "kata": {
+                "id": outcome.kata,
+                "status": outcome.status,
+                "tasks_passed": outcome.tasks_passed,
+                "tasks_total": outcome.tasks_total,
+            },
+        }
+        record = self.store.record_mock(
+            duration=summary.seconds,
+            score=score,
+            correct=len(right_ids),
+            total=planned,
+            kata=outcome.kata,
+            kata_status=outcome.status,
+            details=details,
+            at=self.clock(),
+        )
         return MockResult(score, summary, outcome, topics, to_review, wrong, record)
 
 
-def choose_kata(store: ProgressStore, plan: Sequence[Question], weights: dict[str, float],
-                katas: Sequence[str]) -> str:
+def choose_kata(store: ProgressStore, plan: Sequence[Question], weights: dict[str, float], katas: Sequence[str]) -> str:
     """The kata practised by the weakest topic in the plan, preferring one not passed yet."""
     if not katas:
         raise UserError("no katas found for the mock interview's coding part")

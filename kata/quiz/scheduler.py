@@ -15,11 +15,12 @@ an answer does to its schedule.
   schedule: tests move the clock with `clock=` and expect exact due dates.
 - A "day" for the daily cap of new questions is a UTC day.
 """
+
 from __future__ import annotations
 
 import zlib
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 import fsrs
 
@@ -51,7 +52,7 @@ def card_id(question_id: str) -> int:
 
 
 def day_bounds(at: datetime) -> tuple[datetime, datetime]:
-    start = at.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return start, start + timedelta(days=1)
 
 
@@ -109,8 +110,16 @@ class Scheduler:
         now = now or self.clock()
         return sorted(questions, key=lambda q: self.retrievability(q.id, now))
 
-    def record(self, question: Question, *, correct: bool, seconds: float, answer: str = "", mode: str = "",
-               at: datetime | None = None) -> tuple[Review, CardState]:
+    def record(
+        self,
+        question: Question,
+        *,
+        correct: bool,
+        seconds: float,
+        answer: str = "",
+        mode: str = "",
+        at: datetime | None = None,
+    ) -> tuple[Review, CardState]:
         """Rate the answer, advance the question's FSRS card, store both in one write."""
         at = at or self.clock()
         rating = rate(question, correct, seconds)

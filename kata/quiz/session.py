@@ -22,14 +22,16 @@ one topic), drill (one topic: due, new, then the weakest), mistakes (answered
 wrong in the last `MISTAKE_WINDOW` until right twice), mock (see kata.quiz.mock).
 New questions come in `teaching_order`: topics.yaml order, easier first.
 """
+
 from __future__ import annotations
 
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from kata.errors import UserError
 from kata.progress import ProgressStore, utcnow
@@ -112,9 +114,18 @@ class _Answer:
 class QuizSession:
     """A planned list of questions asked one at a time; see the module docstring."""
 
-    def __init__(self, store: ProgressStore, plan: Sequence[Question], *, mode: str, clock: Clock = utcnow,
-                 rng: random.Random | None = None, time_limit: float | None = None,
-                 scheduler: Scheduler | None = None, idle: str = ""):
+    def __init__(
+        self,
+        store: ProgressStore,
+        plan: Sequence[Question],
+        *,
+        mode: str,
+        clock: Clock = utcnow,
+        rng: random.Random | None = None,
+        time_limit: float | None = None,
+        scheduler: Scheduler | None = None,
+        idle: str = "",
+    ):
         self.store = store
         self.plan = list(plan)
         self.mode = mode
@@ -215,8 +226,9 @@ class QuizSession:
     def _record(self, current: Asked, verdict: Verdict, answer: str) -> Feedback:
         now = self.clock()
         seconds = max(0.0, (now - (self._asked_at or now)).total_seconds())
-        review, state = self.scheduler.record(current.question, correct=verdict.correct, seconds=seconds,
-                                              answer=answer, mode=self.mode, at=now)
+        review, state = self.scheduler.record(
+            current.question, correct=verdict.correct, seconds=seconds, answer=answer, mode=self.mode, at=now
+        )
         self._answers.append(_Answer(current.question, verdict.correct))
         self._current = None
         return Feedback(current.question, verdict, review.rating, state.due, seconds)
@@ -225,12 +237,22 @@ class QuizSession:
 # --- planning -----------------------------------------------------------------------------
 
 
-def start_session(store: ProgressStore, *, mode: str = "practice", topic: str | None = None,
-                  count: int | None = None, bank: Bank | None = None, clock: Clock = utcnow,
-                  rng: random.Random | None = None, new_per_day: int | None = None) -> QuizSession:
+def start_session(
+    store: ProgressStore,
+    *,
+    mode: str = "practice",
+    topic: str | None = None,
+    count: int | None = None,
+    bank: Bank | None = None,
+    clock: Clock = utcnow,
+    rng: random.Random | None = None,
+    new_per_day: int | None = None,
+) -> QuizSession:
     """Plan a practice, drill or mistakes session (a mock is `kata.quiz.mock.MockInterview`)."""
     if mode not in ("practice", "drill", "mistakes"):
-        raise UserError(f"unknown quiz mode {mode!r}; choose practice, drill or mistakes (mock: see kata quiz --mode mock)")
+        raise UserError(
+            f"unknown quiz mode {mode!r}; choose practice, drill or mistakes (mock: see kata quiz --mode mock)"
+        )
     bank = bank if bank is not None else load_bank()
     questions = teaching_order(bank, questions_of(bank, topic))
     if mode == "drill" and topic is None:
@@ -298,6 +320,6 @@ def clock_from_env(environ: dict[str, str] | None = None) -> Clock:
     except ValueError:
         raise UserError(f"KATA_NOW must be an ISO time like 2026-03-02T09:00:00+00:00, got {raw!r}") from None
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     origin = time.monotonic()
     return lambda: start + timedelta(seconds=time.monotonic() - origin)

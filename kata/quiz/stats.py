@@ -1,8 +1,8 @@
 """Counts of the bank per topic, kind and difficulty (`kata questions stats`)."""
+
 from __future__ import annotations
 
 from collections import Counter
-
 from pathlib import Path
 
 from kata.quiz.bank import CLAIMS_FILE, KINDS, Bank
@@ -58,7 +58,14 @@ def claims_stats(directory: Path) -> dict:
 
 
 def render_stats(stats: dict) -> str:
-    short = {"choice": "choice", "multi": "multi", "truefalse": "t/f", "short": "short", "order": "order", "code": "code"}
+    short = {
+        "choice": "choice",
+        "multi": "multi",
+        "truefalse": "t/f",
+        "short": "short",
+        "order": "order",
+        "code": "code",
+    }
     name_width = max([len("topic")] + [len(t) for t in stats["topics"]]) + 2
     header = (
         f"{'topic':<{name_width}}{'total':>6}  "
@@ -85,7 +92,9 @@ def render_stats(stats: dict) -> str:
     claims = stats.get("claims")
     if claims:
         verdicts = ", ".join(f"{n} {v}" for v, n in claims["verdicts"].items())
-        lines.append(f"claims of the material: {claims['total']} ({verdicts}), covered by {claims['questions_cited']} questions")
+        lines.append(
+            f"claims of the material: {claims['total']} ({verdicts}), covered by {claims['questions_cited']} questions"
+        )
     if stats["katas"]:
         lines.append("questions per kata: " + ", ".join(f"{k} {n}" for k, n in stats["katas"].items()))
     return "\n".join(lines)

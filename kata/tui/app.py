@@ -7,12 +7,13 @@ every background job first: a grading run's processes never outlive the app.
 Only Home is imported at launch; the other screens (Markdown, syntax
 highlighting, the grader) are imported when first shown, for a fast first frame.
 """
+
 from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Callable
 from functools import cached_property, partial
-from typing import Callable
 
 from textual.app import App
 from textual.binding import Binding
@@ -36,11 +37,13 @@ class Everywhere(Provider):
 
     def _entries(self) -> list[tuple[str, object, str]]:
         app: KataApp = self.app  # type: ignore[assignment]
-        entries = [(f"Go to {mode.title()}", partial(app.switch_mode, mode), f"the {mode} screen")
-                   for mode in app.MODES]
+        entries = [
+            (f"Go to {mode.title()}", partial(app.switch_mode, mode), f"the {mode} screen") for mode in app.MODES
+        ]
         entries.append(("Help", app.action_help, "keys of this screen and of the app"))
-        entries += [(f"Kata {k.id}: {k.title}", partial(app.open_kata, k.id), k.summary.splitlines()[0][:70])
-                    for k in app.katas]
+        entries += [
+            (f"Kata {k.id}: {k.title}", partial(app.open_kata, k.id), k.summary.splitlines()[0][:70]) for k in app.katas
+        ]
         return entries
 
     async def discover(self) -> Hits:
@@ -59,8 +62,12 @@ class KataApp(App):
     TITLE = "ipc-kata"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {Everywhere}
-    MODES = {"home": HomeScreen, "quiz": lazy("quiz_menu", "QuizMenuScreen"),
-             "katas": lazy("katas", "KatasScreen"), "stats": lazy("stats", "StatsScreen")}
+    MODES = {
+        "home": HomeScreen,
+        "quiz": lazy("quiz_menu", "QuizMenuScreen"),
+        "katas": lazy("katas", "KatasScreen"),
+        "stats": lazy("stats", "StatsScreen"),
+    }
     BINDINGS = [
         Binding("h", "switch_mode('home')", "Home", show=False),
         Binding("u", "switch_mode('quiz')", "Quiz", show=False),

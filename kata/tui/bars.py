@@ -2,6 +2,7 @@
 NO_COLOR and in a captured pane: the bar's length carries the value and a `|`
 marks a threshold; colour only repeats what the words already say.
 """
+
 from __future__ import annotations
 
 from rich.text import Text

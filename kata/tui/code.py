@@ -1,4 +1,5 @@
 """A read-only, syntax-highlighted view of a file (the reference solution)."""
+
 from __future__ import annotations
 
 from rich.syntax import Syntax

@@ -6,10 +6,11 @@ The worker only reports (post_message); the screen owns all the state. `c`
 sets the run's cancel event, and the grader then kills its processes; a newer
 run supersedes an older one, whose late messages are ignored.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from rich.text import Text
 from textual import work
@@ -25,9 +26,14 @@ from grader.runner import GradeEvent, GradeFinished, TestFinished, TestStarted
 from kata.tui.bars import perf_chart
 from kata.tui.jobs import Job
 
-STATUS_STYLE = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "error": ("ERROR", "red"),
-                "timeout": ("TIMEOUT", "red"), "running": ("running", "yellow"),
-                "cancelled": ("cancelled", "yellow")}
+STATUS_STYLE = {
+    "pass": ("PASS", "green"),
+    "fail": ("FAIL", "red"),
+    "error": ("ERROR", "red"),
+    "timeout": ("TIMEOUT", "red"),
+    "running": ("running", "yellow"),
+    "cancelled": ("cancelled", "yellow"),
+}
 
 
 class Graded(Message):
@@ -88,8 +94,14 @@ class GradeScreen(Screen):
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, kata_id: str, path: Path, *, record: bool = True,
-                 events: Callable[..., Iterable[GradeEvent]] | None = None):
+    def __init__(
+        self,
+        kata_id: str,
+        path: Path,
+        *,
+        record: bool = True,
+        events: Callable[..., Iterable[GradeEvent]] | None = None,
+    ):
         """`events(kata_id, path, cancel=)`: the run's events, `grader.grade_iter` unless
         given (snapshot tests feed a fixed run: real ones have timings and pids)."""
         super().__init__()
@@ -168,7 +180,7 @@ class GradeScreen(Screen):
         self.tests[test.nodeid] = test
         cells = (status_text(test.status), test.name, str(test.task or ""), f"{test.duration:.2f}s")
         if test.nodeid in table.rows:
-            for column, value in zip(("status", "test", "task", "time"), cells):
+            for column, value in zip(("status", "test", "task", "time"), cells, strict=False):
                 table.update_cell(test.nodeid, column, value)
         else:  # finished without a start event: a test that never ran
             table.add_row(*cells, key=test.nodeid)
@@ -188,10 +200,13 @@ class GradeScreen(Screen):
             self.set_status(Text.assemble(status_text("error"), f" {result.message}"))
         else:
             passed = sum(t.status == "pass" for t in result.tests)
-            self.set_status(Text.assemble(
-                status_text(result.status),
-                f" {result.tasks_passed}/{len(result.tasks)} tasks, {passed}/{len(result.tests)} tests "
-                f"in {result.duration:.1f}s  (r re-grades)"))
+            self.set_status(
+                Text.assemble(
+                    status_text(result.status),
+                    f" {result.tasks_passed}/{len(result.tasks)} tasks, {passed}/{len(result.tests)} tests "
+                    f"in {result.duration:.1f}s  (r re-grades)",
+                )
+            )
             if self.record:
                 self.app.store.record_attempt(result)
         self.query_one("#summary", Static).update(result_summary(result))

@@ -1,5 +1,6 @@
 """`?`: the keys of the screen underneath and of the whole app, read from their
 bindings (plus a screen's `HELP` text) so the help cannot drift from what the keys do."""
+
 from __future__ import annotations
 
 from rich.table import Table
@@ -9,8 +10,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-ABOUT = ("Everywhere: ctrl+p opens the command palette (every screen, every kata); "
-         "q or ctrl+q quits and stops any grading run.")
+ABOUT = (
+    "Everywhere: ctrl+p opens the command palette (every screen, every kata); "
+    "q or ctrl+q quits and stops any grading run."
+)
 
 
 def keys_table(title: str, bindings: list[Binding]) -> Table:

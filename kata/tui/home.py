@@ -3,6 +3,7 @@ latest grades and the streak; one key to every other screen.
 
 Home is the first frame, so the question bank (a few hundred ms of YAML) is
 read in a worker once the screen is drawn, and the due line follows."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -54,7 +55,8 @@ def last_grades(store: ProgressStore, limit: int = 4) -> str:
         return "No grades yet: open a kata (k), Start it, edit, then Grade."
     return "Last grades:\n" + "\n".join(
         f"  {a.at:%m-%d %H:%M}  {a.kata:<14} {a.status.upper():<4} {a.tasks_passed}/{a.tasks_total} tasks"
-        for a in attempts)
+        for a in attempts
+    )
 
 
 class HomeScreen(Screen):

@@ -7,6 +7,7 @@ once its cancel event is set). A job is registered on the UI thread before its
 worker starts, so a quit a moment later still finds it; a job whose worker never
 began (Textual dropped it for a newer one) has nothing to clean up and is not waited for.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,7 +16,7 @@ import threading
 class Job:
     """`stop` asks the job to end; the worker runs its body in `with job:`."""
 
-    def __init__(self, jobs: "Jobs"):
+    def __init__(self, jobs: Jobs):
         self._jobs = jobs
         self.stop = threading.Event()
         self.began = threading.Event()

@@ -3,6 +3,7 @@ Start (copy the starter), Edit (suspend the app, run $VISUAL/$EDITOR), Grade,
 hints one at a time (recorded), Solution once the kata passes, and an
 auto-grade toggle that re-grades on every save of the workspace file.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,7 +75,8 @@ class KataScreen(Screen):
         state = kata_state(self.kata, self.app.store.has_passed(self.kata.id))
         auto = "off" if self.watcher is None else ("on" if self.watch_live else "starting")
         self.query_one("#kata-status", Static).update(
-            f"{self.kata.id}: {state} · {len(self.hints())} hints · auto-grade {auto}\n{self.path}")
+            f"{self.kata.id}: {state} · {len(self.hints())} hints · auto-grade {auto}\n{self.path}"
+        )
 
     def show_hints(self) -> None:
         hints = self.hints()
@@ -104,13 +106,12 @@ class KataScreen(Screen):
     def action_edit(self) -> None:
         if not self.needs_started():
             return
-        command = editor_command() + [str(self.path)]
+        command = [*editor_command(), str(self.path)]
         try:
             with self.app.suspend():
                 subprocess.run(command, check=False)
         except SuspendNotSupported:
-            self.notify(f"This terminal cannot hand over to an editor: edit {self.path} yourself.",
-                        severity="warning")
+            self.notify(f"This terminal cannot hand over to an editor: edit {self.path} yourself.", severity="warning")
         except OSError as err:
             self.notify(f"cannot run {command[0]}: {err.strerror} (set $VISUAL or $EDITOR)", severity="error")
         self.refresh_status()

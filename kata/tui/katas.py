@@ -1,6 +1,7 @@
 """Katas screen: every kata with mechanism, difficulty and the learner's state;
 typing filters the list, Enter opens the kata. Esc clears the filter, and on an
 empty filter moves to the list, where the app's one-letter keys work again."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,7 @@ def fill_kata_table(table: DataTable, rows: list[KataRow]) -> None:
     table.clear()
     for row in rows:
         ratio = f"{row.best_ratio:.2f}x" if row.best_ratio is not None else ""
-        table.add_row(row.kata.id, "*" * row.kata.difficulty, row.state, ratio, row.kata.mechanism,
-                      key=row.kata.id)
+        table.add_row(row.kata.id, "*" * row.kata.difficulty, row.state, ratio, row.kata.mechanism, key=row.kata.id)
 
 
 KATA_COLUMNS = ("kata", "level", "state", "perf", "mechanism")
@@ -51,8 +51,7 @@ class KatasScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="type to filter (id, mechanism, title) · Enter opens · ↓ or Esc: the list",
-                    id="filter")
+        yield Input(placeholder="type to filter (id, mechanism, title) · Enter opens · ↓ or Esc: the list", id="filter")
         yield DataTable(id="katas", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
@@ -66,8 +65,11 @@ class KatasScreen(Screen):
 
     def apply_filter(self, text: str) -> None:
         words = text.lower().split()
-        shown = [r for r in self.rows
-                 if all(w in f"{r.kata.id} {r.kata.mechanism} {r.kata.title} {r.state}".lower() for w in words)]
+        shown = [
+            r
+            for r in self.rows
+            if all(w in f"{r.kata.id} {r.kata.mechanism} {r.kata.title} {r.state}".lower() for w in words)
+        ]
         fill_kata_table(self.query_one(DataTable), shown)
 
     def on_input_changed(self, event: Input.Changed) -> None:

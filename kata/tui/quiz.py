@@ -7,6 +7,7 @@ typed in a text box. The explanation follows every answer; Enter goes on.
 A mock interview adds a countdown, then its kata (graded in a worker) and the
 scorecard. All logic stays in the session; this module only renders and reads keys.
 """
+
 from __future__ import annotations
 
 import random
@@ -24,22 +25,28 @@ from kata.paths import workspace_file
 from kata.tui.code import highlighted
 from kata.tui.jobs import Job
 
-KIND_LABEL = {"choice": "one answer", "multi": "all that apply (space toggles, Enter answers)",
-              "truefalse": "true or false (t / f)", "short": "short answer (type, Enter)",
-              "order": "put in order (shift+up/down or [ ] move, Enter answers)",
-              "code": "what does this program do?"}
+KIND_LABEL = {
+    "choice": "one answer",
+    "multi": "all that apply (space toggles, Enter answers)",
+    "truefalse": "true or false (t / f)",
+    "short": "short answer (type, Enter)",
+    "order": "put in order (shift+up/down or [ ] move, Enter answers)",
+    "code": "what does this program do?",
+}
 ANSWER_AT_ONCE = frozenset({"choice", "code", "truefalse"})
 
 
 def minutes(seconds: float | None) -> str:
-    seconds = int(round(seconds or 0))
+    seconds = round(seconds or 0)
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class QuizScreen(Screen):
-    HELP = ("Digits pick a choice (multi: digits or space toggle, Enter answers); up/down move; t / f answer "
-            "true or false; shift+up/down or [ ] move an item of an order question; type a short answer "
-            "and Enter. After each answer Enter goes on.")
+    HELP = (
+        "Digits pick a choice (multi: digits or space toggle, Enter answers); up/down move; t / f answer "
+        "true or false; shift+up/down or [ ] move an item of an order question; type a short answer "
+        "and Enter. After each answer Enter goes on."
+    )
     BINDINGS = [
         *(Binding(str(n), f"pick({n - 1})", show=False) for n in range(1, 10)),
         Binding("up", "cursor(-1)", show=False),
@@ -127,8 +134,9 @@ class QuizScreen(Screen):
         else:
             from kata.quiz.session import start_session
 
-            self.session = start_session(store, mode=self.mode, topic=self.topic, clock=self.app.clock,
-                                         rng=random.Random())
+            self.session = start_session(
+                store, mode=self.mode, topic=self.topic, clock=self.app.clock, rng=random.Random()
+            )
             if self.session.idle_reason():
                 raise UserError(self.session.idle_reason())
 
@@ -168,7 +176,8 @@ class QuizScreen(Screen):
         q = self.asked.question
         clock = f" · {minutes(self.session.time_left)} left" if self.session.time_limit else ""
         self.query_one("#quiz-progress", Static).update(
-            f"[{self.asked.number}/{self.asked.total}] {q.topic} · {KIND_LABEL[q.kind]}{clock}")
+            f"[{self.asked.number}/{self.asked.total}] {q.topic} · {KIND_LABEL[q.kind]}{clock}"
+        )
 
     def render_choices(self) -> None:
         kind = self.asked.question.kind
@@ -195,8 +204,7 @@ class QuizScreen(Screen):
     # --- answering ---------------------------------------------------------------------
 
     def answering(self, *kinds: str) -> bool:
-        return self.stage == "question" and self.asked is not None and (
-            not kinds or self.asked.question.kind in kinds)
+        return self.stage == "question" and self.asked is not None and (not kinds or self.asked.question.kind in kinds)
 
     def action_pick(self, index: int) -> None:
         if not self.answering() or index >= len(self.asked.choices):
@@ -310,9 +318,12 @@ class QuizScreen(Screen):
         self.clear_question()
         path = workspace_file(self.mock.kata)
         self.query_one("#quiz-progress", Static).update(f"Mock interview: the kata `{self.mock.kata}`")
-        self.query_one("#prompt", Static).update(Text(
-            f"Now implement the kata `{self.mock.kata}` in {path}\n"
-            f"(open it from Katas, k, to Start and Edit it). Then press g to grade it, or s to skip."))
+        self.query_one("#prompt", Static).update(
+            Text(
+                f"Now implement the kata `{self.mock.kata}` in {path}\n"
+                f"(open it from Katas, k, to Start and Edit it). Then press g to grade it, or s to skip."
+            )
+        )
 
     def action_grade_kata(self) -> None:
         if self.stage != "kata":
@@ -348,8 +359,10 @@ class QuizScreen(Screen):
         result = self.mock.finish()
         out = Text("Mock interview scorecard\n\n", style="bold underline")
         out.append(f"Score: {result.score:.0%}\n", style="bold")
-        out.append(f"Questions: {len(result.summary.right)}/{len(self.session.plan)} right"
-                   f"{' (time ran out)' if result.summary.time_up else ''}\n")
+        out.append(
+            f"Questions: {len(result.summary.right)}/{len(self.session.plan)} right"
+            f"{' (time ran out)' if result.summary.time_up else ''}\n"
+        )
         kata = result.kata
         tasks = f", {kata.tasks_passed}/{kata.tasks_total} tasks" if kata.tasks_total else ""
         out.append(f"Kata {kata.kata}: {kata.status}{tasks}\n\n")
@@ -376,8 +389,10 @@ class QuizScreen(Screen):
 def summary_text(summary) -> Text:
     out = Text("Summary\n\n", style="bold underline")
     rate = f" ({summary.accuracy:.0%})" if summary.answered else ""
-    out.append(f"{summary.correct}/{summary.answered} right{rate} of {summary.planned} planned, "
-               f"in {minutes(summary.seconds)} min\n\n")
+    out.append(
+        f"{summary.correct}/{summary.answered} right{rate} of {summary.planned} planned, "
+        f"in {minutes(summary.seconds)} min\n\n"
+    )
     for topic, score in sorted(summary.topics.items()):
         out.append(f"  {topic:<16} {score.correct}/{score.answered}\n")
     if summary.wrong:

@@ -1,4 +1,5 @@
 """Quiz menu: choose practice, mistakes, a mock interview or a one-topic drill."""
+
 from __future__ import annotations
 
 from textual.app import ComposeResult
@@ -18,8 +19,9 @@ FIXED = [
 class QuizMenuScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Choose a session (Enter). In a question: digits pick, Enter answers, d = don't know.",
-                     classes="heading")
+        yield Static(
+            "Choose a session (Enter). In a question: digits pick, Enter answers, d = don't know.", classes="heading"
+        )
         yield OptionList(*FIXED, id="modes")
         yield Footer(compact=True)
 

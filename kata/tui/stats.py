@@ -1,5 +1,6 @@
 """Stats: mastery per topic as bars, answers per day as a chart, kata history
 and mock interviews, all from `kata.quiz.mastery.progress_stats`."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -66,6 +67,11 @@ class StatsScreen(Screen):
         except UserError as err:
             body.update(Text(f"Stats are unavailable: {err}"))
             return
-        body.update(Text.assemble(mastery_chart(data["topics"]),
-                                  reviews_chart(data["reviews_per_day"], self.app.clock().date()), history(data)))
+        body.update(
+            Text.assemble(
+                mastery_chart(data["topics"]),
+                reviews_chart(data["reviews_per_day"], self.app.clock().date()),
+                history(data),
+            )
+        )
         self.query_one(VerticalScroll).focus()

@@ -2,6 +2,7 @@
 Writers are separate `python -c` processes (not forks) that use the learner's
 `send`. Hygiene (FIFOs left in the scratch folder, fds, processes) is checked
 by the grader after every test; these tests check behaviour."""
+
 from __future__ import annotations
 
 import fcntl
@@ -14,6 +15,7 @@ import struct
 import subprocess
 import termios
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -39,17 +41,24 @@ WRITER_LINES_SOURCE = "import random\n" + inspect.getsource(writer_lines)
 
 def make_server(impl, path):
     server = impl.FifoServer(path)
-    expect(os.path.exists(path), f"FifoServer({path!r}) returned but created nothing at that path: it must "
-           "create the FIFO (os.mkfifo(path, 0o600)) before returning")
+    expect(
+        os.path.exists(path),
+        f"FifoServer({path!r}) returned but created nothing at that path: it must "
+        "create the FIFO (os.mkfifo(path, 0o600)) before returning",
+    )
     return server
 
 
 def receive(server, count: int, timeout: float) -> list[str]:
     got = server.receive(count, timeout)
-    expect(isinstance(got, list) and all(isinstance(line, str) for line in got),
-           f"`receive` must return a list of str (the lines without their newline), got {got!r:.200}")
-    expect(len(got) <= count, f"`receive({count}, ...)` returned {len(got)} lines: at most `count`, keep the "
-           "others for the next call")
+    expect(
+        isinstance(got, list) and all(isinstance(line, str) for line in got),
+        f"`receive` must return a list of str (the lines without their newline), got {got!r:.200}",
+    )
+    expect(
+        len(got) <= count,
+        f"`receive({count}, ...)` returned {len(got)} lines: at most `count`, keep the others for the next call",
+    )
     return got
 
 
@@ -63,18 +72,24 @@ def check_lines(expected: list[str], got: list[str], what: str) -> None:
         if n < len(expected) and line != expected[n]:
             want = expected[n]
             if want.startswith(line) or (line and want.endswith(line)):
-                fail(f"{what}: line {n} came back cut ({len(line)} of its {len(want)} characters). A read() "
-                     "returns whatever bytes are in the pipe, not whole lines: keep the incomplete tail of "
-                     "each read and complete it with the next one")
+                fail(
+                    f"{what}: line {n} came back cut ({len(line)} of its {len(want)} characters). A read() "
+                    "returns whatever bytes are in the pipe, not whole lines: keep the incomplete tail of "
+                    "each read and complete it with the next one"
+                )
             if glued:
-                fail(f"{what}: line {n} came back as {line[:60]!r}... ({len(line)} characters), which is not a "
-                     f"line that was sent; expected {want[:60]!r}... ({len(want)} characters): lines must come "
-                     "back whole, split at each newline only")
+                fail(
+                    f"{what}: line {n} came back as {line[:60]!r}... ({len(line)} characters), which is not a "
+                    f"line that was sent; expected {want[:60]!r}... ({len(want)} characters): lines must come "
+                    "back whole, split at each newline only"
+                )
             break
-    if len(got) < len(expected) and expected[:len(got)] == got:
+    if len(got) < len(expected) and expected[: len(got)] == got:
         fail(f"{what}: `receive` returned {len(got)} of the {len(expected)} lines that were sent")
-    fail(f"{what}: `receive` returned {len(got)} lines {got[:3]!r:.300}..., expected {len(expected)} lines "
-         f"{expected[:3]!r:.300}...")
+    fail(
+        f"{what}: `receive` returned {len(got)} lines {got[:3]!r:.300}..., expected {len(expected)} lines "
+        f"{expected[:3]!r:.300}..."
+    )
 
 
 FIFO_UNLINK = "close() must close the FIFO's fds and os.unlink() it"
@@ -82,10 +97,12 @@ OPEN_READ_HINT = (
     "Opening a FIFO for reading blocks until some process opens it for writing (and the other way round). "
     "The server must not wait for a writer in its constructor: open the read end with "
     "os.O_RDONLY | os.O_NONBLOCK, then open a write end of your own (os.O_WRONLY) so that read() never "
-    "sees EOF, and wait for data with select() in receive().")
+    "sees EOF, and wait for data with select() in receive()."
+)
 RECEIVE_HINT = (
     "receive(count, timeout) must return after `timeout` seconds even when fewer lines came: wait with "
-    "select.select([fd], [], [], remaining) rather than a blocking read. " + OPEN_READ_HINT)
+    "select.select([fd], [], [], remaining) rather than a blocking read. " + OPEN_READ_HINT
+)
 
 
 # --- task 1: the server --------------------------------------------------------------------------
@@ -102,12 +119,16 @@ def test_creates_a_fifo_with_mode_0600(impl, names):
         os.umask(old)
     try:
         mode = os.lstat(path).st_mode
-        expect(stat.S_ISFIFO(mode), f"FifoServer created {path} but it is not a FIFO (mode {stat.filemode(mode)}): "
-               "use os.mkfifo(path, 0o600)")
-        expect(stat.S_IMODE(mode) == 0o600,
-               f"the FIFO has mode {stat.S_IMODE(mode):04o}, expected 0600: anyone allowed to open it can write "
-               "lines into your server (or read them). os.mkfifo(path, 0o600); the mode passes through the "
-               "umask, so a reused FIFO or a strict umask needs os.chmod(path, 0o600)")
+        expect(
+            stat.S_ISFIFO(mode),
+            f"FifoServer created {path} but it is not a FIFO (mode {stat.filemode(mode)}): use os.mkfifo(path, 0o600)",
+        )
+        expect(
+            stat.S_IMODE(mode) == 0o600,
+            f"the FIFO has mode {stat.S_IMODE(mode):04o}, expected 0600: anyone allowed to open it can write "
+            "lines into your server (or read them). os.mkfifo(path, 0o600); the mode passes through the "
+            "umask, so a reused FIFO or a strict umask needs os.chmod(path, 0o600)",
+        )
     finally:
         server.close()
     expect(not os.path.lexists(path), f"close() left {path} behind: {FIFO_UNLINK}")
@@ -176,14 +197,19 @@ def test_refuses_a_path_that_is_not_a_fifo(impl, names):
         pass
     else:
         server.close()
-        fail(f"FifoServer({path!r}) accepted a path that holds a regular file: it must raise FileExistsError "
-             "and leave the file alone (only an existing FIFO may be reused)")
+        fail(
+            f"FifoServer({path!r}) accepted a path that holds a regular file: it must raise FileExistsError "
+            "and leave the file alone (only an existing FIFO may be reused)"
+        )
     finally:
-        intact = os.path.isfile(path) and open(path).read() == "precious data\n"
+        intact = os.path.isfile(path) and Path(path).read_text() == "precious data\n"
         if os.path.lexists(path) and not os.path.isdir(path):
             os.unlink(path)
-    expect(intact, "FifoServer replaced or changed a regular file that was at its path: a server must never "
-           "delete what is not its own FIFO (check with os.lstat and stat.S_ISFIFO, raise FileExistsError)")
+    expect(
+        intact,
+        "FifoServer replaced or changed a regular file that was at its path: a server must never "
+        "delete what is not its own FIFO (check with os.lstat and stat.S_ISFIFO, raise FileExistsError)",
+    )
 
 
 @pytest.mark.task(1)
@@ -195,8 +221,10 @@ def test_reuses_a_stale_fifo(impl, names):
         server = make_server(impl, path)
     except FileExistsError:
         os.unlink(path)
-        fail("FifoServer raised FileExistsError for a path that already holds a FIFO: a FIFO left behind by a "
-             "server that crashed is reused (mkfifo fails with EEXIST; check that the path is a FIFO and go on)")
+        fail(
+            "FifoServer raised FileExistsError for a path that already holds a FIFO: a FIFO left behind by a "
+            "server that crashed is reused (mkfifo fails with EEXIST; check that the path is a FIFO and go on)"
+        )
     try:
         mode = stat.S_IMODE(os.lstat(path).st_mode)
         impl.send(path, "still works")
@@ -239,8 +267,11 @@ def test_receive_returns_fewer_lines_when_the_timeout_expires(impl, names):
     with impl.FifoServer(path) as server:
         impl.send(path, "one")
         impl.send(path, "two")
-        check_lines(["one", "two"], receive(server, 5, 0.1),
-                    "receive(5, 0.1) when only 2 lines come (it returns what came once the timeout expires)")
+        check_lines(
+            ["one", "two"],
+            receive(server, 5, 0.1),
+            "receive(5, 0.1) when only 2 lines come (it returns what came once the timeout expires)",
+        )
         impl.send(path, "three")
         check_lines(["three"], receive(server, 1, 5), "a line sent after an earlier receive timed out")
         check_lines([], receive(server, 3, 0), "receive(3, 0) on an idle FIFO")
@@ -259,34 +290,47 @@ def test_send_rejects_lines_larger_than_pipe_buf(impl, names):
             try:
                 impl.send(path, line)
             except ValueError:
-                fail(f"send refused a line of {len((line + chr(10)).encode())} bytes with its newline: up to "
-                     f"PIPE_BUF ({PIPE_BUF}) bytes, newline included, are allowed")
+                fail(
+                    f"send refused a line of {len((line + chr(10)).encode())} bytes with its newline: up to "
+                    f"PIPE_BUF ({PIPE_BUF}) bytes, newline included, are allowed"
+                )
         check_lines(fits, receive(server, 2, 5), "lines of exactly PIPE_BUF bytes with their newline")
-        too_big = [("x" * PIPE_BUF, "4096 ASCII characters + newline = 4097 bytes"),
-                   ("é" * (PIPE_BUF // 2), f"{PIPE_BUF // 2} characters 'é' (2 bytes each in UTF-8) + newline = "
-                                          f"{PIPE_BUF + 1} bytes, although only {PIPE_BUF // 2 + 1} characters")]
+        too_big = [
+            ("x" * PIPE_BUF, "4096 ASCII characters + newline = 4097 bytes"),
+            (
+                "é" * (PIPE_BUF // 2),
+                f"{PIPE_BUF // 2} characters 'é' (2 bytes each in UTF-8) + newline = "
+                f"{PIPE_BUF + 1} bytes, although only {PIPE_BUF // 2 + 1} characters",
+            ),
+        ]
         for line, why in too_big:
             try:
                 impl.send(path, line)
             except ValueError:
                 continue
-            fail(f"send accepted a line of {why}: raise ValueError when the encoded line with its newline is "
-                 f"larger than PIPE_BUF ({PIPE_BUF} bytes). Only a write() of at most PIPE_BUF bytes is atomic; a "
-                 "longer one can be split and mixed with other writers' lines. Measure the bytes, not the str")
+            fail(
+                f"send accepted a line of {why}: raise ValueError when the encoded line with its newline is "
+                f"larger than PIPE_BUF ({PIPE_BUF} bytes). Only a write() of at most PIPE_BUF bytes is atomic; a "
+                "longer one can be split and mixed with other writers' lines. Measure the bytes, not the str"
+            )
         try:
             impl.send(path, "two\nlines")
         except ValueError:
             pass
         else:
-            fail("send accepted 'two\\nlines': a newline inside a line would make the reader see two lines; "
-                 "raise ValueError")
+            fail(
+                "send accepted 'two\\nlines': a newline inside a line would make the reader see two lines; "
+                "raise ValueError"
+            )
         leftover = receive(server, 5, 0.05)
         expect(not leftover, f"a refused line still reached the FIFO: {leftover!r:.200}; check before writing")
 
 
 @pytest.mark.task(2)
-@pytest.mark.on_timeout("send must fail at once with FileNotFoundError when there is no FIFO at the path: do not "
-                        "wait for one to appear, and do not create anything")
+@pytest.mark.on_timeout(
+    "send must fail at once with FileNotFoundError when there is no FIFO at the path: do not "
+    "wait for one to appear, and do not create anything"
+)
 def test_send_without_a_fifo_raises_file_not_found(impl, names):
     path = names.path("missing")
     try:
@@ -295,9 +339,11 @@ def test_send_without_a_fifo_raises_file_not_found(impl, names):
         pass
     else:
         what = "a regular file" if os.path.isfile(path) else "nothing"
-        fail(f"send to a path where no FIFO exists returned without error and created {what}: raise "
-             "FileNotFoundError. Open the FIFO without O_CREAT (os.open(path, os.O_WRONLY | os.O_NONBLOCK)); "
-             "open(path, 'w') creates a regular file and writes the line into it")
+        fail(
+            f"send to a path where no FIFO exists returned without error and created {what}: raise "
+            "FileNotFoundError. Open the FIFO without O_CREAT (os.open(path, os.O_WRONLY | os.O_NONBLOCK)); "
+            "open(path, 'w') creates a regular file and writes the line into it"
+        )
     finally:
         if os.path.isfile(path):
             os.unlink(path)
@@ -307,7 +353,8 @@ def test_send_without_a_fifo_raises_file_not_found(impl, names):
 NO_READER_HINT = (
     "Opening a FIFO for writing blocks until a reader opens it, forever if no server runs. Open it with "
     "os.O_WRONLY | os.O_NONBLOCK: without a reader that fails at once with ENXIO (map it to a clear "
-    "BrokenPipeError), with a reader it succeeds.")
+    "BrokenPipeError), with a reader it succeeds."
+)
 
 
 @pytest.mark.task(2)
@@ -318,13 +365,17 @@ def test_send_without_a_reader_does_not_block(impl, names):
     try:
         impl.send(path, "anyone there?")
     except FileNotFoundError:
-        fail("send raised FileNotFoundError although the FIFO exists (nobody reads it): that error is for a "
-             "missing FIFO; raise BrokenPipeError (or let the ENXIO OSError through)")
+        fail(
+            "send raised FileNotFoundError although the FIFO exists (nobody reads it): that error is for a "
+            "missing FIFO; raise BrokenPipeError (or let the ENXIO OSError through)"
+        )
     except OSError:
         pass
     else:
-        fail("send returned normally although no process has the FIFO open for reading: the line went nowhere. "
-             + NO_READER_HINT)
+        fail(
+            "send returned normally although no process has the FIFO open for reading: the line went nowhere. "
+            + NO_READER_HINT
+        )
     finally:
         os.unlink(path)
 
@@ -332,7 +383,8 @@ def test_send_without_a_reader_does_not_block(impl, names):
 FULL_HINT = (
     "While the FIFO is full, send must wait for room. If it opens with O_NONBLOCK (right, to detect a "
     "missing reader), it must then clear it with os.set_blocking(fd, True) before writing; otherwise "
-    "write() fails with BlockingIOError (EAGAIN) as soon as the pipe is full.")
+    "write() fails with BlockingIOError (EAGAIN) as soon as the pipe is full."
+)
 
 
 def pipe_state(fd: int) -> tuple[int, int]:
@@ -349,8 +401,8 @@ def test_send_waits_while_the_fifo_is_full(impl, names, python_processes):
     count = 40  # 160 kB: far more than the pipe holds while nobody reads
     with impl.FifoServer(path) as server:
         writer = python_processes.start(
-            f"for i in range({count}):\n"
-            f"    impl.send({path!r}, f'{{i:04d}}' + 'f' * {line_size - 5})\n")
+            f"for i in range({count}):\n    impl.send({path!r}, f'{{i:04d}}' + 'f' * {line_size - 5})\n"
+        )
         spy = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # only to look at how full the pipe is
         try:
             polls = [0]
@@ -378,8 +430,11 @@ def test_send_waits_while_the_fifo_is_full(impl, names, python_processes):
         expected = [f"{i:04d}" + "f" * (line_size - 5) for i in range(count)]
         check_lines(expected, got, f"{count} lines of {line_size} bytes sent while the server was not reading")
         writer.wait(10)
-        expect(writer.returncode == 0, f"the writer exited with status {writer.returncode}: "
-               f"{writer.stderr.read().decode(errors='replace')[-300:]}")
+        expect(
+            writer.returncode == 0,
+            f"the writer exited with status {writer.returncode}: "
+            f"{writer.stderr.read().decode(errors='replace')[-300:]}",
+        )
 
 
 # --- task 3: many writers ---------------------------------------------------------------------------
@@ -387,8 +442,8 @@ def test_send_waits_while_the_fifo_is_full(impl, names, python_processes):
 
 def writer_code(path: str, writer: int, count: int, low: int, high: int, seed: int) -> str:
     return WRITER_LINES_SOURCE + (
-        f"for line in writer_lines({writer}, {count}, {low}, {high}, {seed}):\n"
-        f"    impl.send({path!r}, line)\n")
+        f"for line in writer_lines({writer}, {count}, {low}, {high}, {seed}):\n    impl.send({path!r}, line)\n"
+    )
 
 
 def check_writer_exits(procs) -> None:
@@ -402,7 +457,8 @@ def check_writer_exits(procs) -> None:
 EOF_HINT = (
     "When the last writer closes the FIFO, the server's read() returns b'' (EOF), although more writers may "
     "come later. A server that keeps a write end of its own open never sees EOF; otherwise it must reopen "
-    "the FIFO. EOF is not the end of the server.")
+    "the FIFO. EOF is not the end of the server."
+)
 
 
 @pytest.mark.task(3)
@@ -427,9 +483,10 @@ def test_writers_come_and_go(impl, names, python_processes):
         check_writer_exits(procs)
         if got == first:
             fail(f"receive(6, ...) returned after the 3 lines of the first writer: {EOF_HINT}")
-        expect(sorted(got) == sorted(first + second),
-               f"two writers, one after the other, sent 6 lines; `receive` returned {len(got)}: {got!r:.300}. "
-               + EOF_HINT)
+        expect(
+            sorted(got) == sorted(first + second),
+            f"two writers, one after the other, sent 6 lines; `receive` returned {len(got)}: {got!r:.300}. " + EOF_HINT,
+        )
 
 
 @pytest.mark.task(3)
@@ -446,29 +503,39 @@ def test_eight_writers_lose_split_or_mix_no_line(impl, names, python_processes):
     strangers = [line for line in got if line not in known]
     if strangers:
         odd = strangers[0]
-        fail(f"{len(strangers)} received lines are not lines any writer sent, e.g. {odd[:70]!r}... "
-             f"({len(odd)} characters): lines were split or mixed. Each line must reach the FIFO with ONE "
-             f"write() of at most PIPE_BUF ({PIPE_BUF}) bytes, newline included (such writes are atomic), and "
-             "the server must split what it reads at newlines only, keeping an incomplete tail for the next read")
+        fail(
+            f"{len(strangers)} received lines are not lines any writer sent, e.g. {odd[:70]!r}... "
+            f"({len(odd)} characters): lines were split or mixed. Each line must reach the FIFO with ONE "
+            f"write() of at most PIPE_BUF ({PIPE_BUF}) bytes, newline included (such writes are atomic), and "
+            "the server must split what it reads at newlines only, keeping an incomplete tail for the next read"
+        )
     seen: dict[str, int] = {}
     for line in got:
         seen[line] = seen.get(line, 0) + 1
     twice = [line for line, n in seen.items() if n > 1]
     expect(not twice, f"{len(twice)} lines were received twice, e.g. {twice[:1]!r:.80}")
     missing = len(known) - len(seen)
-    expect(missing == 0, f"{missing} of the {len(known)} lines sent by {writers} writers never came out of "
-           "`receive` (lost, or `receive` gave up early)")
+    expect(
+        missing == 0,
+        f"{missing} of the {len(known)} lines sent by {writers} writers never came out of "
+        "`receive` (lost, or `receive` gave up early)",
+    )
     for w in range(writers):
         order = [known[line][1] for line in got if known[line][0] == w]
-        expect(order == sorted(order), f"the lines of writer {w} came out of order: a FIFO keeps each writer's "
-               "lines in the order they were written; keep the server's lines in arrival order")
+        expect(
+            order == sorted(order),
+            f"the lines of writer {w} came out of order: a FIFO keeps each writer's "
+            "lines in the order they were written; keep the server's lines in arrival order",
+        )
 
 
 # --- task 4: performance -----------------------------------------------------------------------------
 
 PERF_WRITERS, PERF_LINES, PERF_LOW, PERF_HIGH = 8, 1000, 20, 60
 
-PERSISTENT_WRITER = WRITER_LINES_SOURCE + f"""
+PERSISTENT_WRITER = (
+    WRITER_LINES_SOURCE
+    + f"""
 me = int(os.environ["KATA_WRITER"])
 lines = writer_lines(me, {PERF_LINES}, {PERF_LOW}, {PERF_HIGH}, 5)
 for command in sys.stdin:
@@ -487,6 +554,7 @@ for command in sys.stdin:
     sys.stdout.write("done\\n")
     sys.stdout.flush()
 """
+)
 
 
 class BaselineServer:
@@ -518,8 +586,10 @@ class BaselineServer:
 @pytest.mark.on_timeout(EOF_HINT)
 def test_lines_per_second_from_eight_writers(impl, names, python_processes, perf):
     total = PERF_WRITERS * PERF_LINES
-    procs = [python_processes.start(PERSISTENT_WRITER, stdin=subprocess.PIPE,
-                                    env={"KATA_WRITER": str(w)}) for w in range(PERF_WRITERS)]
+    procs = [
+        python_processes.start(PERSISTENT_WRITER, stdin=subprocess.PIPE, env={"KATA_WRITER": str(w)})
+        for w in range(PERF_WRITERS)
+    ]
     learner_path, baseline_path = names.path("fifo"), names.path("baseline")
     server = impl.FifoServer(learner_path)
     baseline = BaselineServer(baseline_path)
@@ -541,9 +611,13 @@ def test_lines_per_second_from_eight_writers(impl, names, python_processes, perf
         expect(len(got) == total, f"`receive({total}, 20)` returned {len(got)} lines from {PERF_WRITERS} writers")
 
     try:
-        perf.check("lines_per_second", learner, lambda: round_trip("raw", baseline_path,
-                                                                   lambda: baseline.receive(total)),
-                   units=total, scale=1.0)
+        perf.check(
+            "lines_per_second",
+            learner,
+            lambda: round_trip("raw", baseline_path, lambda: baseline.receive(total)),
+            units=total,
+            scale=1.0,
+        )
     finally:
         server.close()
         baseline.close()

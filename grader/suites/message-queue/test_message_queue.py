@@ -1,6 +1,7 @@
 """Hidden suite of the `message-queue` kata. Hygiene (zombies, fds, escaped
 children, queues left behind) is checked by the grader after every test; these
 tests check behaviour and say why it is wrong when it is."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,10 @@ def get_or_fail(queue, what: str):
 
 # --- task 1: JobQueue in one process --------------------------------------------------
 
-QUEUE_HINT = ("a JobQueue call blocked: put() blocks while the queue is full and get() while it is empty "
-              "unless a timeout is given (posix_ipc's send/receive take `timeout`; BusyError means it ran out).")
+QUEUE_HINT = (
+    "a JobQueue call blocked: put() blocks while the queue is full and get() while it is empty "
+    "unless a timeout is given (posix_ipc's send/receive take `timeout`; BusyError means it ran out)."
+)
 
 
 @pytest.mark.task(1)
@@ -47,22 +50,35 @@ def test_job_queue_round_trip(impl, names):
         for job in (b"first job", b"", bytes(range(256))):
             queue.put(job)
             got = get_or_fail(queue, "right after a put()")
-            expect(isinstance(got, tuple) and len(got) == 2,
-                   f"get() must return (job, priority), got {got!r:.80}")
-            expect(got == (job, 0), f"get() returned ({describe_bytes(got[0])}, {got[1]!r}), expected "
-                   f"({describe_bytes(job)}, 0): a job comes back unchanged, with its priority (0 by default)")
+            expect(isinstance(got, tuple) and len(got) == 2, f"get() must return (job, priority), got {got!r:.80}")
+            expect(
+                got == (job, 0),
+                f"get() returned ({describe_bytes(got[0])}, {got[1]!r}), expected "
+                f"({describe_bytes(job)}, 0): a job comes back unchanged, with its priority (0 by default)",
+            )
     finally:
         queue.close()
         queue.unlink()
-    expect(not os.path.exists(mq_path(name)), "after unlink() the queue must be gone from /dev/mqueue: "
-           "close() only drops this process's descriptor; unlink() (mq_unlink) removes the name")
+    expect(
+        not os.path.exists(mq_path(name)),
+        "after unlink() the queue must be gone from /dev/mqueue: "
+        "close() only drops this process's descriptor; unlink() (mq_unlink) removes the name",
+    )
 
 
 @pytest.mark.task(1)
 @pytest.mark.on_timeout(QUEUE_HINT)
 def test_job_queue_highest_priority_first_fifo_within(impl, names):
-    jobs = [(b"low-1", 1), (b"urgent-1", 9), (b"low-2", 1), (b"normal", 5), (b"urgent-2", 9), (b"idle", 0),
-            (b"urgent-3", 9), (b"low-3", 1)]
+    jobs = [
+        (b"low-1", 1),
+        (b"urgent-1", 9),
+        (b"low-2", 1),
+        (b"normal", 5),
+        (b"urgent-2", 9),
+        (b"idle", 0),
+        (b"urgent-3", 9),
+        (b"low-3", 1),
+    ]
     expected = sorted(jobs, key=lambda job: -job[1])  # stable: FIFO within one priority
     queue = impl.JobQueue(names.posix("jobs"), 8, 64)
     try:
@@ -72,18 +88,24 @@ def test_job_queue_highest_priority_first_fifo_within(impl, names):
     finally:
         queue.close()
         queue.unlink()
-    for position, ((want, want_priority), (have, have_priority)) in enumerate(zip(expected, got)):
+    for position, ((want, want_priority), (have, have_priority)) in enumerate(zip(expected, got, strict=False)):
         if have == want and have_priority != want_priority:
-            fail(f"get() returned {have!r} with priority {have_priority!r}, but it was put with priority "
-                 f"{want_priority}: return the priority that receive() gives you")
+            fail(
+                f"get() returned {have!r} with priority {have_priority!r}, but it was put with priority "
+                f"{want_priority}: return the priority that receive() gives you"
+            )
         if have != want:
             put_with = dict(jobs).get(have)
             if put_with is not None and put_with < want_priority:
-                fail(f"get() number {position + 1} returned {have!r} (put with priority {put_with}) while {want!r} "
-                     f"(priority {want_priority}) was waiting: the highest priority comes first. Pass the priority "
-                     "to send(): the POSIX queue orders by it.")
-            fail(f"get() number {position + 1} returned {have!r}, expected {want!r}: within one priority, jobs come "
-                 f"out in the order they were put (FIFO). All gets: {[j for j, _ in got]}")
+                fail(
+                    f"get() number {position + 1} returned {have!r} (put with priority {put_with}) while {want!r} "
+                    f"(priority {want_priority}) was waiting: the highest priority comes first. Pass the priority "
+                    "to send(): the POSIX queue orders by it."
+                )
+            fail(
+                f"get() number {position + 1} returned {have!r}, expected {want!r}: within one priority, jobs come "
+                f"out in the order they were put (FIFO). All gets: {[j for j, _ in got]}"
+            )
 
 
 @pytest.mark.task(1)
@@ -93,12 +115,16 @@ def test_job_queue_timeouts_when_full_and_when_empty(impl, names):
     try:
         queue.put(b"one", timeout=5)
         queue.put(b"two", timeout=5)
-        expect_timeout(lambda: queue.put(b"three", timeout=0.1), "put(timeout=0.1) into a full queue of capacity 2",
-                       "the queue took a 3rd job: create it with max_messages=capacity")
+        expect_timeout(
+            lambda: queue.put(b"three", timeout=0.1),
+            "put(timeout=0.1) into a full queue of capacity 2",
+            "the queue took a 3rd job: create it with max_messages=capacity",
+        )
         get_or_fail(queue, "with 2 jobs in it")
         get_or_fail(queue, "with 1 job in it")
-        expect_timeout(lambda: queue.get(timeout=0.1), "get(timeout=0.1) on an empty queue",
-                       "an empty queue has nothing to give")
+        expect_timeout(
+            lambda: queue.get(timeout=0.1), "get(timeout=0.1) on an empty queue", "an empty queue has nothing to give"
+        )
     finally:
         queue.close()
         queue.unlink()
@@ -111,11 +137,15 @@ def test_job_queue_rejects_oversized_jobs(impl, names):
     try:
         with pytest.raises(ValueError):
             queue.put(b"x" * 101)
-            fail("put() of a 101-byte job into a queue with max_size=100 did not raise ValueError: create the "
-                 "queue with max_message_size=max_size and refuse bigger jobs")
+            fail(
+                "put() of a 101-byte job into a queue with max_size=100 did not raise ValueError: create the "
+                "queue with max_message_size=max_size and refuse bigger jobs"
+            )
         queue.put(b"y" * 100, timeout=1)
-        expect(get_or_fail(queue, "after a put of exactly max_size bytes") == (b"y" * 100, 0),
-               "a job of exactly max_size bytes must go through")
+        expect(
+            get_or_fail(queue, "after a put of exactly max_size bytes") == (b"y" * 100, 0),
+            "a job of exactly max_size bytes must go through",
+        )
     finally:
         queue.close()
         queue.unlink()
@@ -132,9 +162,11 @@ queue.close()
 
 
 @pytest.mark.task(2)
-@pytest.mark.on_timeout("the consumer waits for jobs that never come: a JobQueue opened by name in another "
-                        "process must join the existing queue (open it without O_EXCL when it exists), and "
-                        "put() blocks only while the queue is full.")
+@pytest.mark.on_timeout(
+    "the consumer waits for jobs that never come: a JobQueue opened by name in another "
+    "process must join the existing queue (open it without O_EXCL when it exists), and "
+    "put() blocks only while the queue is full."
+)
 def test_job_queue_producers_in_other_processes(impl, names, python_processes):
     name = names.posix("jobs")
     producers, count = 3, 150
@@ -147,8 +179,10 @@ def test_job_queue_producers_in_other_processes(impl, names, python_processes):
                 job, _ = queue.get(timeout=10)
             except TimeoutError:
                 errors = [p.communicate()[1].decode()[-500:] for p in procs if p.poll() not in (None, 0)]
-                fail(f"only {n} of {producers * count} jobs arrived from the producer processes"
-                     + (f"; a producer failed: {errors[0]}" if errors else ""))
+                fail(
+                    f"only {n} of {producers * count} jobs arrived from the producer processes"
+                    + (f"; a producer failed: {errors[0]}" if errors else "")
+                )
             who, _, index = job.decode().partition(":")
             seen[int(who.split("-")[1])].append(int(index))
         for proc in procs:
@@ -158,15 +192,20 @@ def test_job_queue_producers_in_other_processes(impl, names, python_processes):
         queue.close()
         queue.unlink()
     for k, indexes in seen.items():
-        expect(indexes == list(range(count)), f"the jobs of producer {k} arrived as {indexes[:12]}...: every job once, "
-               "in the order it was put (same priority: FIFO)")
+        expect(
+            indexes == list(range(count)),
+            f"the jobs of producer {k} arrived as {indexes[:12]}...: every job once, "
+            "in the order it was put (same priority: FIFO)",
+        )
 
 
 # --- task 3: RPC over one System V queue -------------------------------------------------
 
-RPC_HINT = ("an RPC blocked: requests go on type 1 with the caller's reply type in the first 8 bytes, the server "
-            "answers on that type, the caller receives only its own type; serve_forever() returns once stop() "
-            "removed the queue (receive() then raises ExistentialError).")
+RPC_HINT = (
+    "an RPC blocked: requests go on type 1 with the caller's reply type in the first 8 bytes, the server "
+    "answers on that type, the caller receives only its own type; serve_forever() returns once stop() "
+    "removed the queue (receive() then raises ExistentialError)."
+)
 
 
 def handler(request: bytes) -> bytes:
@@ -191,16 +230,22 @@ class ServerThread:
     def stop(self) -> None:
         self.server.stop()
         self.thread.join(5)
-        expect(not self.thread.is_alive(), "serve_forever() did not return within 5 s of stop(): stop() must wake "
-               "the blocked receive(), e.g. by removing the queue (receive raises ExistentialError)")
+        expect(
+            not self.thread.is_alive(),
+            "serve_forever() did not return within 5 s of stop(): stop() must wake "
+            "the blocked receive(), e.g. by removing the queue (receive raises ExistentialError)",
+        )
         self.check()
 
     def check(self) -> None:
         if self.error is not None:
             err = self.error
-            hint = (" sysv_ipc receives at most max_message_size bytes, 2048 by default: open the queue with "
-                    "max_message_size=8192" if "Argument list too long" in str(err) or "max_message_size" in str(err)
-                    else "")
+            hint = (
+                " sysv_ipc receives at most max_message_size bytes, 2048 by default: open the queue with "
+                "max_message_size=8192"
+                if "Argument list too long" in str(err) or "max_message_size" in str(err)
+                else ""
+            )
             fail(f"serve_forever() raised {type(err).__name__}: {err}.{hint}")
 
 
@@ -210,13 +255,17 @@ def call(impl, key: int, request: bytes, server: ServerThread | None = None, tim
     except TimeoutError:
         if server is not None:
             server.check()
-        fail(f"rpc_call of a {len(request)}-byte request got no reply within {timeout:g} s although the server runs: "
-             "requests go on type 1 carrying the reply type (the caller's pid) in 8 big-endian bytes, the "
-             "server replies on that type")
+        fail(
+            f"rpc_call of a {len(request)}-byte request got no reply within {timeout:g} s although the server runs: "
+            "requests go on type 1 carrying the reply type (the caller's pid) in 8 big-endian bytes, the "
+            "server replies on that type"
+        )
     except ValueError as err:
         if "max_message_size" in str(err):
-            fail(f"rpc_call raised ValueError: {err}. sysv_ipc's max_message_size defaults to 2048 bytes: open "
-                 "the queue with max_message_size=8192 on both sides")
+            fail(
+                f"rpc_call raised ValueError: {err}. sysv_ipc's max_message_size defaults to 2048 bytes: open "
+                "the queue with max_message_size=8192 on both sides"
+            )
         raise
 
 
@@ -230,16 +279,21 @@ def test_rpc_round_trip(impl, names):
         expect(mode == 0o600, f"the server's queue has mode {mode:#o}, expected 0o600")
         for request in (b"hello", b"", bytes(range(256))):
             got = call(impl, key, request, server)
-            expect(got == handler(request), f"rpc_call({describe_bytes(request)}) returned {describe_bytes(got)}, "
-                   f"expected handler(request) = {describe_bytes(handler(request))}")
+            expect(
+                got == handler(request),
+                f"rpc_call({describe_bytes(request)}) returned {describe_bytes(got)}, "
+                f"expected handler(request) = {describe_bytes(handler(request))}",
+            )
     finally:
         server.stop()
     try:
         sysv_ipc.MessageQueue(key)
     except sysv_ipc.ExistentialError:
         return
-    fail("the queue still exists after stop(): the server created it, stop() removes it (IPC_RMID); "
-         "System V queues outlive every process (`ipcs -q`)")
+    fail(
+        "the queue still exists after stop(): the server created it, stop() removes it (IPC_RMID); "
+        "System V queues outlive every process (`ipcs -q`)"
+    )
 
 
 @pytest.mark.task(3)
@@ -251,8 +305,10 @@ def test_rpc_large_messages(impl, names):
         for size in (3000, 8000):
             request = bytes(range(256)) * (size // 256) + b"!" * (size % 256)
             got = call(impl, key, request, server)
-            expect(got == handler(request)[:len(got)] and len(got) == size + 3,
-                   f"a {size}-byte request came back as {describe_bytes(got)}: the whole request and reply must travel")
+            expect(
+                got == handler(request)[: len(got)] and len(got) == size + 3,
+                f"a {size}-byte request came back as {describe_bytes(got)}: the whole request and reply must travel",
+            )
     finally:
         server.stop()
 
@@ -282,15 +338,24 @@ def test_rpc_call_takes_only_its_own_reply(impl, names):
         got = call(impl, server.mq.key, b"mine")
         worker.join(5)
         if got == b"the reply of another caller":
-            fail(f"rpc_call returned a reply addressed to another caller (type {STRANGER}): receive with "
-                 "type=os.getpid(), the reply type you put in the request, never type=0 (which takes whatever "
-                 "message is first: other callers' replies, even requests)")
+            fail(
+                f"rpc_call returned a reply addressed to another caller (type {STRANGER}): receive with "
+                "type=os.getpid(), the reply type you put in the request, never type=0 (which takes whatever "
+                "message is first: other callers' replies, even requests)"
+            )
         expect(server.requests, "the server got no request on type 1")
         reply_type, body = server.requests[0]
-        expect(reply_type == os.getpid(), f"the request carried reply type {reply_type}, expected the caller's pid "
-               f"{os.getpid()} in its first 8 bytes (big-endian)")
-        expect(body == b"mine", f"the request body arrived as {describe_bytes(body)}, expected b'mine' after the header")
-        expect(got == b"reply:mine", f"rpc_call returned {describe_bytes(got)}, expected the server's reply b'reply:mine'")
+        expect(
+            reply_type == os.getpid(),
+            f"the request carried reply type {reply_type}, expected the caller's pid "
+            f"{os.getpid()} in its first 8 bytes (big-endian)",
+        )
+        expect(
+            body == b"mine", f"the request body arrived as {describe_bytes(body)}, expected b'mine' after the header"
+        )
+        expect(
+            got == b"reply:mine", f"rpc_call returned {describe_bytes(got)}, expected the server's reply b'reply:mine'"
+        )
     finally:
         server.mq.remove()
 
@@ -311,6 +376,7 @@ def test_rpc_server_replies_on_the_type_in_the_request(impl, names):
             except sysv_ipc.BusyError:
                 server.check()
                 return None
+
         try:
             got = wait_until(reply, 3, "no reply")
         except pytest.fail.Exception:
@@ -320,11 +386,16 @@ def test_rpc_server_replies_on_the_type_in_the_request(impl, names):
                     stray.append(mq.receive(block=False)[1])
                 except sysv_ipc.BusyError:
                     break
-            fail(f"the server never answered on type {reply_type}, the reply type carried in the request's first 8 "
-                 f"bytes" + (f"; the queue holds messages of type {sorted(set(stray))} instead" if stray else "")
-                 + ": send each reply with type=<that reply type>")
-        expect(got == handler(b"ping"), f"the reply was {describe_bytes(got)}, expected handler(b'ping') = "
-               f"{handler(b'ping')!r}")
+            fail(
+                f"the server never answered on type {reply_type}, the reply type carried in the request's first 8 "
+                f"bytes"
+                + (f"; the queue holds messages of type {sorted(set(stray))} instead" if stray else "")
+                + ": send each reply with type=<that reply type>"
+            )
+        expect(
+            got == handler(b"ping"),
+            f"the reply was {describe_bytes(got)}, expected handler(b'ping') = {handler(b'ping')!r}",
+        )
     finally:
         server.stop()
 
@@ -335,8 +406,11 @@ def test_rpc_call_times_out_without_a_server(impl, names):
     key = names.key()
     mq = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600, max_message_size=MAX_MESSAGE)
     try:
-        expect_timeout(lambda: impl.rpc_call(key, b"anyone?", 0.3), "rpc_call(timeout=0.3) with nobody serving",
-                       "there is no server to reply")
+        expect_timeout(
+            lambda: impl.rpc_call(key, b"anyone?", 0.3),
+            "rpc_call(timeout=0.3) with nobody serving",
+            "there is no server to reply",
+        )
     finally:
         mq.remove()
     missing = names.key()  # never created
@@ -345,8 +419,10 @@ def test_rpc_call_times_out_without_a_server(impl, names):
     except FileNotFoundError:
         pass
     else:
-        fail("rpc_call on a key with no queue must raise FileNotFoundError (open the queue without IPC_CREAT: "
-             "only the server creates it)")
+        fail(
+            "rpc_call on a key with no queue must raise FileNotFoundError (open the queue without IPC_CREAT: "
+            "only the server creates it)"
+        )
     finally:
         try:  # a wrong rpc_call may have created it
             sysv_ipc.MessageQueue(missing).remove()
@@ -414,8 +490,10 @@ def test_rpc_sixteen_concurrent_callers(impl, names):
     bad = [line.split(" ", 1)[1] for line in lines if not line.endswith(" ok")]
     if bad:
         stolen = [b for b in bad if "caller-" in b and " got b're:" in b]
-        fail(f"{len(bad)} of {callers} concurrent callers went wrong, e.g. {bad[0]}"
-             + (": a caller took a reply meant for another; receive only type=os.getpid()" if stolen else ""))
+        fail(
+            f"{len(bad)} of {callers} concurrent callers went wrong, e.g. {bad[0]}"
+            + (": a caller took a reply meant for another; receive only type=os.getpid()" if stolen else "")
+        )
     expect(len(lines) == callers, f"only {len(lines)} of {callers} callers reported")
 
 
@@ -453,8 +531,12 @@ def test_job_queue_throughput(impl, names, perf):
     mine = impl.JobQueue(names.posix("jobs"), capacity, size)
     base = posix_ipc.MessageQueue(raw, posix_ipc.O_CREX, mode=0o600, max_messages=capacity, max_message_size=size)
     try:
-        perf.check("job_queue_msgs_per_s", lambda: transfer(mine, count, capacity, payload),
-                   lambda: transfer(RawQueue(base), count, capacity, payload), units=count)
+        perf.check(
+            "job_queue_msgs_per_s",
+            lambda: transfer(mine, count, capacity, payload),
+            lambda: transfer(RawQueue(base), count, capacity, payload),
+            units=count,
+        )
     finally:
         mine.close()
         mine.unlink()

@@ -1,6 +1,7 @@
 """Hidden suite of the `pipe` kata. Hygiene (zombies, fds, escaped children) is
 checked by the grader after every test; these tests check behaviour and say why
 it is wrong when it is."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +13,9 @@ from grader.testing import describe_bytes, expect, fail, payload
 
 PIPE_CAPACITY = 65536
 
+
 def work(task: bytes) -> bytes:
     return hashlib.sha256(task).digest() + task[::-1]
-
 
 
 def check_payload(expected: bytes, got, what: str) -> None:
@@ -22,27 +23,38 @@ def check_payload(expected: bytes, got, what: str) -> None:
     if got == expected:
         return
     if len(got) < len(expected) and expected.startswith(got):
-        fail(f"`{what}` returned only the first {len(got)} of {len(expected)} bytes. One read() returns what "
-             f"is in the pipe at that moment (at most its {PIPE_CAPACITY // 1024} KiB buffer), not the whole "
-             "message: read in a loop until read() returns b'' (EOF).")
+        fail(
+            f"`{what}` returned only the first {len(got)} of {len(expected)} bytes. One read() returns what "
+            f"is in the pipe at that moment (at most its {PIPE_CAPACITY // 1024} KiB buffer), not the whole "
+            "message: read in a loop until read() returns b'' (EOF)."
+        )
     if len(got) > len(expected) and got.startswith(expected):
-        fail(f"`{what}` returned {len(got) - len(expected)} bytes more than the child wrote "
-             "(is the child writing twice, or is the parent also writing into the pipe?)")
-    fail(f"`{what}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the bytes must "
-         "arrive unchanged (binary, any byte value, no decoding or newline handling)")
+        fail(
+            f"`{what}` returned {len(got) - len(expected)} bytes more than the child wrote "
+            "(is the child writing twice, or is the parent also writing into the pipe?)"
+        )
+    fail(
+        f"`{what}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the bytes must "
+        "arrive unchanged (binary, any byte value, no decoding or newline handling)"
+    )
 
 
 def check_one_fork(forks, what: str) -> None:
-    expect(forks() >= 1, f"`{what}` returned without forking: the data must travel from another process "
-           "through a pipe (os.pipe() then os.fork()), not be computed in the caller")
+    expect(
+        forks() >= 1,
+        f"`{what}` returned without forking: the data must travel from another process "
+        "through a pipe (os.pipe() then os.fork()), not be computed in the caller",
+    )
     expect(forks() == 1, f"`{what}` forked {forks()} times; one child is enough")
 
 
 # --- task 1: child_to_parent -------------------------------------------------------
 
-EOF_HINT = ("read() never returned EOF. EOF arrives only when every write end of the pipe is closed: the "
-            "parent must close its own copy of the write end right after fork(), and the child must close "
-            "its end (or exit) when it has written everything.")
+EOF_HINT = (
+    "read() never returned EOF. EOF arrives only when every write end of the pipe is closed: the "
+    "parent must close its own copy of the write end right after fork(), and the child must close "
+    "its end (or exit) when it has written everything."
+)
 
 
 @pytest.mark.task(1)
@@ -69,7 +81,8 @@ def test_child_to_parent_binary(impl):
 @pytest.mark.on_timeout(
     "a payload larger than the pipe buffer (64 KiB) blocks the child's write() until the parent reads. "
     "A parent that calls waitpid() before reading waits for a child that waits for it: a deadlock. "
-    "Read to EOF first, then waitpid().")
+    "Read to EOF first, then waitpid()."
+)
 def test_child_to_parent_larger_than_pipe_buffer(impl):
     data = payload(4 << 20)
     check_payload(data, impl.child_to_parent(data), "child_to_parent")
@@ -87,14 +100,18 @@ def test_child_to_parent_many_calls(impl):
 
 ROUND_TRIP_HINT = (
     "the child reads the request until EOF, and EOF only comes once the parent closes its write end of "
-    "the request pipe and the child has closed its own inherited copy. Close unused ends right after fork().")
+    "the request pipe and the child has closed its own inherited copy. Close unused ends right after fork()."
+)
 
 
 def check_digest(data: bytes, got) -> None:
     expected = hashlib.sha256(data).hexdigest()
     expect(isinstance(got, str), f"`round_trip_digest` must return the hex digest as str, got {type(got).__name__}")
-    expect(got == expected, f"`round_trip_digest` returned {got[:80]!r}, expected the sha256 hex digest of the "
-           f"{len(data)}-byte payload, {expected!r}: did the child receive the whole payload?")
+    expect(
+        got == expected,
+        f"`round_trip_digest` returned {got[:80]!r}, expected the sha256 hex digest of the "
+        f"{len(data)}-byte payload, {expected!r}: did the child receive the whole payload?",
+    )
 
 
 @pytest.mark.task(2)
@@ -111,8 +128,10 @@ def test_round_trip_empty(impl):
 
 
 @pytest.mark.task(2)
-@pytest.mark.on_timeout(ROUND_TRIP_HINT + " A request larger than 64 KiB also needs the parent to write it "
-                        "all before waiting for the answer.")
+@pytest.mark.on_timeout(
+    ROUND_TRIP_HINT + " A request larger than 64 KiB also needs the parent to write it "
+    "all before waiting for the answer."
+)
 def test_round_trip_larger_than_pipe_buffer(impl):
     data = payload(3 << 20, seed=11)
     check_digest(data, impl.round_trip_digest(data))
@@ -130,22 +149,30 @@ def test_round_trip_binary(impl):
 GATHER_HINT = (
     "outputs larger than the pipe buffer block each worker's write() until the parent reads them. Read "
     "from every worker's pipe (os.read in a select/poll loop, or one worker after the other) before "
-    "waiting for the workers, and close the write ends in the parent and the siblings' read ends in each child.")
+    "waiting for the workers, and close the write ends in the parent and the siblings' read ends in each child."
+)
 
 
 def check_gather(tasks: list[bytes], workers: int, got, forks) -> None:
     expected = [work(t) for t in tasks]
     expect(isinstance(got, list), f"`gather` must return a list, got {type(got).__name__}")
     expect(len(got) == len(expected), f"`gather` returned {len(got)} results for {len(tasks)} tasks")
-    for i, (want, have) in enumerate(zip(expected, got)):
+    for i, (want, have) in enumerate(zip(expected, got, strict=False)):
         if have != want:
             if have in expected:
-                fail(f"result {i} of `gather` is the result of task {expected.index(have)}: results must "
-                     "come back in task order, whatever order the workers finish in")
-            fail(f"result {i} of `gather` is {describe_bytes(have)}, expected work(task {i}) = "
-                 f"{describe_bytes(want)}; a result must arrive whole (frame each result: length, then bytes)")
-    expect(forks() <= workers, f"`gather` forked {forks()} processes for {workers} workers: start at most "
-           "`workers` children and give each several tasks")
+                fail(
+                    f"result {i} of `gather` is the result of task {expected.index(have)}: results must "
+                    "come back in task order, whatever order the workers finish in"
+                )
+            fail(
+                f"result {i} of `gather` is {describe_bytes(have)}, expected work(task {i}) = "
+                f"{describe_bytes(want)}; a result must arrive whole (frame each result: length, then bytes)"
+            )
+    expect(
+        forks() <= workers,
+        f"`gather` forked {forks()} processes for {workers} workers: start at most "
+        "`workers` children and give each several tasks",
+    )
     expect(not tasks or forks() >= 1, "`gather` computed the results without forking any worker")
 
 
@@ -190,7 +217,7 @@ def raw_pipe_transfer(data: bytes) -> bytes:
             os.close(r)
             view = memoryview(data)
             while view:
-                view = view[os.write(w, view):]
+                view = view[os.write(w, view) :]
         finally:
             os._exit(0)
     os.close(w)
@@ -207,5 +234,10 @@ def raw_pipe_transfer(data: bytes) -> bytes:
 def test_child_to_parent_throughput(impl, perf):
     data = payload(8 << 20, seed=3)
     check_payload(data, impl.child_to_parent(data), "child_to_parent")
-    perf.check("child_to_parent_mbps", lambda: impl.child_to_parent(data), lambda: raw_pipe_transfer(data),
-               units=len(data), scale=1e-6)
+    perf.check(
+        "child_to_parent_mbps",
+        lambda: impl.child_to_parent(data),
+        lambda: raw_pipe_transfer(data),
+        units=len(data),
+        scale=1e-6,
+    )

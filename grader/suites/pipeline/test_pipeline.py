@@ -2,6 +2,7 @@
 os.execvp and os.waitpid. Hygiene (zombies, the caller's fds, escaped children) is
 checked by the grader after every test; these tests check behaviour, and the fds
 each command starts with."""
+
 from __future__ import annotations
 
 import ast
@@ -41,10 +42,10 @@ def spawns(monkeypatch):
         def wrapper(*args, **kwargs):
             record.helpers.append(label)
             return real(*args, **kwargs)
+
         return wrapper
 
-    monkeypatch.setattr(subprocess.Popen, "_execute_child",
-                        spy("subprocess", subprocess.Popen._execute_child))
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", spy("subprocess", subprocess.Popen._execute_child))
     for name in ("system", "posix_spawn", "posix_spawnp"):
         if hasattr(os, name):
             monkeypatch.setattr(os, name, spy(f"os.{name}", getattr(os, name)))
@@ -54,15 +55,21 @@ def spawns(monkeypatch):
 def run(impl, commands, stdin=b"", spawns: Spawns | None = None):
     got = impl.run_pipeline(commands, stdin)
     shown = " | ".join(" ".join(c) for c in commands)
-    expect(isinstance(got, tuple) and len(got) == 2,
-           f"`run_pipeline` must return a tuple (stdout bytes, list of return codes), got {type(got).__name__}")
+    expect(
+        isinstance(got, tuple) and len(got) == 2,
+        f"`run_pipeline` must return a tuple (stdout bytes, list of return codes), got {type(got).__name__}",
+    )
     output, codes = got
     expect(isinstance(output, bytes), f"the output of `{shown}` must be bytes, got {type(output).__name__}")
-    expect(isinstance(codes, list) and all(isinstance(c, int) for c in codes),
-           f"the return codes of `{shown}` must be a list of int, got {codes!r}")
-    expect(len(codes) == len(commands),
-           f"`{shown}` has {len(commands)} commands but `run_pipeline` returned {len(codes)} return codes "
-           f"({codes!r}): one per command, in command order")
+    expect(
+        isinstance(codes, list) and all(isinstance(c, int) for c in codes),
+        f"the return codes of `{shown}` must be a list of int, got {codes!r}",
+    )
+    expect(
+        len(codes) == len(commands),
+        f"`{shown}` has {len(commands)} commands but `run_pipeline` returned {len(codes)} return codes "
+        f"({codes!r}): one per command, in command order",
+    )
     if spawns is not None:
         check_spawns(spawns, len(commands))
     return output, codes
@@ -70,21 +77,29 @@ def run(impl, commands, stdin=b"", spawns: Spawns | None = None):
 
 def check_spawns(spawns: Spawns, commands: int) -> None:
     if spawns.helpers:
-        fail(f"`run_pipeline` used {spawns.helpers[0]}: this kata is about building the pipeline yourself "
-             "with os.pipe(), os.fork(), os.dup2() and os.execvp(), without subprocess or a shell")
-    expect(spawns.forks >= commands,
-           f"`run_pipeline` forked {spawns.forks} times for {commands} commands: each command runs in its own "
-           "child (fork, then dup2 its stdin/stdout, then execvp), never through a shell")
+        fail(
+            f"`run_pipeline` used {spawns.helpers[0]}: this kata is about building the pipeline yourself "
+            "with os.pipe(), os.fork(), os.dup2() and os.execvp(), without subprocess or a shell"
+        )
+    expect(
+        spawns.forks >= commands,
+        f"`run_pipeline` forked {spawns.forks} times for {commands} commands: each command runs in its own "
+        "child (fork, then dup2 its stdin/stdout, then execvp), never through a shell",
+    )
 
 
 def check_output(expected: bytes, got: bytes, shown: str) -> None:
     if got == expected:
         return
     if len(got) < len(expected) and expected.startswith(got):
-        fail(f"`{shown}` returned only the first {len(got)} of {len(expected)} bytes of the last command's "
-             "output: read its stdout in a loop until read() returns b'' (EOF), and only then wait for it")
-    fail(f"`{shown}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the last command's "
-         "stdout must come back unchanged (bytes, no decoding)")
+        fail(
+            f"`{shown}` returned only the first {len(got)} of {len(expected)} bytes of the last command's "
+            "output: read its stdout in a loop until read() returns b'' (EOF), and only then wait for it"
+        )
+    fail(
+        f"`{shown}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the last command's "
+        "stdout must come back unchanged (bytes, no decoding)"
+    )
 
 
 def check_codes(expected: list[int], got: list[int], shown: str, why: str = "") -> None:
@@ -97,7 +112,8 @@ EOF_HINT = (
     "a command waits for EOF on its stdin, and EOF comes only when every copy of that pipe's write end is "
     "closed. After forking the children, the parent must close every pipe end it does not use itself "
     "(it keeps only the first command's stdin and the last command's stdout), and close the first "
-    "command's stdin once it has written everything (at once when stdin is empty).")
+    "command's stdin once it has written everything (at once when stdin is empty)."
+)
 
 
 # --- task 1: basics ---------------------------------------------------------------------
@@ -126,8 +142,10 @@ def test_three_stages(impl, spawns):
     commands = [["cat"], ["tr", "a-z", "A-Z"], ["sort"]]
     output, codes = run(impl, commands, text, spawns=spawns)
     if output == text.upper():
-        fail("`cat | tr a-z A-Z | sort` came back unsorted: the output of `tr` must be the stdin of `sort` "
-             "(dup2 the read end of the pipe between them onto fd 0 of `sort`)")
+        fail(
+            "`cat | tr a-z A-Z | sort` came back unsorted: the output of `tr` must be the stdin of `sort` "
+            "(dup2 the read end of the pipe between them onto fd 0 of `sort`)"
+        )
     check_output(b"APPLE\nFIG\nPEAR\n", output, "cat | tr a-z A-Z | sort")
     check_codes([0, 0, 0], codes, "cat | tr a-z A-Z | sort")
 
@@ -154,9 +172,11 @@ def test_empty_stdin_is_eof(impl):
 def test_arguments_are_not_interpreted_by_a_shell(impl, spawns):
     words = "a | b; $HOME `id` *"
     output, codes = run(impl, [["echo", words]], spawns=spawns)
-    expect(output == words.encode() + b"\n",
-           f"`echo {words!r}` printed {output!r}: the arguments went through a shell. Each command is an "
-           "argv list passed as is to os.execvp(argv[0], argv): no quoting, no expansion, no shell")
+    expect(
+        output == words.encode() + b"\n",
+        f"`echo {words!r}` printed {output!r}: the arguments went through a shell. Each command is an "
+        "argv list passed as is to os.execvp(argv[0], argv): no quoting, no expansion, no shell",
+    )
     check_codes([0], codes, "echo")
 
 
@@ -178,20 +198,28 @@ def test_empty_pipeline_is_an_error(impl, spawns):
 @pytest.mark.on_timeout(EOF_HINT)
 def test_exit_codes_in_command_order(impl):
     commands = [["sh", "-c", "cat >/dev/null; exit 3"], ["sh", "-c", "cat; exit 5"], ["true"]]
-    output, codes = run(impl, commands)
-    check_codes([3, 5, 0], codes, "sh -c 'exit 3' | sh -c 'exit 5' | true",
-                "one exit code per command, in the order of `commands` (not the order they finish in): "
-                "os.waitstatus_to_exitcode(status) of os.waitpid(pid, 0) for each pid in turn")
+    _output, codes = run(impl, commands)
+    check_codes(
+        [3, 5, 0],
+        codes,
+        "sh -c 'exit 3' | sh -c 'exit 5' | true",
+        "one exit code per command, in the order of `commands` (not the order they finish in): "
+        "os.waitstatus_to_exitcode(status) of os.waitpid(pid, 0) for each pid in turn",
+    )
 
 
 @pytest.mark.task(2)
 @pytest.mark.on_timeout(EOF_HINT)
 def test_killed_by_a_signal_is_negative(impl):
-    output, codes = run(impl, [["sh", "-c", "kill -TERM $$"], ["sh", "-c", "cat; kill -KILL $$"]])
-    check_codes([-signal.SIGTERM, -signal.SIGKILL], codes, "sh -c 'kill -TERM $$' | sh -c 'kill -KILL $$'",
-                "a command killed by a signal has no exit code: report minus the signal number "
-                "(-15 for SIGTERM, -9 for SIGKILL), as subprocess does. The wait status holds either an "
-                "exit code or a signal: os.waitstatus_to_exitcode() decodes both (or WIFSIGNALED/WTERMSIG)")
+    _output, codes = run(impl, [["sh", "-c", "kill -TERM $$"], ["sh", "-c", "cat; kill -KILL $$"]])
+    check_codes(
+        [-signal.SIGTERM, -signal.SIGKILL],
+        codes,
+        "sh -c 'kill -TERM $$' | sh -c 'kill -KILL $$'",
+        "a command killed by a signal has no exit code: report minus the signal number "
+        "(-15 for SIGTERM, -9 for SIGKILL), as subprocess does. The wait status holds either an "
+        "exit code or a signal: os.waitstatus_to_exitcode() decodes both (or WIFSIGNALED/WTERMSIG)",
+    )
 
 
 @pytest.mark.task(2)
@@ -199,10 +227,12 @@ def test_killed_by_a_signal_is_negative(impl):
 def test_command_not_found_is_127(impl):
     missing = "kata-no-such-command"
     output, codes = run(impl, [[missing, "--flag"], ["echo", "still runs"]])
-    expect(codes[0] == 127,
-           f"`{missing}` does not exist: its return code must be 127 (the shell's 'command not found'), "
-           f"got {codes[0]}. When os.execvp() raises FileNotFoundError in the child, the child must end "
-           "with os._exit(127), never return or raise into the caller's code")
+    expect(
+        codes[0] == 127,
+        f"`{missing}` does not exist: its return code must be 127 (the shell's 'command not found'), "
+        f"got {codes[0]}. When os.execvp() raises FileNotFoundError in the child, the child must end "
+        "with os._exit(127), never return or raise into the caller's code",
+    )
     check_output(b"still runs\n", output, f"{missing} | echo 'still runs'")
     check_codes([127, 0], codes, f"{missing} | echo 'still runs'")
 
@@ -214,9 +244,13 @@ def test_not_executable_is_126(impl, scratch):
     script.write_text("#!/bin/sh\necho should not run\n")
     script.chmod(0o644)
     output, codes = run(impl, [[str(script)]])
-    check_codes([126], codes, f"{script.name} (mode 0644)",
-                "a file that exists but cannot be executed (os.execvp raises PermissionError) gets 126, "
-                "the shell's convention; 127 means 'not found' only")
+    check_codes(
+        [126],
+        codes,
+        f"{script.name} (mode 0644)",
+        "a file that exists but cannot be executed (os.execvp raises PermissionError) gets 126, "
+        "the shell's convention; 127 means 'not found' only",
+    )
     expect(output == b"", f"a command that could not be executed produced output {output!r}")
 
 
@@ -226,7 +260,8 @@ DEADLOCK_HINT = (
     "input and output larger than the pipe buffers (64 KiB): writing all of stdin before reading any output "
     "deadlocks, since the parent blocks on a full input pipe while the last command blocks on a full output "
     "pipe. Write and read at the same time: select() on both fds with the write end non-blocking "
-    "(os.set_blocking(fd, False)), or a thread that feeds stdin.")
+    "(os.set_blocking(fd, False)), or a thread that feeds stdin."
+)
 
 
 @pytest.mark.task(3)
@@ -250,7 +285,8 @@ SIGPIPE_HINT = (
     "`yes` never stops writing: it ends only by SIGPIPE once `head` has exited. Python ignores SIGPIPE "
     "and exec'd programs inherit an ignored signal, so restore it in the child before exec: "
     "signal.signal(signal.SIGPIPE, signal.SIG_DFL). Also make sure no other process (the parent, a sibling) "
-    "keeps the pipe's read end open, or `yes` never gets SIGPIPE at all.")
+    "keeps the pipe's read end open, or `yes` never gets SIGPIPE at all."
+)
 
 
 @pytest.mark.task(3)
@@ -259,8 +295,10 @@ def test_early_exit_ends_the_writer_by_sigpipe(impl):
     output, codes = run(impl, [["yes"], ["head", "-c", "10"]])
     check_output(b"y\n" * 5, output, "yes | head -c 10")
     if codes[0] != -signal.SIGPIPE:
-        fail(f"`yes | head -c 10` returned the codes {codes!r}: `yes` must die of SIGPIPE (-13) when `head` "
-             f"exits, as in a shell. {SIGPIPE_HINT}")
+        fail(
+            f"`yes | head -c 10` returned the codes {codes!r}: `yes` must die of SIGPIPE (-13) when `head` "
+            f"exits, as in a shell. {SIGPIPE_HINT}"
+        )
     check_codes([-signal.SIGPIPE, 0], codes, "yes | head -c 10")
 
 
@@ -271,9 +309,11 @@ def test_first_command_reads_only_part_of_stdin(impl):
     try:
         output, codes = run(impl, [["head", "-c", "10"]], data)
     except BrokenPipeError:
-        fail("`run_pipeline([['head', '-c', '10']], <4 MiB>)` raised BrokenPipeError: `head` exits after 10 bytes, "
-             "and writing to a pipe nobody reads fails with EPIPE (Python ignores SIGPIPE). That is normal, not "
-             "an error of the pipeline: stop feeding stdin, close it, and go on reading the output")
+        fail(
+            "`run_pipeline([['head', '-c', '10']], <4 MiB>)` raised BrokenPipeError: `head` exits after 10 bytes, "
+            "and writing to a pipe nobody reads fails with EPIPE (Python ignores SIGPIPE). That is normal, not "
+            "an error of the pipeline: stop feeding stdin, close it, and go on reading the output"
+        )
     check_output(data[:10], output, "head -c 10")
     check_codes([0], codes, "head -c 10")
 
@@ -321,18 +361,24 @@ def test_commands_start_with_only_their_stdio(impl, scratch):
         extra = {fd: target for fd, target in fds.items() if fd not in allowed}
         if extra:
             listed = ", ".join(f"fd {fd} -> {target}" for fd, target in sorted(extra.items()))
-            fail(f"command {n} started with {listed} open besides stdin, stdout and stderr. Every pipe end it "
-                 "keeps by mistake can hold back an EOF (a reader waits forever) or a SIGPIPE. After dup2() "
-                 "onto 0 and 1, close the original pipe fds in the child (os.pipe() fds are close-on-exec "
-                 "unless made inheritable: do not call os.set_inheritable on them)")
+            fail(
+                f"command {n} started with {listed} open besides stdin, stdout and stderr. Every pipe end it "
+                "keeps by mistake can hold back an EOF (a reader waits forever) or a SIGPIPE. After dup2() "
+                "onto 0 and 1, close the original pipe fds in the child (os.pipe() fds are close-on-exec "
+                "unless made inheritable: do not call os.set_inheritable on them)"
+            )
         for fd, role in ((0, "stdin"), (1, "stdout")):
-            expect(fds.get(fd, "").startswith("pipe:"),
-                   f"the {role} of command {n} is {fds.get(fd, 'closed')!r}, expected a pipe: dup2 the pipe "
-                   f"end onto fd {fd} in the child before exec")
+            expect(
+                fds.get(fd, "").startswith("pipe:"),
+                f"the {role} of command {n} is {fds.get(fd, 'closed')!r}, expected a pipe: dup2 the pipe "
+                f"end onto fd {fd} in the child before exec",
+            )
     for n in range(1, len(files)):
-        expect(seen[n][0] == seen[n - 1][1],
-               f"the stdin of command {n} ({seen[n][0]}) is not the pipe the command before it writes to "
-               f"({seen[n - 1][1]}): command k reads the pipe that command k-1 writes")
+        expect(
+            seen[n][0] == seen[n - 1][1],
+            f"the stdin of command {n} ({seen[n][0]}) is not the pipe the command before it writes to "
+            f"({seen[n - 1][1]}): command k reads the pipe that command k-1 writes",
+        )
 
 
 @pytest.mark.task(4)
@@ -371,7 +417,7 @@ def plain_cat_cat(data: bytes) -> bytes:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(in_w, view):]
+                view = view[os.write(in_w, view) :]
         finally:
             os.close(in_w)
 
@@ -391,7 +437,12 @@ def plain_cat_cat(data: bytes) -> bytes:
 @pytest.mark.on_timeout(DEADLOCK_HINT)
 def test_cat_cat_throughput(impl, perf):
     data = payload(16 << 20, seed=3)
-    output, codes = run(impl, [["cat"], ["cat"]], data)
+    output, _codes = run(impl, [["cat"], ["cat"]], data)
     check_output(data, output, "cat | cat")
-    perf.check("cat_cat_mbps", lambda: impl.run_pipeline([["cat"], ["cat"]], data),
-               lambda: plain_cat_cat(data), units=len(data), scale=1e-6)
+    perf.check(
+        "cat_cat_mbps",
+        lambda: impl.run_pipeline([["cat"], ["cat"]], data),
+        lambda: plain_cat_cat(data),
+        units=len(data),
+        scale=1e-6,
+    )

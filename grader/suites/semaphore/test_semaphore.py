@@ -1,18 +1,21 @@
 """Hidden suite of the `semaphore` kata. Hygiene (zombies, fds, escaped children,
 semaphores left behind) is checked by the grader after every test; these tests
 check behaviour and say why it is wrong when it is."""
+
 from __future__ import annotations
 
 import os
 import signal
 import stat
 import subprocess
+from pathlib import Path
 
 import posix_ipc
 import pytest
 import sysv_ipc
 
 from grader.testing import expect, expect_timeout, fail
+
 
 def counter_file(scratch, start: int) -> str:
     path = scratch / "counter"
@@ -46,22 +49,29 @@ def acquire_or_fail(lock, what: str, why: str, timeout: float = 5) -> None:
 
 # --- task 1: locked_increments -------------------------------------------------------
 
-LOCK_HINT = ("a worker never got the semaphore: it must be created with initial_value=1 (one holder: a "
-             "mutex), and every acquire() needs its release(), also when the code between them raises "
-             "(try/finally). The parent reaps the workers with waitpid() after forking all of them.")
+LOCK_HINT = (
+    "a worker never got the semaphore: it must be created with initial_value=1 (one holder: a "
+    "mutex), and every acquire() needs its release(), also when the code between them raises "
+    "(try/finally). The parent reaps the workers with waitpid() after forking all of them."
+)
 
 
 def check_total(got, start: int, processes: int, iterations: int) -> None:
     expected = start + processes * iterations
     expect(isinstance(got, int), f"`locked_increments` must return the final value as int, got {type(got).__name__}")
     if got != expected and processes > 1:
-        fail(f"{processes} processes x {iterations} increments from {start} should end at {expected}, the counter "
-             f"ended at {got}: the workers' read-modify-writes interleaved (lost updates: two workers read the same "
-             "value and both wrote value+1; or a stale value written over a newer one). The semaphore must be held "
-             "around the whole read-modify-write (acquire, read, write back, release), in every worker.")
-    expect(got == expected, f"`locked_increments` returned {got}, expected {expected} = {start} + {processes} x "
-           f"{iterations}: each worker adds exactly one per iteration to the value it reads from the file, and the "
-           "function returns what the file holds at the end")
+        fail(
+            f"{processes} processes x {iterations} increments from {start} should end at {expected}, the counter "
+            f"ended at {got}: the workers' read-modify-writes interleaved (lost updates: two workers read the same "
+            "value and both wrote value+1; or a stale value written over a newer one). The semaphore must be held "
+            "around the whole read-modify-write (acquire, read, write back, release), in every worker."
+        )
+    expect(
+        got == expected,
+        f"`locked_increments` returned {got}, expected {expected} = {start} + {processes} x "
+        f"{iterations}: each worker adds exactly one per iteration to the value it reads from the file, and the "
+        "function returns what the file holds at the end",
+    )
 
 
 @pytest.mark.task(1)
@@ -70,7 +80,7 @@ def test_locked_increments_one_process(impl, names, scratch, forks):
     path = counter_file(scratch, 0)
     check_total(impl.locked_increments(path, 1, 100, names.posix("counter")), 0, 1, 100)
     expect(forks() == 1, f"`locked_increments(path, 1, ...)` forked {forks()} times: one worker per process")
-    expect(int(open(path).read()) == 100, "the file must hold the final value when the function returns")
+    expect(int(Path(path).read_text()) == 100, "the file must hold the final value when the function returns")
 
 
 @pytest.mark.task(1)
@@ -93,8 +103,10 @@ def test_locked_increments_many_calls(impl, names, scratch):
 
 
 @pytest.mark.task(1)
-@pytest.mark.on_timeout("the name already existed, holding 0: O_CREAT without O_EXCL opened it and every worker "
-                        "waits for a release that never comes. Create with O_CREX and let the error out.")
+@pytest.mark.on_timeout(
+    "the name already existed, holding 0: O_CREAT without O_EXCL opened it and every worker "
+    "waits for a release that never comes. Create with O_CREX and let the error out."
+)
 def test_locked_increments_refuses_an_existing_name(impl, names, scratch):
     name = names.posix("taken")
     stale = posix_ipc.Semaphore(name, posix_ipc.O_CREX, mode=0o600, initial_value=0)
@@ -104,8 +116,10 @@ def test_locked_increments_refuses_an_existing_name(impl, names, scratch):
         except (FileExistsError, posix_ipc.ExistentialError):
             pass
         else:
-            fail("`locked_increments` used a semaphore name that already existed (and held 0): create it "
-                 "with O_CREX (O_CREAT | O_EXCL) so a leftover or foreign name is an error, not a shared lock")
+            fail(
+                "`locked_increments` used a semaphore name that already existed (and held 0): create it "
+                "with O_CREX (O_CREAT | O_EXCL) so a leftover or foreign name is an error, not a shared lock"
+            )
     finally:
         stale.unlink()
         stale.close()
@@ -113,9 +127,11 @@ def test_locked_increments_refuses_an_existing_name(impl, names, scratch):
 
 # --- task 2: Pool ----------------------------------------------------------------------------
 
-POOL_HINT = ("a Pool call blocked: acquire(timeout) must give up after `timeout` seconds (posix_ipc's "
-             "acquire(timeout) raises BusyError: turn it into TimeoutError), and a Pool opened by name in a "
-             "second process shares the first one's semaphore.")
+POOL_HINT = (
+    "a Pool call blocked: acquire(timeout) must give up after `timeout` seconds (posix_ipc's "
+    "acquire(timeout) raises BusyError: turn it into TimeoutError), and a Pool opened by name in a "
+    "second process shares the first one's semaphore."
+)
 
 
 @pytest.mark.task(2)
@@ -127,10 +143,16 @@ def test_pool_counts_its_slots(impl, names):
         mode = sem_mode(name)
         expect(mode == 0o600, f"the pool's semaphore has mode {mode:#o}, expected 0o600: only its owner may use it")
         for held in range(3):
-            acquire_or_fail(pool, f"acquire number {held + 1} of a Pool with 3 slots",
-                            f"only {held} slot(s) were taken; create the semaphore with initial_value=slots")
-        expect_timeout(lambda: pool.acquire(timeout=0.1), "a 4th acquire(timeout=0.1) with all 3 slots taken",
-                       "a 4th holder got in although slots=3; the semaphore counts the free slots")
+            acquire_or_fail(
+                pool,
+                f"acquire number {held + 1} of a Pool with 3 slots",
+                f"only {held} slot(s) were taken; create the semaphore with initial_value=slots",
+            )
+        expect_timeout(
+            lambda: pool.acquire(timeout=0.1),
+            "a 4th acquire(timeout=0.1) with all 3 slots taken",
+            "a 4th holder got in although slots=3; the semaphore counts the free slots",
+        )
         pool.release()
         acquire_or_fail(pool, "acquire after one release", "release() must give the slot back (sem_post)")
         for _ in range(3):
@@ -150,11 +172,14 @@ def test_pool_counts_its_slots(impl, names):
 def test_pool_slot_releases_on_exception(impl, names):
     pool = impl.Pool(names.posix("pool"), 1)
     try:
-        with pytest.raises(KeyError):
-            with pool.slot():
-                raise KeyError("the body failed")
-        acquire_or_fail(pool, "acquire after a `with pool.slot():` body raised",
-                        "slot() must release in a finally (or __exit__) even when the body raises", timeout=1)
+        with pytest.raises(KeyError), pool.slot():
+            raise KeyError("the body failed")
+        acquire_or_fail(
+            pool,
+            "acquire after a `with pool.slot():` body raised",
+            "slot() must release in a finally (or __exit__) even when the body raises",
+            timeout=1,
+        )
         pool.release()
     finally:
         pool.close()
@@ -184,16 +209,21 @@ def test_pool_shared_with_an_unrelated_process(impl, names, python_processes):
         """)
         first = next_line(other)
         if first == "got-while-full":
-            fail("a second process opened Pool(name, 2) and got a slot while both were held by this process: it "
-                 "must open the existing semaphore (the same kernel object), not create a new one; never "
-                 "unlink a name that exists: another process is using it")
+            fail(
+                "a second process opened Pool(name, 2) and got a slot while both were held by this process: it "
+                "must open the existing semaphore (the same kernel object), not create a new one; never "
+                "unlink a name that exists: another process is using it"
+            )
         if first != "full":
             died(other, f"the second process printed {first!r} instead of 'full'")
         pool.release()  # frees a slot: the other process must get it
         second = next_line(other)
         if second != "got":
-            died(other, f"a slot released in one process must wake a waiter in another; the second process "
-                 f"printed {second!r} instead of 'got'")
+            died(
+                other,
+                f"a slot released in one process must wake a waiter in another; the second process "
+                f"printed {second!r} instead of 'got'",
+            )
         expect(other.wait(timeout=10) == 0, "the second process failed")
         pool.release()
     finally:
@@ -231,11 +261,10 @@ def test_pool_never_more_holders_than_slots(impl, names, scratch, python_process
     name = names.posix("pool")
     gauge = str(scratch / "gauge")
     with open(gauge, "w") as f:
-        f.write("%20d %20d" % (0, 0))
+        f.write(f"{0:20d} {0:20d}")
     pool = impl.Pool(name, 2)
     try:
-        procs = [python_processes.start(HOLDER.format(name=name, slots=2, gauge=gauge, rounds=60))
-                 for _ in range(4)]
+        procs = [python_processes.start(HOLDER.format(name=name, slots=2, gauge=gauge, rounds=60)) for _ in range(4)]
         for proc in procs:
             _, err = proc.communicate(timeout=30)
             expect(proc.returncode == 0, f"a holder process failed: {err.decode()[-600:]}")
@@ -244,16 +273,21 @@ def test_pool_never_more_holders_than_slots(impl, names, scratch, python_process
     finally:
         pool.close()
         pool.unlink()
-    now, top = map(int, open(gauge).read().split())
-    expect(top <= 2, f"{top} processes held a slot at the same time in a Pool with 2 slots: every process must "
-           "share one semaphore created with initial_value=slots, and hold it for the whole `with` body")
+    _now, top = map(int, Path(gauge).read_text().split())
+    expect(
+        top <= 2,
+        f"{top} processes held a slot at the same time in a Pool with 2 slots: every process must "
+        "share one semaphore created with initial_value=slots, and hold it for the whole `with` body",
+    )
 
 
 # --- task 3: RobustLock --------------------------------------------------------------------
 
-ROBUST_HINT = ("a RobustLock call blocked: acquire(timeout) must give up after `timeout` seconds. This "
-               "sysv_ipc may lack semtimedop (sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED): then try with "
-               "block=False (IPC_NOWAIT) and sleep a little between tries until the deadline.")
+ROBUST_HINT = (
+    "a RobustLock call blocked: acquire(timeout) must give up after `timeout` seconds. This "
+    "sysv_ipc may lack semtimedop (sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED): then try with "
+    "block=False (IPC_NOWAIT) and sleep a little between tries until the deadline."
+)
 
 
 @pytest.mark.task(3)
@@ -267,9 +301,12 @@ def test_robust_lock_excludes(impl, names):
         expect(sem.value == 1, f"a new RobustLock must start free (value 1), its semaphore holds {sem.value}")
         acquire_or_fail(lock, "acquire of a free RobustLock", "its semaphore must start at 1")
         other = impl.RobustLock(key)  # opens the same set by key
-        expect_timeout(lambda: other.acquire(timeout=0.1), "acquire(timeout=0.1) of a held lock",
-                       "a second holder got in; RobustLock(key) must open the existing semaphore, with value 1 "
-                       "only when it creates it")
+        expect_timeout(
+            lambda: other.acquire(timeout=0.1),
+            "acquire(timeout=0.1) of a held lock",
+            "a second holder got in; RobustLock(key) must open the existing semaphore, with value 1 "
+            "only when it creates it",
+        )
         lock.release()
         acquire_or_fail(other, "acquire after release", "release() must give the lock back")
         other.release()
@@ -284,24 +321,32 @@ def test_robust_lock_released_when_holder_is_killed(impl, names, python_processe
     key = names.key()
     lock = impl.RobustLock(key)
     try:
-        holder = python_processes.start(f"""
+        holder = python_processes.start(
+            f"""
             lock = impl.RobustLock({key})
             lock.acquire(timeout=10)
             print("held", flush=True)
             sys.stdin.read()
-        """, stdin=subprocess.PIPE)
+        """,
+            stdin=subprocess.PIPE,
+        )
         if next_line(holder) != "held":
             died(holder, "the holder process did not get the lock")
-        expect_timeout(lambda: lock.acquire(timeout=0.1), "acquire(timeout=0.1) while another process holds the lock",
-                       "two processes held the lock at once")
+        expect_timeout(
+            lambda: lock.acquire(timeout=0.1),
+            "acquire(timeout=0.1) while another process holds the lock",
+            "two processes held the lock at once",
+        )
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         try:  # the kernel applies SEM_UNDO at exit, before wait() returns: no long wait needed
             lock.acquire(timeout=1)
         except TimeoutError:
-            fail("the holder was killed with SIGKILL while holding the lock, and the lock was never released: "
-                 "a process killed this way runs no finally and no release(). Set SEM_UNDO (sem.undo = True) "
-                 "so the kernel reverts the holder's semop when it dies.")
+            fail(
+                "the holder was killed with SIGKILL while holding the lock, and the lock was never released: "
+                "a process killed this way runs no finally and no release(). Set SEM_UNDO (sem.undo = True) "
+                "so the kernel reverts the holder's semop when it dies."
+            )
         lock.release()
     finally:
         lock.remove()
@@ -340,7 +385,9 @@ def test_locked_increments_throughput(impl, names, scratch, perf):
     path = counter_file(scratch, 0)
     check_total(impl.locked_increments(path, processes, iterations, names.posix("warmup")), 0, processes, iterations)
     name = names.posix("counter")
-    perf.check("locked_increments_per_s",
-               lambda: impl.locked_increments(path, processes, iterations, name),
-               lambda: raw_locked_increments(path, processes, iterations, name),
-               units=processes * iterations)
+    perf.check(
+        "locked_increments_per_s",
+        lambda: impl.locked_increments(path, processes, iterations, name),
+        lambda: raw_locked_increments(path, processes, iterations, name),
+        units=processes * iterations,
+    )

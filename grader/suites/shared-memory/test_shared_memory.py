@@ -1,6 +1,7 @@
 """Hidden suite of the `shared-memory` kata. Hygiene (leaked segments by name or key,
 zombies, fds, escaped children) is checked by the grader after every test; these
 tests check behaviour and say why it is wrong when it is."""
+
 from __future__ import annotations
 
 import collections
@@ -20,6 +21,7 @@ import posix_ipc
 import pytest
 
 from grader.testing import describe_bytes, expect, fail, payload
+
 
 def shm_file(name: str) -> Path:
     return Path("/dev/shm") / name.lstrip("/")
@@ -53,7 +55,7 @@ def expect_raises(exc_type: type, call, what: str, why: str):
         return
     except NotImplementedError:
         raise
-    except Exception as err:  # noqa: BLE001 - the learner may raise anything
+    except Exception as err:
         fail(f"{what} raised {type(err).__name__}: {err}; expected {exc_type.__name__}. {why}")
     fail(f"{what} returned {value!r:.80} instead of raising {exc_type.__name__}. {why}")
 
@@ -63,41 +65,58 @@ def other_process_failed(stderr: bytes, what: str, why: str = "") -> None:
     lines = stderr.decode(errors="replace").strip().splitlines()
     last = lines[-1] if lines else "(no error output)"
     if last.startswith("NotImplementedError"):
-        fail(f"{what} failed: the function it calls is not implemented yet (it raises NotImplementedError): "
-             "write it as the spec describes.")
+        fail(
+            f"{what} failed: the function it calls is not implemented yet (it raises NotImplementedError): "
+            "write it as the spec describes."
+        )
     fail(f"{what} failed with {last}. {why}".strip())
 
 
 # --- task 1: publish / fetch / unlink ------------------------------------------------------
 
-FETCH_HINT = ("publish and fetch never block: nothing waits for another process here. A hang is a loop "
-              "that never ends (e.g. reading the segment until it 'runs out') or a blocking call on a "
-              "pipe or lock that nothing releases.")
+FETCH_HINT = (
+    "publish and fetch never block: nothing waits for another process here. A hang is a loop "
+    "that never ends (e.g. reading the segment until it 'runs out') or a blocking call on a "
+    "pipe or lock that nothing releases."
+)
 
 
 def check_fetched(expected: bytes, got, what: str = "fetch") -> None:
-    expect(isinstance(got, bytes), f"`{what}` must return bytes, got {type(got).__name__} (return a copy, "
-           "e.g. mm[a:b], not a view into a mapping that is about to be closed)")
+    expect(
+        isinstance(got, bytes),
+        f"`{what}` must return bytes, got {type(got).__name__} (return a copy, "
+        "e.g. mm[a:b], not a view into a mapping that is about to be closed)",
+    )
     if got == expected:
         return
     if len(got) > len(expected) and got.startswith(expected):
-        extra = got[len(expected):]
+        extra = got[len(expected) :]
         if not extra.strip(b"\0"):
-            fail(f"`{what}` returned {len(got)} bytes for {len(expected)} published: the data followed by "
-                 f"{len(extra)} zero bytes. A segment (and the pages it is mapped in) can be larger than the "
-                 "data, and its size says nothing about how much of it is data: store the length in a header "
-                 "at the start of the segment and return exactly that many bytes.")
-        fail(f"`{what}` returned {len(extra)} bytes more than were published: return exactly the published "
-             "length (read it from the header)")
+            fail(
+                f"`{what}` returned {len(got)} bytes for {len(expected)} published: the data followed by "
+                f"{len(extra)} zero bytes. A segment (and the pages it is mapped in) can be larger than the "
+                "data, and its size says nothing about how much of it is data: store the length in a header "
+                "at the start of the segment and return exactly that many bytes."
+            )
+        fail(
+            f"`{what}` returned {len(extra)} bytes more than were published: return exactly the published "
+            "length (read it from the header)"
+        )
     if len(got) < len(expected) and expected.startswith(got):
-        if not expected[len(got):].strip(b"\0"):
-            fail(f"`{what}` dropped the {len(expected) - len(got)} trailing zero bytes of the data: stripping "
-                 "zeros cannot tell padding from data. Store the length in a header and return exactly "
-                 "that many bytes.")
-        fail(f"`{what}` returned only the first {len(got)} of {len(expected)} bytes: map and copy the whole "
-             "data, as long as the header says")
-    fail(f"`{what}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the bytes must "
-         "come back unchanged (binary, any byte value), after the length header, not including it")
+        if not expected[len(got) :].strip(b"\0"):
+            fail(
+                f"`{what}` dropped the {len(expected) - len(got)} trailing zero bytes of the data: stripping "
+                "zeros cannot tell padding from data. Store the length in a header and return exactly "
+                "that many bytes."
+            )
+        fail(
+            f"`{what}` returned only the first {len(got)} of {len(expected)} bytes: map and copy the whole "
+            "data, as long as the header says"
+        )
+    fail(
+        f"`{what}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the bytes must "
+        "come back unchanged (binary, any byte value), after the length header, not including it"
+    )
 
 
 @pytest.mark.task(1)
@@ -112,8 +131,15 @@ def test_publish_fetch_small(impl, names):
 @pytest.mark.task(1)
 @pytest.mark.on_timeout(FETCH_HINT)
 def test_fetch_returns_exactly_what_was_published(impl, names):
-    cases = [b"", b"x", b"data ending in zeros\0\0\0", b"\0" * 10, payload(1000, seed=1),
-             payload(4096, seed=2), payload(4097, seed=3)]
+    cases = [
+        b"",
+        b"x",
+        b"data ending in zeros\0\0\0",
+        b"\0" * 10,
+        payload(1000, seed=1),
+        payload(4096, seed=2),
+        payload(4097, seed=3),
+    ]
     for data in cases:
         name = names.posix(f"len{len(data)}")
         impl.publish(name, data)
@@ -135,15 +161,24 @@ def test_unrelated_process_fetches_by_name(impl, names, python_processes):
             import hashlib
             data = impl.fetch(os.environ["SHM_NAME"])
             print(len(data), hashlib.sha256(data).hexdigest())
-            """, timeout=20, what="an unrelated process calling fetch(name)", env={"SHM_NAME": name})
+            """,
+            timeout=20,
+            what="an unrelated process calling fetch(name)",
+            env={"SHM_NAME": name},
+        )
         if done.returncode != 0:
-            other_process_failed(done.stderr, f"an unrelated process (python -c, not a fork) fetching {name}",
-                                 "A POSIX segment is found by its name alone: shm_open(name) in any process of "
-                                 "the same user.")
+            other_process_failed(
+                done.stderr,
+                f"an unrelated process (python -c, not a fork) fetching {name}",
+                "A POSIX segment is found by its name alone: shm_open(name) in any process of the same user.",
+            )
         want = f"{len(data)} {hashlib.sha256(data).hexdigest()}"
         got = done.stdout.decode().strip()
-        expect(got == want, f"an unrelated process fetched different bytes: it saw (length, sha256) {got!r}, "
-               f"expected {want!r}. The header and data must be inside the segment, not in the publisher's memory.")
+        expect(
+            got == want,
+            f"an unrelated process fetched different bytes: it saw (length, sha256) {got!r}, "
+            f"expected {want!r}. The header and data must be inside the segment, not in the publisher's memory.",
+        )
     finally:
         impl.unlink(name)
 
@@ -155,11 +190,18 @@ def test_segment_outlives_its_creator(impl, names, python_processes):
     done = python_processes.run(
         """
         impl.publish(os.environ["SHM_NAME"], b"still here after my exit")
-        """, timeout=20, what="an unrelated process calling publish(name, data)", env={"SHM_NAME": name})
+        """,
+        timeout=20,
+        what="an unrelated process calling publish(name, data)",
+        env={"SHM_NAME": name},
+    )
     if done.returncode != 0:
         other_process_failed(done.stderr, "an unrelated process calling publish(name, data)")
-    expect(shm_file(name).exists(), f"after the publishing process exited, {name} is not in /dev/shm: a POSIX "
-           "segment persists until shm_unlink (or reboot), whoever created it; publish must not unlink it")
+    expect(
+        shm_file(name).exists(),
+        f"after the publishing process exited, {name} is not in /dev/shm: a POSIX "
+        "segment persists until shm_unlink (or reboot), whoever created it; publish must not unlink it",
+    )
     check_fetched(b"still here after my exit", impl.fetch(name))
     impl.unlink(name)
 
@@ -171,15 +213,25 @@ def test_publish_creates_exclusively_with_mode_0600(impl, names):
     impl.publish(name, b"first")
     try:
         path = shm_file(name)
-        expect(path.exists(), f"publish({name!r}) did not create /dev/shm/{name.lstrip('/')}: POSIX shared "
-               "memory objects live in /dev/shm on Linux")
+        expect(
+            path.exists(),
+            f"publish({name!r}) did not create /dev/shm/{name.lstrip('/')}: POSIX shared "
+            "memory objects live in /dev/shm on Linux",
+        )
         mode = stat.S_IMODE(path.stat().st_mode)
-        expect(mode == 0o600, f"the segment was created with mode {mode:#o}; expected 0o600 (owner only): "
-               "pass mode=0o600 when creating it, shared memory is readable by anyone its mode allows")
-        expect_raises(FileExistsError, lambda: impl.publish(name, b"second"), f"publishing {name} a second time",
-                      "Create with O_CREAT | O_EXCL (posix_ipc.O_CREX) so that publish never silently reuses or "
-                      "overwrites someone else's segment, and raise FileExistsError (posix_ipc raises "
-                      "ExistentialError: translate it).")
+        expect(
+            mode == 0o600,
+            f"the segment was created with mode {mode:#o}; expected 0o600 (owner only): "
+            "pass mode=0o600 when creating it, shared memory is readable by anyone its mode allows",
+        )
+        expect_raises(
+            FileExistsError,
+            lambda: impl.publish(name, b"second"),
+            f"publishing {name} a second time",
+            "Create with O_CREAT | O_EXCL (posix_ipc.O_CREX) so that publish never silently reuses or "
+            "overwrites someone else's segment, and raise FileExistsError (posix_ipc raises "
+            "ExistentialError: translate it).",
+        )
         check_fetched(b"first", impl.fetch(name), "fetch after a refused second publish")
     finally:
         impl.unlink(name)
@@ -189,9 +241,13 @@ def test_publish_creates_exclusively_with_mode_0600(impl, names):
 @pytest.mark.on_timeout(FETCH_HINT)
 def test_fetch_missing_name_raises_file_not_found(impl, names):
     name = names.posix("nobody")
-    expect_raises(FileNotFoundError, lambda: impl.fetch(name), f"fetch({name!r}) of a name nobody published",
-                  "Open without O_CREAT (fetch must never create a segment) and translate "
-                  "posix_ipc.ExistentialError into FileNotFoundError.")
+    expect_raises(
+        FileNotFoundError,
+        lambda: impl.fetch(name),
+        f"fetch({name!r}) of a name nobody published",
+        "Open without O_CREAT (fetch must never create a segment) and translate "
+        "posix_ipc.ExistentialError into FileNotFoundError.",
+    )
     expect(not shm_file(name).exists(), f"fetch({name!r}) created the segment: open it without O_CREAT")
 
 
@@ -201,13 +257,19 @@ def test_unlink_removes_the_name(impl, names):
     name = names.posix("gone")
     impl.publish(name, b"short-lived")
     impl.unlink(name)
-    expect(not shm_file(name).exists(), f"after unlink({name!r}) the segment is still in /dev/shm: closing the "
-           "fd or the mmap only releases this process's handle; shm_unlink (posix_ipc.unlink_shared_memory) "
-           "removes the name")
-    expect_raises(FileNotFoundError, lambda: impl.fetch(name), "fetch after unlink",
-                  "Once unlinked, the name is gone.")
-    expect_raises(FileNotFoundError, lambda: impl.unlink(name), "unlink of a name already unlinked",
-                  "Translate posix_ipc.ExistentialError into FileNotFoundError.")
+    expect(
+        not shm_file(name).exists(),
+        f"after unlink({name!r}) the segment is still in /dev/shm: closing the "
+        "fd or the mmap only releases this process's handle; shm_unlink (posix_ipc.unlink_shared_memory) "
+        "removes the name",
+    )
+    expect_raises(FileNotFoundError, lambda: impl.fetch(name), "fetch after unlink", "Once unlinked, the name is gone.")
+    expect_raises(
+        FileNotFoundError,
+        lambda: impl.unlink(name),
+        "unlink of a name already unlinked",
+        "Translate posix_ipc.ExistentialError into FileNotFoundError.",
+    )
 
 
 @pytest.mark.task(1)
@@ -224,14 +286,19 @@ def test_publish_fetch_64_mib(impl, names):
 
 # --- task 2: Board (System V) ----------------------------------------------------------------
 
-BOARD_HINT = ("nothing in a Board call waits for another process; a hang is a loop or a blocking call "
-              "(a pipe, a lock) that nothing releases")
+BOARD_HINT = (
+    "nothing in a Board call waits for another process; a hang is a loop or a blocking call "
+    "(a pipe, a lock) that nothing releases"
+)
 
 
 def make_board(impl, key: int, size: int):
     board = impl.Board(key, size)
-    expect(segment_by_key(key) is not None, f"Board({key:#x}, {size}) did not create a System V segment with "
-           "that key (`ipcs -m` does not list it): create it with sysv_ipc.SharedMemory(key, IPC_CREX, ...)")
+    expect(
+        segment_by_key(key) is not None,
+        f"Board({key:#x}, {size}) did not create a System V segment with "
+        "that key (`ipcs -m` does not list it): create it with sysv_ipc.SharedMemory(key, IPC_CREX, ...)",
+    )
     return board
 
 
@@ -244,19 +311,26 @@ def test_board_write_read(impl, names):
         expect(board.size == 4096, f"Board.size is {board.size!r}, expected 4096")
         initial = board.read(0, 4096)
         if initial == b" " * 4096:
-            fail("a new board reads as 4096 spaces, expected zeros: the kernel zero-fills a new segment, then "
-                 "sysv_ipc.SharedMemory fills it with its init_character, a space by default. Pass "
-                 "init_character=b'\\0' when creating.")
-        expect(initial == bytes(4096), f"a new board must read as zeros (a new segment is zero-filled), "
-               f"got {describe_bytes(initial)}")
+            fail(
+                "a new board reads as 4096 spaces, expected zeros: the kernel zero-fills a new segment, then "
+                "sysv_ipc.SharedMemory fills it with its init_character, a space by default. Pass "
+                "init_character=b'\\0' when creating."
+            )
+        expect(
+            initial == bytes(4096),
+            f"a new board must read as zeros (a new segment is zero-filled), got {describe_bytes(initial)}",
+        )
         data = payload(96, seed=4)
         board.write(0, b"hello")
         board.write(4000, data)
         got = board.read(0, 5)
         expect(got == b"hello", f"read(0, 5) after write(0, b'hello') returned {got!r}")
         got = board.read(4000, 96)
-        expect(got == data, f"read(4000, 96) returned {describe_bytes(got)}, expected {describe_bytes(data)}: "
-               "offset and length must address the same bytes as write(offset, data)")
+        expect(
+            got == data,
+            f"read(4000, 96) returned {describe_bytes(got)}, expected {describe_bytes(data)}: "
+            "offset and length must address the same bytes as write(offset, data)",
+        )
         got = board.read(3, 4)
         expect(got == b"lo\0\0", f"read(3, 4) returned {got!r}, expected b'lo\\x00\\x00'")
     finally:
@@ -270,12 +344,19 @@ def test_board_mode_and_exclusive_create(impl, names):
     board = make_board(impl, key, 1024)
     try:
         perms = segment_by_key(key)["perms"] & 0o777
-        expect(perms == 0o600, f"the segment was created with mode {perms:#o}; expected 0o600 (owner only): "
-               "pass mode=0o600 to sysv_ipc.SharedMemory")
-        expect_raises(FileExistsError, lambda: impl.Board(key, 1024), f"a second Board({key:#x}, 1024)",
-                      "Board creates: use IPC_CREAT | IPC_EXCL (sysv_ipc.IPC_CREX) so that a key already "
-                      "in use is an error, not a silent attach to someone else's segment, and raise "
-                      "FileExistsError (sysv_ipc raises ExistentialError: translate it).")
+        expect(
+            perms == 0o600,
+            f"the segment was created with mode {perms:#o}; expected 0o600 (owner only): "
+            "pass mode=0o600 to sysv_ipc.SharedMemory",
+        )
+        expect_raises(
+            FileExistsError,
+            lambda: impl.Board(key, 1024),
+            f"a second Board({key:#x}, 1024)",
+            "Board creates: use IPC_CREAT | IPC_EXCL (sysv_ipc.IPC_CREX) so that a key already "
+            "in use is an error, not a silent attach to someone else's segment, and raise "
+            "FileExistsError (sysv_ipc raises ExistentialError: translate it).",
+        )
     finally:
         board.remove()
 
@@ -285,25 +366,35 @@ def test_board_mode_and_exclusive_create(impl, names):
 def test_board_bounds(impl, names):
     key = names.key()
     board = make_board(impl, key, 1000)
-    why = ("Check 0 <= offset and offset + n <= size before touching the segment: System V segments are "
-           "mapped in whole pages, so reading past `size` may quietly return bytes (or fewer bytes) "
-           "instead of failing.")
+    why = (
+        "Check 0 <= offset and offset + n <= size before touching the segment: System V segments are "
+        "mapped in whole pages, so reading past `size` may quietly return bytes (or fewer bytes) "
+        "instead of failing."
+    )
     try:
         board.write(997, b"end")
         got = board.read(997, 3)
-        expect(got == b"end", f"read(997, 3) on a 1000-byte board returned {got!r}, expected b'end' "
-               "(the last bytes are inside the board)")
+        expect(
+            got == b"end",
+            f"read(997, 3) on a 1000-byte board returned {got!r}, expected b'end' "
+            "(the last bytes are inside the board)",
+        )
         expect_raises(ValueError, lambda: board.read(990, 20), "read(990, 20) on a 1000-byte board", why)
         expect_raises(ValueError, lambda: board.read(1000, 1), "read(1000, 1) on a 1000-byte board", why)
         expect_raises(ValueError, lambda: board.read(-1, 2), "read(-1, 2)", why)
         expect_raises(ValueError, lambda: board.write(998, b"abc"), "write(998, b'abc') on a 1000-byte board", why)
         expect_raises(ValueError, lambda: board.write(-1, b"a"), "write(-1, b'a')", why)
         got = board.read(10, 0)
-        expect(got == b"", f"read(10, 0) returned {describe_bytes(got)}, expected b'': careful, sysv_ipc's "
-               "read(byte_count=0) means 'everything up to the end of the segment'")
+        expect(
+            got == b"",
+            f"read(10, 0) returned {describe_bytes(got)}, expected b'': careful, sysv_ipc's "
+            "read(byte_count=0) means 'everything up to the end of the segment'",
+        )
         got = board.read(997, 3)
-        expect(got == b"end", f"a refused write changed the board: read(997, 3) is now {got!r}; check the "
-               "bounds before writing anything")
+        expect(
+            got == b"end",
+            f"a refused write changed the board: read(997, 3) is now {got!r}; check the bounds before writing anything",
+        )
     finally:
         board.remove()
 
@@ -321,18 +412,31 @@ def test_board_seen_by_unrelated_process(impl, names, python_processes):
             print(board.size, board.read(5000, 16).decode())
             board.write(100, b"from another process")
             board.detach()
-            """, timeout=20, what="an unrelated process calling Board.attach(key)", env={"BOARD_KEY": str(key)})
+            """,
+            timeout=20,
+            what="an unrelated process calling Board.attach(key)",
+            env={"BOARD_KEY": str(key)},
+        )
         if done.returncode != 0:
-            other_process_failed(done.stderr, f"an unrelated process attaching by key {key:#x}",
-                                 "Board.attach(key) opens the existing segment with sysv_ipc.SharedMemory(key) "
-                                 "(no create flags) and attaches it.")
+            other_process_failed(
+                done.stderr,
+                f"an unrelated process attaching by key {key:#x}",
+                "Board.attach(key) opens the existing segment with sysv_ipc.SharedMemory(key) "
+                "(no create flags) and attaches it.",
+            )
         got = done.stdout.decode().strip()
-        expect(got == "8192 from the creator", f"the attaching process printed {got!r}, expected "
-               "'8192 from the creator' (its size and the creator's write): both processes must map the same "
-               "segment, found through the key")
+        expect(
+            got == "8192 from the creator",
+            f"the attaching process printed {got!r}, expected "
+            "'8192 from the creator' (its size and the creator's write): both processes must map the same "
+            "segment, found through the key",
+        )
         got = board.read(100, 20)
-        expect(got == b"from another process", f"after the other process wrote at offset 100, this process "
-               f"reads {got!r}: writes to shared memory are visible to every attached process at once")
+        expect(
+            got == b"from another process",
+            f"after the other process wrote at offset 100, this process "
+            f"reads {got!r}: writes to shared memory are visible to every attached process at once",
+        )
     finally:
         board.remove()
 
@@ -346,15 +450,23 @@ def test_board_detach_keeps_the_segment(impl, names):
     board.detach()
     row = segment_by_key(key)
     if row is None:
-        fail("after detach() the segment is gone from `ipcs -m`: detach (shmdt) only unmaps it from this "
-             "process; the segment and its contents stay until someone removes it (IPC_RMID)")
-    expect(row["nattch"] == 0, f"after detach() the segment still counts {row['nattch']} attachment(s): detach "
-           "must shmdt this process's mapping (sysv_ipc: SharedMemory.detach())")
+        fail(
+            "after detach() the segment is gone from `ipcs -m`: detach (shmdt) only unmaps it from this "
+            "process; the segment and its contents stay until someone removes it (IPC_RMID)"
+        )
+    expect(
+        row["nattch"] == 0,
+        f"after detach() the segment still counts {row['nattch']} attachment(s): detach "
+        "must shmdt this process's mapping (sysv_ipc: SharedMemory.detach())",
+    )
     again = impl.Board.attach(key)
     try:
         got = again.read(0, 4)
-        expect(got == b"kept", f"after detach and a new attach, read(0, 4) returned {got!r}, expected b'kept': "
-               "a System V segment keeps its contents with nobody attached")
+        expect(
+            got == b"kept",
+            f"after detach and a new attach, read(0, 4) returned {got!r}, expected b'kept': "
+            "a System V segment keeps its contents with nobody attached",
+        )
     finally:
         again.remove()
 
@@ -367,14 +479,18 @@ def test_board_remove_destroys_the_segment(impl, names):
     shmid = segment_by_key(key)["shmid"]
     board.remove()
     if segment_by_key(key) is not None:
-        fail(f"after remove() the segment with key {key:#x} is still in `ipcs -m`: detach only unmaps it from "
-             "this process; remove must destroy it with shmctl(IPC_RMID) (sysv_ipc: SharedMemory.remove()). "
-             "System V objects outlive every process until removed (or `ipcrm -m`).")
+        fail(
+            f"after remove() the segment with key {key:#x} is still in `ipcs -m`: detach only unmaps it from "
+            "this process; remove must destroy it with shmctl(IPC_RMID) (sysv_ipc: SharedMemory.remove()). "
+            "System V objects outlive every process until removed (or `ipcrm -m`)."
+        )
     row = segment_by_id(shmid)
     if row is not None:
-        fail(f"after remove() segment id {shmid} is marked for destruction but still exists with "
-             f"{row['nattch']} attachment(s): IPC_RMID frees the memory only after the last detach, and this "
-             "process is still attached. remove() must also detach.")
+        fail(
+            f"after remove() segment id {shmid} is marked for destruction but still exists with "
+            f"{row['nattch']} attachment(s): IPC_RMID frees the memory only after the last detach, and this "
+            "process is still attached. remove() must also detach."
+        )
 
 
 @pytest.mark.task(2)
@@ -390,7 +506,10 @@ def test_board_remove_while_attached(impl, names, python_processes):
         sys.stdin.readline()
         print(board.read(0, 13).decode(), flush=True)
         board.detach()
-        """, stdin=subprocess.PIPE, env={"BOARD_KEY": str(key)})
+        """,
+        stdin=subprocess.PIPE,
+        env={"BOARD_KEY": str(key)},
+    )
     line = proc.stdout.readline()
     if line.strip() != b"attached":
         proc.kill()
@@ -399,26 +518,39 @@ def test_board_remove_while_attached(impl, names, python_processes):
         other_process_failed(err, f"an unrelated process attaching by key {key:#x}")
     shmid = segment_by_key(key)["shmid"]
     board.remove()
-    expect(segment_by_key(key) is None, f"after remove() the key {key:#x} still names a segment: IPC_RMID "
-           "frees the key at once, even while other processes are attached")
+    expect(
+        segment_by_key(key) is None,
+        f"after remove() the key {key:#x} still names a segment: IPC_RMID "
+        "frees the key at once, even while other processes are attached",
+    )
     successor = impl.Board(key, 64)  # the key is free again: a new segment can take it
     successor.remove()
     out, _ = proc.communicate(b"go\n", timeout=20)
-    expect(out.decode().strip() == "before remove", f"the still-attached process read {out!r} after remove(); "
-           "expected 'before remove': a segment marked for removal stays mapped and intact in every process "
-           "still attached, until the last one detaches")
+    expect(
+        out.decode().strip() == "before remove",
+        f"the still-attached process read {out!r} after remove(); "
+        "expected 'before remove': a segment marked for removal stays mapped and intact in every process "
+        "still attached, until the last one detaches",
+    )
     row = segment_by_id(shmid)
-    expect(row is None, f"the other process detached and exited, yet segment id {shmid} still exists with "
-           f"{row and row['nattch']} attachment(s): this process is still attached; remove() must also detach")
+    expect(
+        row is None,
+        f"the other process detached and exited, yet segment id {shmid} still exists with "
+        f"{row and row['nattch']} attachment(s): this process is still attached; remove() must also detach",
+    )
 
 
 @pytest.mark.task(2)
 @pytest.mark.on_timeout(BOARD_HINT)
 def test_board_attach_missing_key_raises_file_not_found(impl, names):
     key = names.key()
-    expect_raises(FileNotFoundError, lambda: impl.Board.attach(key), f"Board.attach({key:#x}) of an unused key",
-                  "attach opens an existing segment only (no IPC_CREAT): translate sysv_ipc.ExistentialError "
-                  "into FileNotFoundError.")
+    expect_raises(
+        FileNotFoundError,
+        lambda: impl.Board.attach(key),
+        f"Board.attach({key:#x}) of an unused key",
+        "attach opens an existing segment only (no IPC_CREAT): translate sysv_ipc.ExistentialError "
+        "into FileNotFoundError.",
+    )
     expect(segment_by_key(key) is None, f"Board.attach({key:#x}) created a segment: attach must not create")
 
 
@@ -426,7 +558,8 @@ def test_board_attach_missing_key_raises_file_not_found(impl, names):
 
 HISTOGRAM_HINT = (
     "a worker that never exits (end each with os._exit in a finally), a parent that waitpid()s a worker "
-    "blocked on a full pipe, or a parent reading a pipe whose write end it still holds.")
+    "blocked on a full pipe, or a parent reading a pipe whose write end it still holds."
+)
 BLOCK = 1 << 16
 
 
@@ -467,34 +600,44 @@ def check_histogram(data: bytes, expected: list[int], workers: int, got) -> None
     total = sum(got) if all(isinstance(c, int) for c in got) else None
     expect(total is not None, f"`histogram` must return ints, got {[type(c).__name__ for c in got[:3]]}...")
     if data and got == [c * workers for c in expected]:
-        fail(f"every count is {workers} times too large: each of the {workers} workers counted the whole data "
-             "instead of its own shard")
+        fail(
+            f"every count is {workers} times too large: each of the {workers} workers counted the whole data "
+            "instead of its own shard"
+        )
     if total != len(data):
-        side = ("more: some bytes were counted twice (do the shards overlap? is a region summed twice?)"
-                if total > len(data) else
-                "fewer: some bytes were never counted (does the last shard reach the end when the length is "
-                "not a multiple of `workers`? did every worker's region get summed?)")
-        fail(f"the counts add up to {total:,} but the data has {len(data):,} bytes, {abs(total - len(data)):,} "
-             f"{side}")
+        side = (
+            "more: some bytes were counted twice (do the shards overlap? is a region summed twice?)"
+            if total > len(data)
+            else "fewer: some bytes were never counted (does the last shard reach the end when the length is "
+            "not a multiple of `workers`? did every worker's region get summed?)"
+        )
+        fail(f"the counts add up to {total:,} but the data has {len(data):,} bytes, {abs(total - len(data)):,} {side}")
     value = next(v for v in range(256) if got[v] != expected[v])
-    fail(f"the counts add up to the right total, but byte value {value} was counted {got[value]:,} times "
-         f"instead of {expected[value]:,}: is each worker's region (256 counters) separate, and read back "
-         "with the same layout it was written?")
+    fail(
+        f"the counts add up to the right total, but byte value {value} was counted {got[value]:,} times "
+        f"instead of {expected[value]:,}: is each worker's region (256 counters) separate, and read back "
+        "with the same layout it was written?"
+    )
 
 
 def check_workers(forks, data: bytes, workers: int) -> None:
     if data:
-        expect(forks() >= 1, "`histogram` computed the counts without forking a worker: the counting must "
-               "happen in worker processes reading the shared data")
+        expect(
+            forks() >= 1,
+            "`histogram` computed the counts without forking a worker: the counting must "
+            "happen in worker processes reading the shared data",
+        )
     expect(forks() <= workers, f"`histogram` forked {forks()} processes for {workers} workers")
 
 
 def check_no_pipe_copy(written: int, data: bytes) -> None:
     if written > max(len(data) // 8, 1 << 20):
-        fail(f"while `histogram` ran, its processes wrote {written / (1 << 20):.1f} MiB through write() calls "
-             f"for {len(data) / (1 << 20):.1f} MiB of data: the data (or a shard of it) went through a pipe, a "
-             "file or pickle (multiprocessing). Place the data once in shared memory (mmap.mmap(-1, n) before "
-             "fork) and let every worker read its shard in place; only small results may travel.")
+        fail(
+            f"while `histogram` ran, its processes wrote {written / (1 << 20):.1f} MiB through write() calls "
+            f"for {len(data) / (1 << 20):.1f} MiB of data: the data (or a shard of it) went through a pipe, a "
+            "file or pickle (multiprocessing). Place the data once in shared memory (mmap.mmap(-1, n) before "
+            "fork) and let every worker read its shard in place; only small results may travel."
+        )
 
 
 class Rendezvous:
@@ -539,7 +682,7 @@ class Rendezvous:
         self._thread.join()
         while select.select([self.arrive_r], [], [], 0)[0]:  # callers that came after the gathering
             chunk = os.read(self.arrive_r, 4096)
-            self.pids += [p for (p,) in struct.iter_unpack("i", chunk[:len(chunk) // 4 * 4])]
+            self.pids += [p for (p,) in struct.iter_unpack("i", chunk[: len(chunk) // 4 * 4])]
         for fd in (self.arrive_r, self.arrive_w, self.go_r, self.go_w):
             os.close(fd)
         return self.pids
@@ -559,13 +702,19 @@ def test_histogram_workers_count_at_the_same_time(impl, forks, monkeypatch):
     check_histogram(data, expected, 2, got)
     check_workers(forks, data, 2)
     workers = set(pids) - {rendezvous.caller}
-    expect(pids, "`histogram` never called `count_bytes`: the workers must count their shard with the given "
-           "count_bytes (the grader uses it to watch them)")
+    expect(
+        pids,
+        "`histogram` never called `count_bytes`: the workers must count their shard with the given "
+        "count_bytes (the grader uses it to watch them)",
+    )
     expect(workers, "`count_bytes` only ran in the calling process: the counting belongs in the forked workers")
-    expect(rendezvous.together >= 2, f"the workers never counted at the same time: {len(workers)} worker(s) "
-           f"called count_bytes, but only {rendezvous.together} had started {rendezvous.timeout:g} s after the "
-           "first one. Fork every worker first, then wait for them all: a waitpid() right after each fork runs "
-           "them one after the other.")
+    expect(
+        rendezvous.together >= 2,
+        f"the workers never counted at the same time: {len(workers)} worker(s) "
+        f"called count_bytes, but only {rendezvous.together} had started {rendezvous.timeout:g} s after the "
+        "first one. Fork every worker first, then wait for them all: a waitpid() right after each fork runs "
+        "them one after the other.",
+    )
 
 
 @pytest.mark.task(3)
@@ -615,8 +764,9 @@ def test_histogram_data_never_crosses_a_pipe(impl, forks):
 
 
 @pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT + " 64 MiB takes a worker a few seconds to count: is each worker "
-                        "counting only its shard?")
+@pytest.mark.on_timeout(
+    HISTOGRAM_HINT + " 64 MiB takes a worker a few seconds to count: is each worker counting only its shard?"
+)
 def test_histogram_64_mib(impl, forks):
     data, expected = histogram_data((64 << 20) + 7, seed=23)
     before = written_bytes()
@@ -639,7 +789,7 @@ def raw_shm_round_trip(name: str, data: bytes) -> bytes:
     shm.close_fd()
     shm = posix_ipc.SharedMemory(name)
     with mmap.mmap(shm.fd, shm.size) as mm:
-        out = mm[8:8 + int.from_bytes(mm[:8], "little")]
+        out = mm[8 : 8 + int.from_bytes(mm[:8], "little")]
     shm.close_fd()
     posix_ipc.unlink_shared_memory(name)
     return out
@@ -674,9 +824,16 @@ def test_histogram_throughput(impl, perf):
     data, expected = histogram_data(8 << 20, seed=32)
     check_histogram(data, expected, 2, impl.histogram(data, 2))
     try:
-        perf.check("histogram_mbps", lambda: impl.histogram(data, 2), lambda: one_process_histogram(data),
-                   units=len(data), scale=1e-6)
+        perf.check(
+            "histogram_mbps",
+            lambda: impl.histogram(data, 2),
+            lambda: one_process_histogram(data),
+            units=len(data),
+            scale=1e-6,
+        )
     except pytest.fail.Exception as slow:
-        fail(f"{slow.msg} Two workers counting their halves of one shared copy should beat one process "
-             "counting everything; are the workers forked all at once, each counting only its shard with "
-             "count_bytes, and is the data copied into shared memory just once?")
+        fail(
+            f"{slow.msg} Two workers counting their halves of one shared copy should beat one process "
+            "counting everything; are the workers forked all at once, each counting only its shard with "
+            "count_bytes, and is the data copied into shared memory just once?"
+        )

@@ -8,6 +8,7 @@ and the signal mask put back as they were, pending signals drained, whatever the
 learner's code did. Nothing here sleeps to synchronise: helpers watch the target
 process's state in /proc (sleeping, signal pending or blocked) before acting.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -165,31 +166,40 @@ def wait_until_sleeping(pid: int, limit: float = 10.0) -> None:
 
 
 def check_no_spin(what: str, usage: Usage, timeout: float, how: str) -> None:
-    expect(usage.elapsed >= timeout * 0.9,
-           f"{what} returned after {usage.elapsed:.3f} s although nothing happened: it must wait until the "
-           f"timeout ({timeout:g} s) expires")
-    expect(usage.wakeups <= 5,
-           f"{what} woke up {usage.wakeups} times in {usage.elapsed:.2f} s while nothing happened: it polls (a "
-           f"loop with a short sleep), which both burns wake-ups and adds latency. Sleep until the event "
-           f"itself: {how}")
+    expect(
+        usage.elapsed >= timeout * 0.9,
+        f"{what} returned after {usage.elapsed:.3f} s although nothing happened: it must wait until the "
+        f"timeout ({timeout:g} s) expires",
+    )
+    expect(
+        usage.wakeups <= 5,
+        f"{what} woke up {usage.wakeups} times in {usage.elapsed:.2f} s while nothing happened: it polls (a "
+        f"loop with a short sleep), which both burns wake-ups and adds latency. Sleep until the event "
+        f"itself: {how}",
+    )
     # A thread asleep in the kernel uses microseconds of CPU and is never preempted; a loop
     # that keeps checking uses CPU on an idle machine and is preempted often on a busy one.
-    expect(usage.cpu < 0.03 and usage.preempted <= 20,
-           f"{what} used {usage.cpu:.2f} s of CPU in {usage.elapsed:.2f} s of waiting (and was preempted "
-           f"{usage.preempted} times): it busy-waits (a loop that checks again and again). Block in the "
-           f"kernel instead: {how}")
+    expect(
+        usage.cpu < 0.03 and usage.preempted <= 20,
+        f"{what} used {usage.cpu:.2f} s of CPU in {usage.elapsed:.2f} s of waiting (and was preempted "
+        f"{usage.preempted} times): it busy-waits (a loop that checks again and again). Block in the "
+        f"kernel instead: {how}",
+    )
 
 
 # --- task 1: SignalCounter ---------------------------------------------------------------
 
-COUNTER_WAIT_HOW = ("block the signal and take it with signal.sigtimedwait(), or wake up through a self-pipe "
-                    "written by the handler (signal.set_wakeup_fd or os.write in the handler) and select() on it")
+COUNTER_WAIT_HOW = (
+    "block the signal and take it with signal.sigtimedwait(), or wake up through a self-pipe "
+    "written by the handler (signal.set_wakeup_fd or os.write in the handler) and select() on it"
+)
 
 WAIT_FOR_HANG = (
     "wait_for did not return although the signal had arrived (or the timeout passed). time.sleep(), select() "
     "and most blocking calls are *restarted* after a Python handler runs (PEP 475): sleeping for the whole "
     "timeout never wakes up early. signal.pause() has no timeout and sleeps forever if the signal came just "
-    "before it. Use sigtimedwait() on the blocked signal, or a self-pipe the handler writes to.")
+    "before it. Use sigtimedwait() on the blocked signal, or a self-pipe the handler writes to."
+)
 
 
 @pytest.mark.task(1)
@@ -198,17 +208,21 @@ def test_counter_counts_its_own_signals(impl):
     counter = impl.SignalCounter(USR1)
     try:
         handler = signal.getsignal(USR1)
-        expect(callable(handler),
-               f"after SignalCounter(SIGUSR1) the disposition of SIGUSR1 is {describe_handler(handler)}: the "
-               "counter must install a handler of its own with signal.signal(signum, handler)")
+        expect(
+            callable(handler),
+            f"after SignalCounter(SIGUSR1) the disposition of SIGUSR1 is {describe_handler(handler)}: the "
+            "counter must install a handler of its own with signal.signal(signum, handler)",
+        )
         expect(counter.count == 0, f"a new counter's count is {counter.count!r}, expected 0")
         for i in range(1, 4):
             os.kill(os.getpid(), USR1)
             got = counter.wait_for(i, 5)
-            expect(got == i,
-                   f"after {i} SIGUSR1 sent to this process (each delivered before the next was sent), "
-                   f"wait_for({i}, 5) returned {got!r}: the handler must add one per delivery, and wait_for "
-                   "return the count it reached")
+            expect(
+                got == i,
+                f"after {i} SIGUSR1 sent to this process (each delivered before the next was sent), "
+                f"wait_for({i}, 5) returned {got!r}: the handler must add one per delivery, and wait_for "
+                "return the count it reached",
+            )
         expect(counter.count == 3, f"`count` is {counter.count!r} after 3 deliveries, expected 3")
     finally:
         counter.close()
@@ -232,8 +246,11 @@ def test_counter_counts_signals_from_a_child(impl):
         for i in range(1, 31):
             os.write(go_w, b"g")  # one signal at a time: none can merge with a pending one
             got = counter.wait_for(i, 5)
-            expect(got == i, f"a child sent SIGUSR2 number {i} (the previous ones were already counted); "
-                   f"wait_for({i}, 5) returned {got!r}")
+            expect(
+                got == i,
+                f"a child sent SIGUSR2 number {i} (the previous ones were already counted); "
+                f"wait_for({i}, 5) returned {got!r}",
+            )
         expect(counter.count == 30, f"`count` is {counter.count!r} after 30 deliveries, expected 30")
     finally:
         os.close(go_w)
@@ -253,10 +270,12 @@ def test_two_counters_at_once(impl):
         got1 = one.wait_for(2, 5)
         os.kill(os.getpid(), USR2)
         got2 = two.wait_for(1, 5)
-        expect((got1, got2) == (2, 1),
-               f"two counters, SIGUSR1 sent twice and SIGUSR2 once (each delivered before the next): the counts "
-               f"are {got1} and {got2}, expected 2 and 1. Each counter keeps its own count (no class-level or "
-               "global state) and counts only its own signal")
+        expect(
+            (got1, got2) == (2, 1),
+            f"two counters, SIGUSR1 sent twice and SIGUSR2 once (each delivered before the next): the counts "
+            f"are {got1} and {got2}, expected 2 and 1. Each counter keeps its own count (no class-level or "
+            "global state) and counts only its own signal",
+        )
     finally:
         one.close()
         if two is not None:
@@ -272,11 +291,17 @@ def test_wait_for_times_out_without_spinning(impl):
         usage = Usage()
         got = counter.wait_for(1, 0.3)
         usage.stop()
-        expect(got == 0, f"wait_for(1, 0.3) returned {got!r} although no signal was sent: on timeout it returns "
-               "the count reached (0 here)")
+        expect(
+            got == 0,
+            f"wait_for(1, 0.3) returned {got!r} although no signal was sent: on timeout it returns "
+            "the count reached (0 here)",
+        )
         check_no_spin("wait_for(1, 0.3)", usage, 0.3, COUNTER_WAIT_HOW)
-        expect(current_mask() == mask, "wait_for left the signal mask changed: if you block the signal to wait "
-               "for it, put the old mask back (pthread_sigmask(SIG_SETMASK, old)) before returning")
+        expect(
+            current_mask() == mask,
+            "wait_for left the signal mask changed: if you block the signal to wait "
+            "for it, put the old mask back (pthread_sigmask(SIG_SETMASK, old)) before returning",
+        )
     finally:
         counter.close()
 
@@ -313,30 +338,39 @@ def test_close_restores_the_previous_handler(impl):
     counter = impl.SignalCounter(USR1)
     counter.close()
     now = signal.getsignal(USR1)
-    expect(now is previous_handler,
-           f"after close() the disposition of SIGUSR1 is {describe_handler(now)}, but before the counter it was "
-           f"{describe_handler(previous_handler)}: close() must put back exactly what signal.signal() returned "
-           "when the counter installed its handler (another part of the program owned the signal first)")
+    expect(
+        now is previous_handler,
+        f"after close() the disposition of SIGUSR1 is {describe_handler(now)}, but before the counter it was "
+        f"{describe_handler(previous_handler)}: close() must put back exactly what signal.signal() returned "
+        "when the counter installed its handler (another part of the program owned the signal first)",
+    )
     os.kill(os.getpid(), USR1)
     counter.close()  # a second close() is harmless
     expect(signal.getsignal(USR1) is previous_handler, "a second close() changed the disposition of SIGUSR1 again")
 
     with impl.SignalCounter(USR2) as counter2:
-        expect(isinstance(counter2, impl.SignalCounter),
-               f"`with SignalCounter(...) as c` gave {counter2!r}: __enter__ must return the counter itself")
+        expect(
+            isinstance(counter2, impl.SignalCounter),
+            f"`with SignalCounter(...) as c` gave {counter2!r}: __enter__ must return the counter itself",
+        )
         os.kill(os.getpid(), USR2)
         expect(counter2.wait_for(1, 5) == 1, "inside `with`, the counter did not count one SIGUSR2")
     now = signal.getsignal(USR2)
-    expect(now == signal.SIG_IGN,
-           f"after the `with` block the disposition of SIGUSR2 is {describe_handler(now)}, but before it was "
-           "SIG_IGN: leaving the block (__exit__) must close the counter and restore the previous disposition")
+    expect(
+        now == signal.SIG_IGN,
+        f"after the `with` block the disposition of SIGUSR2 is {describe_handler(now)}, but before it was "
+        "SIG_IGN: leaving the block (__exit__) must close the counter and restore the previous disposition",
+    )
 
     signal.signal(USR2, signal.SIG_DFL)
     with impl.SignalCounter(USR2):
         pass
     now = signal.getsignal(USR2)
-    expect(now == signal.SIG_DFL, f"after the `with` block the disposition of SIGUSR2 is {describe_handler(now)}, "
-           "but before it was SIG_DFL: restore the previous disposition, whatever it was")
+    expect(
+        now == signal.SIG_DFL,
+        f"after the `with` block the disposition of SIGUSR2 is {describe_handler(now)}, "
+        "but before it was SIG_DFL: restore the previous disposition, whatever it was",
+    )
     signal.signal(USR2, signal.SIG_IGN)
 
 
@@ -346,7 +380,8 @@ NOTIFY_HANG = (
     "the parent waits for notifications that never come. Standard signals merge while pending, so a parent "
     "waiting for n of them can wait forever: count real-time signals (they queue), or acknowledge each one. "
     "Block the signals before fork() so none arrives before you wait for it, and stop waiting when the child "
-    "is gone (SIGCHLD).")
+    "is gone (SIGCHLD)."
+)
 
 
 def caller_state() -> tuple:
@@ -358,25 +393,34 @@ def check_caller_state(before: tuple, what: str) -> None:
     if mask != before[0]:
         extra = sorted(name_of(s) for s in mask - before[0])
         missing = sorted(name_of(s) for s in before[0] - mask)
-        fail(f"{what} changed the caller's signal mask (now blocked: {extra or 'nothing new'}; no longer "
-             f"blocked: {missing or 'none'}): save the mask pthread_sigmask() returns and restore it with "
-             "SIG_SETMASK before returning, in a finally")
+        fail(
+            f"{what} changed the caller's signal mask (now blocked: {extra or 'nothing new'}; no longer "
+            f"blocked: {missing or 'none'}): save the mask pthread_sigmask() returns and restore it with "
+            "SIG_SETMASK before returning, in a finally"
+        )
     for s, h in handlers.items():
         if h != before[1][s]:
-            fail(f"{what} left {name_of(s)}'s disposition as {describe_handler(h)} (it was "
-                 f"{describe_handler(before[1][s])}): restore every handler you install")
+            fail(
+                f"{what} left {name_of(s)}'s disposition as {describe_handler(h)} (it was "
+                f"{describe_handler(before[1][s])}): restore every handler you install"
+            )
 
 
 def check_count(n: int, got) -> None:
     expect(isinstance(got, int), f"reliable_notify({n}) must return the count (int), got {type(got).__name__}")
     if got < n:
-        fail(f"reliable_notify({n}) counted {got} notifications, expected exactly {n}: {n - got} were lost. "
-             "Standard signals (SIGUSR1, SIGUSR2, ...) merge while pending: the kernel keeps one pending bit per "
-             "signal, so a signal sent while the same one is still pending is lost. Real-time signals "
-             "(signal.SIGRTMIN + k) queue one instance per kill(); or acknowledge each notification before the "
-             "next one (a handshake).")
-    expect(got == n, f"reliable_notify({n}) counted {got} notifications, more than the {n} the child sent: count "
-           "only your child's notifications (sigwaitinfo() tells the sender in si_pid)")
+        fail(
+            f"reliable_notify({n}) counted {got} notifications, expected exactly {n}: {n - got} were lost. "
+            "Standard signals (SIGUSR1, SIGUSR2, ...) merge while pending: the kernel keeps one pending bit per "
+            "signal, so a signal sent while the same one is still pending is lost. Real-time signals "
+            "(signal.SIGRTMIN + k) queue one instance per kill(); or acknowledge each notification before the "
+            "next one (a handshake)."
+        )
+    expect(
+        got == n,
+        f"reliable_notify({n}) counted {got} notifications, more than the {n} the child sent: count "
+        "only your child's notifications (sigwaitinfo() tells the sender in si_pid)",
+    )
 
 
 @pytest.mark.task(2)
@@ -408,7 +452,8 @@ def test_notify_ten_thousand_exactly(impl):
 WORKER_HANG = (
     "the worker never exited, or the parent missed its exit. On SIGTERM the worker finishes its job and "
     "exits; the parent waits for SIGCHLD (blocked, then sigtimedwait), and after each SIGCHLD asks "
-    "waitpid(pid, WNOHANG) about its own child (SIGCHLD merges and may come from other children).")
+    "waitpid(pid, WNOHANG) about its own child (SIGCHLD merges and may come from other children)."
+)
 
 
 class GatedJob:
@@ -448,8 +493,10 @@ class GatedJob:
         self._close(self.report_w)
         self._close(self.gate_r)
         first = os.read(self.report_r, 1)
-        expect(first == b"S", "the worker never started a job (or died first): the child must call job() in a "
-               "loop right after fork()")
+        expect(
+            first == b"S",
+            "the worker never started a job (or died first): the child must call job() in a loop right after fork()",
+        )
 
     def open_gate(self) -> None:
         try:
@@ -473,29 +520,46 @@ class GatedJob:
 def check_graceful(markers: str, code, terms: int) -> None:
     if "!" in markers:
         exc = markers.split("!", 1)[1].split(";", 1)[0]
-        fail(f"the job was interrupted by {exc} when SIGTERM arrived: the handler must not raise (and must not "
-             "do the job's work). Since Python 3.5 (PEP 475) a system call interrupted by a signal is retried "
-             "after the handler runs, so EINTR never reaches the job unless the handler raises. Record the "
-             "request (a flag, or keep SIGTERM blocked) and check it between jobs.")
+        fail(
+            f"the job was interrupted by {exc} when SIGTERM arrived: the handler must not raise (and must not "
+            "do the job's work). Since Python 3.5 (PEP 475) a system call interrupted by a signal is retried "
+            "after the handler runs, so EINTR never reaches the job unless the handler raises. Record the "
+            "request (a flag, or keep SIGTERM blocked) and check it between jobs."
+        )
     if not markers.startswith("SE"):
         if code == -signal.SIGTERM:
             if terms == 1:
-                fail("SIGTERM killed the worker in the middle of a job (exit status -15): the job wrote its start "
-                     "marker but never its end. In the child, catch SIGTERM (a handler that only sets a flag) or "
-                     "keep it blocked and check for it between jobs, and block it before fork() so it cannot "
-                     "arrive before the child is ready.")
-            fail("the second SIGTERM killed the worker in the middle of its job (exit status -15), after the first "
-                 "one had been handled: the handler was gone (reset to SIG_DFL, or a one-shot handler). A second "
-                 "SIGTERM during shutdown must not cut the job short: keep the handler (or the block) until exit.")
-        fail(f"the job was cut in half: the worker exited (status {code}) after the job's start marker but before "
-             "its end marker. On SIGTERM only record the request; let the current job finish and exit between "
-             "jobs (never os._exit() or sys.exit() in the handler).")
-    expect(markers == "SE", f"after SIGTERM the worker finished its job, then started another one (markers "
-           f"{markers!r}): check for the stop request after each job and exit before starting the next")
-    expect(code is not None, "wait(10) returned None although the worker had exited (its pipe reached EOF): "
-           "after each SIGCHLD call waitpid(pid, WNOHANG) for your child and return its status")
-    expect(code == 0, f"the worker finished its job but exited with status {code}, expected 0: a graceful stop is a "
-           "success (os._exit(0) in the child)")
+                fail(
+                    "SIGTERM killed the worker in the middle of a job (exit status -15): the job wrote its start "
+                    "marker but never its end. In the child, catch SIGTERM (a handler that only sets a flag) or "
+                    "keep it blocked and check for it between jobs, and block it before fork() so it cannot "
+                    "arrive before the child is ready."
+                )
+            fail(
+                "the second SIGTERM killed the worker in the middle of its job (exit status -15), after the first "
+                "one had been handled: the handler was gone (reset to SIG_DFL, or a one-shot handler). A second "
+                "SIGTERM during shutdown must not cut the job short: keep the handler (or the block) until exit."
+            )
+        fail(
+            f"the job was cut in half: the worker exited (status {code}) after the job's start marker but before "
+            "its end marker. On SIGTERM only record the request; let the current job finish and exit between "
+            "jobs (never os._exit() or sys.exit() in the handler)."
+        )
+    expect(
+        markers == "SE",
+        f"after SIGTERM the worker finished its job, then started another one (markers "
+        f"{markers!r}): check for the stop request after each job and exit before starting the next",
+    )
+    expect(
+        code is not None,
+        "wait(10) returned None although the worker had exited (its pipe reached EOF): "
+        "after each SIGCHLD call waitpid(pid, WNOHANG) for your child and return its status",
+    )
+    expect(
+        code == 0,
+        f"the worker finished its job but exited with status {code}, expected 0: a graceful stop is a "
+        "success (os._exit(0) in the child)",
+    )
 
 
 def run_gated(impl, terms: int):
@@ -505,8 +569,11 @@ def run_gated(impl, terms: int):
             job.started()
             for _ in range(terms):
                 os.kill(worker.pid, TERM)
-                wait_until(lambda: signal_settled(worker.pid, TERM), 10,
-                           "the worker neither handled SIGTERM nor kept it blocked within 10 s")
+                wait_until(
+                    lambda: signal_settled(worker.pid, TERM),
+                    10,
+                    "the worker neither handled SIGTERM nor kept it blocked within 10 s",
+                )
             job.open_gate()
             markers = job.markers()
             code = worker.wait(10)
@@ -540,12 +607,17 @@ def test_stop_returns_zero_and_reaps(impl):
             expect(isinstance(worker.pid, int) and worker.pid > 0, f"`pid` is {worker.pid!r}: the worker's process id")
             code = worker.stop()  # at once: SIGTERM may reach the child before it has started
             if code == -signal.SIGTERM:
-                fail("stop() right after GracefulWorker() returned -15: SIGTERM killed the child before it had "
-                     "installed its handler. Block SIGTERM in the parent before fork() (the child inherits the "
-                     "mask), install the handler in the child, then unblock; restore the parent's mask after fork().")
+                fail(
+                    "stop() right after GracefulWorker() returned -15: SIGTERM killed the child before it had "
+                    "installed its handler. Block SIGTERM in the parent before fork() (the child inherits the "
+                    "mask), install the handler in the child, then unblock; restore the parent's mask after fork()."
+                )
             expect(code == 0, f"stop() returned {code!r}, expected 0: the worker finishes its job and exits 0")
-            expect(worker.stop() == 0, "a second stop() must return the same status (the worker is already reaped: "
-                   "do not signal its pid again, it may belong to another process by now)")
+            expect(
+                worker.stop() == 0,
+                "a second stop() must return the same status (the worker is already reaped: "
+                "do not signal its pid again, it may belong to another process by now)",
+            )
             check_caller_state(before, "GracefulWorker + stop()")
 
 
@@ -559,18 +631,29 @@ def test_wait_learns_of_the_exit_through_sigchld(impl):
             usage = Usage()
             got = worker.wait(0.3)
             usage.stop()
-            expect(got is None, f"wait(0.3) returned {got!r} while the worker was still running: on timeout it "
-                   "returns None")
-            check_no_spin("wait(0.3)", usage, 0.3,
-                          "block SIGCHLD, wait for it with signal.sigtimedwait(), then waitpid(pid, WNOHANG) once "
-                          "per SIGCHLD")
+            expect(
+                got is None,
+                f"wait(0.3) returned {got!r} while the worker was still running: on timeout it returns None",
+            )
+            check_no_spin(
+                "wait(0.3)",
+                usage,
+                0.3,
+                "block SIGCHLD, wait for it with signal.sigtimedwait(), then waitpid(pid, WNOHANG) once per SIGCHLD",
+            )
             os.kill(worker.pid, KILL)
             code = worker.wait(60)
-            expect(code == -signal.SIGKILL, f"after SIGKILL, wait() returned {code!r}, expected -9 (killed by "
-                   "signal 9: a negative signal number, like subprocess's returncode; os.waitstatus_to_exitcode)")
+            expect(
+                code == -signal.SIGKILL,
+                f"after SIGKILL, wait() returned {code!r}, expected -9 (killed by "
+                "signal 9: a negative signal number, like subprocess's returncode; os.waitstatus_to_exitcode)",
+            )
             code = worker.stop()
-            expect(code == -signal.SIGKILL, f"stop() after the worker died returned {code!r}: it must return the "
-                   "status already collected (-9) without signalling the pid again")
+            expect(
+                code == -signal.SIGKILL,
+                f"stop() after the worker died returned {code!r}: it must return the "
+                "status already collected (-9) without signalling the pid again",
+            )
     finally:
         job.close()
 
@@ -598,11 +681,16 @@ def test_stop_survives_other_signals(impl):
             try:
                 code = worker.stop()
             except InterruptedError:
-                fail("stop() raised InterruptedError (EINTR) when a SIGUSR1 handler ran while it waited: retry "
-                     "the interrupted call (Python >= 3.5 does it for you, PEP 475, unless you catch it yourself)")
+                fail(
+                    "stop() raised InterruptedError (EINTR) when a SIGUSR1 handler ran while it waited: retry "
+                    "the interrupted call (Python >= 3.5 does it for you, PEP 475, unless you catch it yourself)"
+                )
             expect(code == 0, f"stop() returned {code!r} while other signals arrived, expected 0")
-            expect(handled, "the caller's SIGUSR1 handler never ran during stop(): do not block or ignore signals "
-                   "that are not yours")
+            expect(
+                handled,
+                "the caller's SIGUSR1 handler never ran during stop(): do not block or ignore signals "
+                "that are not yours",
+            )
     finally:
         end_helper(helper)
         job.close()
@@ -617,8 +705,11 @@ def failing_job():
 def test_a_failing_job_ends_the_worker_with_status_1(impl):
     with started_worker(impl, failing_job) as worker:
         code = worker.wait(30)
-        expect(code == 1, f"job() raised in the worker; wait() returned {code!r}, expected 1: the child ends "
-               "with os._exit(1) when the job raises (in a finally: it must never return into the caller's code)")
+        expect(
+            code == 1,
+            f"job() raised in the worker; wait() returned {code!r}, expected 1: the child ends "
+            "with os._exit(1) when the job raises (in a finally: it must never return into the caller's code)",
+        )
 
 
 # --- task 4: performance ------------------------------------------------------------------------
@@ -674,9 +765,11 @@ def ping_pong(rounds: int, wait_ping) -> None:
 def counter_ping_pong(impl, rounds: int) -> None:
     counter = impl.SignalCounter(USR1)
     try:
+
         def wait_ping(i):
             got = counter.wait_for(i, 10)
             expect(got >= i, f"wait_for({i}, 10) returned {got} during the ping-pong")
+
         ping_pong(rounds, wait_ping)
     finally:
         counter.close()
@@ -702,12 +795,24 @@ def sized_check(perf, metric: str, learner, baseline, full: int, probe: int) -> 
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(NOTIFY_HANG)
 def test_reliable_notify_rate(impl, perf):
-    sized_check(perf, "reliable_notify_per_s", lambda n: check_count(n, impl.reliable_notify(n)),
-                handshake_notify, full=10_000, probe=250)
+    sized_check(
+        perf,
+        "reliable_notify_per_s",
+        lambda n: check_count(n, impl.reliable_notify(n)),
+        handshake_notify,
+        full=10_000,
+        probe=250,
+    )
 
 
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(WAIT_FOR_HANG)
 def test_counter_round_trip_rate(impl, perf):
-    sized_check(perf, "counter_round_trips_per_s", lambda rounds: counter_ping_pong(impl, rounds),
-                sigwait_ping_pong, full=2000, probe=50)
+    sized_check(
+        perf,
+        "counter_round_trips_per_s",
+        lambda rounds: counter_ping_pong(impl, rounds),
+        sigwait_ping_pong,
+        full=2000,
+        probe=50,
+    )

@@ -5,6 +5,7 @@ runs jobs on all of them at the same time and reports each client's result.
 The suite's server runs in the test process (threads); forking clients from a
 multi-threaded process is unsafe, so they come from this separate process.
 """
+
 from __future__ import annotations
 
 import json
@@ -179,10 +180,12 @@ class Fleet:
     def __init__(self, python_processes, size: int, scratch):
         self.size = size
         self._err_path = os.path.join(str(scratch), "fleet.stderr")
-        self._err = open(self._err_path, "wb")
+        self._err = open(self._err_path, "wb")  # noqa: SIM115  the fleet's stderr, closed in close()
         self.proc = python_processes.start(
             "os.environ['FLEET_PID'] = str(os.getpid())\n" + FLEET_MAIN,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
             env={"FLEET_SIZE": str(size), "FLEET_SUITE": SUITE_DIR},
         )
         self._buffer = b""
@@ -194,8 +197,10 @@ class Fleet:
             ready, _, _ = select.select([fd], [], [], timeout)
             chunk = os.read(fd, 65536) if ready else None
             if not chunk:
-                fail(f"the client processes failed while {what}" + (
-                    " (no answer in time)" if chunk is None else f": {self._stderr_tail()}"))
+                fail(
+                    f"the client processes failed while {what}"
+                    + (" (no answer in time)" if chunk is None else f": {self._stderr_tail()}")
+                )
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
@@ -205,8 +210,9 @@ class Fleet:
         with open(self._err_path, "rb") as f:
             return f.read()[-1500:].decode(errors="replace")
 
-    def run(self, job: str, address, *, n: int = 1, barrier: bool = False, deadline: float = 20,
-            key: str = "k") -> dict:
+    def run(
+        self, job: str, address, *, n: int = 1, barrier: bool = False, deadline: float = 20, key: str = "k"
+    ) -> dict:
         """All clients run `job` against `address`; returns {"results": [{"pid", "error"}...], "barrier"?}."""
         command = {"job": job, "address": address, "n": n, "barrier": barrier, "deadline": deadline, "key": key}
         self.proc.stdin.write((json.dumps(command) + "\n").encode())

@@ -4,6 +4,7 @@
 request  = op (1 byte: b"G", b"S", b"D") + key length (u32 BE) + value length (u32 BE) + key + value
 response = status (1 byte: 0 ok, 1 not found, 2 error) + body length (u32 BE) + body
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,6 @@ OK, NOT_FOUND, ERROR = 0, 1, 2
 
 def frame(op: bytes, key: bytes, value: bytes = b"") -> bytes:
     return REQUEST.pack(op, len(key), len(value)) + key + value
-
-
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes] | None:

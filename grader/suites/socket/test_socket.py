@@ -1,6 +1,7 @@
 """Hidden suite of the `socket` kata. Hygiene (fds, processes, socket files left in
 the scratch folder) is checked by the grader after every test; these tests check
 behaviour and say why it is wrong when it is."""
+
 from __future__ import annotations
 
 import errno
@@ -14,9 +15,9 @@ import termios
 import threading
 
 import pytest
-
 from _fleet import Fleet
 from _kvwire import ERROR, NOT_FOUND, OK, EchoServer, connect, frame, read_response
+
 from grader.testing import describe_bytes, expect, fail, payload, wait_until
 
 LOCALHOST = "127.0.0.1"
@@ -69,9 +70,11 @@ class Made:
                 pass
 
 
-STUCK = ("Is the server serving one client at a time, or stuck reading another client's incomplete frame? "
-         "Serve each connection on its own (a thread per connection, or a selector loop that only reads what "
-         "is ready).")
+STUCK = (
+    "Is the server serving one client at a time, or stuck reading another client's incomplete frame? "
+    "Serve each connection on its own (a thread per connection, or a selector loop that only reads what "
+    "is ready)."
+)
 
 
 def ask(sock: socket.socket, data: bytes, what: str, stuck: str = STUCK) -> tuple[int, bytes]:
@@ -79,7 +82,7 @@ def ask(sock: socket.socket, data: bytes, what: str, stuck: str = STUCK) -> tupl
     try:
         sock.sendall(data)
         reply = read_response(sock)
-    except socket.timeout:
+    except TimeoutError:
         fail(f"{what}: no answer within {ANSWER_WAIT:g} s. {stuck}")
     except ConnectionError as err:
         fail(f"{what}: the server dropped the connection ({type(err).__name__}) instead of answering")
@@ -90,22 +93,29 @@ def ask(sock: socket.socket, data: bytes, what: str, stuck: str = STUCK) -> tupl
 
 def check_value(expected, got, what: str) -> None:
     if expected is None:
-        expect(got is None, f"{what} returned {describe_bytes(got) if isinstance(got, bytes) else repr(got)}, "
-               "expected None (no such key)")
+        expect(
+            got is None,
+            f"{what} returned {describe_bytes(got) if isinstance(got, bytes) else repr(got)}, "
+            "expected None (no such key)",
+        )
         return
     expect(isinstance(got, bytes), f"{what} must return bytes, got {type(got).__name__}")
     if got == expected:
         return
     if len(got) < len(expected) and expected.startswith(got):
-        fail(f"{what} returned only the first {len(got)} of {len(expected)} bytes: recv(n) returns what has "
-             "arrived, at most n bytes. Read the length from the header, then loop until you have it all.")
+        fail(
+            f"{what} returned only the first {len(got)} of {len(expected)} bytes: recv(n) returns what has "
+            "arrived, at most n bytes. Read the length from the header, then loop until you have it all."
+        )
     fail(f"{what} returned {describe_bytes(got)}, expected {describe_bytes(expected)}")
 
 
 # --- task 1: a Unix domain socket server -------------------------------------------------
 
-SERVE_HINT = ("a request never got its answer. start() must return only once the socket listens (bind, "
-              "listen, then start the serving thread), and the server must answer each whole request frame.")
+SERVE_HINT = (
+    "a request never got its answer. start() must return only once the socket listens (bind, "
+    "listen, then start the serving thread), and the server must answer each whole request frame."
+)
 
 
 @pytest.mark.task(1)
@@ -115,8 +125,11 @@ def test_set_get_delete(kv, names):
     server = kv.server(path)
     expect(server.address == path, f"server.address is {server.address!r}, expected the path it was given, {path!r}")
     mode = stat.S_IMODE(os.stat(path).st_mode)
-    expect(mode & 0o077 == 0, f"the socket file has mode {mode:04o}: any user who can reach the folder could "
-           "connect (bind() applies only the umask). chmod it to 0600 right after bind().")
+    expect(
+        mode & 0o077 == 0,
+        f"the socket file has mode {mode:04o}: any user who can reach the folder could "
+        "connect (bind() applies only the umask). chmod it to 0600 right after bind().",
+    )
     client = kv.client(path)
     check_value(None, client.get(b"missing"), "get(b'missing') on an empty store")
     expect(client.set(b"language", b"python") is None, "set() returns None")
@@ -143,8 +156,10 @@ def test_binary_keys_and_empty_values(kv, names):
 
 
 @pytest.mark.task(1)
-@pytest.mark.on_timeout("a 16 MiB value never completed. Send the frame whole (sendall) and receive exactly the "
-                        "lengths in the header, in a loop: the socket buffer holds far less than 16 MiB.")
+@pytest.mark.on_timeout(
+    "a 16 MiB value never completed. Send the frame whole (sendall) and receive exactly the "
+    "lengths in the header, in a loop: the socket buffer holds far less than 16 MiB."
+)
 def test_sixteen_mib_value(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -163,25 +178,35 @@ def test_wire_protocol_exactly(kv, names):
     kv.server(path)
     sock = kv.connect(path)
     what = "the suite's own client speaking the spec's protocol"
-    expect(ask(sock, frame(b"S", b"k", b"v1"), f"{what} (SET)") == (OK, b""),
-           "a SET must be answered status 0 with an empty body")
+    expect(
+        ask(sock, frame(b"S", b"k", b"v1"), f"{what} (SET)") == (OK, b""),
+        "a SET must be answered status 0 with an empty body",
+    )
     status, body = ask(sock, frame(b"G", b"k"), f"{what} (GET)")
     expect((status, body) == (OK, b"v1"), f"a GET of an existing key must be answered (0, b'v1'), got {(status, body)}")
-    expect(ask(sock, frame(b"G", b"nope"), f"{what} (GET missing)") == (NOT_FOUND, b""),
-           "a GET of a missing key must be answered status 1 (not found), empty body")
+    expect(
+        ask(sock, frame(b"G", b"nope"), f"{what} (GET missing)") == (NOT_FOUND, b""),
+        "a GET of a missing key must be answered status 1 (not found), empty body",
+    )
     expect(ask(sock, frame(b"D", b"k"), f"{what} (DEL)") == (OK, b""), "a DEL of an existing key: status 0")
-    expect(ask(sock, frame(b"D", b"k"), f"{what} (DEL missing)") == (NOT_FOUND, b""),
-           "a DEL of a missing key: status 1")
+    expect(
+        ask(sock, frame(b"D", b"k"), f"{what} (DEL missing)") == (NOT_FOUND, b""), "a DEL of a missing key: status 1"
+    )
     # two requests in one send: the server must answer both, in order
     sock.sendall(frame(b"S", b"a", b"1") + frame(b"G", b"a"))
     first, second = read_response(sock), read_response(sock)
-    expect(first == (OK, b"") and second == (OK, b"1"), f"two requests sent in one write were answered "
-           f"{first}, {second}: read exactly one frame at a time, and keep what follows it for the next request")
+    expect(
+        first == (OK, b"") and second == (OK, b"1"),
+        f"two requests sent in one write were answered "
+        f"{first}, {second}: read exactly one frame at a time, and keep what follows it for the next request",
+    )
 
 
 @pytest.mark.task(1)
-@pytest.mark.on_timeout("stop() never returned. It must wake every thread blocked in accept() or recv() "
-                        "(shutdown(SHUT_RDWR) on the listening socket and on every connection) and then join them.")
+@pytest.mark.on_timeout(
+    "stop() never returned. It must wake every thread blocked in accept() or recv() "
+    "(shutdown(SHUT_RDWR) on the listening socket and on every connection) and then join them."
+)
 def test_stop_closes_connections_and_removes_the_file(kv, names):
     path = names.path("kv.sock")
     threads_before = set(threading.enumerate())
@@ -192,33 +217,50 @@ def test_stop_closes_connections_and_removes_the_file(kv, names):
     idle = kv.connect(path)
     ask(idle, frame(b"G", b"x"), "a second connection")  # now surely accepted and served by the server
     server.stop()
-    expect(not os.path.exists(path), "stop() left the socket file behind: unlink it (a socket file outlives the "
-           "socket; the next server on this path would find it)")
+    expect(
+        not os.path.exists(path),
+        "stop() left the socket file behind: unlink it (a socket file outlives the "
+        "socket; the next server on this path would find it)",
+    )
     gc.collect()
-    still_open = [obj for obj in gc.get_objects() if isinstance(obj, socket.socket) and obj.fileno() != -1
-                  and obj.family == socket.AF_UNIX and obj.getsockname() == path]
+    still_open = [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, socket.socket)
+        and obj.fileno() != -1
+        and obj.family == socket.AF_UNIX
+        and obj.getsockname() == path
+    ]
     if still_open:
-        fail(f"after stop() the server still has {len(still_open)} socket(s) on {path} open: stop() must close "
-             "every connection, not only the listening socket (shutdown(SHUT_RDWR) wakes the thread blocked in "
-             "recv() on it, which then closes it), and join the threads")
+        fail(
+            f"after stop() the server still has {len(still_open)} socket(s) on {path} open: stop() must close "
+            "every connection, not only the listening socket (shutdown(SHUT_RDWR) wakes the thread blocked in "
+            "recv() on it, which then closes it), and join the threads"
+        )
     try:
         leftover = idle.recv(1)
-    except socket.timeout:
-        fail("after stop() a connected client is still connected: stop() must close every connection, not "
-             "only the listening socket")
+    except TimeoutError:
+        fail(
+            "after stop() a connected client is still connected: stop() must close every connection, not "
+            "only the listening socket"
+        )
     except ConnectionError:
         leftover = b""
     expect(leftover == b"", "after stop() a connected client received data instead of EOF")
     alive = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
     if alive:
-        fail(f"after stop() {len(alive)} server thread(s) still run ({alive[0].name}): stop() must end them and "
-             "join them (no thread still listening)")
+        fail(
+            f"after stop() {len(alive)} server thread(s) still run ({alive[0].name}): stop() must end them and "
+            "join them (no thread still listening)"
+        )
 
 
 # --- task 2: TCP --------------------------------------------------------------------------
 
-TCP_HINT = ("a TCP request never got its answer: check that the server listens on the address it reports, "
-            "and that each request and reply is sent whole.")
+TCP_HINT = (
+    "a TCP request never got its answer: check that the server listens on the address it reports, "
+    "and that each request and reply is sent whole."
+)
 
 
 @pytest.mark.task(2)
@@ -226,10 +268,15 @@ TCP_HINT = ("a TCP request never got its answer: check that the server listens o
 def test_tcp_port_zero(kv):
     server = kv.server((LOCALHOST, 0))
     address = server.address
-    expect(isinstance(address, tuple) and len(address) == 2,
-           f"server.address is {address!r}: for TCP it must be the bound (host, port)")
-    expect(address[1] != 0, "server.address still says port 0: port 0 asks the kernel for a free port; "
-           "after bind(), getsockname() tells which one")
+    expect(
+        isinstance(address, tuple) and len(address) == 2,
+        f"server.address is {address!r}: for TCP it must be the bound (host, port)",
+    )
+    expect(
+        address[1] != 0,
+        "server.address still says port 0: port 0 asks the kernel for a free port; "
+        "after bind(), getsockname() tells which one",
+    )
     expect(address[0] == LOCALHOST, f"the server bound {address[0]!r}; it must bind the host it was given")
     client = kv.client(address)
     client.set(b"over", b"tcp")
@@ -250,8 +297,10 @@ def test_tcp_restart_on_the_same_port(kv):
         second = kv.server(address)
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
-            fail("a new server could not bind the port the stopped one used: EADDRINUSE. The old connection "
-                 "is in TIME_WAIT for a minute; set SO_REUSEADDR on the listening socket before bind().")
+            fail(
+                "a new server could not bind the port the stopped one used: EADDRINUSE. The old connection "
+                "is in TIME_WAIT for a minute; set SO_REUSEADDR on the listening socket before bind()."
+            )
         raise
     expect(second.address == address, f"the restarted server reports {second.address}, expected {address}")
     check_value(None, kv.client(address).get(b"k"), "get() on a new, empty server")
@@ -285,10 +334,12 @@ def test_tcp_nodelay_on_both_sides(kv):
     for side, connections in _tcp_connections(server.address[1]).items():
         for conn in connections:
             if not conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
-                fail(f"the {side}'s TCP connection has TCP_NODELAY off. With Nagle's algorithm on, a small write "
-                     "that follows another one waits until the peer ACKs the first, and the peer delays its ACK by "
-                     "up to 40 ms: request/response traffic stalls. Set TCP_NODELAY on every TCP connection, "
-                     f"client and server side (setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)).")
+                fail(
+                    f"the {side}'s TCP connection has TCP_NODELAY off. With Nagle's algorithm on, a small write "
+                    "that follows another one waits until the peer ACKs the first, and the peer delays its ACK by "
+                    "up to 40 ms: request/response traffic stalls. Set TCP_NODELAY on every TCP connection, "
+                    f"client and server side (setsockopt(IPPROTO_TCP, TCP_NODELAY, 1))."
+                )
 
 
 # --- task 3: robustness -------------------------------------------------------------------
@@ -304,18 +355,26 @@ def trickle(sock: socket.socket, data: bytes) -> None:
     server returns a single byte."""
     for i in range(len(data)):
         try:
-            sock.send(data[i:i + 1])
+            sock.send(data[i : i + 1])
         except ConnectionError:
-            fail(f"the server closed the connection after byte {i} of a {len(data)}-byte frame sent one byte at "
-                 "a time: one recv() is not one frame. Read the 9-byte header, then the key and the value, each "
-                 "in a loop until you have the length you need.")
-        wait_until(lambda: unread(sock) == 0, ANSWER_WAIT, f"the server stopped reading after byte {i} of a frame "
-                   "sent one byte at a time", interval=0.001)
+            fail(
+                f"the server closed the connection after byte {i} of a {len(data)}-byte frame sent one byte at "
+                "a time: one recv() is not one frame. Read the 9-byte header, then the key and the value, each "
+                "in a loop until you have the length you need."
+            )
+        wait_until(
+            lambda: unread(sock) == 0,
+            ANSWER_WAIT,
+            f"the server stopped reading after byte {i} of a frame sent one byte at a time",
+            interval=0.001,
+        )
 
 
 @pytest.mark.task(3)
-@pytest.mark.on_timeout(SERVE_HINT + " A request that arrives one byte at a time must still be answered: keep "
-                        "reading until the frame is complete.")
+@pytest.mark.on_timeout(
+    SERVE_HINT + " A request that arrives one byte at a time must still be answered: keep "
+    "reading until the frame is complete."
+)
 def test_one_byte_at_a_time(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -324,21 +383,29 @@ def test_one_byte_at_a_time(kv, names):
     expect(read_response(sock) == (OK, b""), "a SET sent one byte at a time was not answered (0, b'')")
     trickle(sock, frame(b"G", b"slow"))
     reply = read_response(sock)
-    expect(reply == (OK, b"and steady"), f"a GET sent one byte at a time was answered {reply}: one recv() is not "
-           "one frame; read the 9-byte header, then the key and the value, each in a loop")
+    expect(
+        reply == (OK, b"and steady"),
+        f"a GET sent one byte at a time was answered {reply}: one recv() is not "
+        "one frame; read the 9-byte header, then the key and the value, each in a loop",
+    )
 
 
 @pytest.mark.task(3)
-@pytest.mark.on_timeout("a client with a half-sent frame blocked the server: other clients must still be "
-                        "served (one thread per connection, or a selector loop that never blocks on one client).")
+@pytest.mark.on_timeout(
+    "a client with a half-sent frame blocked the server: other clients must still be "
+    "served (one thread per connection, or a selector loop that never blocks on one client)."
+)
 def test_slow_client_does_not_block_the_others(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
     slow = kv.connect(path)
     slow.sendall(frame(b"S", b"slow", b"value")[:5])  # half a header, and then nothing
     fast = kv.connect(path)
-    expect(ask(fast, frame(b"S", b"fast", b"1"), "another client, while the first one is in the middle of a frame")
-           == (OK, b""), "the other client's SET was not answered (0, b'')")
+    expect(
+        ask(fast, frame(b"S", b"fast", b"1"), "another client, while the first one is in the middle of a frame")
+        == (OK, b""),
+        "the other client's SET was not answered (0, b'')",
+    )
     other = kv.client(path)
     check_value(b"1", other.get(b"fast"), "a KVClient's get() while a client is stuck in the middle of a frame")
     slow.sendall(frame(b"S", b"slow", b"value")[5:])
@@ -359,17 +426,21 @@ def test_abrupt_disconnects(kv, names):
     reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     reset.close()
     sock = kv.connect(path)
-    expect(ask(sock, frame(b"S", b"after", b"ok"), "a new client after clients that vanished mid-frame")
-           == (OK, b""), "after clients disconnected in the middle of a frame, a new client's SET failed: a client "
-           "going away (recv returns b'' or raises ConnectionResetError) ends that connection only, never the server")
+    expect(
+        ask(sock, frame(b"S", b"after", b"ok"), "a new client after clients that vanished mid-frame") == (OK, b""),
+        "after clients disconnected in the middle of a frame, a new client's SET failed: a client "
+        "going away (recv returns b'' or raises ConnectionResetError) ends that connection only, never the server",
+    )
     client = kv.client(path)
     check_value(b"ok", client.get(b"after"), "get() after abrupt disconnects")
     check_value(None, client.get(b"key"), "get(b'key'), whose SET was cut short (a partial frame is never applied)")
 
 
 @pytest.mark.task(3)
-@pytest.mark.on_timeout("a garbage request left the client waiting: answer status 2 (error) and close that "
-                        "connection, because the stream cannot be resynchronised.")
+@pytest.mark.on_timeout(
+    "a garbage request left the client waiting: answer status 2 (error) and close that "
+    "connection, because the stream cannot be resynchronised."
+)
 def test_garbage_and_absurd_lengths(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -381,18 +452,27 @@ def test_garbage_and_absurd_lengths(kv, names):
     ]
     for data, what in cases:
         sock = kv.connect(path)
-        status, body = ask(sock, data, what, stuck="The server is waiting for the bytes the header announced: "
-                           "validate the header first (op G/S/D, key length 1..4096, value length at most 16 MiB, "
-                           "0 for GET and DEL), and answer an invalid one with status 2, then close the connection.")
+        status, _body = ask(
+            sock,
+            data,
+            what,
+            stuck="The server is waiting for the bytes the header announced: "
+            "validate the header first (op G/S/D, key length 1..4096, value length at most 16 MiB, "
+            "0 for GET and DEL), and answer an invalid one with status 2, then close the connection.",
+        )
         if status != ERROR:
-            fail(f"{what} was answered status {status}: expected status 2 (error). Validate the header before "
-                 "reading or allocating anything: a length over the limit would make you wait for, or allocate, "
-                 "gigabytes.")
+            fail(
+                f"{what} was answered status {status}: expected status 2 (error). Validate the header before "
+                "reading or allocating anything: a length over the limit would make you wait for, or allocate, "
+                "gigabytes."
+            )
         try:
             rest = sock.recv(1)
-        except socket.timeout:
-            fail(f"after answering {what} with an error the server kept the connection open: close it, the "
-                 "rest of the stream cannot be trusted")
+        except TimeoutError:
+            fail(
+                f"after answering {what} with an error the server kept the connection open: close it, the "
+                "rest of the stream cannot be trusted"
+            )
         except ConnectionError:
             rest = b""
         expect(rest == b"", f"after the error reply to {what} the server sent more bytes")
@@ -411,9 +491,11 @@ def test_stale_socket_file_is_reused(kv, names):
     try:
         kv.server(path)
     except OSError as err:
-        fail(f"start() on a stale socket file raised {type(err).__name__}: {err}. A socket file left by a dead "
-             "server must be reused: connect() to it fails with ConnectionRefusedError (nobody listens), so "
-             "unlink it and bind again.")
+        fail(
+            f"start() on a stale socket file raised {type(err).__name__}: {err}. A socket file left by a dead "
+            "server must be reused: connect() to it fails with ConnectionRefusedError (nobody listens), so "
+            "unlink it and bind again."
+        )
     client = kv.client(path)
     client.set(b"k", b"fresh")
     check_value(b"fresh", client.get(b"k"), "get() on a server started over a stale socket file")
@@ -436,12 +518,17 @@ def test_live_socket_is_refused_and_kept(kv, names):
             second.stop()
         except Exception:
             pass
-        fail("start() on the path of a live server succeeded: it must raise OSError (e.g. EADDRINUSE, 'a server "
-             "is already listening'). Before removing a socket file, connect() to it: only a refused connection "
-             "means it is stale.")
+        fail(
+            "start() on the path of a live server succeeded: it must raise OSError (e.g. EADDRINUSE, 'a server "
+            "is already listening'). Before removing a socket file, connect() to it: only a refused connection "
+            "means it is stale."
+        )
     kv.servers.remove(second)
-    expect(os.path.exists(path), "the refused server removed the live server's socket file: new clients can no "
-           "longer reach the live server. Only a stale file (connect() refused) may be unlinked.")
+    expect(
+        os.path.exists(path),
+        "the refused server removed the live server's socket file: new clients can no "
+        "longer reach the live server. Only a stale file (connect() refused) may be unlinked.",
+    )
     check_value(b"first", kv.client(path).get(b"owner"), "a new client of the live server after the refused start")
     expect(live.address == path, "the live server's address changed")
 
@@ -457,8 +544,10 @@ def test_path_that_is_not_a_socket_is_refused(kv, names):
     except OSError:
         pass
     else:
-        fail("start() on a path that is a regular file succeeded: it must raise OSError (FileExistsError) and "
-             "leave the file alone")
+        fail(
+            "start() on a path that is a regular file succeeded: it must raise OSError (FileExistsError) and "
+            "leave the file alone"
+        )
     finally:
         kv.servers.remove(server)
     with open(path) as f:
@@ -484,21 +573,30 @@ def fleet_factory(python_processes, scratch):
 
 def check_results(report: dict, clients: int, what: str) -> list[int]:
     if "barrier" in report and report["barrier"] < clients:
-        fail(f"{what}: only {report['barrier']} of {clients} client processes got their first answer while all "
-             "of them were connected. The server must serve every connection at the same time, not one "
-             "connection after the other (a thread per connection, or a selector loop).")
+        fail(
+            f"{what}: only {report['barrier']} of {clients} client processes got their first answer while all "
+            "of them were connected. The server must serve every connection at the same time, not one "
+            "connection after the other (a thread per connection, or a selector loop)."
+        )
     results = report["results"]
     silent = sum(1 for r in results if r is None)
-    expect(not silent, f"{what}: {silent} of {clients} client processes never finished: the server stopped "
-           "answering some connections")
+    expect(
+        not silent,
+        f"{what}: {silent} of {clients} client processes never finished: the server stopped answering some connections",
+    )
     errors = [r["error"] for r in results if r["error"]]
-    expect(not errors, f"{what}: {len(errors)} of {clients} client processes failed; the first one: {errors[0] if errors else ''}")
+    expect(
+        not errors,
+        f"{what}: {len(errors)} of {clients} client processes failed; the first one: {errors[0] if errors else ''}",
+    )
     return [r["pid"] for r in results]
 
 
 @pytest.mark.task(4)
-@pytest.mark.on_timeout("64 client processes did not all finish: is the server serving one connection at a "
-                        "time, or is the listen() backlog tiny and accept() slow?")
+@pytest.mark.on_timeout(
+    "64 client processes did not all finish: is the server serving one connection at a "
+    "time, or is the listen() backlog tiny and accept() slow?"
+)
 def test_sixty_four_concurrent_client_processes(kv, names, fleet_factory):
     path = names.path("kv.sock")
     kv.server(path)
@@ -519,23 +617,35 @@ def test_peer_credentials(kv, names, fleet_factory):
     peers = server.peers()
     expect(isinstance(peers, list), f"peers() must return a list of (pid, uid, gid), got {type(peers).__name__}")
     for entry in peers:
-        expect(isinstance(entry, tuple) and len(entry) == 3 and all(isinstance(x, int) for x in entry),
-               f"peers() must hold (pid, uid, gid) tuples of ints, found {entry!r}")
+        expect(
+            isinstance(entry, tuple) and len(entry) == 3 and all(isinstance(x, int) for x in entry),
+            f"peers() must hold (pid, uid, gid) tuples of ints, found {entry!r}",
+        )
     seen = [pid for pid, _, _ in peers]
     if os.getpid() in seen and not set(pids) & set(seen):
-        fail(f"peers() reports pid {os.getpid()}, the server's own process, instead of the clients' pids: "
-             "read SO_PEERCRED on each accepted connection, not on the listening socket (whose credentials "
-             "are those of the process that called listen())")
+        fail(
+            f"peers() reports pid {os.getpid()}, the server's own process, instead of the clients' pids: "
+            "read SO_PEERCRED on each accepted connection, not on the listening socket (whose credentials "
+            "are those of the process that called listen())"
+        )
     missing = [pid for pid in pids if pid not in seen]
-    expect(not missing, f"the client processes {pids} connected, but peers() reports the pids {seen}: read "
-           "SO_PEERCRED on each accepted connection, struct.unpack('3i', conn.getsockopt(SOL_SOCKET, "
-           "SO_PEERCRED, struct.calcsize('3i'))) -> (pid, uid, gid)")
+    expect(
+        not missing,
+        f"the client processes {pids} connected, but peers() reports the pids {seen}: read "
+        "SO_PEERCRED on each accepted connection, struct.unpack('3i', conn.getsockopt(SOL_SOCKET, "
+        "SO_PEERCRED, struct.calcsize('3i'))) -> (pid, uid, gid)",
+    )
     for pid, uid, gid in peers:
         if pid in pids:
-            expect((uid, gid) == (os.getuid(), os.getgid()), f"peers() reports uid/gid {uid}/{gid} for client "
-                   f"{pid}, whose uid/gid are {os.getuid()}/{os.getgid()}: the order is (pid, uid, gid)")
-    expect(len(peers) == len(pids), f"4 clients connected once each, and peers() holds {len(peers)} entries: one "
-           "entry per accepted connection")
+            expect(
+                (uid, gid) == (os.getuid(), os.getgid()),
+                f"peers() reports uid/gid {uid}/{gid} for client "
+                f"{pid}, whose uid/gid are {os.getuid()}/{os.getgid()}: the order is (pid, uid, gid)",
+            )
+    expect(
+        len(peers) == len(pids),
+        f"4 clients connected once each, and peers() holds {len(peers)} entries: one entry per accepted connection",
+    )
 
 
 # --- task 5: performance -------------------------------------------------------------------
@@ -559,16 +669,20 @@ def measure(perf, kv, fleet_factory, metric: str, server_address, baseline_addre
         try:
             perf.check(metric, run("kv_load", address), run("raw_load", base), units=CLIENTS * REQUESTS)
         except pytest.fail.Exception as slow:
-            fail(f"{slow.msg} Here, the usual causes: a KVClient that connects for every request instead of "
-                 "keeping its connection, a server that polls or sleeps instead of blocking in recv()/select(), "
-                 "or (TCP) Nagle's delay without TCP_NODELAY.")
+            fail(
+                f"{slow.msg} Here, the usual causes: a KVClient that connects for every request instead of "
+                "keeping its connection, a server that polls or sleeps instead of blocking in recv()/select(), "
+                "or (TCP) Nagle's delay without TCP_NODELAY."
+            )
     finally:
         echo.close()
 
 
-NODELAY_HINT = ("TCP requests were far too slow or stalled: with Nagle's algorithm on, a small write that "
-                "follows another one waits for an ACK the peer delays by up to 40 ms. Set TCP_NODELAY on "
-                "both sides (and send each frame in one write).")
+NODELAY_HINT = (
+    "TCP requests were far too slow or stalled: with Nagle's algorithm on, a small write that "
+    "follows another one waits for an ACK the peer delays by up to 40 ms. Set TCP_NODELAY on "
+    "both sides (and send each frame in one write)."
+)
 
 
 @pytest.mark.task(5)

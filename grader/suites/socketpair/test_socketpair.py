@@ -1,6 +1,7 @@
 """Hidden suite of the `socketpair` kata. Hygiene (zombies, fds, escaped children)
 is checked by the grader after every test; these tests check behaviour and say
 why it is wrong when it is."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,7 +27,6 @@ def my_pid(request: bytes) -> bytes:
 
 def digest(request: bytes) -> bytes:
     return hashlib.sha256(request).digest()
-
 
 
 @pytest.fixture
@@ -59,12 +59,16 @@ def check_reply(expected: bytes, got, what: str) -> None:
     if got == expected:
         return
     if len(got) < len(expected) and expected.startswith(got):
-        fail(f"{what}: `call` returned only the first {len(got)} of {len(expected)} bytes. recv(n) returns what "
-             "has arrived so far, at most n bytes, never a whole message: send the length first, then receive "
-             "in a loop until you have that many bytes (framing).")
-    fail(f"{what}: `call` returned {describe_bytes(got)}, expected {describe_bytes(expected)}. A stream socket "
-         "keeps no message boundaries: each message needs a length prefix, and the reader must consume exactly "
-         "that many bytes, no more (left-over bytes would become the start of the next answer).")
+        fail(
+            f"{what}: `call` returned only the first {len(got)} of {len(expected)} bytes. recv(n) returns what "
+            "has arrived so far, at most n bytes, never a whole message: send the length first, then receive "
+            "in a loop until you have that many bytes (framing)."
+        )
+    fail(
+        f"{what}: `call` returned {describe_bytes(got)}, expected {describe_bytes(expected)}. A stream socket "
+        "keeps no message boundaries: each message needs a length prefix, and the reader must consume exactly "
+        "that many bytes, no more (left-over bytes would become the start of the next answer)."
+    )
 
 
 def reaped(pid: int) -> bool:
@@ -78,12 +82,16 @@ def reaped(pid: int) -> bool:
 
 # --- task 1: call ---------------------------------------------------------------------
 
-SERVE_HINT = ("the worker never answered. The child must loop: read one whole request (length, then bytes), "
-              "call the handler, send the whole response (length, then bytes), and go back to reading. The "
-              "parent sends the request, then reads the answer.")
-CLOSE_HINT = ("close() never returned. close() closes the parent's end, so the child's read returns EOF and it "
-              "exits; then close() reaps it with waitpid. If the child still holds a copy of the parent's end "
-              "(inherited through fork), it never sees EOF: close the end you do not use right after fork().")
+SERVE_HINT = (
+    "the worker never answered. The child must loop: read one whole request (length, then bytes), "
+    "call the handler, send the whole response (length, then bytes), and go back to reading. The "
+    "parent sends the request, then reads the answer."
+)
+CLOSE_HINT = (
+    "close() never returned. close() closes the parent's end, so the child's read returns EOF and it "
+    "exits; then close() reaps it with waitpid. If the child still holds a copy of the parent's end "
+    "(inherited through fork), it never sees EOF: close the end you do not use right after fork()."
+)
 
 
 @pytest.mark.task(1)
@@ -100,18 +108,28 @@ def test_one_child_serves_every_call(impl, workers, forks):
     worker = start(impl, workers, my_pid)
     expect(isinstance(getattr(worker, "pid", None), int), "a Worker must expose its child's pid as `worker.pid`")
     pids = {worker.call(b"who are you?") for _ in range(5)}
-    expect(str(os.getpid()).encode() not in pids, "the handler ran in the caller's process: it must run in the "
-           "forked child, on the other side of the socketpair")
-    expect(len(pids) == 1, f"five calls ran in {len(pids)} different processes: fork one child in Worker() and "
-           "let it serve every request over the same socketpair")
-    expect(pids == {str(worker.pid).encode()}, f"the handler ran in pid {pids.pop().decode()}, but worker.pid "
-           f"is {worker.pid}: `pid` must be the pid of the child that serves the calls")
+    expect(
+        str(os.getpid()).encode() not in pids,
+        "the handler ran in the caller's process: it must run in the forked child, on the other side of the socketpair",
+    )
+    expect(
+        len(pids) == 1,
+        f"five calls ran in {len(pids)} different processes: fork one child in Worker() and "
+        "let it serve every request over the same socketpair",
+    )
+    expect(
+        pids == {str(worker.pid).encode()},
+        f"the handler ran in pid {pids.pop().decode()}, but worker.pid "
+        f"is {worker.pid}: `pid` must be the pid of the child that serves the calls",
+    )
     expect(forks() == 1, f"five calls forked {forks()} times; fork once, in Worker()")
 
 
 @pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT + " An empty request or response is a message of length 0: it must still "
-                        "be sent (its header) and received.")
+@pytest.mark.on_timeout(
+    SERVE_HINT + " An empty request or response is a message of length 0: it must still "
+    "be sent (its header) and received."
+)
 def test_empty_request_and_response(impl, workers):
     worker = start(impl, workers, echo)
     check_reply(b"", worker.call(b""), "an empty request")
@@ -135,8 +153,11 @@ def test_close_returns_zero_and_reaps(impl, workers):
     worker = start(impl, workers, echo)
     worker.call(b"x")
     status = worker.close()
-    expect(status == 0, f"close() returned {status!r} for a worker that ended normally: return its exit status, "
-           "os.waitstatus_to_exitcode(status) of os.waitpid(), which is 0 here")
+    expect(
+        status == 0,
+        f"close() returned {status!r} for a worker that ended normally: return its exit status, "
+        "os.waitstatus_to_exitcode(status) of os.waitpid(), which is 0 here",
+    )
     expect(reaped(worker.pid), "after close() the child must have been reaped (os.waitpid)")
     again = worker.close()
     expect(again == 0, f"a second close() returned {again!r}: close() must be idempotent and return the same status")
@@ -146,18 +167,23 @@ def test_close_returns_zero_and_reaps(impl, workers):
 @pytest.mark.on_timeout(CLOSE_HINT)
 def test_context_manager(impl):
     with impl.Worker(echo) as worker:
-        expect(isinstance(worker, impl.Worker), "`with Worker(h) as w` must bind the Worker itself (__enter__ "
-               "returns self)")
+        expect(
+            isinstance(worker, impl.Worker),
+            "`with Worker(h) as w` must bind the Worker itself (__enter__ returns self)",
+        )
         check_reply(b"inside", worker.call(b"inside"), "a call inside `with`")
-    expect(reaped(worker.pid), "leaving the `with` block must close the worker and reap its child (__exit__ "
-           "calls close())")
+    expect(
+        reaped(worker.pid), "leaving the `with` block must close the worker and reap its child (__exit__ calls close())"
+    )
 
 
 # --- task 2: framing --------------------------------------------------------------------
 
-FRAMING_HINT = ("a large message never completed. Send it whole (sendall, or loop over send), and receive "
-                "exactly its length in a loop. The socket buffer holds a few hundred KiB: the other side must "
-                "be reading while you write, so each side reads the whole request before it answers.")
+FRAMING_HINT = (
+    "a large message never completed. Send it whole (sendall, or loop over send), and receive "
+    "exactly its length in a loop. The socket buffer holds a few hundred KiB: the other side must "
+    "be reading while you write, so each side reads the whole request before it answers."
+)
 
 
 @pytest.mark.task(2)
@@ -172,7 +198,7 @@ def test_large_request(impl, workers):
 @pytest.mark.on_timeout(FRAMING_HINT)
 def test_large_response(impl, workers):
     big = payload(8 << 20, seed=3)
-    worker = start(impl, workers, lambda request: big[:int(request)])
+    worker = start(impl, workers, lambda request: big[: int(request)])
     check_reply(big, worker.call(str(len(big)).encode()), "an 8 MiB response")
     check_reply(big[:10], worker.call(b"10"), "a small response after a large one")
 
@@ -187,8 +213,10 @@ def test_mixed_sizes_back_to_back(impl, workers):
         data = payload(size, seed=100 + n)
         got = worker.call(data)
         if got != data and bytes(got) in replies:
-            fail(f"call {n} ({size} bytes) returned the answer of call {replies[bytes(got)]}: the two sides are "
-                 "out of step. Each side must read exactly one whole message per request, not more and not less.")
+            fail(
+                f"call {n} ({size} bytes) returned the answer of call {replies[bytes(got)]}: the two sides are "
+                "out of step. Each side must read exactly one whole message per request, not more and not less."
+            )
         check_reply(data, got, f"call {n} of {len(sizes)} ({size} bytes)")
         replies[data] = n
 
@@ -214,31 +242,41 @@ def picky(request: bytes) -> bytes:
     return request.upper()
 
 
-ERROR_HINT = ("the caller never got an answer to a request whose handler raised. Catch the exception in the "
-              "child, send it back as an error message (a status in the reply header), and keep serving.")
+ERROR_HINT = (
+    "the caller never got an answer to a request whose handler raised. Catch the exception in the "
+    "child, send it back as an error message (a status in the reply header), and keep serving."
+)
 
 
 @pytest.mark.task(3)
 @pytest.mark.on_timeout(ERROR_HINT)
 def test_handler_exception_raises_remote_error(impl, workers):
-    expect(isinstance(impl.RemoteError, type) and issubclass(impl.RemoteError, Exception),
-           "`RemoteError` must be an exception class (class RemoteError(Exception))")
+    expect(
+        isinstance(impl.RemoteError, type) and issubclass(impl.RemoteError, Exception),
+        "`RemoteError` must be an exception class (class RemoteError(Exception))",
+    )
     worker = start(impl, workers, picky)
     try:
         worker.call(b"bad input 42")
     except impl.RemoteError as err:
         text = str(err)
-        expect("ValueError" in text and "cannot handle bad input 42" in text,
-               f"RemoteError says {text!r}: it must carry the remote exception's type and message, "
-               "'ValueError: cannot handle bad input 42'")
+        expect(
+            "ValueError" in text and "cannot handle bad input 42" in text,
+            f"RemoteError says {text!r}: it must carry the remote exception's type and message, "
+            "'ValueError: cannot handle bad input 42'",
+        )
     except Exception as err:
-        fail(f"the handler raised ValueError in the worker, and call() raised {type(err).__name__}: {err}. The "
-             "child must catch the handler's exception and send it back; the caller raises RemoteError with it.")
+        fail(
+            f"the handler raised ValueError in the worker, and call() raised {type(err).__name__}: {err}. The "
+            "child must catch the handler's exception and send it back; the caller raises RemoteError with it."
+        )
     else:
         fail("the handler raised ValueError, and call() returned normally: it must raise RemoteError")
     check_reply(b"STILL SERVING", worker.call(b"still serving"), "the call after a remote error")
     status = worker.close()
-    expect(status == 0, f"a worker whose handler raised must keep serving and end normally; close() returned {status!r}")
+    expect(
+        status == 0, f"a worker whose handler raised must keep serving and end normally; close() returned {status!r}"
+    )
 
 
 @pytest.mark.task(3)
@@ -248,19 +286,25 @@ def test_handler_returning_str_is_a_remote_type_error(impl, workers):
     try:
         worker.call(b"text")
     except impl.RemoteError as err:
-        expect("TypeError" in str(err), f"a handler returning str instead of bytes must give RemoteError with "
-               f"'TypeError', got {str(err)!r}")
+        expect(
+            "TypeError" in str(err),
+            f"a handler returning str instead of bytes must give RemoteError with 'TypeError', got {str(err)!r}",
+        )
     except Exception as err:
-        fail(f"a handler returning str raised {type(err).__name__} in the caller: check the handler's result in "
-             "the child and report a TypeError as a RemoteError")
+        fail(
+            f"a handler returning str raised {type(err).__name__} in the caller: check the handler's result in "
+            "the child and report a TypeError as a RemoteError"
+        )
     else:
         fail("a handler returning str must make call() raise RemoteError (TypeError), not return")
     check_reply(b"OK", worker.call(b"ok"), "the call after a remote TypeError")
 
 
 @pytest.mark.task(3)
-@pytest.mark.on_timeout("after the child exited, call() or close() blocked. The child's exit closes its end: "
-                        "the parent's read returns EOF (raise ConnectionError) and waitpid returns at once.")
+@pytest.mark.on_timeout(
+    "after the child exited, call() or close() blocked. The child's exit closes its end: "
+    "the parent's read returns EOF (raise ConnectionError) and waitpid returns at once."
+)
 def test_close_returns_the_child_exit_status(impl, workers):
     worker = start(impl, workers, picky)
     check_reply(b"FIRST", worker.call(b"first"), "the first call")
@@ -269,14 +313,18 @@ def test_close_returns_the_child_exit_status(impl, workers):
     except ConnectionError:
         pass
     except Exception as err:
-        fail(f"the worker exited (os._exit(7)) during a call, and call() raised {type(err).__name__}: {err}. "
-             "EOF (recv returned b'') or a reset means the worker is gone: raise ConnectionError")
+        fail(
+            f"the worker exited (os._exit(7)) during a call, and call() raised {type(err).__name__}: {err}. "
+            "EOF (recv returned b'') or a reset means the worker is gone: raise ConnectionError"
+        )
     else:
         fail("the worker exited during a call, and call() returned normally: it must raise ConnectionError")
     status = worker.close()
     if status == 7 << 8:
-        fail("close() returned 1792, the raw wait status of os.waitpid(); return the exit code, "
-             "os.waitstatus_to_exitcode(status) (7 here)")
+        fail(
+            "close() returned 1792, the raw wait status of os.waitpid(); return the exit code, "
+            "os.waitstatus_to_exitcode(status) (7 here)"
+        )
     expect(status == 7, f"the child ended with os._exit(7), close() returned {status!r}: return its exit status")
 
 
@@ -287,8 +335,11 @@ def test_close_of_a_killed_worker(impl, workers):
     worker.call(b"x")
     os.kill(worker.pid, signal.SIGKILL)
     status = worker.close()
-    expect(status == -signal.SIGKILL, f"the child was killed by SIGKILL, close() returned {status!r}: a child "
-           "killed by a signal has exit code -signum (os.waitstatus_to_exitcode gives -9)")
+    expect(
+        status == -signal.SIGKILL,
+        f"the child was killed by SIGKILL, close() returned {status!r}: a child "
+        "killed by a signal has exit code -signum (os.waitstatus_to_exitcode gives -9)",
+    )
 
 
 def _socket_inodes(fds: dict[int, str]) -> set[str]:
@@ -305,26 +356,35 @@ def test_children_hold_only_their_own_end(impl, workers):
     second_ends = _socket_inodes(open_fds_of(os.getpid())) - before - first_ends
     check_reply(b"1", first.call(b"1"), "the first worker")  # both children are serving: set up is done
     check_reply(b"2", second.call(b"2"), "the second worker")
-    expect(len(first_ends) == 1, f"after Worker() the caller holds {len(first_ends)} new sockets: keep one end of "
-           "the socketpair, close the child's end in the parent right after fork()")
+    expect(
+        len(first_ends) == 1,
+        f"after Worker() the caller holds {len(first_ends)} new sockets: keep one end of "
+        "the socketpair, close the child's end in the parent right after fork()",
+    )
     for worker, own_end in ((first, first_ends), (second, second_ends)):
         child = _socket_inodes(open_fds_of(worker.pid))
         if child & own_end:
-            fail(f"the child of a Worker (pid {worker.pid}) still holds the parent's end of its socketpair. "
-                 "Close it in the child right after fork(): otherwise the child never reads EOF when the "
-                 "parent closes or dies, and close() waits forever.")
+            fail(
+                f"the child of a Worker (pid {worker.pid}) still holds the parent's end of its socketpair. "
+                "Close it in the child right after fork(): otherwise the child never reads EOF when the "
+                "parent closes or dies, and close() waits forever."
+            )
     leaked = _socket_inodes(open_fds_of(second.pid)) & first_ends
     if leaked:
-        fail(f"the second Worker's child (pid {second.pid}) holds the first Worker's socket: fork() copied every "
-             "open fd, including the other workers' parent ends. Close them in the child (keep a registry of "
-             "open Workers); otherwise the first worker never sees EOF while the second one lives.")
+        fail(
+            f"the second Worker's child (pid {second.pid}) holds the first Worker's socket: fork() copied every "
+            "open fd, including the other workers' parent ends. Close them in the child (keep a registry of "
+            "open Workers); otherwise the first worker never sees EOF while the second one lives."
+        )
     expect(first.close() == 0, "closing the first worker while the second one runs must work")
     check_reply(b"3", second.call(b"3"), "the second worker after the first one closed")
 
 
 @pytest.mark.task(3)
-@pytest.mark.on_timeout("waiting for an orphaned worker to exit took too long: the child must exit when its "
-                        "read returns EOF, and it only gets EOF if no process still holds the parent's end.")
+@pytest.mark.on_timeout(
+    "waiting for an orphaned worker to exit took too long: the child must exit when its "
+    "read returns EOF, and it only gets EOF if no process still holds the parent's end."
+)
 def test_worker_exits_when_parent_dies(impl, workers):
     check_reply(b"probe", start(impl, workers, echo).call(b"probe"), "a first worker")
     report_r, report_w = os.pipe()
@@ -365,9 +425,11 @@ def test_worker_exits_when_parent_dies(impl, workers):
     if not ready:
         os.kill(orphan, signal.SIGKILL)
         os.waitpid(orphan, 0)
-        fail(f"the Worker's parent was killed with SIGKILL, and its child (pid {orphan}) was still running 5 s "
-             "later. The child must exit when its read returns EOF (b''), and EOF comes only when no process holds "
-             "the parent's end: close it in the child right after fork().")
+        fail(
+            f"the Worker's parent was killed with SIGKILL, and its child (pid {orphan}) was still running 5 s "
+            "later. The child must exit when its read returns EOF (b''), and EOF comes only when no process holds "
+            "the parent's end: close it in the child right after fork()."
+        )
     os.waitpid(orphan, 0)  # re-parented to us (the grader is a subreaper)
 
 
@@ -409,8 +471,6 @@ def _send(sock: socket.socket, body: bytes) -> None:
     else:
         sock.sendall(struct.pack(">Q", len(body)))
         sock.sendall(body)
-
-
 
 
 @contextlib.contextmanager
@@ -467,5 +527,4 @@ def test_large_echo_throughput(impl, workers, perf, raw_echo):
     data = payload(4 << 20, seed=6)
     check_reply(data, worker.call(data), "a 4 MiB echo")
     with same_cpu(worker.pid, raw_echo.pid):
-        perf.check("call_mbps", lambda: worker.call(data), lambda: raw_echo.call(data), units=len(data),
-                   scale=1e-6)
+        perf.check("call_mbps", lambda: worker.call(data), lambda: raw_echo.call(data), units=len(data), scale=1e-6)

@@ -4,13 +4,10 @@ Read the spec first: `kata start fifo` printed where it is, or `kata show fifo`.
 Run `kata grade fifo` after each step; every task is graded on its own.
 Only the standard library is needed (os, select, stat, errno, time).
 """
+
 from __future__ import annotations
 
-import errno
-import os
 import select
-import stat
-import time
 
 PIPE_BUF = select.PIPE_BUF  # 4096 on Linux: a write of at most this many bytes is atomic
 

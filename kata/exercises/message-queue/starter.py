@@ -4,13 +4,8 @@ Read the spec first: `kata start message-queue` printed where it is, or `kata sh
 Run `kata grade message-queue` after each step; every task is graded on its own.
 You need `posix_ipc` and `sysv_ipc` (both installed with ipc-kata) and the standard library.
 """
+
 from __future__ import annotations
-
-import os
-import time
-
-import posix_ipc
-import sysv_ipc
 
 REQUEST_TYPE = 1  # every request travels on type 1; replies on the caller's own type (its pid)
 HEADER = 8  # a request starts with the reply type, 8 bytes big-endian

@@ -4,10 +4,10 @@ Read the spec first: `kata start pipe` printed where it is, or `kata show pipe`.
 Run `kata grade pipe` after each step; every task is graded on its own.
 Only the standard library is needed (os, hashlib, select).
 """
+
 from __future__ import annotations
 
 import hashlib
-import os
 
 
 def work(task: bytes) -> bytes:

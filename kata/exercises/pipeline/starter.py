@@ -6,11 +6,8 @@ Run `kata grade pipeline` after each step; every task is graded on its own.
 Only the standard library is needed (os, select or threading, signal); no subprocess,
 no shell.
 """
-from __future__ import annotations
 
-import os
-import select
-import signal
+from __future__ import annotations
 
 
 def run_pipeline(commands: list[list[str]], stdin: bytes = b"") -> tuple[bytes, list[int]]:

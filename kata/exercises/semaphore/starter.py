@@ -4,14 +4,10 @@ Read the spec first: `kata start semaphore` printed where it is, or `kata show s
 Run `kata grade semaphore` after each step; every task is graded on its own.
 You need `posix_ipc` and `sysv_ipc` (both installed with ipc-kata) and the standard library.
 """
+
 from __future__ import annotations
 
-import os
-import time
 from contextlib import contextmanager
-
-import posix_ipc
-import sysv_ipc
 
 
 def locked_increments(path: str, processes: int, iterations: int, name: str) -> int:

@@ -4,14 +4,10 @@ Read the spec first: `kata start shared-memory` printed where it is, or `kata sh
 Run `kata grade shared-memory` after each step; every task is graded on its own.
 You need the standard library (os, mmap, collections) plus posix_ipc and sysv_ipc.
 """
+
 from __future__ import annotations
 
 import collections
-import mmap
-import os
-
-import posix_ipc
-import sysv_ipc
 
 
 def count_bytes(shard) -> list[int]:
@@ -62,7 +58,7 @@ class Board:
         raise NotImplementedError
 
     @classmethod
-    def attach(cls, key: int) -> "Board":
+    def attach(cls, key: int) -> Board:
         """Attach the existing segment of `key` (from any process)."""
         raise NotImplementedError
 

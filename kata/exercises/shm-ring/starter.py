@@ -4,6 +4,7 @@ Read the spec first (`kata show shm-ring`): the layout, the three semaphores, th
 Run `kata grade shm-ring` after each step; every task is graded on its own.
 You need: mmap, struct, posix_ipc (segment, `empty`, `full`) and sysv_ipc (the lock).
 """
+
 from __future__ import annotations
 
 import zlib
@@ -28,13 +29,13 @@ class RingBuffer:
         raise NotImplementedError
 
     @classmethod
-    def create(cls, name: str, slots: int, slot_size: int) -> "RingBuffer":
+    def create(cls, name: str, slots: int, slot_size: int) -> RingBuffer:
         """Create the segment and the semaphores and initialise them (empty = slots, full = 0,
         lock = 1, head = tail = 0). FileExistsError if a ring named `name` exists."""
         raise NotImplementedError
 
     @classmethod
-    def attach(cls, name: str) -> "RingBuffer":
+    def attach(cls, name: str) -> RingBuffer:
         """Open an existing ring from any process, changing nothing.
         FileNotFoundError if there is none."""
         raise NotImplementedError

@@ -7,12 +7,10 @@ Only the standard library is needed (os, signal, time).
 Never use SIGALRM (the grader's limits come from outside) nor SIGRTMAX - 1
 (reserved by the grader). Handlers run in the main thread only.
 """
+
 from __future__ import annotations
 
-import os
-import signal
-import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class SignalCounter:
@@ -41,7 +39,7 @@ class SignalCounter:
         """Restore the previous disposition of the signal (a second call does nothing)."""
         raise NotImplementedError
 
-    def __enter__(self) -> "SignalCounter":
+    def __enter__(self) -> SignalCounter:
         raise NotImplementedError
 
     def __exit__(self, *exc) -> None:
@@ -81,7 +79,7 @@ class GracefulWorker:
         """
         raise NotImplementedError
 
-    def __enter__(self) -> "GracefulWorker":
+    def __enter__(self) -> GracefulWorker:
         raise NotImplementedError
 
     def __exit__(self, *exc) -> None:

@@ -4,12 +4,10 @@ Read the spec first: `kata start socket` printed where it is, or `kata show sock
 Run `kata grade socket` after each step; every task is graded on its own.
 Only the standard library is needed (socket, struct, threading, os, stat, errno).
 """
+
 from __future__ import annotations
 
-import os
-import socket
 import struct
-import threading
 
 REQUEST = struct.Struct(">cII")  # op (b"G", b"S", b"D"), key length, value length
 RESPONSE = struct.Struct(">BI")  # status, body length

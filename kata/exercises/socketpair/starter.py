@@ -4,11 +4,8 @@ Read the spec first: `kata start socketpair` printed where it is, or `kata show 
 Run `kata grade socketpair` after each step; every task is graded on its own.
 Only the standard library is needed (os, socket, struct).
 """
-from __future__ import annotations
 
-import os
-import socket
-import struct
+from __future__ import annotations
 
 
 class RemoteError(Exception):
@@ -45,7 +42,7 @@ class Worker:
         (0 normally, -signum when killed by a signal). Idempotent."""
         raise NotImplementedError
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Worker:
         raise NotImplementedError
 
     def __exit__(self, *exc) -> None:
