@@ -1,18 +1,22 @@
 """Every kata's grading cost, and whether its perf thresholds tell fast from slow.
 
-    python bench/grade_all.py [--runs 3] [--rounds 20] [--out bench/results.md]
+    python bench/grade_all.py [--runs 3] [--rounds 20] [--kata pipe ...] [--skip-cost] [--out bench/results.md]
 
 Part 1, per kata (reference solution): wall time of `kata grade <id> --solution
 --no-perf` and with perf (medians), the grader's overhead over a bare pytest
 run of the same suite (see grade_latency.py), and the peak memory of the whole
 grading process tree.
 
-Part 2, perf-threshold discrimination: with two busy loops running beside it,
-each kata's reference and its slow mutant (the `perf=True` row of its project
-test) are graded `--rounds` times on the perf tasks only; the table says how
-often each passed. Goal: reference every time, slow mutant never.
+Part 2, perf-threshold discrimination: with two busy loops running beside it
+(`python -c 'while True: pass'` x2), each kata's reference is graded `--rounds`
+times on its perf tasks, and each of its slow-but-correct mutants (the
+`perf: true` rows of tests/mutants/<kata>/mutants.yaml) `--rounds` times on the
+perf test it targets. Per kata and metric the table gives how often each
+passed, the median ratio reached, and the margin: reference median / threshold
+(goal >= 2, every round passed) and threshold / mutant median (goal >= 2, no
+round passed).
 
-Writes a Markdown table to --out and prints it.
+Writes a Markdown report to --out and prints the rows as they come.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -34,9 +40,13 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(BENCH)]
 
 from grade_latency import bare_pytest, timed  # noqa: E402
+from katalib import Mutant, declared_mutants, mutant_source  # noqa: E402
 
 from grader import grade  # noqa: E402
-from grader.catalog import all_katas  # noqa: E402
+from grader.catalog import KataDef, all_katas  # noqa: E402
+
+REFERENCE_MARGIN = 2.0  # the reference's median ratio is at least this many times the threshold
+MUTANT_MARGIN = 2.0  # a slow mutant's median ratio is at most the threshold divided by this
 
 
 def peak_tree_rss(argv: list[str]) -> tuple[float, int]:
@@ -60,7 +70,7 @@ def peak_tree_rss(argv: list[str]) -> tuple[float, int]:
 
 
 @contextmanager
-def busy_neighbours(count: int = 2):
+def busy_neighbours(count: int = 2) -> Iterator[None]:
     """`count` processes spinning on a CPU each, for the duration of the block."""
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
     try:
@@ -71,18 +81,7 @@ def busy_neighbours(count: int = 2):
             spinner.wait()
 
 
-def slow_mutant(kata_id: str):
-    from katalib import declared_mutants
-
-    return next((m for m in declared_mutants(kata_id) if m.perf), None)
-
-
-def perf_passes(kata, path: Path, rounds: int) -> int:
-    perf_tasks = [t.id for t in kata.tasks if t.perf]
-    return sum(grade(kata.id, path, perf=True, tasks=perf_tasks).status == "pass" for _ in range(rounds))
-
-
-def cost_rows(katas, runs: int) -> list[str]:
+def cost_rows(katas: list[KataDef], runs: int) -> list[str]:
     rows = [
         "| kata | grade --no-perf | grade (perf) | bare pytest | overhead | peak memory |",
         "|---|---:|---:|---:|---:|---:|",
@@ -101,53 +100,122 @@ def cost_rows(katas, runs: int) -> list[str]:
     return rows
 
 
-def discrimination_rows(katas, rounds: int) -> list[str]:
-    from katalib import mutant_source
+@dataclass
+class Rounds:
+    """What `rounds` perf grades of one file said about one metric."""
 
-    rows = ["| kata | reference passes perf | slow mutant | slow mutant passes perf |", "|---|---:|---|---:|"]
+    threshold: float
+    ratios: list[float] = field(default_factory=list)
+    passed: int = 0
+    missing: int = 0  # rounds without a figure for this metric (the test timed out or failed before measuring)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.ratios) if self.ratios else None
+
+
+def perf_rounds(kata: KataDef, path: Path, rounds: int, tests: Iterable[str] | None) -> dict[str, Rounds]:
+    """Grade `path` `rounds` times on its perf tasks (or only `tests`); per metric, the ratios and passes."""
+    perf_tasks = [t.id for t in kata.tasks if t.perf]
+    metrics = {m.name: Rounds(m.threshold) for m in kata.perf}
+    wanted = set(tests) if tests is not None else None
+    for _ in range(rounds):
+        result = grade(kata.id, path, perf=True, tasks=perf_tasks, tests=wanted)
+        figures = {f.name: f for f in result.perf}
+        for name, tally in metrics.items():
+            figure = figures.get(name)
+            if figure is None:
+                tally.missing += 1
+                continue
+            tally.ratios.append(figure.ratio)
+            test = next((t for t in result.tests if t.name == figure.test), None)
+            tally.passed += figure.passed and test is not None and test.status == "pass"
+    return {name: tally for name, tally in metrics.items() if tally.ratios or tally.missing < rounds}
+
+
+def verdict_row(kata_id: str, who: str, metric: str, tally: Rounds, rounds: int, slow: bool) -> str:
+    median = tally.median
+    if median is None:
+        shown, margin, ok = "-", "-", slow  # a slow mutant that never produced a figure still failed
+    else:
+        shown = f"{median:.3g}x"
+        if slow:
+            value = tally.threshold / median if median else float("inf")
+            ok = tally.passed == 0 and value >= MUTANT_MARGIN
+        else:
+            value = median / tally.threshold
+            ok = tally.passed == rounds and value >= REFERENCE_MARGIN
+        margin = f"{value:.1f}"
+    missing = f" ({tally.missing} without a figure)" if tally.missing else ""
+    return (
+        f"| {kata_id} | {metric} | {tally.threshold:g}x | {who} | {tally.passed}/{rounds}{missing} | {shown} | "
+        f"{margin} | {'ok' if ok else 'NO'} |"
+    )
+
+
+def slow_mutants(kata_id: str) -> list[Mutant]:
+    return [m for m in declared_mutants(kata_id) if m.perf]
+
+
+def discrimination_rows(katas: list[KataDef], rounds: int) -> list[str]:
+    rows = [
+        "| kata | metric | threshold | graded | passed | median ratio | margin | goal met |",
+        "|---|---|---:|---|---:|---:|---:|---|",
+    ]
     with busy_neighbours(), tempfile.TemporaryDirectory(prefix="kata-bench-") as folder:
         for kata in katas:
-            reference = perf_passes(kata, kata.solution_path, rounds)
-            mutant = slow_mutant(kata.id)
-            if mutant is None:
-                rows.append(f"| {kata.id} | {reference}/{rounds} | (none) | - |")
-            else:
+            for metric, tally in perf_rounds(kata, kata.solution_path, rounds, None).items():
+                rows.append(verdict_row(kata.id, "reference", metric, tally, rounds, slow=False))
+                print(rows[-1], flush=True)
+            for mutant in slow_mutants(kata.id):
                 path = Path(folder) / f"{kata.module}.py"
                 path.write_text(mutant_source(mutant))
-                rows.append(
-                    f"| {kata.id} | {reference}/{rounds} | {mutant.name} | {perf_passes(kata, path, rounds)}/{rounds} |"
-                )
-            print(rows[-1], flush=True)
+                for metric, tally in perf_rounds(kata, path, rounds, mutant.tests).items():
+                    rows.append(verdict_row(kata.id, f"mutant {mutant.name}", metric, tally, rounds, slow=True))
+                    print(rows[-1], flush=True)
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="timings per kata (medians)")
     parser.add_argument("--rounds", type=int, default=20, help="perf grades per reference / mutant")
     parser.add_argument("--kata", action="append", help="only these katas")
+    parser.add_argument("--skip-cost", action="store_true", help="only the perf-threshold discrimination")
     parser.add_argument("--out", default=str(BENCH / "results.md"))
     args = parser.parse_args()
     os.environ.setdefault("KATA_HOME", tempfile.mkdtemp(prefix="kata-bench-home-"))
     katas = [k for k in all_katas() if not args.kata or k.id in args.kata]
     load = os.getloadavg()[0]
-    header = [
+    command = f"python bench/grade_all.py --runs {args.runs} --rounds {args.rounds}"
+    command += "".join(f" --kata {k}" for k in args.kata or []) + (" --skip-cost" if args.skip_cost else "")
+    text = [
         f"# Grading benchmark, {datetime.date.today()}",
         "",
-        f"{os.cpu_count()} cores, load average {load:.1f} at the start; "
-        f"`python bench/grade_all.py --runs {args.runs} --rounds {args.rounds}`.",
-        "",
-        "## Cost of grading each reference",
-        "",
-        "Medians. Peak memory sums RSS over the grading process tree (pages shared after fork "
-        "are counted in each process, so it overstates).",
+        f"{os.cpu_count()} cores, load average {load:.1f} at the start; `{command}`.",
         "",
     ]
-    cost = cost_rows(katas, args.runs)
-    middle = ["", f"## Perf thresholds under two busy-loop neighbours ({args.rounds} perf-only grades each)", ""]
-    discrimination = discrimination_rows(katas, args.rounds)
-    text = "\n".join(header + cost + middle + discrimination) + "\n"
-    Path(args.out).write_text(text)
+    if not args.skip_cost:
+        text += [
+            "## Cost of grading each reference",
+            "",
+            "Medians. Peak memory sums RSS over the grading process tree (pages shared after fork "
+            "are counted in each process, so it overstates).",
+            "",
+            *cost_rows(katas, args.runs),
+            "",
+        ]
+    text += [
+        f"## Perf thresholds under two busy-loop neighbours ({args.rounds} perf grades each)",
+        "",
+        "The reference is graded on every perf task; each slow-but-correct mutant on the perf test it "
+        f"targets. Goal: the reference passes every round with a median ratio at least {REFERENCE_MARGIN:g}x "
+        f"the threshold (margin = median / threshold); a slow mutant passes no round with a median ratio at "
+        f"most the threshold / {MUTANT_MARGIN:g} (margin = threshold / median).",
+        "",
+        *discrimination_rows(katas, args.rounds),
+    ]
+    Path(args.out).write_text("\n".join(text) + "\n")
     print(f"\nwritten to {args.out}")
 
 

@@ -1,5 +1,7 @@
-"""Public helpers for hidden suites: assertions that teach, unique names, and
-unrelated `python -c` processes that load the learner's file.
+"""Public helpers for hidden suites: assertions that teach, unique names,
+unrelated `python -c` processes that load the learner's file, and the tools that
+watch how a learner's code waits (CPU time and wake-ups while it should sleep)
+or copes with lowered kernel limits.
 
 Suites import only this module, `grader.perf` and pytest; the learner's module
 comes from the `impl` fixture (see grader/plugin.py for every fixture).
@@ -7,19 +9,34 @@ comes from the `impl` fixture (see grader/plugin.py for every fixture).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import random
+import resource
+import select
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import traceback
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, NoReturn, TypeVar
 
 import pytest
 
+T = TypeVar("T")
 
-def fail(message: str):
+# --- assertions that teach --------------------------------------------------------------------
+
+
+def fail(message: str) -> NoReturn:
     """Fail the test with a message that teaches: expected, got, the concept."""
     pytest.fail(message, pytrace=False)
 
@@ -29,7 +46,7 @@ def expect(condition: object, message: str) -> None:
         fail(message)
 
 
-def wait_until(predicate, timeout: float, message: str, interval: float = 0.01):
+def wait_until(predicate: Callable[[], T], timeout: float, message: str, interval: float = 0.01) -> T:
     """Poll `predicate` until it returns something truthy; fail with `message` after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -41,12 +58,20 @@ def wait_until(predicate, timeout: float, message: str, interval: float = 0.01):
         time.sleep(interval)
 
 
-def payload(size: int, seed: int = 7) -> bytes:
-    """Reproducible binary test data: every byte value, no structure to lean on."""
-    return random.Random(seed).randbytes(size)
+def expect_raises(exc_type: type[BaseException], call: Callable[[], object], what: str, why: str) -> None:
+    """`call()` must raise `exc_type`; anything else fails with `what` and `why` (except NotImplementedError)."""
+    try:
+        value = call()
+    except exc_type:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as err:
+        fail(f"{what} raised {type(err).__name__}: {err}; expected {exc_type.__name__}. {why}")
+    fail(f"{what} returned {value!r:.80} instead of raising {exc_type.__name__}. {why}")
 
 
-def expect_timeout(call, what: str, why: str) -> None:
+def expect_timeout(call: Callable[[], object], what: str, why: str) -> None:
     """`call()` must raise the built-in TimeoutError; `why` says what it means when it does not."""
     import posix_ipc
     import sysv_ipc
@@ -63,7 +88,37 @@ def expect_timeout(call, what: str, why: str) -> None:
     fail(f"{what} returned instead of raising TimeoutError: {why}")
 
 
-def recv_exact(sock, size: int) -> bytes | None:
+def learner_frame(exc: BaseException, impl: types.ModuleType) -> str:
+    """Where in the learner's file `exc` was raised ("file.py:41 in serve_forever"), or ""."""
+    path = getattr(impl, "__file__", None)
+    mine = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == path]
+    if not mine:
+        return ""
+    return f"{os.path.basename(mine[-1].filename)}:{mine[-1].lineno} in {mine[-1].name}"
+
+
+def raised(exc: BaseException, impl: types.ModuleType) -> str:
+    """An exception from the learner's code, for a message: `ValueError: text (file.py:41 in serve_forever)`."""
+    where = learner_frame(exc, impl)
+    return f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def payload(size: int, seed: int = 7) -> bytes:
+    """Reproducible binary test data: every byte value, no structure to lean on."""
+    return random.Random(seed).randbytes(size)
+
+
+def describe_bytes(data: bytes, limit: int = 40) -> str:
+    """A short, readable picture of a payload for messages."""
+    if len(data) <= limit:
+        return f"{len(data)} bytes {data!r}"
+    return f"{len(data)} bytes starting {data[:limit]!r}"
+
+
+def recv_exact(sock: socket.socket, size: int) -> bytes | None:
     """Exactly `size` bytes from a stream socket, or None if the peer closed first."""
     buf = bytearray(size)
     view, got = memoryview(buf), 0
@@ -75,20 +130,14 @@ def recv_exact(sock, size: int) -> bytes | None:
     return bytes(buf)
 
 
-def describe_bytes(data: bytes, limit: int = 40) -> str:
-    """A short, readable picture of a payload for messages."""
-    if len(data) <= limit:
-        return f"{len(data)} bytes {data!r}"
-    return f"{len(data)} bytes starting {data[:limit]!r}"
+def read_to_eof(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
-def first_difference(expected: bytes, got: bytes) -> str:
-    if len(got) != len(expected):
-        return f"expected {len(expected)} bytes, got {len(got)}"
-    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
-        if a != b:
-            return f"same length ({len(got)} bytes) but they differ from byte {i}"
-    return "identical"
+# --- unique names -------------------------------------------------------------------------------
 
 
 class Names:
@@ -124,10 +173,7 @@ class Names:
         in_use = _sysv_keys_in_use()
         while key in in_use or key in self._keys:
             key = 0x4B000000 + (key + 1 - 0x4B000000) % 0x00FFFFFF
-        self._keys.append(key)
-        with open(self._keys_log, "a") as log:
-            log.write(f"{key}\n")
-        return key
+        return self.register_key(key)
 
     def register_key(self, key: int) -> int:
         """Record a System V key the learner derives from a name by a rule the spec
@@ -140,7 +186,7 @@ class Names:
 
 
 def _sysv_keys_in_use() -> set[int]:
-    keys = set()
+    keys: set[int] = set()
     for table in ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -150,11 +196,15 @@ def _sysv_keys_in_use() -> set[int]:
     return keys
 
 
+# --- processes ------------------------------------------------------------------------------------
+
 _PRELUDE = """\
 import os, sys
 from grader.loader import load_impl
 impl = load_impl(os.environ["KATA_IMPL"])
 """
+
+Stream = int | IO[Any] | None
 
 
 class PythonProcesses:
@@ -162,17 +212,17 @@ class PythonProcesses:
 
     def __init__(self, impl_path: str):
         self._impl_path = impl_path
-        self._procs: list[subprocess.Popen] = []
+        self._procs: list[subprocess.Popen[bytes]] = []
 
     def start(
         self,
         code: str,
         *,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env: dict | None = None,
-    ) -> subprocess.Popen:
+        stdin: Stream = subprocess.DEVNULL,
+        stdout: Stream = subprocess.PIPE,
+        stderr: Stream = subprocess.PIPE,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         full_env = dict(os.environ, KATA_IMPL=self._impl_path, **(env or {}))
         proc = subprocess.Popen(
             [sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
@@ -184,9 +234,11 @@ class PythonProcesses:
         self._procs.append(proc)
         return proc
 
-    def run(self, code: str, timeout: float, what: str, **kwargs) -> subprocess.CompletedProcess:
+    def run(
+        self, code: str, timeout: float, what: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         """Start a process and wait for it; fail with a message naming `what` on timeout."""
-        proc = self.start(code, **kwargs)
+        proc = self.start(code, env=env)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -207,8 +259,377 @@ class PythonProcesses:
         self._procs.clear()
 
 
+def last_error_line(stderr: bytes) -> str:
+    """The last line a failed process wrote on stderr (usually `Type: message`)."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "(no error output)"
+
+
 def open_fds_of(pid: int) -> dict[int, str]:
     """fd -> target of another process (for checks that a child inherited nothing extra)."""
     from grader.hygiene import fd_snapshot
 
     return fd_snapshot(pid)
+
+
+def thread_state(pid: int, tid: int | None = None) -> str:
+    """The scheduler state letter of a thread (the main thread by default): R running, S sleeping in a
+    system call, Z zombie; "" once gone."""
+    try:
+        with open(f"/proc/{pid}/task/{tid or pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def fork_helper(body: Callable[[], object]) -> int:
+    """A helper child of the suite running body(); it always ends with os._exit."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            body()
+            status = 0
+        finally:
+            os._exit(status)
+    return pid
+
+
+def end_helper(pid: int | None) -> None:
+    """Kill and reap a child of the test process, if it still is one (never a pid we do not own)."""
+    if not pid:
+        return
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return  # it had exited: reaped now
+    except ChildProcessError:
+        return
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def run_in_child(body: Callable[[], T], impl: types.ModuleType, what: str, timeout: float = 10) -> T:
+    """body() in a forked child of the suite (a context the test process must not enter itself, e.g.
+    with fewer privileges); returns what it returned (it must pickle), or fails with what it raised."""
+    import pickle
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(read_end)
+            try:
+                outcome: tuple[bool, object] = (True, body())
+            except BaseException as exc:  # reported by the parent
+                outcome = (False, raised(exc, impl) if not isinstance(exc, pytest.fail.Exception) else str(exc))
+            with os.fdopen(write_end, "wb") as out:
+                pickle.dump(outcome, out)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], timeout)
+        data = read_to_eof(read_end) if ready else b""
+    finally:
+        os.close(read_end)
+        end_helper(pid)
+    if not data:
+        fail(f"{what} did not finish within {timeout:g} s (it ran in a child process of the grader)")
+    ok, value = pickle.loads(data)
+    if not ok:
+        fail(f"{what} raised {value}")
+    return value  # type: ignore[no-any-return]
+
+
+def drop_root_file_powers() -> None:
+    """In a child of the suite run as root: give up root's right to open and search any file or folder
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so that permissions apply as they would for a learner who is
+    not root. Nothing happens for a user who is not root."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    dac = (1 << 1) | (1 << 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+    data[0].effective &= ~dac
+    data[0].permitted &= ~dac
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+@contextlib.contextmanager
+def one_cpu(*pids: int) -> Iterator[None]:
+    """Pin the caller and `pids` to one CPU while measuring: a round trip costs a different amount when
+    two processes share a CPU than when one must wake the other on an idle one, and the scheduler's
+    placement must not decide a verdict."""
+    mine = os.sched_getaffinity(0)
+    cpu = {min(mine)}
+    try:
+        for pid in (0, *pids):
+            os.sched_setaffinity(pid, cpu)
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, mine)
+
+
+# --- how a wait waits: CPU time and wake-ups ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the kernel counts for a thread (or every thread of a process) at one moment."""
+
+    at: float  # time.monotonic()
+    cpu: float  # seconds on a CPU
+    wakeups: int  # voluntary context switches: went to sleep, was woken up
+    preempted: int  # involuntary context switches: was running, the scheduler took the CPU
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Counters between two moments."""
+
+    elapsed: float
+    cpu: float
+    wakeups: int
+    preempted: int
+
+    @staticmethod
+    def between(start: Counters, end: Counters) -> Usage:
+        return Usage(
+            end.at - start.at, end.cpu - start.cpu, end.wakeups - start.wakeups, end.preempted - start.preempted
+        )
+
+
+def counters(pid: int, tid: int | None = None) -> Counters:
+    """Counters of one thread of `pid` (tid), or summed over all its threads; zeros once it is gone."""
+    at = time.monotonic()
+    try:
+        tids = [str(tid)] if tid is not None else os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return Counters(at, 0.0, 0, 0)
+    cpu, wakeups, preempted = 0.0, 0, 0
+    for task in tids:
+        base = f"/proc/{pid}/task/{task}"
+        try:
+            with open(f"{base}/schedstat") as f:
+                cpu += int(f.read().split()[0]) / 1e9  # nanoseconds on a CPU
+            with open(f"{base}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        wakeups += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        preempted += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+    return Counters(at, cpu, wakeups, preempted)
+
+
+class Watch:
+    """`with Watch() as watch: call()` then `watch.usage`: what the calling thread (or another
+    thread or process) spent while the block ran."""
+
+    def __init__(self, pid: int | None = None, tid: int | None = None):
+        self.pid = os.getpid() if pid is None else pid
+        self.tid = threading.get_native_id() if pid is None and tid is None else tid
+        self.usage = Usage(0.0, 0.0, 0, 0)
+
+    def __enter__(self) -> Watch:
+        self._start = counters(self.pid, self.tid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.usage = Usage.between(self._start, counters(self.pid, self.tid))
+
+
+def watch_for(seconds: float, pid: int, tid: int | None = None) -> Usage:
+    """What process `pid` (or one of its threads) spent during the next `seconds` (a window in which
+    it has nothing to do but wait)."""
+    with Watch(pid, tid) as watch:
+        time.sleep(seconds)
+    return watch.usage
+
+
+MAX_WAKEUPS = 5  # a blocked wait wakes up once, when its event comes; allow some noise
+MAX_CPU = 0.03  # seconds of CPU a sleeping thread never reaches in a fraction of a second
+MAX_PREEMPTED = 20  # a sleeping thread is never preempted; a spinning one, often
+
+
+def check_no_spin(what: str, usage: Usage, how: str, *, max_wakeups: int = MAX_WAKEUPS) -> None:
+    """Fail when `usage`, measured while `what` had nothing to do but wait, shows a spin (CPU burnt)
+    or a poll (many wake-ups); `how` says how to block instead. `max_wakeups` allows the back-off
+    that a wait without a kernel timeout needs (a poll whose pause doubles up to a few ms)."""
+    if usage.cpu >= MAX_CPU or usage.preempted > MAX_PREEMPTED:
+        fail(
+            f"{what} used {usage.cpu:.2f} s of CPU in {usage.elapsed:.2f} s of waiting (and was preempted "
+            f"{usage.preempted} times): it spins (a busy-wait: a loop that retries a non-blocking call, or "
+            f"checks a condition, without sleeping). Block in the kernel instead: {how}"
+        )
+    if usage.wakeups > max_wakeups:
+        fail(
+            f"{what} woke up {usage.wakeups} times in {usage.elapsed:.2f} s while nothing happened: it polls (a "
+            "loop with a short sleep or timeout), which burns wake-ups and adds latency. Sleep until the event "
+            f"itself: {how}"
+        )
+
+
+# --- children held at birth ------------------------------------------------------------------------
+
+
+class _Gate:
+    """The state of one held_children block (also inherited by the children forked in it)."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self.release_r, self.release_w = os.pipe()
+        self.report_r, self.report_w = os.pipe()
+        self.first = True
+        self.parent_tid = 0
+
+
+_gate: list[_Gate] = []  # the active gate, if any
+
+
+def _before_fork() -> None:
+    if _gate and _gate[0].first:
+        _gate[0].parent_tid = threading.get_native_id()
+
+
+def _in_parent_after_fork() -> None:
+    if _gate and _gate[0].first:  # the first child alone now holds the release and report write ends
+        gate = _gate[0]
+        gate.first = False
+        os.close(gate.release_w)
+        os.close(gate.report_w)
+
+
+def _in_child_after_fork() -> None:
+    """A child born while a gate is active waits here; the first one also watches its parent wait."""
+    if not _gate:
+        return
+    gate = _gate.pop()
+    try:
+        if gate.first:
+            os.close(gate.report_r)
+            usage = watch_for(gate.window, os.getppid(), gate.parent_tid)
+            os.write(gate.report_w, f"{usage.elapsed} {usage.cpu} {usage.wakeups} {usage.preempted}".encode())
+            for fd in (gate.report_w, gate.release_w):
+                os.close(fd)
+        else:
+            os.close(gate.report_r)
+            while os.read(gate.release_r, 1):  # EOF once the first child has watched
+                pass
+    finally:
+        os.close(gate.release_r)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_in_parent_after_fork, after_in_child=_in_child_after_fork)
+
+
+class HeldChildren:
+    """See held_children(); `usage` is what the parent spent while its first child was held,
+    None if nothing was forked."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self.usage: Usage | None = None
+
+
+@contextlib.contextmanager
+def held_children(window: float = 0.3) -> Iterator[HeldChildren]:
+    """Every child that the calling process forks (os.fork) in the block waits at birth until its first
+    child has watched, for `window` seconds, how the forking thread waits for children that do nothing
+    yet: a parent that sleeps in read()/waitpid()/sigwaitinfo() spends no CPU and wakes up once or never;
+    one that polls or spins shows it. After the block, `held.usage` says what the parent spent."""
+    gate = _Gate(window)
+    held = HeldChildren(window)
+    _gate.append(gate)
+    try:
+        yield held
+    finally:
+        _gate.clear()
+        if gate.first:  # nothing was forked
+            os.close(gate.release_w)
+            os.close(gate.report_w)
+        else:
+            ready, _, _ = select.select([gate.report_r], [], [], window + 10)
+            report = os.read(gate.report_r, 256).split() if ready else []
+            if len(report) == 4:
+                held.usage = Usage(float(report[0]), float(report[1]), int(report[2]), int(report[3]))
+        os.close(gate.release_r)
+        os.close(gate.report_r)
+
+
+def check_held_parent(held: HeldChildren, what: str, how: str, *, max_wakeups: int = MAX_WAKEUPS) -> None:
+    """check_no_spin for the parent of a held_children block: how it waited while its children were held."""
+    if held.usage is None:
+        fail(f"{what}: no child was forked, so there was nothing to wait for: the work belongs in a child")
+    check_no_spin(what, held.usage, how, max_wakeups=max_wakeups)
+
+
+# --- lowered limits ---------------------------------------------------------------------------------
+
+PAGE = 4096
+_small_pipes: list[tuple[int, set[int]]] = []  # (capacity, fds open before the block)
+
+
+def _pipe_fds() -> list[int]:
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}").startswith("pipe:"):
+                fds.append(int(name))
+        except OSError:
+            continue
+    return fds
+
+
+def _shrink_new_pipes() -> None:
+    if not _small_pipes:
+        return
+    capacity, before = _small_pipes[0]
+    for fd in _pipe_fds():
+        if fd not in before:
+            with contextlib.suppress(OSError):  # EBUSY: it already holds more than that
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, capacity)
+
+
+os.register_at_fork(before=_shrink_new_pipes)
+
+
+@contextlib.contextmanager
+def small_pipes(capacity: int = PAGE) -> Iterator[None]:
+    """Pipes the calling process creates in the block hold only `capacity` bytes (one page by default),
+    as they do for a user past /proc/sys/fs/pipe-user-pages-soft or after fcntl(F_SETPIPE_SZ): each
+    new pipe is shrunk before every fork, so a child and its parent see the small pipe."""
+    _small_pipes.append((capacity, set(_pipe_fds())))
+    try:
+        yield
+    finally:
+        _small_pipes.clear()
+
+
+@contextlib.contextmanager
+def lowered_limit(which: int, soft: int) -> Iterator[None]:
+    """The soft resource limit `which` lowered to `soft` for the block (inherited by children forked in
+    it), then put back: the hard limit never changes, so the soft one can be raised again."""
+    old_soft, hard = resource.getrlimit(which)
+    resource.setrlimit(which, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(which, (old_soft, hard))

@@ -48,14 +48,22 @@ def _exec_child(argv: list[str], stdin_fd: int, stdout_fd: int) -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         try:
             os.execvp(argv[0], argv)
-        except FileNotFoundError:
-            os.write(2, f"{argv[0]}: command not found\n".encode())
-            status = 127
-        except OSError as err:  # found but not executable (EACCES, ENOEXEC, ...)
-            os.write(2, f"{argv[0]}: {err.strerror}\n".encode())
-            status = 126
+        except OSError as err:
+            # The shell's rule: 126 when the file exists but cannot be executed, 127 when it is
+            # nowhere. execvp's own error is not enough: it reports EACCES from a PATH directory
+            # we may not search, although the command is simply not there.
+            status = 126 if _exists(argv[0]) else 127
+            reason = err.strerror if status == 126 else "command not found"
+            os.write(2, f"{argv[0]}: {reason}\n".encode())
     finally:
         os._exit(status)
+
+
+def _exists(name: str) -> bool:
+    """Is there a file `name` (a path), or one by that name in a $PATH directory we can search?"""
+    if "/" in name:
+        return os.path.exists(name)
+    return any(os.path.exists(os.path.join(directory, name)) for directory in os.get_exec_path())
 
 
 def _feed_and_collect(write_fd: int, read_fd: int, data: bytes) -> bytes:

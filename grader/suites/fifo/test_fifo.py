@@ -6,20 +6,32 @@ by the grader after every test; these tests check behaviour."""
 from __future__ import annotations
 
 import fcntl
+import functools
 import inspect
 import os
 import random
 import select
 import stat
 import struct
-import subprocess
 import termios
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from grader.testing import expect, fail, wait_until
+from grader.perf import Elapsed, clock
+from grader.testing import (
+    PAGE,
+    Watch,
+    check_no_spin,
+    expect,
+    fail,
+    last_error_line,
+    thread_state,
+    wait_until,
+    watch_for,
+)
 
 PIPE_BUF = select.PIPE_BUF
 
@@ -135,15 +147,6 @@ def test_creates_a_fifo_with_mode_0600(impl, names):
     server.close()  # a second close is harmless
 
 
-def state_of(stat_path: str) -> str:
-    """The scheduler state letter in /proc/.../stat: R running, S sleeping (blocked in a system call)..."""
-    try:
-        with open(stat_path) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
-
-
 @pytest.mark.task(1)
 @pytest.mark.on_timeout(OPEN_READ_HINT)
 def test_constructor_does_not_wait_for_a_writer(impl, names):
@@ -164,7 +167,7 @@ def test_constructor_does_not_wait_for_a_writer(impl, names):
         if not thread.is_alive():
             return True
         # sleeping poll after poll while this thread sleeps too (so it is not waiting for the GIL)
-        polls[0] = polls[0] + 1 if state_of(f"/proc/self/task/{thread.native_id}/stat") == "S" else 0
+        polls[0] = polls[0] + 1 if thread_state(os.getpid(), thread.native_id) == "S" else 0
         return polls[0] >= 10
 
     try:
@@ -275,6 +278,26 @@ def test_receive_returns_fewer_lines_when_the_timeout_expires(impl, names):
         impl.send(path, "three")
         check_lines(["three"], receive(server, 1, 5), "a line sent after an earlier receive timed out")
         check_lines([], receive(server, 3, 0), "receive(3, 0) on an idle FIFO")
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(RECEIVE_HINT)
+def test_receive_sleeps_while_nothing_comes(impl, names):
+    path = names.path("fifo")
+    with impl.FifoServer(path) as server:
+        with Watch() as watch:
+            got = receive(server, 1, 0.3)
+        check_lines([], got, "receive(1, 0.3) on an idle FIFO")
+        expect(
+            watch.usage.elapsed >= 0.27,
+            f"receive(1, 0.3) on an idle FIFO returned after {watch.usage.elapsed:.3f} s: it must wait until the "
+            "timeout expires",
+        )
+        check_no_spin(
+            "receive(1, 0.3) on an idle FIFO",
+            watch.usage,
+            "select.select([fd], [], [], remaining) sleeps until a writer writes or the timeout expires",
+        )
 
 
 # --- task 2: send ----------------------------------------------------------------------------------
@@ -398,42 +421,42 @@ def pipe_state(fd: int) -> tuple[int, int]:
 def test_send_waits_while_the_fifo_is_full(impl, names, python_processes):
     path = names.path("fifo")
     line_size = 4000
-    count = 40  # 160 kB: far more than the pipe holds while nobody reads
+    count = 40  # 160 kB: far more than the FIFO holds while nobody reads
     with impl.FifoServer(path) as server:
-        writer = python_processes.start(
-            f"for i in range({count}):\n    impl.send({path!r}, f'{{i:04d}}' + 'f' * {line_size - 5})\n"
-        )
         spy = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # only to look at how full the pipe is
-        try:
-            polls = [0]
+        try:  # one page, as for a user past /proc/sys/fs/pipe-user-pages-soft: full after one line
+            fcntl.fcntl(spy, fcntl.F_SETPIPE_SZ, PAGE)
+            writer = python_processes.start(
+                f"for i in range({count}):\n    impl.send({path!r}, f'{{i:04d}}' + 'f' * {line_size - 5})\n"
+            )
 
-            def writer_blocked_or_gone() -> bool:
-                # The writer is blocked once the pipe has no room for another line and the process sleeps
-                # there poll after poll (a writer that failed with EAGAIN exits instead).
-                if writer.poll() is not None:
-                    return True
+            def full_or_gone() -> bool:
                 waiting, capacity = pipe_state(spy)
-                sleeping = state_of(f"/proc/{writer.pid}/stat") == "S"
-                polls[0] = polls[0] + 1 if sleeping and waiting + line_size > capacity else 0
-                return polls[0] >= 5
+                return writer.poll() is not None or waiting + line_size > capacity
 
-            wait_until(writer_blocked_or_gone, 20, "the writer neither filled the FIFO nor ended within 20 s")
+            wait_until(full_or_gone, 20, "the writer neither filled the FIFO nor ended within 20 s")
+            usage = watch_for(0.3, writer.pid) if writer.poll() is None else None
         finally:
             os.close(spy)
         if writer.poll() is not None and writer.returncode != 0:
-            err = writer.stderr.read().decode(errors="replace").strip().splitlines()
-            last = err[-1] if err else f"exit status {writer.returncode}"
+            last = last_error_line(writer.stderr.read())
             if "BlockingIOError" in last or "EAGAIN" in last or "Resource temporarily unavailable" in last:
                 fail(f"a writer's send failed on a full FIFO ({last}): {FULL_HINT}")
             fail(f"a writer process failed while the FIFO was full: {last}. " + FULL_HINT)
+        if usage is not None:
+            check_no_spin(
+                "a writer's send, while the FIFO was full",
+                usage,
+                "a blocking write() sleeps until the reader makes room (clear O_NONBLOCK with "
+                "os.set_blocking(fd, True) after the open)",
+            )
         got = receive(server, count, 10)
         expected = [f"{i:04d}" + "f" * (line_size - 5) for i in range(count)]
         check_lines(expected, got, f"{count} lines of {line_size} bytes sent while the server was not reading")
         writer.wait(10)
         expect(
             writer.returncode == 0,
-            f"the writer exited with status {writer.returncode}: "
-            f"{writer.stderr.read().decode(errors='replace')[-300:]}",
+            f"the writer exited with status {writer.returncode}: {last_error_line(writer.stderr.read())}",
         )
 
 
@@ -450,8 +473,7 @@ def check_writer_exits(procs) -> None:
     for n, proc in enumerate(procs):
         proc.wait(20)
         if proc.returncode != 0:
-            err = proc.stderr.read().decode(errors="replace").strip().splitlines()
-            fail(f"writer {n} (a separate process calling send) failed: {err[-1] if err else proc.returncode}")
+            fail(f"writer {n} (a separate process calling send) failed: {last_error_line(proc.stderr.read())}")
 
 
 EOF_HINT = (
@@ -531,97 +553,88 @@ def test_eight_writers_lose_split_or_mix_no_line(impl, names, python_processes):
 
 # --- task 4: performance -----------------------------------------------------------------------------
 
-PERF_WRITERS, PERF_LINES, PERF_LOW, PERF_HIGH = 8, 1000, 20, 60
-
-PERSISTENT_WRITER = (
-    WRITER_LINES_SOURCE
-    + f"""
-me = int(os.environ["KATA_WRITER"])
-lines = writer_lines(me, {PERF_LINES}, {PERF_LOW}, {PERF_HIGH}, 5)
-for command in sys.stdin:
-    how, path = command.split()
-    if how == "exit":
-        break
-    if how == "impl":
-        for line in lines:
-            impl.send(path, line)
-    else:
-        for line in lines:  # the plainest correct send
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-            os.set_blocking(fd, True)
-            os.write(fd, (line + "\\n").encode())
-            os.close(fd)
-    sys.stdout.write("done\\n")
-    sys.stdout.flush()
-"""
-)
+PERF_WRITERS, PERF_LINES, PERF_LOW, PERF_HIGH = 8, 250, 100, 400
+PERF_TOTAL = PERF_WRITERS * PERF_LINES
 
 
-class BaselineServer:
-    """The plainest correct FIFO reader, measured in the same run: our own write end, select, 64 KiB reads.
-    Its writers do the plainest correct send: non-blocking open, blocking again, one write, close."""
+def fan_in(path: str, send: Callable[[str, str], object], receive_all: Callable[[int], list]) -> Elapsed:
+    """PERF_WRITERS forked writers send their lines with `send`, all released at once; the time from the
+    release until `receive_all` has every line."""
+    go_r, go_w = os.pipe()
+    pids = []
+    try:
+        for writer in range(PERF_WRITERS):
+            pid = os.fork()
+            if pid == 0:
+                status = 1
+                try:
+                    os.close(go_w)
+                    lines = writer_lines(writer, PERF_LINES, PERF_LOW, PERF_HIGH, seed=5)
+                    os.read(go_r, 1)  # EOF: everybody goes
+                    for line in lines:
+                        send(path, line)
+                    status = 0
+                finally:
+                    os._exit(status)
+            pids.append(pid)
+        start = clock()
+        os.close(go_w)
+        go_w = -1
+        got = receive_all(PERF_TOTAL)
+        elapsed = clock() - start
+    finally:
+        for fd in (go_r, go_w):
+            if fd >= 0:
+                os.close(fd)
+        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    expect(not any(codes), f"a writer process failed (exit status {max(codes)}) while sending its lines")
+    expect(len(got) == PERF_TOTAL, f"{len(got)} of {PERF_TOTAL} lines came out of receive({PERF_TOTAL}, 20)")
+    return Elapsed(elapsed)
 
-    def __init__(self, path: str):
-        self.path = path
-        os.mkfifo(path, 0o600)
-        self.read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        self.write_fd = os.open(path, os.O_WRONLY)
-        self.partial = b""
 
-    def receive(self, count: int) -> list[bytes]:
+def raw_send(path: str, line: str) -> None:
+    """The plainest correct send: non-blocking open (no reader: an error), blocking again, one write, close."""
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.set_blocking(fd, True)
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def raw_fan_in(path: str) -> Elapsed:
+    """The baseline: the plainest correct FIFO reader (its own write end, select, 64 KiB reads) and raw_send."""
+    os.mkfifo(path, 0o600)
+    read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    write_fd = os.open(path, os.O_WRONLY)
+    partial = [b""]
+
+    def receive_all(count: int) -> list[bytes]:
         lines: list[bytes] = []
         while len(lines) < count:
-            select.select([self.read_fd], [], [])
-            *complete, self.partial = (self.partial + os.read(self.read_fd, 65536)).split(b"\n")
+            select.select([read_fd], [], [])
+            *complete, partial[0] = (partial[0] + os.read(read_fd, 65536)).split(b"\n")
             lines.extend(complete)
         return lines
 
-    def close(self) -> None:
-        os.close(self.read_fd)
-        os.close(self.write_fd)
-        os.unlink(self.path)
+    try:
+        return fan_in(path, raw_send, receive_all)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+        os.unlink(path)
 
 
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(EOF_HINT)
-def test_lines_per_second_from_eight_writers(impl, names, python_processes, perf):
-    total = PERF_WRITERS * PERF_LINES
-    procs = [
-        python_processes.start(PERSISTENT_WRITER, stdin=subprocess.PIPE, env={"KATA_WRITER": str(w)})
-        for w in range(PERF_WRITERS)
-    ]
-    learner_path, baseline_path = names.path("fifo"), names.path("baseline")
-    server = impl.FifoServer(learner_path)
-    baseline = BaselineServer(baseline_path)
-
-    def round_trip(how: str, path: str, collect):
-        for proc in procs:
-            proc.stdin.write(f"{how} {path}\n".encode())
-            proc.stdin.flush()
-        got = collect()
-        for n, proc in enumerate(procs):
-            if proc.stdout.readline() != b"done\n":
-                proc.wait(10)
-                err = proc.stderr.read().decode(errors="replace").strip().splitlines()
-                fail(f"writer {n} failed: {err[-1] if err else proc.returncode}")
-        return got
-
-    def learner():
-        got = round_trip("impl", learner_path, lambda: server.receive(total, 20))
-        expect(len(got) == total, f"`receive({total}, 20)` returned {len(got)} lines from {PERF_WRITERS} writers")
-
-    try:
+def test_lines_per_second_from_eight_writers(impl, names, perf):
+    path = names.path("fifo")
+    with impl.FifoServer(path) as server:
         perf.check(
             "lines_per_second",
-            learner,
-            lambda: round_trip("raw", baseline_path, lambda: baseline.receive(total)),
-            units=total,
-            scale=1.0,
+            lambda: fan_in(path, impl.send, lambda count: server.receive(count, 20)),
+            functools.partial(raw_fan_in, names.path("baseline")),
+            units=PERF_TOTAL,
+            causes="a read per byte (or per line) instead of 64 KiB reads split at newlines, a sleep in send() or "
+            "receive(), or a FIFO opened more often than once per line",
         )
-    finally:
-        server.close()
-        baseline.close()
-        for proc in procs:
-            proc.stdin.write(b"exit -\n")
-            proc.stdin.flush()
-            proc.wait(10)

@@ -4,12 +4,22 @@ it is wrong when it is."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
 import pytest
 
-from grader.testing import describe_bytes, expect, fail, payload
+from grader.testing import (
+    check_held_parent,
+    describe_bytes,
+    expect,
+    fail,
+    held_children,
+    payload,
+    read_to_eof,
+    small_pipes,
+)
 
 PIPE_CAPACITY = 65536
 
@@ -96,12 +106,39 @@ def test_child_to_parent_many_calls(impl):
         check_payload(data, impl.child_to_parent(data), "child_to_parent")
 
 
+BLOCKING_READ = (
+    "a plain os.read() on the pipe sleeps until the child writes (or closes its end); no O_NONBLOCK, "
+    "no sleep-and-retry loop"
+)
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_child_to_parent_sleeps_while_the_child_works(impl):
+    with held_children() as held:
+        got = impl.child_to_parent(b"worth the wait")
+    check_payload(b"worth the wait", got, "child_to_parent")
+    check_held_parent(held, "child_to_parent, while its child had not written anything yet", BLOCKING_READ)
+
+
 # --- task 2: round_trip_digest -----------------------------------------------------
 
 ROUND_TRIP_HINT = (
     "the child reads the request until EOF, and EOF only comes once the parent closes its write end of "
     "the request pipe and the child has closed its own inherited copy. Close unused ends right after fork()."
 )
+
+
+def round_trip(impl, data: bytes) -> str:
+    try:
+        return impl.round_trip_digest(data)
+    except BrokenPipeError:
+        fail(
+            f"round_trip_digest({len(data)} bytes) raised BrokenPipeError while the parent wrote the request: "
+            "the child had closed its read end (or exited) before reading all of it. One read() returns at "
+            "most what is in the pipe: the child must read the request until EOF (read() returns b'') before "
+            "it answers."
+        )
 
 
 def check_digest(data: bytes, got) -> None:
@@ -117,14 +154,14 @@ def check_digest(data: bytes, got) -> None:
 @pytest.mark.task(2)
 @pytest.mark.on_timeout(ROUND_TRIP_HINT)
 def test_round_trip_small(impl, forks):
-    check_digest(b"there and back", impl.round_trip_digest(b"there and back"))
+    check_digest(b"there and back", round_trip(impl, b"there and back"))
     check_one_fork(forks, "round_trip_digest")
 
 
 @pytest.mark.task(2)
 @pytest.mark.on_timeout(ROUND_TRIP_HINT)
 def test_round_trip_empty(impl):
-    check_digest(b"", impl.round_trip_digest(b""))
+    check_digest(b"", round_trip(impl, b""))
 
 
 @pytest.mark.task(2)
@@ -134,14 +171,27 @@ def test_round_trip_empty(impl):
 )
 def test_round_trip_larger_than_pipe_buffer(impl):
     data = payload(3 << 20, seed=11)
-    check_digest(data, impl.round_trip_digest(data))
+    check_digest(data, round_trip(impl, data))
 
 
 @pytest.mark.task(2)
 @pytest.mark.on_timeout(ROUND_TRIP_HINT)
 def test_round_trip_binary(impl):
     data = bytes(range(256))[::-1] * 300
-    check_digest(data, impl.round_trip_digest(data))
+    check_digest(data, round_trip(impl, data))
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+def test_round_trip_sleeps_while_the_child_works(impl):
+    with held_children() as held:
+        got = round_trip(impl, b"take your time")
+    check_digest(b"take your time", got)
+    check_held_parent(
+        held,
+        "round_trip_digest, while its child had not answered yet",
+        "write the request with blocking writes, then a blocking os.read() of the answer",
+    )
 
 
 # --- task 3: gather ---------------------------------------------------------------------
@@ -205,7 +255,36 @@ def test_gather_outputs_larger_than_pipe_buffer(impl, forks):
     check_gather(tasks, 2, impl.gather(tasks, 2), forks)
 
 
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(
+    GATHER_HINT + " Here each pipe holds one page (4 KiB), as it does for a user who has many pipes open "
+    "(/proc/sys/fs/pipe-user-pages-soft) or after fcntl(F_SETPIPE_SZ): a parent that waits for a worker "
+    "before reading its pipe deadlocks as soon as a result is larger than a page."
+)
+def test_gather_with_one_page_pipes(impl, forks):
+    tasks = [payload(5000 + 3000 * n, seed=200 + n) for n in range(6)]
+    with small_pipes():
+        got = impl.gather(tasks, 3)
+    check_gather(tasks, 3, got, forks)
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(GATHER_HINT)
+def test_gather_sleeps_while_the_workers_work(impl, forks):
+    tasks = [b"one", b"two", b"three", b"four"]
+    with held_children() as held:
+        got = impl.gather(tasks, 2)
+    check_gather(tasks, 2, got, forks)
+    check_held_parent(
+        held,
+        "gather, while its workers had not written anything yet",
+        "select.select() on the read ends without a timeout (or blocking reads, one pipe after the other)",
+    )
+
+
 # --- task 4: performance -------------------------------------------------------------------
+
+PERF_SIZE = 32 << 20
 
 
 def raw_pipe_transfer(data: bytes) -> bytes:
@@ -221,23 +300,24 @@ def raw_pipe_transfer(data: bytes) -> bytes:
         finally:
             os._exit(0)
     os.close(w)
-    chunks = []
-    while chunk := os.read(r, 1 << 16):
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
-    return b"".join(chunks)
+    try:
+        return read_to_eof(r)
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
 
 
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(EOF_HINT)
 def test_child_to_parent_throughput(impl, perf):
-    data = payload(8 << 20, seed=3)
+    data = payload(PERF_SIZE, seed=3)
     check_payload(data, impl.child_to_parent(data), "child_to_parent")
     perf.check(
         "child_to_parent_mbps",
         lambda: impl.child_to_parent(data),
-        lambda: raw_pipe_transfer(data),
+        functools.partial(raw_pipe_transfer, data),
         units=len(data),
         scale=1e-6,
+        causes="a result grown with bytes += chunk (each += copies everything read so far), tiny reads, or "
+        "a sleep (or a poll) where a blocking read belongs",
     )

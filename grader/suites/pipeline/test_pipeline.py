@@ -6,6 +6,7 @@ each command starts with."""
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import signal
 import subprocess
@@ -14,7 +15,18 @@ import threading
 
 import pytest
 
-from grader.testing import describe_bytes, expect, fail, payload
+from grader.testing import (
+    check_held_parent,
+    describe_bytes,
+    drop_root_file_powers,
+    expect,
+    fail,
+    held_children,
+    payload,
+    read_to_eof,
+    run_in_child,
+    small_pipes,
+)
 
 PIPE_CAPACITY = 65536
 _forks = [0]
@@ -237,6 +249,15 @@ def test_command_not_found_is_127(impl):
     check_codes([127, 0], codes, f"{missing} | echo 'still runs'")
 
 
+NOT_FOUND_HINT = (
+    "The shell's rule: 127 when no file by that name exists (as a path, or in any $PATH directory), 126 when "
+    "one exists but cannot be executed. os.execvp()'s error does not tell them apart: it raises the error of "
+    "the first directory that failed for another reason than 'not there', e.g. PermissionError (EACCES) "
+    "from a $PATH directory you may not search. After execvp fails, look for the file yourself "
+    "(os.path.exists on each directory of os.get_exec_path()): found -> 126, nowhere -> 127"
+)
+
+
 @pytest.mark.task(2)
 @pytest.mark.on_timeout(EOF_HINT)
 def test_not_executable_is_126(impl, scratch):
@@ -252,6 +273,44 @@ def test_not_executable_is_126(impl, scratch):
         "the shell's convention; 127 means 'not found' only",
     )
     expect(output == b"", f"a command that could not be executed produced output {output!r}")
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_not_executable_found_on_path_is_126(impl, scratch, monkeypatch):
+    tools = scratch / "tools"
+    tools.mkdir()
+    (tools / "kata-tool").write_text("#!/bin/sh\necho should not run\n")
+    (tools / "kata-tool").chmod(0o644)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    _output, codes = run(impl, [["kata-tool"], ["cat"]])
+    check_codes([126, 0], codes, "kata-tool | cat (kata-tool found on $PATH, mode 0644)", NOT_FOUND_HINT)
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(EOF_HINT)
+def test_unsearchable_path_directory_is_still_127(impl, scratch, monkeypatch):
+    run(impl, [["true"]])  # the plain case first, in this process
+    locked = scratch / "locked"
+    locked.mkdir(mode=0o000)
+    monkeypatch.setenv("PATH", f"{locked}{os.pathsep}{os.environ['PATH']}")
+    missing = "kata-no-such-command"
+
+    def as_a_learner():  # root may search any folder: this child gives that power up
+        drop_root_file_powers()
+        return impl.run_pipeline([[missing], ["echo", "still runs"]], b"")
+
+    try:
+        output, codes = run_in_child(as_a_learner, impl, "run_pipeline with a $PATH directory it may not search")
+    finally:
+        locked.chmod(0o700)
+    expect(
+        codes[:1] == [127],
+        f"`{missing}` exists in no $PATH directory, but one of them ({locked.name}, mode 0000) cannot be searched: "
+        f"its code must still be 127, got {codes[:1]}. {NOT_FOUND_HINT}",
+    )
+    check_output(b"still runs\n", output, f"{missing} | echo 'still runs'")
+    check_codes([127, 0], codes, f"{missing} | echo 'still runs'")
 
 
 # --- task 3: big data, early exit --------------------------------------------------------------------
@@ -271,6 +330,33 @@ def test_input_and_output_larger_than_pipe_buffer(impl):
     output, codes = run(impl, [["cat"], ["cat"], ["cat"]], data)
     check_output(data, output, "cat | cat | cat")
     check_codes([0, 0, 0], codes, "cat | cat | cat")
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(
+    DEADLOCK_HINT + " Here every pipe holds one page (4 KiB), as it does for a user who has many pipes open "
+    "(/proc/sys/fs/pipe-user-pages-soft): 100 KiB already fill them all."
+)
+def test_one_page_pipes(impl):
+    data = payload(100 << 10, seed=8)
+    with small_pipes():
+        output, codes = run(impl, [["cat"], ["cat"], ["cat"]], data)
+    check_output(data, output, "cat | cat | cat (one-page pipes)")
+    check_codes([0, 0, 0], codes, "cat | cat | cat")
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(DEADLOCK_HINT)
+def test_parent_sleeps_while_the_commands_work(impl):
+    with held_children() as held:
+        output, _codes = run(impl, [["cat"], ["cat"]], b"patience\n")
+    check_output(b"patience\n", output, "cat | cat")
+    check_held_parent(
+        held,
+        "run_pipeline, while its commands had not started yet",
+        "select.select() without a timeout on the fds you feed and read (or blocking reads and writes, "
+        "with a thread for stdin), never a loop with a short timeout or a sleep",
+    )
 
 
 @pytest.mark.task(3)
@@ -393,6 +479,8 @@ def test_many_pipelines_in_a_row(impl):
 
 # --- task 5: performance -----------------------------------------------------------------------------------
 
+PERF_SIZE = 32 << 20
+
 
 def plain_cat_cat(data: bytes) -> bytes:
     """The baseline: the plainest correct `cat | cat` (fork, dup2, execvp; a thread feeds stdin while
@@ -423,26 +511,27 @@ def plain_cat_cat(data: bytes) -> bytes:
 
     feeder = threading.Thread(target=feed)
     feeder.start()
-    chunks = []
-    while chunk := os.read(out_r, PIPE_CAPACITY):
-        chunks.append(chunk)
-    os.close(out_r)
-    feeder.join()
-    for pid in pids:
-        os.waitpid(pid, 0)
-    return b"".join(chunks)
+    try:
+        return read_to_eof(out_r)
+    finally:
+        os.close(out_r)
+        feeder.join()
+        for pid in pids:
+            os.waitpid(pid, 0)
 
 
 @pytest.mark.task(5)
 @pytest.mark.on_timeout(DEADLOCK_HINT)
 def test_cat_cat_throughput(impl, perf):
-    data = payload(16 << 20, seed=3)
+    data = payload(PERF_SIZE, seed=3)
     output, _codes = run(impl, [["cat"], ["cat"]], data)
     check_output(data, output, "cat | cat")
     perf.check(
         "cat_cat_mbps",
         lambda: impl.run_pipeline([["cat"], ["cat"]], data),
-        lambda: plain_cat_cat(data),
+        functools.partial(plain_cat_cat, data),
         units=len(data),
         scale=1e-6,
+        causes="output grown with bytes += chunk (each += copies everything read so far), tiny reads or "
+        "writes, or a poll with a timeout or a sleep where select() without a timeout belongs",
     )

@@ -17,7 +17,8 @@ def run_pipeline(commands: list[list[str]], stdin: bytes = b"") -> tuple[bytes, 
     `stdin` is written to the first command's stdin, which is then closed (EOF).
     Each command is an argv list run with os.execvp (found on $PATH). A return code
     is the exit status, minus the signal number for a command killed by a signal,
-    127 for a command that was not found and 126 for one that cannot be executed.
+    127 for a command found nowhere (not at its path, in no $PATH directory) and 126 for
+    one that exists but cannot be executed.
     Raise ValueError for an empty list of commands.
     """
     raise NotImplementedError
