@@ -475,13 +475,13 @@ def check_no_spin(what: str, usage: Usage, how: str, *, max_wakeups: int = MAX_W
     that a wait without a kernel timeout needs (a poll whose pause doubles up to a few ms)."""
     if usage.cpu >= MAX_CPU or usage.preempted > MAX_PREEMPTED:
         fail(
-            f"{what} used {usage.cpu:.2f} s of CPU in {usage.elapsed:.2f} s of waiting (and was preempted "
+            f"{what}: it used {usage.cpu:.2f} s of CPU in {usage.elapsed:.2f} s of waiting (and was preempted "
             f"{usage.preempted} times): it spins (a busy-wait: a loop that retries a non-blocking call, or "
             f"checks a condition, without sleeping). Block in the kernel instead: {how}"
         )
     if usage.wakeups > max_wakeups:
         fail(
-            f"{what} woke up {usage.wakeups} times in {usage.elapsed:.2f} s while nothing happened: it polls (a "
+            f"{what}: it woke up {usage.wakeups} times in {usage.elapsed:.2f} s while nothing happened: it polls (a "
             "loop with a short sleep or timeout), which burns wake-ups and adds latency. Sleep until the event "
             f"itself: {how}"
         )

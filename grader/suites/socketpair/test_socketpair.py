@@ -4,17 +4,30 @@ why it is wrong when it is."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import os
 import select
 import signal
 import socket
 import struct
+import time
 
 import pytest
 
-from grader.testing import describe_bytes, expect, fail, open_fds_of, payload, recv_exact
+from grader.perf import Elapsed, clock
+from grader.testing import (
+    Watch,
+    check_no_spin,
+    describe_bytes,
+    expect,
+    fail,
+    one_cpu,
+    open_fds_of,
+    payload,
+    recv_exact,
+    watch_for,
+)
 
 
 def echo(request: bytes) -> bytes:
@@ -175,6 +188,25 @@ def test_context_manager(impl):
     expect(
         reaped(worker.pid), "leaving the `with` block must close the worker and reap its child (__exit__ calls close())"
     )
+
+
+def slow_echo(request: bytes) -> bytes:
+    time.sleep(0.3)  # a handler that takes its time: the caller has nothing to do but wait
+    return request
+
+
+WAIT_HOW = "a blocking recv() (no settimeout(0), no setblocking(False), no sleep-and-retry loop)"
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(SERVE_HINT)
+def test_waits_sleep(impl, workers):
+    worker = start(impl, workers, slow_echo)
+    with Watch() as call:
+        check_reply(b"slow", worker.call(b"slow"), "a call whose handler takes 0.3 s")
+    check_no_spin("call(), while the handler was busy", call.usage, WAIT_HOW)
+    idle = watch_for(0.3, worker.pid)
+    check_no_spin(f"the worker (pid {worker.pid}), waiting for the next request", idle, WAIT_HOW)
 
 
 # --- task 2: framing --------------------------------------------------------------------
@@ -460,7 +492,6 @@ class RawEcho:
         return recv_exact(self.sock, struct.unpack(">Q", recv_exact(self.sock, 8))[0])
 
     def close(self) -> None:
-        self.sock.shutdown(socket.SHUT_RDWR)  # EOF for the child even if a learner's child holds a copy
         self.sock.close()
         os.waitpid(self.pid, 0)
 
@@ -473,58 +504,60 @@ def _send(sock: socket.socket, body: bytes) -> None:
         sock.sendall(body)
 
 
-@contextlib.contextmanager
-def same_cpu(*pids: int):
-    """Pin the caller and both servers to one CPU while measuring: a round trip costs a different amount
-    when the two processes share a CPU than when one must wake the other on an idle one, and the
-    scheduler's placement must not decide the verdict."""
-    mine = os.sched_getaffinity(0)
-    cpu = {min(mine)}
+def timed_calls(worker, request: bytes, calls: int) -> Elapsed:
+    """`calls` calls of `request`, the caller and the worker on one CPU: a round trip costs a different amount
+    when the two processes share a CPU than when one must wake the other on an idle one, and the scheduler's
+    placement must not decide the verdict."""
+    with one_cpu(worker.pid):
+        start = clock()
+        for _ in range(calls):
+            worker.call(request)
+        return Elapsed(clock() - start)
+
+
+def raw_echo_calls(request: bytes, calls: int) -> Elapsed:
+    echo = RawEcho()
     try:
-        for pid in (0, *pids):
-            os.sched_setaffinity(pid, cpu)
-        yield
+        return timed_calls(echo, request, calls)
     finally:
-        os.sched_setaffinity(0, mine)
-        for pid in pids:
-            try:
-                os.sched_setaffinity(pid, mine)
-            except OSError:
-                pass
+        echo.close()
 
 
-@pytest.fixture
-def raw_echo():
-    echo_worker = RawEcho()
-    yield echo_worker
-    echo_worker.close()
+def learner_calls(impl, request: bytes, calls: int) -> Elapsed:
+    with impl.Worker(echo) as worker:
+        return timed_calls(worker, request, calls)
 
 
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(SERVE_HINT)
-def test_round_trips_per_second(impl, workers, perf, raw_echo):
-    worker = start(impl, workers, echo)
+def test_round_trips_per_second(impl, workers, perf):
     request = payload(64, seed=5)
-    check_reply(request, worker.call(request), "a 64-byte echo")
+    check_reply(request, start(impl, workers, echo).call(request), "a 64-byte echo")
     calls = 1000
-
-    def learner():
-        for _ in range(calls):
-            worker.call(request)
-
-    def baseline():
-        for _ in range(calls):
-            raw_echo.call(request)
-
-    with same_cpu(worker.pid, raw_echo.pid):
-        perf.check("call_round_trips", learner, baseline, units=calls, rounds=5)  # short rounds, more of them
+    perf.check(
+        "call_round_trips",
+        lambda: learner_calls(impl, request, calls),
+        functools.partial(raw_echo_calls, request, calls),
+        units=calls,
+        rounds=5,  # short rounds, more of them
+        causes="a worker or a caller that polls (a timeout or a sleep) instead of a blocking recv(), or more "
+        "system calls per message than a header and a body",
+    )
 
 
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(FRAMING_HINT)
-def test_large_echo_throughput(impl, workers, perf, raw_echo):
-    worker = start(impl, workers, echo)
+def test_large_echo_throughput(impl, workers, perf):
     data = payload(4 << 20, seed=6)
-    check_reply(data, worker.call(data), "a 4 MiB echo")
-    with same_cpu(worker.pid, raw_echo.pid):
-        perf.check("call_mbps", lambda: worker.call(data), lambda: raw_echo.call(data), units=len(data), scale=1e-6)
+    check_reply(data, start(impl, workers, echo).call(data), "a 4 MiB echo")
+    calls = 4
+    perf.check(
+        "call_mbps",
+        lambda: learner_calls(impl, data, calls),
+        functools.partial(raw_echo_calls, data, calls),
+        units=calls * len(data),
+        scale=1e-6,
+        rounds=5,
+        causes="a message grown with bytes += chunk (each += copies everything received so far), tiny recv() "
+        "sizes, or extra copies of the whole message",
+    )
