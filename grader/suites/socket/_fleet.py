@@ -15,12 +15,8 @@ import subprocess
 
 from grader.testing import fail
 
-SUITE_DIR = os.path.dirname(os.path.abspath(__file__))
-
 FLEET_MAIN = r'''
-import ctypes, json, os, select, signal, socket, sys, traceback
-sys.path.insert(0, os.environ["FLEET_SUITE"])
-import _kvwire as wire
+import ctypes, json, os, select, signal, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
@@ -53,27 +49,6 @@ def job_kv(index, cmd, barrier):
         client.close()
 
 
-def job_kv_load(index, cmd, barrier):
-    client = impl.KVClient(cmd["address"] if isinstance(cmd["address"], str) else tuple(cmd["address"]))
-    try:
-        key = cmd["key"].encode()
-        for _ in range(cmd["n"]):
-            client.get(key)
-    finally:
-        client.close()
-
-
-def job_raw_load(index, cmd, barrier):
-    sock = wire.connect(cmd["address"])
-    try:
-        request = wire.frame(b"G", cmd["key"].encode())
-        for _ in range(cmd["n"]):
-            sock.sendall(request)
-            wire.read_response(sock)
-    finally:
-        sock.close()
-
-
 def job_connect(index, cmd, barrier):
     client = impl.KVClient(cmd["address"])
     try:
@@ -82,7 +57,7 @@ def job_connect(index, cmd, barrier):
         client.close()
 
 
-JOBS = {"kv": job_kv, "kv_load": job_kv_load, "raw_load": job_raw_load, "connect": job_connect}
+JOBS = {"kv": job_kv, "connect": job_connect}
 
 
 def client_main(index, cmd_r, res_w):
@@ -186,7 +161,7 @@ class Fleet:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._err,
-            env={"FLEET_SIZE": str(size), "FLEET_SUITE": SUITE_DIR},
+            env={"FLEET_SIZE": str(size)},
         )
         self._buffer = b""
         self.pids = self._read(60, "starting the client processes")["pids"]
@@ -210,11 +185,9 @@ class Fleet:
         with open(self._err_path, "rb") as f:
             return f.read()[-1500:].decode(errors="replace")
 
-    def run(
-        self, job: str, address, *, n: int = 1, barrier: bool = False, deadline: float = 20, key: str = "k"
-    ) -> dict:
+    def run(self, job: str, address, *, n: int = 1, barrier: bool = False, deadline: float = 20) -> dict:
         """All clients run `job` against `address`; returns {"results": [{"pid", "error"}...], "barrier"?}."""
-        command = {"job": job, "address": address, "n": n, "barrier": barrier, "deadline": deadline, "key": key}
+        command = {"job": job, "address": address, "n": n, "barrier": barrier, "deadline": deadline}
         self.proc.stdin.write((json.dumps(command) + "\n").encode())
         self.proc.stdin.flush()
         return self._read(deadline * (2 if barrier else 1) + 30, f"running `{job}`")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import gc
 import os
 import socket
@@ -13,12 +14,26 @@ import stat
 import struct
 import termios
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 from _fleet import Fleet
-from _kvwire import ERROR, NOT_FOUND, OK, EchoServer, connect, frame, read_response
+from _kvwire import ERROR, NOT_FOUND, OK, REQUEST, RESPONSE, EchoServer, connect, frame, read_response
 
-from grader.testing import describe_bytes, expect, fail, payload, wait_until
+from grader.perf import Elapsed, clock
+from grader.testing import (
+    Watch,
+    check_no_spin,
+    describe_bytes,
+    expect,
+    fail,
+    payload,
+    read_to_eof,
+    recv_exact,
+    wait_until,
+    watch_for,
+)
 
 LOCALHOST = "127.0.0.1"
 ANSWER_WAIT = 5.0  # seconds a raw client waits for an answer before calling the server stuck
@@ -77,18 +92,44 @@ STUCK = (
 )
 
 
-def ask(sock: socket.socket, data: bytes, what: str, stuck: str = STUCK) -> tuple[int, bytes]:
-    """Send raw bytes, read one response; fail with a message when the server does not answer."""
+OVER_READ = (
+    "Did the server read past the frame? A frame read past its length: recv(n) must ask for the bytes still "
+    "missing (n = length - received so far), or every byte received beyond the frame must be kept as the start "
+    "of the next one; a recv loop that asks for 64 KiB and keeps only the bytes it needed loses the rest."
+)
+
+
+def answer(sock: socket.socket, what: str, stuck: str = STUCK) -> tuple[int, bytes]:
+    """Read one response; fail with a message when the server does not answer."""
     try:
-        sock.sendall(data)
         reply = read_response(sock)
     except TimeoutError:
         fail(f"{what}: no answer within {ANSWER_WAIT:g} s. {stuck}")
     except ConnectionError as err:
-        fail(f"{what}: the server dropped the connection ({type(err).__name__}) instead of answering")
+        fail(f"{what}: the server dropped the connection ({type(err).__name__}) instead of answering. {stuck}")
     if reply is None:
-        fail(f"{what}: the server closed the connection instead of answering")
+        fail(f"{what}: the server closed the connection instead of answering. {stuck}")
     return reply
+
+
+def ask(sock: socket.socket, data: bytes, what: str, stuck: str = STUCK) -> tuple[int, bytes]:
+    """Send raw bytes, read one response; fail with a message when the server does not answer."""
+    try:
+        sock.sendall(data)
+    except ConnectionError as err:
+        fail(f"{what}: the server dropped the connection ({type(err).__name__}) before the request was sent")
+    return answer(sock, what, stuck)
+
+
+def expect_eof(sock: socket.socket, still_open: str, sent_more: str) -> None:
+    """The server must have closed this connection: recv() returns b'' (or the peer reset it)."""
+    try:
+        rest = sock.recv(1)
+    except TimeoutError:
+        fail(still_open)
+    except ConnectionError:
+        rest = b""
+    expect(rest == b"", sent_more)
 
 
 def check_value(expected, got, what: str) -> None:
@@ -194,7 +235,9 @@ def test_wire_protocol_exactly(kv, names):
     )
     # two requests in one send: the server must answer both, in order
     sock.sendall(frame(b"S", b"a", b"1") + frame(b"G", b"a"))
-    first, second = read_response(sock), read_response(sock)
+    twice = "two requests sent in one write"
+    first = answer(sock, f"{twice}, the first", OVER_READ)
+    second = answer(sock, f"{twice}: the first was answered, the second", OVER_READ)
     expect(
         first == (OK, b"") and second == (OK, b"1"),
         f"two requests sent in one write were answered "
@@ -237,22 +280,74 @@ def test_stop_closes_connections_and_removes_the_file(kv, names):
             "every connection, not only the listening socket (shutdown(SHUT_RDWR) wakes the thread blocked in "
             "recv() on it, which then closes it), and join the threads"
         )
-    try:
-        leftover = idle.recv(1)
-    except TimeoutError:
-        fail(
-            "after stop() a connected client is still connected: stop() must close every connection, not "
-            "only the listening socket"
-        )
-    except ConnectionError:
-        leftover = b""
-    expect(leftover == b"", "after stop() a connected client received data instead of EOF")
+    expect_eof(
+        idle,
+        "after stop() a connected client is still connected: stop() must close every connection, not "
+        "only the listening socket",
+        "after stop() a connected client received data instead of EOF",
+    )
     alive = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
     if alive:
         fail(
             f"after stop() {len(alive)} server thread(s) still run ({alive[0].name}): stop() must end them and "
             "join them (no thread still listening)"
         )
+
+
+WAIT_HOW = (
+    "threads blocked in accept() and recv() (or one selector.select() without a timeout) sleep until a "
+    "client connects or writes; never a loop with a timeout, a sleep or a non-blocking retry"
+)
+
+
+def slow_server(path: str, delay: float) -> threading.Thread:
+    """The suite's own server of one request: it answers (OK, b"late") `delay` seconds after the request came."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                head = recv_exact(conn, REQUEST.size)
+                if head is not None:
+                    _op, key_len, value_len = REQUEST.unpack(head)
+                    recv_exact(conn, key_len + value_len)
+                    time.sleep(delay)  # a slow server: the client has nothing to do but wait
+                    conn.sendall(RESPONSE.pack(OK, 4) + b"late")
+                    recv_exact(conn, 1)  # until the client goes
+        finally:
+            listener.close()
+            os.unlink(path)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(SERVE_HINT)
+def test_waits_sleep(kv, names):
+    path = names.path("kv.sock")
+    kv.server(path)
+    client = kv.client(path)
+    client.set(b"k", b"v")  # a server with a connected client, then nothing happens
+    idle = watch_for(0.3, os.getpid())
+    check_no_spin("the server (every thread of it), waiting for requests that did not come", idle, WAIT_HOW)
+    late = names.path("slow.sock")
+    thread = slow_server(late, 0.3)
+    slow_client = kv.client(late)
+    with Watch() as get:
+        got = slow_client.get(b"k")
+    slow_client.close()
+    thread.join(ANSWER_WAIT)
+    check_value(b"late", got, "get() from the suite's slow server")
+    check_no_spin(
+        "KVClient.get(), while the server took 0.3 s to answer",
+        get.usage,
+        "a blocking recv() sleeps until the answer comes",
+    )
 
 
 # --- task 2: TCP --------------------------------------------------------------------------
@@ -380,9 +475,12 @@ def test_one_byte_at_a_time(kv, names):
     kv.server(path)
     sock = kv.connect(path)
     trickle(sock, frame(b"S", b"slow", b"and steady"))
-    expect(read_response(sock) == (OK, b""), "a SET sent one byte at a time was not answered (0, b'')")
+    expect(
+        answer(sock, "a SET sent one byte at a time", OVER_READ) == (OK, b""),
+        "a SET sent one byte at a time was not answered (0, b'')",
+    )
     trickle(sock, frame(b"G", b"slow"))
-    reply = read_response(sock)
+    reply = answer(sock, "a GET sent one byte at a time", OVER_READ)
     expect(
         reply == (OK, b"and steady"),
         f"a GET sent one byte at a time was answered {reply}: one recv() is not "
@@ -409,7 +507,45 @@ def test_slow_client_does_not_block_the_others(kv, names):
     other = kv.client(path)
     check_value(b"1", other.get(b"fast"), "a KVClient's get() while a client is stuck in the middle of a frame")
     slow.sendall(frame(b"S", b"slow", b"value")[5:])
-    expect(read_response(slow) == (OK, b""), "the slow client's SET, completed later, was not answered")
+    expect(
+        answer(slow, "the slow client's SET, completed later", OVER_READ) == (OK, b""),
+        "the slow client's SET, completed later, was not answered (0, b'')",
+    )
+
+
+LOCK_HELD = (
+    "Is a lock held while sending? A send blocks as long as its client does not read, so a lock held across "
+    "sendall() (or recv()) stops every other client waiting for that lock. Hold the store's lock around the "
+    "dict operation only, and send the reply after releasing it."
+)
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout("a client that does not read its answers blocked the server for everybody. " + LOCK_HELD)
+def test_a_client_that_does_not_read_blocks_nobody(kv, names):
+    path = names.path("kv.sock")
+    kv.server(path)
+    kv.client(path).set(b"big", payload(1 << 20, seed=4))
+    greedy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    kv.raw.append(greedy)
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small buffer, and it never reads it
+    greedy.settimeout(ANSWER_WAIT)
+    greedy.connect(path)
+    greedy.sendall(frame(b"G", b"big") * 8)  # 8 MiB of answers: the server's sends block on this client
+    wait_until(
+        lambda: struct.unpack("i", fcntl.ioctl(greedy.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0] > 0,
+        ANSWER_WAIT,
+        "the server never started answering a client's GET of a 1 MiB value",
+        interval=0.001,
+    )
+    other = kv.connect(path)
+    status, body = ask(
+        other,
+        frame(b"G", b"big"),
+        "another client's GET, while a client that does not read its answers filled its socket buffers",
+        LOCK_HELD,
+    )
+    expect(status == OK and len(body) == 1 << 20, f"another client's GET was answered ({status}, {len(body)} bytes)")
 
 
 @pytest.mark.task(3)
@@ -466,16 +602,12 @@ def test_garbage_and_absurd_lengths(kv, names):
                 "reading or allocating anything: a length over the limit would make you wait for, or allocate, "
                 "gigabytes."
             )
-        try:
-            rest = sock.recv(1)
-        except TimeoutError:
-            fail(
-                f"after answering {what} with an error the server kept the connection open: close it, the "
-                "rest of the stream cannot be trusted"
-            )
-        except ConnectionError:
-            rest = b""
-        expect(rest == b"", f"after the error reply to {what} the server sent more bytes")
+        expect_eof(
+            sock,
+            f"after answering {what} with an error the server kept the connection open: close it, the "
+            "rest of the stream cannot be trusted",
+            f"after the error reply to {what} the server sent more bytes",
+        )
     client = kv.client(path)
     client.set(b"still", b"alive")
     check_value(b"alive", client.get(b"still"), "get() after garbage from other clients")
@@ -650,33 +782,111 @@ def test_peer_credentials(kv, names, fleet_factory):
 
 # --- task 5: performance -------------------------------------------------------------------
 
-CLIENTS, REQUESTS = 16, 120
+CLIENTS, REQUESTS = 16, 200
+RECORD = 256  # bytes of the address record each client reads: CLIENTS records fit in one atomic pipe write
 
 
-def measure(perf, kv, fleet_factory, metric: str, server_address, baseline_address) -> None:
-    server = kv.server(server_address)
-    echo = EchoServer(baseline_address)
+def clients_against(start_server: Callable[[], tuple[object, Callable[[], None]]], client: Callable[[object], None]):
+    """CLIENTS forked processes each run client(address) once released; the time from their release until the
+    last one is done. They are forked before start_server() starts the server's threads (a process with
+    threads must not fork) and learn its address when released."""
+    go_r, go_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pids = []
     try:
-        kv.client(server.address).set(b"k", payload(64))
-        fleet = fleet_factory(CLIENTS)
-        address = list(server.address) if isinstance(server.address, tuple) else server.address
-        base = list(echo.address) if isinstance(echo.address, tuple) else echo.address
-        check_results(fleet.run("kv_load", address, n=REQUESTS, key="k"), CLIENTS, f"{CLIENTS} clients")
-
-        def run(job, where):
-            return lambda: check_results(fleet.run(job, where, n=REQUESTS, key="k"), CLIENTS, f"{CLIENTS} clients")
-
+        for _ in range(CLIENTS):
+            pid = os.fork()
+            if pid == 0:
+                status = 1
+                try:
+                    os.close(go_w)
+                    os.close(done_r)
+                    record = os.read(go_r, RECORD).rstrip(b"\0").decode()
+                    kind, _, where = record.partition(" ")
+                    host, _, port = where.rpartition(":")
+                    try:
+                        client(where if kind == "unix" else (host, int(port)))
+                        os.write(done_w, b"ok\n")
+                    except Exception as err:
+                        os.write(done_w, f"{type(err).__name__}: {err}"[:200].encode() + b"\n")
+                    status = 0
+                finally:
+                    os._exit(status)
+            pids.append(pid)
+        os.close(go_r)
+        os.close(done_w)
+        go_r = done_w = -1
+        address, stop = start_server()
         try:
-            perf.check(metric, run("kv_load", address), run("raw_load", base), units=CLIENTS * REQUESTS)
-        except pytest.fail.Exception as slow:
-            fail(
-                f"{slow.msg} Here, the usual causes: a KVClient that connects for every request instead of "
-                "keeping its connection, a server that polls or sleeps instead of blocking in recv()/select(), "
-                "or (TCP) Nagle's delay without TCP_NODELAY."
-            )
+            where = f"unix {address}" if isinstance(address, str) else f"tcp {address[0]}:{address[1]}"
+            start = clock()
+            os.write(go_w, where.encode().ljust(RECORD, b"\0") * CLIENTS)
+            reports = read_to_eof(done_r).decode().splitlines()
+            elapsed = clock() - start
+        finally:
+            stop()
     finally:
-        echo.close()
+        for fd in (go_r, go_w, done_r, done_w):
+            if fd >= 0:
+                os.close(fd)
+        for pid in pids:
+            os.waitpid(pid, 0)
+    errors = [line for line in reports if line != "ok"]
+    expect(
+        len(reports) == CLIENTS and not errors,
+        f"{CLIENTS - len(reports) + len(errors)} of {CLIENTS} client processes failed"
+        + (f"; the first one: {errors[0]}" if errors else ""),
+    )
+    return Elapsed(elapsed)
 
+
+def raw_client(address) -> None:
+    sock = connect(address)
+    try:
+        request = frame(b"G", b"k")
+        for _ in range(REQUESTS):
+            sock.sendall(request)
+            read_response(sock)
+    finally:
+        sock.close()
+
+
+def raw_requests(address) -> Elapsed:
+    """The baseline: the plainest correct server of the protocol (one thread per connection) and raw clients."""
+
+    def start_server():
+        echo = EchoServer(tuple(address) if isinstance(address, list) else address)
+        return echo.address, echo.close
+
+    return clients_against(start_server, raw_client)
+
+
+def learner_requests(impl, address) -> Elapsed:
+    def start_server():
+        server = impl.KVServer(address)
+        server.start()
+        seed = impl.KVClient(server.address)
+        try:
+            seed.set(b"k", payload(64))
+        finally:
+            seed.close()
+        return server.address, server.stop
+
+    def client(where) -> None:
+        kv_client = impl.KVClient(where)
+        try:
+            for _ in range(REQUESTS):
+                kv_client.get(b"k")
+        finally:
+            kv_client.close()
+
+    return clients_against(start_server, client)
+
+
+SLOW_CAUSES = (
+    "a KVClient that connects for every request instead of keeping its connection, a server that polls or "
+    "sleeps instead of blocking in recv()/select(), or (TCP) Nagle's delay without TCP_NODELAY"
+)
 
 NODELAY_HINT = (
     "TCP requests were far too slow or stalled: with Nagle's algorithm on, a small write that "
@@ -687,11 +897,26 @@ NODELAY_HINT = (
 
 @pytest.mark.task(5)
 @pytest.mark.on_timeout(SERVE_HINT)
-def test_unix_requests_per_second(kv, names, perf, fleet_factory):
-    measure(perf, kv, fleet_factory, "unix_requests", names.path("kv.sock"), names.path("echo.sock"))
+def test_unix_requests_per_second(impl, names, perf):
+    path = names.path("kv.sock")
+    perf.check(
+        "unix_requests",
+        lambda: learner_requests(impl, path),
+        functools.partial(raw_requests, names.path("echo.sock")),
+        units=CLIENTS * REQUESTS,
+        rounds=5,
+        causes=SLOW_CAUSES,
+    )
 
 
 @pytest.mark.task(5)
 @pytest.mark.on_timeout(NODELAY_HINT)
-def test_tcp_requests_per_second(kv, perf, fleet_factory):
-    measure(perf, kv, fleet_factory, "tcp_requests", (LOCALHOST, 0), (LOCALHOST, 0))
+def test_tcp_requests_per_second(impl, perf):
+    perf.check(
+        "tcp_requests",
+        lambda: learner_requests(impl, (LOCALHOST, 0)),
+        functools.partial(raw_requests, [LOCALHOST, 0]),
+        units=CLIENTS * REQUESTS,
+        rounds=5,
+        causes=SLOW_CAUSES,
+    )
