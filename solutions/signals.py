@@ -9,13 +9,24 @@ no EINTR, no work inside a handler.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import time
 from collections.abc import Callable
 
 NOTIFY = signal.SIGRTMIN  # real-time: every kill() queues one instance
 ACK = signal.SIGRTMIN + 1  # parent -> child: "I counted a window, go on"
-WINDOW = 512  # at most this many NOTIFY queued at once (RLIMIT_SIGPENDING)
+MAX_WINDOW = 512  # at most this many NOTIFY queued at once
+
+
+def _window() -> int:
+    """How many notifications may be in flight. Real-time signals queue only up to
+    RLIMIT_SIGPENDING per user (`ulimit -i`, counted over all of the user's processes);
+    past it, kill() still succeeds but the signal merges: lost. Stay well below it."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_SIGPENDING)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_WINDOW
+    return max(1, min(MAX_WINDOW, soft // 4))
 
 
 def _exit_code(status: int) -> int:
@@ -79,6 +90,7 @@ def reliable_notify(n: int) -> int:
     if n < 0:
         raise ValueError("n must be >= 0")
     watched = {NOTIFY, ACK, signal.SIGCHLD}
+    window = _window()
     # Block before fork: the child inherits the mask (ACK cannot kill it before it
     # waits for it) and no NOTIFY can arrive in the parent unblocked.
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
@@ -90,7 +102,7 @@ def reliable_notify(n: int) -> int:
                 parent = os.getppid()
                 for sent in range(1, n + 1):
                     os.kill(parent, NOTIFY)
-                    if sent % WINDOW == 0 and sent < n:
+                    if sent % window == 0 and sent < n:
                         signal.sigwaitinfo([ACK])
                 status = 0
             finally:
@@ -109,7 +121,7 @@ def reliable_notify(n: int) -> int:
                 if info.si_pid != pid:
                     continue  # somebody else's signal: not a notification of our child
                 count += 1
-                if count % WINDOW == 0 and count < n:
+                if count % window == 0 and count < n:
                     os.kill(pid, ACK)
         finally:
             if pid:
