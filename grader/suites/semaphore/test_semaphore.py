@@ -4,6 +4,7 @@ check behaviour and say why it is wrong when it is."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import stat
@@ -14,7 +15,7 @@ import posix_ipc
 import pytest
 import sysv_ipc
 
-from grader.testing import expect, expect_timeout, fail
+from grader.testing import Watch, check_no_spin, expect, expect_timeout, fail
 
 
 def counter_file(scratch, start: int) -> str:
@@ -59,6 +60,14 @@ LOCK_HINT = (
 def check_total(got, start: int, processes: int, iterations: int) -> None:
     expected = start + processes * iterations
     expect(isinstance(got, int), f"`locked_increments` must return the final value as int, got {type(got).__name__}")
+    if got > expected:
+        fail(
+            f"{processes} processes x {iterations} increments from {start} should end at {expected}, the counter "
+            f"ended at {got}, {got - expected} above: more increments were made than asked for, so some code "
+            "ran them twice (does the caller increment too, or does a worker run more than `iterations` "
+            "times, or a child go on into the parent's loop and fork workers of its own?). Exactly `processes` "
+            "workers, each adding one `iterations` times, and the caller only waits."
+        )
     if got != expected and processes > 1:
         fail(
             f"{processes} processes x {iterations} increments from {start} should end at {expected}, the counter "
@@ -179,6 +188,29 @@ def test_pool_slot_releases_on_exception(impl, names):
             "acquire after a `with pool.slot():` body raised",
             "slot() must release in a finally (or __exit__) even when the body raises",
             timeout=1,
+        )
+        pool.release()
+    finally:
+        pool.close()
+        pool.unlink()
+
+
+@pytest.mark.task(2)
+@pytest.mark.on_timeout(POOL_HINT)
+def test_pool_acquire_sleeps_while_full(impl, names):
+    pool = impl.Pool(names.posix("pool"), 1)
+    try:
+        acquire_or_fail(pool, "acquire of a free Pool with 1 slot", "create the semaphore with initial_value=slots")
+        with Watch() as watch:
+            expect_timeout(
+                lambda: pool.acquire(timeout=0.3),
+                "acquire(timeout=0.3) of a full Pool",
+                "a 2nd holder got in although slots=1",
+            )
+        check_no_spin(
+            "acquire(timeout=0.3) of a full Pool",
+            watch.usage,
+            "posix_ipc's Semaphore.acquire(timeout) sleeps in sem_timedwait until a release or the timeout",
         )
         pool.release()
     finally:
@@ -315,6 +347,35 @@ def test_robust_lock_excludes(impl, names):
         lock.remove()
 
 
+# Without semtimedop in sysv_ipc, a timed acquire can only poll (IPC_NOWAIT); a back-off that doubles its pause up
+# to 10 ms wakes up ~35 times in 0.3 s, a poll every millisecond ~300 times.
+TIMED_WAKEUPS = 5 if sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED else 100
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(ROBUST_HINT)
+def test_robust_lock_acquire_sleeps_while_held(impl, names):
+    lock = impl.RobustLock(names.key())
+    try:
+        acquire_or_fail(lock, "acquire of a free RobustLock", "its semaphore must start at 1")
+        with Watch() as watch:
+            expect_timeout(
+                lambda: lock.acquire(timeout=0.3),
+                "acquire(timeout=0.3) of a held RobustLock",
+                "a second holder got in",
+            )
+        check_no_spin(
+            "acquire(timeout=0.3) of a held RobustLock",
+            watch.usage,
+            "semop with a timeout (sysv_ipc acquire(timeout)) where sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED; "
+            "otherwise IPC_NOWAIT tries with a pause that doubles, up to a few milliseconds",
+            max_wakeups=TIMED_WAKEUPS,
+        )
+        lock.release()
+    finally:
+        lock.remove()
+
+
 @pytest.mark.task(3)
 @pytest.mark.on_timeout(ROBUST_HINT)
 def test_robust_lock_released_when_holder_is_killed(impl, names, python_processes):
@@ -375,7 +436,7 @@ def raw_locked_increments(path: str, processes: int, iterations: int, name: str)
         os.waitpid(pid, 0)
     sem.unlink()
     sem.close()
-    return int(open(path).read())
+    return int(Path(path).read_text())
 
 
 @pytest.mark.task(4)
@@ -388,6 +449,8 @@ def test_locked_increments_throughput(impl, names, scratch, perf):
     perf.check(
         "locked_increments_per_s",
         lambda: impl.locked_increments(path, processes, iterations, name),
-        lambda: raw_locked_increments(path, processes, iterations, name),
+        functools.partial(raw_locked_increments, path, processes, iterations, name),
         units=processes * iterations,
+        causes="a file or a semaphore opened again for every increment, or a lock held longer than the "
+        "read-modify-write",
     )
