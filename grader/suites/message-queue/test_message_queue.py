@@ -4,6 +4,7 @@ tests check behaviour and say why it is wrong when it is."""
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import threading
@@ -12,7 +13,19 @@ import posix_ipc
 import pytest
 import sysv_ipc
 
-from grader.testing import describe_bytes, expect, expect_timeout, fail, wait_until
+from grader.perf import Elapsed, clock
+from grader.testing import (
+    Watch,
+    check_no_spin,
+    describe_bytes,
+    expect,
+    expect_timeout,
+    fail,
+    one_cpu,
+    raised,
+    wait_until,
+    watch_for,
+)
 
 REQUEST_TYPE = 1
 HEADER = 8
@@ -130,6 +143,30 @@ def test_job_queue_timeouts_when_full_and_when_empty(impl, names):
         queue.unlink()
 
 
+TIMED_HOW = "posix_ipc's send(timeout=...) and receive(timeout=...) sleep in mq_timedsend/mq_timedreceive"
+
+
+@pytest.mark.task(1)
+@pytest.mark.on_timeout(QUEUE_HINT)
+def test_job_queue_waits_sleep(impl, names):
+    queue = impl.JobQueue(names.posix("jobs"), 1, 32)
+    try:
+        with Watch() as empty:
+            expect_timeout(lambda: queue.get(timeout=0.3), "get(timeout=0.3) on an empty queue", "the queue was empty")
+        check_no_spin("get(timeout=0.3) on an empty queue", empty.usage, TIMED_HOW)
+        queue.put(b"fills it", timeout=5)
+        with Watch() as full:
+            expect_timeout(
+                lambda: queue.put(b"one too many", timeout=0.3),
+                "put(timeout=0.3) into a full queue of capacity 1",
+                "the queue took a 2nd job: create it with max_messages=capacity",
+            )
+        check_no_spin("put(timeout=0.3) into a full queue", full.usage, TIMED_HOW)
+    finally:
+        queue.close()
+        queue.unlink()
+
+
 @pytest.mark.task(1)
 @pytest.mark.on_timeout(QUEUE_HINT)
 def test_job_queue_rejects_oversized_jobs(impl, names):
@@ -208,6 +245,9 @@ RPC_HINT = (
 )
 
 
+REPLY_WAKEUPS = 100  # msgrcv has no timeout: a back-off that doubles its pause up to 5 ms wakes ~60 times in 0.3 s
+
+
 def handler(request: bytes) -> bytes:
     return b"re:" + request[::-1]
 
@@ -215,7 +255,8 @@ def handler(request: bytes) -> bytes:
 class ServerThread:
     """The learner's RpcServer serving in a thread of the test process; errors are kept for the message."""
 
-    def __init__(self, server):
+    def __init__(self, impl, server):
+        self.impl = impl
         self.server = server
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -246,7 +287,7 @@ class ServerThread:
                 if "Argument list too long" in str(err) or "max_message_size" in str(err)
                 else ""
             )
-            fail(f"serve_forever() raised {type(err).__name__}: {err}.{hint}")
+            fail(f"serve_forever() raised {raised(err, self.impl)}.{hint}")
 
 
 def call(impl, key: int, request: bytes, server: ServerThread | None = None, timeout: float = 5) -> bytes:
@@ -273,7 +314,7 @@ def call(impl, key: int, request: bytes, server: ServerThread | None = None, tim
 @pytest.mark.on_timeout(RPC_HINT)
 def test_rpc_round_trip(impl, names):
     key = names.key()
-    server = ServerThread(impl.RpcServer(key, handler))
+    server = ServerThread(impl, impl.RpcServer(key, handler))
     try:
         mode = sysv_ipc.MessageQueue(key).mode & 0o777
         expect(mode == 0o600, f"the server's queue has mode {mode:#o}, expected 0o600")
@@ -284,6 +325,11 @@ def test_rpc_round_trip(impl, names):
                 f"rpc_call({describe_bytes(request)}) returned {describe_bytes(got)}, "
                 f"expected handler(request) = {describe_bytes(handler(request))}",
             )
+        check_no_spin(
+            "serve_forever(), waiting for a request that did not come",
+            watch_for(0.3, os.getpid(), server.thread.native_id),
+            "receive(type=1) blocks in msgrcv until a request comes, or until stop() removes the queue",
+        )
     finally:
         server.stop()
     try:
@@ -300,7 +346,7 @@ def test_rpc_round_trip(impl, names):
 @pytest.mark.on_timeout(RPC_HINT)
 def test_rpc_large_messages(impl, names):
     key = names.key()
-    server = ServerThread(impl.RpcServer(key, handler))
+    server = ServerThread(impl, impl.RpcServer(key, handler))
     try:
         for size in (3000, 8000):
             request = bytes(range(256)) * (size // 256) + b"!" * (size % 256)
@@ -321,19 +367,24 @@ class RawServer:
         self.requests: list[tuple[int, bytes]] = []
 
     def serve_one(self) -> None:
-        message, _ = self.mq.receive(type=REQUEST_TYPE)
-        reply_type = int.from_bytes(message[:HEADER], "big")
-        self.requests.append((reply_type, message[HEADER:]))
-        self.mq.send(b"reply:" + message[HEADER:], type=reply_type)
+        """In a thread of the suite: one request, one reply. If no request comes, the test removes the queue
+        and this returns quietly: the suite's own thread never shows a traceback as if it were the learner's."""
+        try:
+            message, _ = self.mq.receive(type=REQUEST_TYPE)
+            reply_type = int.from_bytes(message[:HEADER], "big")
+            self.requests.append((reply_type, message[HEADER:]))
+            self.mq.send(b"reply:" + message[HEADER:], type=reply_type)
+        except sysv_ipc.Error:
+            return
 
 
 @pytest.mark.task(3)
 @pytest.mark.on_timeout(RPC_HINT)
 def test_rpc_call_takes_only_its_own_reply(impl, names):
     server = RawServer(names.key())
+    worker = threading.Thread(target=server.serve_one, daemon=True)
     try:
         server.mq.send(b"the reply of another caller", type=STRANGER)  # already waiting in the queue
-        worker = threading.Thread(target=server.serve_one, daemon=True)
         worker.start()
         got = call(impl, server.mq.key, b"mine")
         worker.join(5)
@@ -357,14 +408,16 @@ def test_rpc_call_takes_only_its_own_reply(impl, names):
             got == b"reply:mine", f"rpc_call returned {describe_bytes(got)}, expected the server's reply b'reply:mine'"
         )
     finally:
-        server.mq.remove()
+        server.mq.remove()  # wakes the suite's server thread if no request came
+        if worker.is_alive():
+            worker.join(5)
 
 
 @pytest.mark.task(3)
 @pytest.mark.on_timeout(RPC_HINT)
 def test_rpc_server_replies_on_the_type_in_the_request(impl, names):
     key = names.key()
-    server = ServerThread(impl.RpcServer(key, handler))
+    server = ServerThread(impl, impl.RpcServer(key, handler))
     try:
         mq = sysv_ipc.MessageQueue(key, max_message_size=MAX_MESSAGE)
         reply_type = 4242  # the reply type comes from the request, whoever sent it
@@ -406,13 +459,21 @@ def test_rpc_call_times_out_without_a_server(impl, names):
     key = names.key()
     mq = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600, max_message_size=MAX_MESSAGE)
     try:
-        expect_timeout(
-            lambda: impl.rpc_call(key, b"anyone?", 0.3),
-            "rpc_call(timeout=0.3) with nobody serving",
-            "there is no server to reply",
-        )
+        with Watch() as watch:
+            expect_timeout(
+                lambda: impl.rpc_call(key, b"anyone?", 0.3),
+                "rpc_call(timeout=0.3) with nobody serving",
+                "there is no server to reply",
+            )
     finally:
         mq.remove()
+    check_no_spin(
+        "rpc_call(timeout=0.3), waiting for a reply that never came",
+        watch.usage,
+        "msgrcv has no timeout, so try receive(block=False) with a pause between tries that doubles up to a "
+        "few milliseconds (about 60 wake-ups in 0.3 s; 300 is a poll, no pause at all is a spin)",
+        max_wakeups=REPLY_WAKEUPS,
+    )
     missing = names.key()  # never created
     try:
         impl.rpc_call(missing, b"anyone?", 0.3)
@@ -470,7 +531,7 @@ def test_rpc_sixteen_concurrent_callers(impl, names):
             pids.append(pid)
         os.close(out_w)
         out_w = -1
-        server = ServerThread(rpc)
+        server = ServerThread(impl, rpc)
         os.close(go_w)  # EOF: every caller starts at once
         go_w = -1
         chunks = []
@@ -499,46 +560,74 @@ def test_rpc_sixteen_concurrent_callers(impl, names):
 
 # --- task 4: performance ---------------------------------------------------------------------
 
-
-def transfer(queue, count: int, capacity: int, payload: bytes) -> None:
-    """`count` jobs through the queue in rounds: fill it, then empty it (one process: no scheduling noise)."""
-    for _ in range(count // capacity):
-        for _ in range(capacity):
-            queue.put(payload)
-        for _ in range(capacity):
-            queue.get()
+PERF_JOBS, PERF_CAPACITY, PERF_SIZE = 10000, 10, 256
 
 
-class RawQueue:
-    """The baseline: posix_ipc used directly, the plainest correct queue."""
+def produce_consume(put, get, count: int, job: bytes) -> Elapsed:
+    """A forked producer puts `count` jobs while this process gets them, both on one CPU (each full queue and
+    each empty one is a wait that costs the same whatever the scheduler's placement)."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            for _ in range(count):
+                put(job)
+            status = 0
+        finally:
+            os._exit(status)
+    try:
+        with one_cpu(pid):
+            start = clock()
+            for _ in range(count):
+                get()
+            elapsed = clock() - start
+    finally:
+        _, status = os.waitpid(pid, 0)
+    expect(os.waitstatus_to_exitcode(status) == 0, "the producer process failed to put its jobs")
+    return Elapsed(elapsed)
 
-    def __init__(self, mq: posix_ipc.MessageQueue):
-        self.mq = mq
 
-    def put(self, job: bytes) -> None:
-        self.mq.send(job)
+class RawJobQueue:
+    """The plainest correct JobQueue: posix_ipc's queue behind two methods."""
 
-    def get(self):
-        return self.mq.receive()
+    def __init__(self, name: str, capacity: int, size: int):
+        self.mq = posix_ipc.MessageQueue(
+            name, posix_ipc.O_CREX, mode=0o600, max_messages=capacity, max_message_size=size
+        )
+
+    def put(self, job: bytes, priority: int = 0, timeout: float | None = None) -> None:
+        self.mq.send(job, timeout, priority)
+
+    def get(self, timeout: float | None = None) -> tuple[bytes, int]:
+        return self.mq.receive(timeout)
+
+    def close(self) -> None:
+        self.mq.close()
+        self.mq.unlink()
+
+
+def raw_produce_consume(name: str, count: int, capacity: int, size: int) -> Elapsed:
+    """The baseline: a RawJobQueue between a producer and this process."""
+    queue = RawJobQueue(name, capacity, size)
+    try:
+        return produce_consume(queue.put, queue.get, count, b"j" * size)
+    finally:
+        queue.close()
 
 
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(QUEUE_HINT)
 def test_job_queue_throughput(impl, names, perf):
-    capacity, size, count = 10, 256, 10000
-    payload = b"j" * size
-    raw = names.posix("raw")
-    mine = impl.JobQueue(names.posix("jobs"), capacity, size)
-    base = posix_ipc.MessageQueue(raw, posix_ipc.O_CREX, mode=0o600, max_messages=capacity, max_message_size=size)
+    queue = impl.JobQueue(names.posix("jobs"), PERF_CAPACITY, PERF_SIZE)
     try:
         perf.check(
             "job_queue_msgs_per_s",
-            lambda: transfer(mine, count, capacity, payload),
-            lambda: transfer(RawQueue(base), count, capacity, payload),
-            units=count,
+            lambda: produce_consume(queue.put, queue.get, PERF_JOBS, b"j" * PERF_SIZE),
+            functools.partial(raw_produce_consume, names.posix("raw"), PERF_JOBS, PERF_CAPACITY, PERF_SIZE),
+            units=PERF_JOBS,
+            causes="a queue opened again for every put or get, or a get (or put) that polls with a sleep while "
+            "the queue is empty (full) instead of blocking in receive (send)",
         )
     finally:
-        mine.close()
-        mine.unlink()
-        base.close()
-        base.unlink()
+        queue.close()
+        queue.unlink()
