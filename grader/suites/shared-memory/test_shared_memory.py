@@ -5,6 +5,7 @@ tests check behaviour and say why it is wrong when it is."""
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import mmap
 import os
@@ -19,8 +20,19 @@ from pathlib import Path
 
 import posix_ipc
 import pytest
+import sysv_ipc
 
-from grader.testing import describe_bytes, expect, fail, payload
+from grader.perf import Elapsed, clock
+from grader.testing import (
+    check_held_parent,
+    describe_bytes,
+    expect,
+    expect_raises,
+    fail,
+    held_children,
+    last_error_line,
+    payload,
+)
 
 
 def shm_file(name: str) -> Path:
@@ -48,22 +60,9 @@ def segment_by_id(shmid: int) -> dict | None:
     return next((row for row in sysv_segments() if row["shmid"] == shmid), None)
 
 
-def expect_raises(exc_type: type, call, what: str, why: str):
-    try:
-        value = call()
-    except exc_type:
-        return
-    except NotImplementedError:
-        raise
-    except Exception as err:
-        fail(f"{what} raised {type(err).__name__}: {err}; expected {exc_type.__name__}. {why}")
-    fail(f"{what} returned {value!r:.80} instead of raising {exc_type.__name__}. {why}")
-
-
 def other_process_failed(stderr: bytes, what: str, why: str = "") -> None:
     """Fail with the other process's error: its last line, and the function when not implemented."""
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    last = lines[-1] if lines else "(no error output)"
+    last = last_error_line(stderr)
     if last.startswith("NotImplementedError"):
         fail(
             f"{what} failed: the function it calls is not implemented yet (it raises NotImplementedError): "
@@ -728,6 +727,22 @@ def test_histogram_small(impl, forks):
 
 @pytest.mark.task(3)
 @pytest.mark.on_timeout(HISTOGRAM_HINT)
+def test_histogram_parent_sleeps_while_the_workers_count(impl, forks):
+    data = b"patience, shared memory"
+    expected = [data.count(v) for v in range(256)]
+    with held_children() as held:
+        got = impl.histogram(data, 2)
+    check_histogram(data, expected, 2, got)
+    check_workers(forks, data, 2)
+    check_held_parent(
+        held,
+        "histogram, while its workers had not counted yet",
+        "os.waitpid(pid, 0) for each worker sleeps until it exits (no WNOHANG loop, no sleep)",
+    )
+
+
+@pytest.mark.task(3)
+@pytest.mark.on_timeout(HISTOGRAM_HINT)
 def test_histogram_empty(impl, forks):
     got = impl.histogram(b"", 4)
     expect(got == [0] * 256, f"histogram(b'', 4) must return 256 zeros, got {got!r:.120}")
@@ -779,6 +794,8 @@ def test_histogram_64_mib(impl, forks):
 
 # --- task 4: performance -------------------------------------------------------------------------
 
+PERF_SIZE = 32 << 20
+
 
 def raw_shm_round_trip(name: str, data: bytes) -> bytes:
     """The baseline: create, map, copy in; open, map, copy out; unlink. The plainest correct way."""
@@ -798,8 +815,8 @@ def raw_shm_round_trip(name: str, data: bytes) -> bytes:
 @pytest.mark.task(4)
 @pytest.mark.on_timeout(FETCH_HINT)
 def test_publish_fetch_throughput(impl, names, perf):
-    data = payload(8 << 20, seed=31)
-    name, raw = names.posix("perf"), names.posix("raw")
+    data = payload(PERF_SIZE, seed=31)
+    name = names.posix("perf")
 
     def learner():
         impl.publish(name, data)
@@ -809,31 +826,71 @@ def test_publish_fetch_throughput(impl, names, perf):
             impl.unlink(name)
 
     check_fetched(data, learner())
-    perf.check("publish_fetch_mbps", learner, lambda: raw_shm_round_trip(raw, data), units=len(data), scale=1e-6)
+    perf.check(
+        "publish_fetch_mbps",
+        learner,
+        functools.partial(raw_shm_round_trip, names.posix("raw"), data),
+        units=len(data),
+        scale=1e-6,
+        causes="a copy made piece by piece with bytes += (each += copies everything so far), a read or write "
+        "per small piece, or extra copies of the whole data",
+    )
 
 
-def one_process_histogram(data: bytes) -> list[int]:
-    """The baseline: count everything in this process, with the same counting as count_bytes."""
-    counts = collections.Counter(data)
-    return [counts[v] for v in range(256)]
+BOARD_SIZE, BOARD_OPS, BOARD_BLOCK = 1 << 20, 2000, 1 << 16
+
+
+def board_traffic(board, ops: int) -> Elapsed:
+    """`ops` writes of a BOARD_BLOCK block, each read back, at offsets all over the board."""
+    block = payload(BOARD_BLOCK, seed=33)
+    offsets = [(i * 7919 * BOARD_BLOCK) % (BOARD_SIZE - BOARD_BLOCK) for i in range(ops)]
+    start = clock()
+    for offset in offsets:
+        board.write(offset, block)
+        board.read(offset, BOARD_BLOCK)
+    return Elapsed(clock() - start)
+
+
+class RawBoard:
+    """The plainest correct Board: one sysv_ipc segment, attached once, bounds checked."""
+
+    def __init__(self, key: int, size: int):
+        self.size = size
+        self.shm = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, mode=0o600, size=size, init_character=b"\0")
+
+    def write(self, offset: int, data: bytes) -> None:
+        if offset < 0 or offset + len(data) > self.size:
+            raise ValueError("outside the board")
+        self.shm.write(data, offset)
+
+    def read(self, offset: int, n: int) -> bytes:
+        if offset < 0 or offset + n > self.size:
+            raise ValueError("outside the board")
+        return self.shm.read(n, offset)
+
+
+def raw_board_traffic(key: int, ops: int) -> Elapsed:
+    board = RawBoard(key, BOARD_SIZE)
+    try:
+        return board_traffic(board, ops)
+    finally:
+        board.shm.remove()
+        board.shm.detach()
 
 
 @pytest.mark.task(4)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
-def test_histogram_throughput(impl, perf):
-    data, expected = histogram_data(8 << 20, seed=32)
-    check_histogram(data, expected, 2, impl.histogram(data, 2))
+@pytest.mark.on_timeout(BOARD_HINT)
+def test_board_throughput(impl, names, perf):
+    board = make_board(impl, names.key(), BOARD_SIZE)
     try:
         perf.check(
-            "histogram_mbps",
-            lambda: impl.histogram(data, 2),
-            lambda: one_process_histogram(data),
-            units=len(data),
-            scale=1e-6,
+            "board_ops",
+            lambda: board_traffic(board, BOARD_OPS),
+            functools.partial(raw_board_traffic, names.key(), BOARD_OPS),
+            units=BOARD_OPS,
+            rounds=5,
+            causes="a segment attached (shmat) and detached again for every read or write instead of once, "
+            "or extra copies of the data",
         )
-    except pytest.fail.Exception as slow:
-        fail(
-            f"{slow.msg} Two workers counting their halves of one shared copy should beat one process "
-            "counting everything; are the workers forked all at once, each counting only its shard with "
-            "count_bytes, and is the data copied into shared memory just once?"
-        )
+    finally:
+        board.remove()
