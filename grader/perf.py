@@ -36,6 +36,9 @@ clock = time.perf_counter
 Work = Callable[[], object]
 _PLAIN = (bytes, bytearray, str, int, float, bool, type(None))
 BUDGET_SHARE = 0.5  # of a perf test's time limit, for one check's measurements
+# Katas whose suite still passes closures as baselines: the shm-ring rewrite (branch `ring`) converts it;
+# remove the entry when that lands.
+_PORTABILITY_PENDING = frozenset({"shm-ring"})
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,8 @@ class PerfRecorder:
         """
         from grader.testing import fail
 
-        require_portable(baseline)
+        if self._kata.id not in _PORTABILITY_PENDING:
+            require_portable(baseline)
         metric = self._kata.metric(metric_name)
         deadline = clock() + self.budget
         value = base = ratio = -1.0
