@@ -395,6 +395,7 @@ class Counters:
 
     at: float  # time.monotonic()
     cpu: float  # seconds on a CPU
+    queued: float  # seconds runnable but waiting for a CPU (on a busy machine a spinning thread waits there)
     wakeups: int  # voluntary context switches: went to sleep, was woken up
     preempted: int  # involuntary context switches: was running, the scheduler took the CPU
 
@@ -405,14 +406,25 @@ class Usage:
 
     elapsed: float
     cpu: float
+    queued: float
     wakeups: int
     preempted: int
 
     @staticmethod
     def between(start: Counters, end: Counters) -> Usage:
         return Usage(
-            end.at - start.at, end.cpu - start.cpu, end.wakeups - start.wakeups, end.preempted - start.preempted
+            end.at - start.at,
+            end.cpu - start.cpu,
+            end.queued - start.queued,
+            end.wakeups - start.wakeups,
+            end.preempted - start.preempted,
         )
+
+    @property
+    def runnable(self) -> float:
+        """The share of the time it wanted a CPU (running or queued for one): about 1 for a spinning thread
+        however busy the machine is, about 0 for a sleeping one."""
+        return (self.cpu + self.queued) / self.elapsed if self.elapsed > 0 else 0.0
 
 
 def counters(pid: int, tid: int | None = None) -> Counters:
@@ -421,22 +433,25 @@ def counters(pid: int, tid: int | None = None) -> Counters:
     try:
         tids = [str(tid)] if tid is not None else os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return Counters(at, 0.0, 0, 0)
-    cpu, wakeups, preempted = 0.0, 0, 0
+        return Counters(at, 0.0, 0.0, 0, 0)
+    cpu, queued, wakeups, preempted = 0.0, 0.0, 0, 0
     for task in tids:
         base = f"/proc/{pid}/task/{task}"
         try:
             with open(f"{base}/schedstat") as f:
-                cpu += int(f.read().split()[0]) / 1e9  # nanoseconds on a CPU
+                on_cpu, on_queue = f.read().split()[:2]  # nanoseconds
             with open(f"{base}/status") as f:
-                for line in f:
-                    if line.startswith("voluntary_ctxt_switches:"):
-                        wakeups += int(line.split()[1])
-                    elif line.startswith("nonvoluntary_ctxt_switches:"):
-                        preempted += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
+                status = f.read().splitlines()
+        except (OSError, ValueError):
             continue  # the thread ended meanwhile
-    return Counters(at, cpu, wakeups, preempted)
+        cpu += int(on_cpu) / 1e9
+        queued += int(on_queue) / 1e9
+        for line in status:
+            if line.startswith("voluntary_ctxt_switches:"):
+                wakeups += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                preempted += int(line.split()[1])
+    return Counters(at, cpu, queued, wakeups, preempted)
 
 
 class Watch:
@@ -446,7 +461,7 @@ class Watch:
     def __init__(self, pid: int | None = None, tid: int | None = None):
         self.pid = os.getpid() if pid is None else pid
         self.tid = threading.get_native_id() if pid is None and tid is None else tid
-        self.usage = Usage(0.0, 0.0, 0, 0)
+        self.usage = Usage(0.0, 0.0, 0.0, 0, 0)
 
     def __enter__(self) -> Watch:
         self._start = counters(self.pid, self.tid)
@@ -466,24 +481,28 @@ def watch_for(seconds: float, pid: int, tid: int | None = None) -> Usage:
 
 MAX_WAKEUPS = 5  # a blocked wait wakes up once, when its event comes; allow some noise
 MAX_CPU = 0.03  # seconds of CPU a sleeping thread never reaches in a fraction of a second
+MAX_RUNNABLE = 0.5  # share of the time wanting a CPU: a spinning thread ~1 even on a crowded machine
 MAX_PREEMPTED = 20  # a sleeping thread is never preempted; a spinning one, often
 
 
 def check_no_spin(what: str, usage: Usage, how: str, *, max_wakeups: int = MAX_WAKEUPS) -> None:
-    """Fail when `usage`, measured while `what` had nothing to do but wait, shows a spin (CPU burnt)
-    or a poll (many wake-ups); `how` says how to block instead. `max_wakeups` allows the back-off
-    that a wait without a kernel timeout needs (a poll whose pause doubles up to a few ms)."""
-    if usage.cpu >= MAX_CPU or usage.preempted > MAX_PREEMPTED:
-        fail(
-            f"{what}: it used {usage.cpu:.2f} s of CPU in {usage.elapsed:.2f} s of waiting (and was preempted "
-            f"{usage.preempted} times): it spins (a busy-wait: a loop that retries a non-blocking call, or "
-            f"checks a condition, without sleeping). Block in the kernel instead: {how}"
-        )
+    """Fail when `usage`, measured while `what` had nothing to do but wait, shows a poll (many wake-ups) or a
+    spin (CPU burnt; or, on a crowded machine where a spinning thread mostly waits for a CPU, always wanting
+    one and never going to sleep); `how` says how to block instead. `max_wakeups` allows the back-off that a
+    wait without a kernel timeout needs (a poll whose pause doubles up to a few ms)."""
     if usage.wakeups > max_wakeups:
         fail(
             f"{what}: it woke up {usage.wakeups} times in {usage.elapsed:.2f} s while nothing happened: it polls (a "
             "loop with a short sleep or timeout), which burns wake-ups and adds latency. Sleep until the event "
             f"itself: {how}"
+        )
+    never_slept = usage.runnable >= MAX_RUNNABLE and usage.wakeups <= 2
+    if usage.cpu >= MAX_CPU or usage.preempted > MAX_PREEMPTED or never_slept:
+        fail(
+            f"{what}: it used {usage.cpu:.2f} s of CPU, and waited {usage.queued:.2f} s more for one, in "
+            f"{usage.elapsed:.2f} s of waiting (preempted {usage.preempted} times): it spins (a busy-wait: a "
+            "loop that retries a non-blocking call, or checks a condition, without sleeping). Block in the "
+            f"kernel instead: {how}"
         )
 
 
@@ -526,7 +545,8 @@ def _in_child_after_fork() -> None:
         if gate.first:
             os.close(gate.report_r)
             usage = watch_for(gate.window, os.getppid(), gate.parent_tid)
-            os.write(gate.report_w, f"{usage.elapsed} {usage.cpu} {usage.wakeups} {usage.preempted}".encode())
+            report = f"{usage.elapsed} {usage.cpu} {usage.queued} {usage.wakeups} {usage.preempted}"
+            os.write(gate.report_w, report.encode())
             for fd in (gate.report_w, gate.release_w):
                 os.close(fd)
         else:
@@ -568,8 +588,9 @@ def held_children(window: float = 0.3) -> Iterator[HeldChildren]:
         else:
             ready, _, _ = select.select([gate.report_r], [], [], window + 10)
             report = os.read(gate.report_r, 256).split() if ready else []
-            if len(report) == 4:
-                held.usage = Usage(float(report[0]), float(report[1]), int(report[2]), int(report[3]))
+            if len(report) == 5:
+                elapsed, cpu, queued, wakeups, preempted = report
+                held.usage = Usage(float(elapsed), float(cpu), float(queued), int(wakeups), int(preempted))
         os.close(gate.release_r)
         os.close(gate.report_r)
 

@@ -1,0 +1,125 @@
+"""The tools the hidden suites build on (grader/perf.py, grader/testing.py), tested both ways:
+a portable baseline is accepted and a closure refused; a parent that sleeps while its children
+are held passes the spinning check, one that polls or spins fails it with the words that name it;
+lowered limits are put back."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import resource
+import time
+import types
+
+import pytest
+
+from grader.perf import Elapsed, require_portable, run_once
+from grader.testing import check_held_parent, held_children, lowered_limit, small_pipes
+
+
+def plain_work(data: bytes, rounds: int) -> int:
+    return len(data) * rounds
+
+
+def test_a_partial_of_a_module_level_function_with_plain_arguments_is_portable():
+    require_portable(functools.partial(plain_work, b"x" * 10, 3))
+    require_portable(plain_work)
+
+
+@pytest.mark.parametrize(
+    "baseline, words",
+    [
+        (lambda: plain_work(b"", 1), "not a module-level function"),
+        (functools.partial(plain_work, types.ModuleType("learner"), 1), "not plain data"),
+        (functools.partial(str.upper, "x"), "not a module-level function"),
+    ],
+    ids=["closure", "module argument", "method"],
+)
+def test_a_baseline_that_needs_the_test_state_is_refused(baseline, words):
+    with pytest.raises(TypeError, match=words):
+        require_portable(baseline)
+
+
+def test_a_self_timed_round_reports_its_own_seconds():
+    def round_with_setup():
+        time.sleep(0.05)  # setup that must not count
+        return Elapsed(0.001)
+
+    assert run_once(round_with_setup) == pytest.approx(0.001)
+
+
+def child_writes_then_parent_reads(how: str) -> bytes:
+    """A parent waiting for its child's pipe: with a blocking read, a sleep-and-retry poll, or a spin."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.write(write_end, b"done")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    if how != "blocking":
+        os.set_blocking(read_end, False)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(read_end, 100)
+        except BlockingIOError:
+            if how == "poll":
+                time.sleep(0.001)
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("how, verdict", [("blocking", None), ("poll", "it polls"), ("spin", "it spins")])
+def test_held_children_tell_a_sleeping_parent_from_a_polling_or_spinning_one(how, verdict):
+    fds_before = set(os.listdir("/proc/self/fd"))
+    with held_children(0.2) as held:
+        assert child_writes_then_parent_reads(how) == b"done"
+    assert set(os.listdir("/proc/self/fd")) == fds_before
+    assert held.usage is not None and held.usage.elapsed >= 0.19
+    if verdict is None:
+        check_held_parent(held, "the parent", "a blocking read")
+    else:
+        with pytest.raises(pytest.fail.Exception, match=verdict):
+            check_held_parent(held, "the parent", "a blocking read")
+
+
+def test_no_child_means_nothing_to_watch():
+    with held_children(0.2) as held:
+        pass
+    assert held.usage is None
+    with pytest.raises(pytest.fail.Exception, match="no child was forked"):
+        check_held_parent(held, "the parent", "a blocking read")
+
+
+def test_small_pipes_shrink_the_pipes_made_in_the_block_only():
+    before_r, before_w = os.pipe()
+    try:
+        with small_pipes():
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+        assert fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ) == 4096
+        assert fcntl.fcntl(before_r, fcntl.F_GETPIPE_SZ) > 4096
+        os.close(read_end)
+        os.close(write_end)
+    finally:
+        os.close(before_r)
+        os.close(before_w)
+
+
+def test_a_lowered_limit_is_put_back():
+    before = resource.getrlimit(resource.RLIMIT_SIGPENDING)
+    with lowered_limit(resource.RLIMIT_SIGPENDING, 64):
+        assert resource.getrlimit(resource.RLIMIT_SIGPENDING)[0] == 64
+    assert resource.getrlimit(resource.RLIMIT_SIGPENDING) == before
