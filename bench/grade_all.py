@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -115,12 +116,12 @@ class Rounds:
 
 
 def perf_rounds(kata: KataDef, path: Path, rounds: int, tests: Iterable[str] | None) -> dict[str, Rounds]:
-    """Grade `path` `rounds` times on its perf tasks (or only `tests`); per metric, the ratios and passes."""
+    """Grade `path` `rounds` times on its perf tasks (or only `tests`); per metric, the ratios and passes.
+    A metric that never got a figure (its test timed out, or failed before measuring) is left out."""
     perf_tasks = [t.id for t in kata.tasks if t.perf]
     metrics = {m.name: Rounds(m.threshold) for m in kata.perf}
-    wanted = set(tests) if tests is not None else None
     for _ in range(rounds):
-        result = grade(kata.id, path, perf=True, tasks=perf_tasks, tests=wanted)
+        result = grade(kata.id, path, perf=True, tasks=perf_tasks, tests=None if tests is None else set(tests))
         figures = {f.name: f for f in result.perf}
         for name, tally in metrics.items():
             figure = figures.get(name)
@@ -130,7 +131,7 @@ def perf_rounds(kata: KataDef, path: Path, rounds: int, tests: Iterable[str] | N
             tally.ratios.append(figure.ratio)
             test = next((t for t in result.tests if t.name == figure.test), None)
             tally.passed += figure.passed and test is not None and test.status == "pass"
-    return {name: tally for name, tally in metrics.items() if tally.ratios or tally.missing < rounds}
+    return {name: tally for name, tally in metrics.items() if tally.ratios}
 
 
 def verdict_row(kata_id: str, who: str, metric: str, tally: Rounds, rounds: int, slow: bool) -> str:
@@ -170,8 +171,15 @@ def discrimination_rows(katas: list[KataDef], rounds: int) -> list[str]:
             for mutant in slow_mutants(kata.id):
                 path = Path(folder) / f"{kata.module}.py"
                 path.write_text(mutant_source(mutant))
-                for metric, tally in perf_rounds(kata, path, rounds, mutant.tests).items():
+                tallies = perf_rounds(kata, path, rounds, mutant.tests)
+                for metric, tally in tallies.items():
                     rows.append(verdict_row(kata.id, f"mutant {mutant.name}", metric, tally, rounds, slow=True))
+                    print(rows[-1], flush=True)
+                if not tallies:  # every round timed out or failed before measuring: rejected, but no ratio
+                    rows.append(
+                        f"| {kata.id} | {', '.join(mutant.tests)} | - | mutant {mutant.name} | 0/{rounds} "
+                        f"(no figure) | - | - | ok |"
+                    )
                     print(rows[-1], flush=True)
     return rows
 
@@ -184,6 +192,7 @@ def main() -> None:
     parser.add_argument("--skip-cost", action="store_true", help="only the perf-threshold discrimination")
     parser.add_argument("--out", default=str(BENCH / "results.md"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the busy neighbours are stopped
     os.environ.setdefault("KATA_HOME", tempfile.mkdtemp(prefix="kata-bench-home-"))
     katas = [k for k in all_katas() if not args.kata or k.id in args.kata]
     load = os.getloadavg()[0]

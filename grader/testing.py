@@ -32,6 +32,19 @@ from typing import IO, Any, NoReturn, TypeVar
 import pytest
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def task(number: int, on_timeout: str = "") -> Callable[[F], F]:
+    """`@task(2, on_timeout=HINT)`: the kata task a test grades, and what a timeout of it most likely means
+    (the runner adds it to the timeout message, next to where each process was blocked)."""
+
+    def mark(test: F) -> F:
+        marked: F = pytest.mark.task(number)(test)
+        return pytest.mark.on_timeout(on_timeout)(marked) if on_timeout else marked
+
+    return mark
+
 
 # --- assertions that teach --------------------------------------------------------------------
 
@@ -366,6 +379,68 @@ def drop_root_file_powers() -> None:
     data[0].permitted &= ~dac
     if libc.capset(ctypes.byref(header), data) != 0:
         raise OSError(ctypes.get_errno(), "capset")
+
+
+class StartingLine:
+    """`count` forked children that wait until `go(message)`, then each runs body(index, message) once and reports
+    how it went: a fan-out of client or writer processes released at the same moment. Fork them before the
+    process starts threads (a process with threads must not fork). Use as a context manager: leaving it
+    kills and reaps whatever is left."""
+
+    RECORD = 256  # bytes of the message each child reads: `count` records go out in one atomic pipe write
+
+    def __init__(self, count: int, body: Callable[[int, str], object]):
+        self.count = count
+        self._go_r, self._go_w = os.pipe()
+        self._done_r, done_w = os.pipe()
+        self.pids: list[int] = []
+        try:
+            for index in range(count):
+                pid = os.fork()
+                if pid == 0:
+                    self._run_child(body, index, done_w)
+                self.pids.append(pid)
+        finally:
+            os.close(done_w)
+            os.close(self._go_r)
+
+    def _run_child(self, body: Callable[[int, str], object], index: int, done_w: int) -> None:
+        status = 1
+        try:
+            os.close(self._go_w)
+            os.close(self._done_r)
+            message = os.read(self._go_r, self.RECORD).rstrip(b"\0").decode()
+            try:
+                body(index, message)
+                report = b"ok\n"
+            except Exception as err:
+                report = f"{type(err).__name__}: {err}"[:200].encode(errors="replace") + b"\n"
+            os.write(done_w, report)
+            status = 0
+        finally:
+            os._exit(status)
+
+    def go(self, message: str = "") -> None:
+        """Release every child with `message` (at most RECORD bytes)."""
+        os.write(self._go_w, message.encode().ljust(self.RECORD, b"\0") * self.count)
+        os.close(self._go_w)
+        self._go_w = -1
+
+    def finish(self) -> list[str]:
+        """Wait until every child is done; what went wrong in each child that failed."""
+        reports = read_to_eof(self._done_r).decode(errors="replace").splitlines()
+        missing = ["the process ended without reporting"] * (self.count - len(reports))
+        return [report for report in reports if report != "ok"] + missing
+
+    def __enter__(self) -> StartingLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pid in self.pids:  # first: a child released by the closing of its pipe must not start
+            end_helper(pid)
+        for fd in (self._go_w, self._done_r):
+            if fd >= 0:
+                os.close(fd)
 
 
 @contextlib.contextmanager

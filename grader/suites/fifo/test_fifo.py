@@ -18,16 +18,16 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from grader.perf import Elapsed, clock
 from grader.testing import (
     PAGE,
+    StartingLine,
     Watch,
     check_no_spin,
     expect,
     fail,
     last_error_line,
+    task,
     thread_state,
     wait_until,
     watch_for,
@@ -120,8 +120,7 @@ RECEIVE_HINT = (
 # --- task 1: the server --------------------------------------------------------------------------
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(OPEN_READ_HINT)
+@task(1, on_timeout=OPEN_READ_HINT)
 def test_creates_a_fifo_with_mode_0600(impl, names):
     path = names.path("fifo")
     old = os.umask(0o022)
@@ -147,8 +146,7 @@ def test_creates_a_fifo_with_mode_0600(impl, names):
     server.close()  # a second close is harmless
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(OPEN_READ_HINT)
+@task(1, on_timeout=OPEN_READ_HINT)
 def test_constructor_does_not_wait_for_a_writer(impl, names):
     path = names.path("fifo")
     made: list = []
@@ -188,8 +186,7 @@ def test_constructor_does_not_wait_for_a_writer(impl, names):
         raise made[0]
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(OPEN_READ_HINT)
+@task(1, on_timeout=OPEN_READ_HINT)
 def test_refuses_a_path_that_is_not_a_fifo(impl, names):
     path = names.path("notes.txt")
     with open(path, "w") as f:
@@ -215,8 +212,7 @@ def test_refuses_a_path_that_is_not_a_fifo(impl, names):
     )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(OPEN_READ_HINT)
+@task(1, on_timeout=OPEN_READ_HINT)
 def test_reuses_a_stale_fifo(impl, names):
     path = names.path("stale")
     os.mkfifo(path, 0o644)  # left behind by a server that crashed
@@ -238,8 +234,7 @@ def test_reuses_a_stale_fifo(impl, names):
     expect(not os.path.lexists(path), f"close() left {path} behind: {FIFO_UNLINK}")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(RECEIVE_HINT)
+@task(1, on_timeout=RECEIVE_HINT)
 def test_receive_lines_in_order(impl, names):
     path = names.path("fifo")
     with impl.FifoServer(path) as server:
@@ -249,8 +244,7 @@ def test_receive_lines_in_order(impl, names):
         check_lines(sent, receive(server, len(sent), 5), "four lines sent one after the other")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(RECEIVE_HINT)
+@task(1, on_timeout=RECEIVE_HINT)
 def test_receive_keeps_incomplete_lines(impl, names):
     path = names.path("fifo")
     # At most 16 writes fit in an unread pipe (one page each when they do not share one): send 12.
@@ -263,8 +257,7 @@ def test_receive_keeps_incomplete_lines(impl, names):
         check_lines(sent[4:], receive(server, 8, 5), "12 lines of 500-3500 bytes, the last 8 of them")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(RECEIVE_HINT)
+@task(1, on_timeout=RECEIVE_HINT)
 def test_receive_returns_fewer_lines_when_the_timeout_expires(impl, names):
     path = names.path("fifo")
     with impl.FifoServer(path) as server:
@@ -280,8 +273,7 @@ def test_receive_returns_fewer_lines_when_the_timeout_expires(impl, names):
         check_lines([], receive(server, 3, 0), "receive(3, 0) on an idle FIFO")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(RECEIVE_HINT)
+@task(1, on_timeout=RECEIVE_HINT)
 def test_receive_sleeps_while_nothing_comes(impl, names):
     path = names.path("fifo")
     with impl.FifoServer(path) as server:
@@ -303,8 +295,7 @@ def test_receive_sleeps_while_nothing_comes(impl, names):
 # --- task 2: send ----------------------------------------------------------------------------------
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(RECEIVE_HINT)
+@task(2, on_timeout=RECEIVE_HINT)
 def test_send_rejects_lines_larger_than_pipe_buf(impl, names):
     path = names.path("fifo")
     with impl.FifoServer(path) as server:
@@ -349,10 +340,12 @@ def test_send_rejects_lines_larger_than_pipe_buf(impl, names):
         expect(not leftover, f"a refused line still reached the FIFO: {leftover!r:.200}; check before writing")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(
-    "send must fail at once with FileNotFoundError when there is no FIFO at the path: do not "
-    "wait for one to appear, and do not create anything"
+@task(
+    2,
+    on_timeout=(
+        "send must fail at once with FileNotFoundError when there is no FIFO at the path: do not "
+        "wait for one to appear, and do not create anything",
+    ),
 )
 def test_send_without_a_fifo_raises_file_not_found(impl, names):
     path = names.path("missing")
@@ -380,8 +373,7 @@ NO_READER_HINT = (
 )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(NO_READER_HINT)
+@task(2, on_timeout=NO_READER_HINT)
 def test_send_without_a_reader_does_not_block(impl, names):
     path = names.path("orphan")
     os.mkfifo(path, 0o600)
@@ -416,8 +408,7 @@ def pipe_state(fd: int) -> tuple[int, int]:
     return waiting, fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(FULL_HINT)
+@task(2, on_timeout=FULL_HINT)
 def test_send_waits_while_the_fifo_is_full(impl, names, python_processes):
     path = names.path("fifo")
     line_size = 4000
@@ -483,8 +474,7 @@ EOF_HINT = (
 )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(3, on_timeout=EOF_HINT)
 def test_writers_come_and_go(impl, names, python_processes):
     path = names.path("fifo")
     first = writer_lines(1, 3, 10, 60)
@@ -511,8 +501,7 @@ def test_writers_come_and_go(impl, names, python_processes):
         )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(3, on_timeout=EOF_HINT)
 def test_eight_writers_lose_split_or_mix_no_line(impl, names, python_processes):
     path = names.path("fifo")
     writers, count = 8, 1000
@@ -560,34 +549,19 @@ PERF_TOTAL = PERF_WRITERS * PERF_LINES
 def fan_in(path: str, send: Callable[[str, str], object], receive_all: Callable[[int], list]) -> Elapsed:
     """PERF_WRITERS forked writers send their lines with `send`, all released at once; the time from the
     release until `receive_all` has every line."""
-    go_r, go_w = os.pipe()
-    pids = []
-    try:
-        for writer in range(PERF_WRITERS):
-            pid = os.fork()
-            if pid == 0:
-                status = 1
-                try:
-                    os.close(go_w)
-                    lines = writer_lines(writer, PERF_LINES, PERF_LOW, PERF_HIGH, seed=5)
-                    os.read(go_r, 1)  # EOF: everybody goes
-                    for line in lines:
-                        send(path, line)
-                    status = 0
-                finally:
-                    os._exit(status)
-            pids.append(pid)
+    lines = [writer_lines(writer, PERF_LINES, PERF_LOW, PERF_HIGH, seed=5) for writer in range(PERF_WRITERS)]
+
+    def write_lines(writer: int, _message: str) -> None:
+        for line in lines[writer]:
+            send(path, line)
+
+    with StartingLine(PERF_WRITERS, write_lines) as writers:
         start = clock()
-        os.close(go_w)
-        go_w = -1
+        writers.go()
         got = receive_all(PERF_TOTAL)
         elapsed = clock() - start
-    finally:
-        for fd in (go_r, go_w):
-            if fd >= 0:
-                os.close(fd)
-        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
-    expect(not any(codes), f"a writer process failed (exit status {max(codes)}) while sending its lines")
+        failed = writers.finish()
+    expect(not failed, f"a writer process failed while sending its lines: {failed[:1]}")
     expect(len(got) == PERF_TOTAL, f"{len(got)} of {PERF_TOTAL} lines came out of receive({PERF_TOTAL}, 20)")
     return Elapsed(elapsed)
 
@@ -625,8 +599,7 @@ def raw_fan_in(path: str) -> Elapsed:
         os.unlink(path)
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(4, on_timeout=EOF_HINT)
 def test_lines_per_second_from_eight_writers(impl, names, perf):
     path = names.path("fifo")
     with impl.FifoServer(path) as server:

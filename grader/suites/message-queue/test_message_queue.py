@@ -23,6 +23,7 @@ from grader.testing import (
     fail,
     one_cpu,
     raised,
+    task,
     wait_until,
     watch_for,
 )
@@ -52,8 +53,7 @@ QUEUE_HINT = (
 )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(QUEUE_HINT)
+@task(1, on_timeout=QUEUE_HINT)
 def test_job_queue_round_trip(impl, names):
     name = names.posix("jobs")
     queue = impl.JobQueue(name, 4, 256)
@@ -79,8 +79,7 @@ def test_job_queue_round_trip(impl, names):
     )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(QUEUE_HINT)
+@task(1, on_timeout=QUEUE_HINT)
 def test_job_queue_highest_priority_first_fifo_within(impl, names):
     jobs = [
         (b"low-1", 1),
@@ -121,8 +120,7 @@ def test_job_queue_highest_priority_first_fifo_within(impl, names):
             )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(QUEUE_HINT)
+@task(1, on_timeout=QUEUE_HINT)
 def test_job_queue_timeouts_when_full_and_when_empty(impl, names):
     queue = impl.JobQueue(names.posix("jobs"), 2, 32)
     try:
@@ -146,8 +144,7 @@ def test_job_queue_timeouts_when_full_and_when_empty(impl, names):
 TIMED_HOW = "posix_ipc's send(timeout=...) and receive(timeout=...) sleep in mq_timedsend/mq_timedreceive"
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(QUEUE_HINT)
+@task(1, on_timeout=QUEUE_HINT)
 def test_job_queue_waits_sleep(impl, names):
     queue = impl.JobQueue(names.posix("jobs"), 1, 32)
     try:
@@ -167,8 +164,7 @@ def test_job_queue_waits_sleep(impl, names):
         queue.unlink()
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(QUEUE_HINT)
+@task(1, on_timeout=QUEUE_HINT)
 def test_job_queue_rejects_oversized_jobs(impl, names):
     queue = impl.JobQueue(names.posix("jobs"), 2, 100)
     try:
@@ -198,11 +194,13 @@ queue.close()
 """
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(
-    "the consumer waits for jobs that never come: a JobQueue opened by name in another "
-    "process must join the existing queue (open it without O_EXCL when it exists), and "
-    "put() blocks only while the queue is full."
+@task(
+    2,
+    on_timeout=(
+        "the consumer waits for jobs that never come: a JobQueue opened by name in another "
+        "process must join the existing queue (open it without O_EXCL when it exists), and "
+        "put() blocks only while the queue is full.",
+    ),
 )
 def test_job_queue_producers_in_other_processes(impl, names, python_processes):
     name = names.posix("jobs")
@@ -310,8 +308,7 @@ def call(impl, key: int, request: bytes, server: ServerThread | None = None, tim
         raise
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(RPC_HINT)
+@task(3, on_timeout=RPC_HINT)
 def test_rpc_round_trip(impl, names):
     key = names.key()
     server = ServerThread(impl, impl.RpcServer(key, handler))
@@ -342,8 +339,7 @@ def test_rpc_round_trip(impl, names):
     )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(RPC_HINT)
+@task(3, on_timeout=RPC_HINT)
 def test_rpc_large_messages(impl, names):
     key = names.key()
     server = ServerThread(impl, impl.RpcServer(key, handler))
@@ -378,8 +374,7 @@ class RawServer:
             return
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(RPC_HINT)
+@task(3, on_timeout=RPC_HINT)
 def test_rpc_call_takes_only_its_own_reply(impl, names):
     server = RawServer(names.key())
     worker = threading.Thread(target=server.serve_one, daemon=True)
@@ -413,8 +408,7 @@ def test_rpc_call_takes_only_its_own_reply(impl, names):
             worker.join(5)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(RPC_HINT)
+@task(3, on_timeout=RPC_HINT)
 def test_rpc_server_replies_on_the_type_in_the_request(impl, names):
     key = names.key()
     server = ServerThread(impl, impl.RpcServer(key, handler))
@@ -453,8 +447,7 @@ def test_rpc_server_replies_on_the_type_in_the_request(impl, names):
         server.stop()
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(RPC_HINT)
+@task(3, on_timeout=RPC_HINT)
 def test_rpc_call_times_out_without_a_server(impl, names):
     key = names.key()
     mq = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600, max_message_size=MAX_MESSAGE)
@@ -511,8 +504,7 @@ def _caller(impl, key: int, index: int, calls: int, go: int, out: int) -> None:
         os._exit(status)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(RPC_HINT + " With 16 callers: each caller must wait for its own type only.")
+@task(3, on_timeout=RPC_HINT + " With 16 callers: each caller must wait for its own type only.")
 def test_rpc_sixteen_concurrent_callers(impl, names):
     key = names.key()
     callers, calls = 16, 15
@@ -615,8 +607,7 @@ def raw_produce_consume(name: str, count: int, capacity: int, size: int) -> Elap
         queue.close()
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(QUEUE_HINT)
+@task(4, on_timeout=QUEUE_HINT)
 def test_job_queue_throughput(impl, names, perf):
     queue = impl.JobQueue(names.posix("jobs"), PERF_CAPACITY, PERF_SIZE)
     try:

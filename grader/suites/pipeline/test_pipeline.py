@@ -26,6 +26,7 @@ from grader.testing import (
     read_to_eof,
     run_in_child,
     small_pipes,
+    task,
 )
 
 PIPE_CAPACITY = 65536
@@ -131,24 +132,21 @@ EOF_HINT = (
 # --- task 1: basics ---------------------------------------------------------------------
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_single_command(impl, spawns):
     output, codes = run(impl, [["echo", "hello", "pipeline"]], spawns=spawns)
     check_output(b"hello pipeline\n", output, "echo hello pipeline")
     check_codes([0], codes, "echo hello pipeline")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_stdin_reaches_the_first_command(impl, spawns):
     output, codes = run(impl, [["tr", "a-z", "A-Z"]], b"shout this\n", spawns=spawns)
     check_output(b"SHOUT THIS\n", output, "tr a-z A-Z")
     check_codes([0], codes, "tr a-z A-Z")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_three_stages(impl, spawns):
     text = b"pear\napple\nfig\n"
     commands = [["cat"], ["tr", "a-z", "A-Z"], ["sort"]]
@@ -162,8 +160,7 @@ def test_three_stages(impl, spawns):
     check_codes([0, 0, 0], codes, "cat | tr a-z A-Z | sort")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_binary_bytes_pass_unchanged(impl):
     data = bytes(range(256)) * 64
     output, codes = run(impl, [["cat"], ["cat"]], data)
@@ -171,16 +168,14 @@ def test_binary_bytes_pass_unchanged(impl):
     check_codes([0, 0], codes, "cat | cat")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_empty_stdin_is_eof(impl):
     output, codes = run(impl, [["wc", "-c"]])
     expect(output.split() == [b"0"], f"`wc -c` with empty stdin printed {output!r}, expected 0 bytes counted")
     check_codes([0], codes, "wc -c")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(1, on_timeout=EOF_HINT)
 def test_arguments_are_not_interpreted_by_a_shell(impl, spawns):
     words = "a | b; $HOME `id` *"
     output, codes = run(impl, [["echo", words]], spawns=spawns)
@@ -192,7 +187,7 @@ def test_arguments_are_not_interpreted_by_a_shell(impl, spawns):
     check_codes([0], codes, "echo")
 
 
-@pytest.mark.task(1)
+@task(1)
 def test_empty_pipeline_is_an_error(impl, spawns):
     try:
         impl.run_pipeline([], b"")
@@ -206,8 +201,7 @@ def test_empty_pipeline_is_an_error(impl, spawns):
 # --- task 2: return codes ---------------------------------------------------------------------------
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(2, on_timeout=EOF_HINT)
 def test_exit_codes_in_command_order(impl):
     commands = [["sh", "-c", "cat >/dev/null; exit 3"], ["sh", "-c", "cat; exit 5"], ["true"]]
     _output, codes = run(impl, commands)
@@ -220,8 +214,7 @@ def test_exit_codes_in_command_order(impl):
     )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(2, on_timeout=EOF_HINT)
 def test_killed_by_a_signal_is_negative(impl):
     _output, codes = run(impl, [["sh", "-c", "kill -TERM $$"], ["sh", "-c", "cat; kill -KILL $$"]])
     check_codes(
@@ -234,8 +227,7 @@ def test_killed_by_a_signal_is_negative(impl):
     )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(2, on_timeout=EOF_HINT)
 def test_command_not_found_is_127(impl):
     missing = "kata-no-such-command"
     output, codes = run(impl, [[missing, "--flag"], ["echo", "still runs"]])
@@ -258,8 +250,7 @@ NOT_FOUND_HINT = (
 )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(2, on_timeout=EOF_HINT)
 def test_not_executable_is_126(impl, scratch):
     script = scratch / "not-executable.sh"
     script.write_text("#!/bin/sh\necho should not run\n")
@@ -275,8 +266,7 @@ def test_not_executable_is_126(impl, scratch):
     expect(output == b"", f"a command that could not be executed produced output {output!r}")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(2, on_timeout=EOF_HINT)
 def test_not_executable_found_on_path_is_126(impl, scratch, monkeypatch):
     tools = scratch / "tools"
     tools.mkdir()
@@ -287,8 +277,7 @@ def test_not_executable_found_on_path_is_126(impl, scratch, monkeypatch):
     check_codes([126, 0], codes, "kata-tool | cat (kata-tool found on $PATH, mode 0644)", NOT_FOUND_HINT)
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(2, on_timeout=EOF_HINT)
 def test_unsearchable_path_directory_is_still_127(impl, scratch, monkeypatch):
     run(impl, [["true"]])  # the plain case first, in this process
     locked = scratch / "locked"
@@ -323,8 +312,7 @@ DEADLOCK_HINT = (
 )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(DEADLOCK_HINT)
+@task(3, on_timeout=DEADLOCK_HINT)
 def test_input_and_output_larger_than_pipe_buffer(impl):
     data = payload(4 << 20)
     output, codes = run(impl, [["cat"], ["cat"], ["cat"]], data)
@@ -332,10 +320,12 @@ def test_input_and_output_larger_than_pipe_buffer(impl):
     check_codes([0, 0, 0], codes, "cat | cat | cat")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    DEADLOCK_HINT + " Here every pipe holds one page (4 KiB), as it does for a user who has many pipes open "
-    "(/proc/sys/fs/pipe-user-pages-soft): 100 KiB already fill them all."
+@task(
+    3,
+    on_timeout=(
+        DEADLOCK_HINT + " Here every pipe holds one page (4 KiB), as it does for a user who has many pipes open "
+        "(/proc/sys/fs/pipe-user-pages-soft): 100 KiB already fill them all.",
+    ),
 )
 def test_one_page_pipes(impl):
     data = payload(100 << 10, seed=8)
@@ -345,8 +335,7 @@ def test_one_page_pipes(impl):
     check_codes([0, 0, 0], codes, "cat | cat | cat")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(DEADLOCK_HINT)
+@task(3, on_timeout=DEADLOCK_HINT)
 def test_parent_sleeps_while_the_commands_work(impl):
     with held_children() as held:
         output, _codes = run(impl, [["cat"], ["cat"]], b"patience\n")
@@ -359,8 +348,7 @@ def test_parent_sleeps_while_the_commands_work(impl):
     )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(DEADLOCK_HINT + " Waiting for a command before reading all its output is a deadlock too.")
+@task(3, on_timeout=DEADLOCK_HINT + " Waiting for a command before reading all its output is a deadlock too.")
 def test_output_larger_than_pipe_buffer(impl):
     output, codes = run(impl, [["head", "-c", "3000000", "/dev/zero"], ["tr", "\\0", "z"]])
     check_output(b"z" * 3_000_000, output, "head -c 3000000 /dev/zero | tr '\\0' z")
@@ -375,8 +363,7 @@ SIGPIPE_HINT = (
 )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(SIGPIPE_HINT)
+@task(3, on_timeout=SIGPIPE_HINT)
 def test_early_exit_ends_the_writer_by_sigpipe(impl):
     output, codes = run(impl, [["yes"], ["head", "-c", "10"]])
     check_output(b"y\n" * 5, output, "yes | head -c 10")
@@ -388,8 +375,7 @@ def test_early_exit_ends_the_writer_by_sigpipe(impl):
     check_codes([-signal.SIGPIPE, 0], codes, "yes | head -c 10")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(DEADLOCK_HINT)
+@task(3, on_timeout=DEADLOCK_HINT)
 def test_first_command_reads_only_part_of_stdin(impl):
     data = payload(4 << 20, seed=5)
     try:
@@ -432,8 +418,7 @@ def inheritable_fds() -> set[int]:
     return fds
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(4, on_timeout=EOF_HINT)
 def test_commands_start_with_only_their_stdio(impl, scratch):
     allowed = inheritable_fds() | {0, 1, 2}  # what any exec'd child of this process inherits anyway
     files = [scratch / f"fds-{n}.txt" for n in range(3)]
@@ -467,8 +452,7 @@ def test_commands_start_with_only_their_stdio(impl, scratch):
         )
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(EOF_HINT)
+@task(4, on_timeout=EOF_HINT)
 def test_many_pipelines_in_a_row(impl):
     for n in range(8):
         data = payload(1000 + 97 * n, seed=n)
@@ -520,8 +504,7 @@ def plain_cat_cat(data: bytes) -> bytes:
             os.waitpid(pid, 0)
 
 
-@pytest.mark.task(5)
-@pytest.mark.on_timeout(DEADLOCK_HINT)
+@task(5, on_timeout=DEADLOCK_HINT)
 def test_cat_cat_throughput(impl, perf):
     data = payload(PERF_SIZE, seed=3)
     output, _codes = run(impl, [["cat"], ["cat"]], data)

@@ -15,7 +15,7 @@ import posix_ipc
 import pytest
 import sysv_ipc
 
-from grader.testing import Watch, check_no_spin, expect, expect_timeout, fail
+from grader.testing import Watch, check_no_spin, expect, expect_timeout, fail, task
 
 
 def counter_file(scratch, start: int) -> str:
@@ -83,8 +83,7 @@ def check_total(got, start: int, processes: int, iterations: int) -> None:
     )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(LOCK_HINT)
+@task(1, on_timeout=LOCK_HINT)
 def test_locked_increments_one_process(impl, names, scratch, forks):
     path = counter_file(scratch, 0)
     check_total(impl.locked_increments(path, 1, 100, names.posix("counter")), 0, 1, 100)
@@ -92,16 +91,14 @@ def test_locked_increments_one_process(impl, names, scratch, forks):
     expect(int(Path(path).read_text()) == 100, "the file must hold the final value when the function returns")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(LOCK_HINT)
+@task(1, on_timeout=LOCK_HINT)
 def test_locked_increments_exact_under_contention(impl, names, scratch, forks):
     path = counter_file(scratch, 1000)
     check_total(impl.locked_increments(path, 4, 20000, names.posix("counter")), 1000, 4, 20000)
     expect(forks() == 4, f"`locked_increments(path, 4, ...)` forked {forks()} times, expected 4 workers")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(LOCK_HINT)
+@task(1, on_timeout=LOCK_HINT)
 def test_locked_increments_many_calls(impl, names, scratch):
     path = counter_file(scratch, 7)
     total = 7
@@ -111,10 +108,12 @@ def test_locked_increments_many_calls(impl, names, scratch):
         total = got
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(
-    "the name already existed, holding 0: O_CREAT without O_EXCL opened it and every worker "
-    "waits for a release that never comes. Create with O_CREX and let the error out."
+@task(
+    1,
+    on_timeout=(
+        "the name already existed, holding 0: O_CREAT without O_EXCL opened it and every worker "
+        "waits for a release that never comes. Create with O_CREX and let the error out.",
+    ),
 )
 def test_locked_increments_refuses_an_existing_name(impl, names, scratch):
     name = names.posix("taken")
@@ -143,8 +142,7 @@ POOL_HINT = (
 )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(POOL_HINT)
+@task(2, on_timeout=POOL_HINT)
 def test_pool_counts_its_slots(impl, names):
     name = names.posix("pool")
     pool = impl.Pool(name, 3)
@@ -176,8 +174,7 @@ def test_pool_counts_its_slots(impl, names):
     expect(not os.path.exists("/dev/shm/sem." + name[1:]), "after unlink() the name must be gone from /dev/shm")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(POOL_HINT)
+@task(2, on_timeout=POOL_HINT)
 def test_pool_slot_releases_on_exception(impl, names):
     pool = impl.Pool(names.posix("pool"), 1)
     try:
@@ -195,8 +192,7 @@ def test_pool_slot_releases_on_exception(impl, names):
         pool.unlink()
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(POOL_HINT)
+@task(2, on_timeout=POOL_HINT)
 def test_pool_acquire_sleeps_while_full(impl, names):
     pool = impl.Pool(names.posix("pool"), 1)
     try:
@@ -218,8 +214,7 @@ def test_pool_acquire_sleeps_while_full(impl, names):
         pool.unlink()
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(POOL_HINT)
+@task(2, on_timeout=POOL_HINT)
 def test_pool_shared_with_an_unrelated_process(impl, names, python_processes):
     name = names.posix("pool")
     pool = impl.Pool(name, 2)
@@ -287,8 +282,7 @@ pool.close()
 """
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(POOL_HINT)
+@task(2, on_timeout=POOL_HINT)
 def test_pool_never_more_holders_than_slots(impl, names, scratch, python_processes):
     name = names.posix("pool")
     gauge = str(scratch / "gauge")
@@ -322,8 +316,7 @@ ROBUST_HINT = (
 )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(ROBUST_HINT)
+@task(3, on_timeout=ROBUST_HINT)
 def test_robust_lock_excludes(impl, names):
     key = names.key()
     lock = impl.RobustLock(key)
@@ -352,8 +345,7 @@ def test_robust_lock_excludes(impl, names):
 TIMED_WAKEUPS = 5 if sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED else 100
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(ROBUST_HINT)
+@task(3, on_timeout=ROBUST_HINT)
 def test_robust_lock_acquire_sleeps_while_held(impl, names):
     lock = impl.RobustLock(names.key())
     try:
@@ -376,8 +368,7 @@ def test_robust_lock_acquire_sleeps_while_held(impl, names):
         lock.remove()
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(ROBUST_HINT)
+@task(3, on_timeout=ROBUST_HINT)
 def test_robust_lock_released_when_holder_is_killed(impl, names, python_processes):
     key = names.key()
     lock = impl.RobustLock(key)
@@ -439,8 +430,7 @@ def raw_locked_increments(path: str, processes: int, iterations: int, name: str)
     return int(Path(path).read_text())
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(LOCK_HINT)
+@task(4, on_timeout=LOCK_HINT)
 def test_locked_increments_throughput(impl, names, scratch, perf):
     processes, iterations = 2, 4000
     path = counter_file(scratch, 0)

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import posix_ipc
-import pytest
 import sysv_ipc
 
 from grader.perf import Elapsed, clock
@@ -32,6 +31,7 @@ from grader.testing import (
     held_children,
     last_error_line,
     payload,
+    task,
 )
 
 
@@ -118,8 +118,7 @@ def check_fetched(expected: bytes, got, what: str = "fetch") -> None:
     )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_publish_fetch_small(impl, names):
     name = names.posix("greeting")
     impl.publish(name, b"hello through shared memory")
@@ -127,8 +126,7 @@ def test_publish_fetch_small(impl, names):
     impl.unlink(name)
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_fetch_returns_exactly_what_was_published(impl, names):
     cases = [
         b"",
@@ -148,8 +146,7 @@ def test_fetch_returns_exactly_what_was_published(impl, names):
             impl.unlink(name)
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_unrelated_process_fetches_by_name(impl, names, python_processes):
     name = names.posix("shared")
     data = payload(1 << 20, seed=5)
@@ -182,8 +179,7 @@ def test_unrelated_process_fetches_by_name(impl, names, python_processes):
         impl.unlink(name)
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_segment_outlives_its_creator(impl, names, python_processes):
     name = names.posix("persistent")
     done = python_processes.run(
@@ -205,8 +201,7 @@ def test_segment_outlives_its_creator(impl, names, python_processes):
     impl.unlink(name)
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_publish_creates_exclusively_with_mode_0600(impl, names):
     name = names.posix("exclusive")
     impl.publish(name, b"first")
@@ -236,8 +231,7 @@ def test_publish_creates_exclusively_with_mode_0600(impl, names):
         impl.unlink(name)
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_fetch_missing_name_raises_file_not_found(impl, names):
     name = names.posix("nobody")
     expect_raises(
@@ -250,8 +244,7 @@ def test_fetch_missing_name_raises_file_not_found(impl, names):
     expect(not shm_file(name).exists(), f"fetch({name!r}) created the segment: open it without O_CREAT")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_unlink_removes_the_name(impl, names):
     name = names.posix("gone")
     impl.publish(name, b"short-lived")
@@ -271,8 +264,7 @@ def test_unlink_removes_the_name(impl, names):
     )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(1, on_timeout=FETCH_HINT)
 def test_publish_fetch_64_mib(impl, names):
     name = names.posix("big")
     data = payload(64 << 20, seed=9)
@@ -301,8 +293,7 @@ def make_board(impl, key: int, size: int):
     return board
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT)
+@task(2, on_timeout=BOARD_HINT)
 def test_board_write_read(impl, names):
     key = names.key()
     board = make_board(impl, key, 4096)
@@ -336,8 +327,7 @@ def test_board_write_read(impl, names):
         board.remove()
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT)
+@task(2, on_timeout=BOARD_HINT)
 def test_board_mode_and_exclusive_create(impl, names):
     key = names.key()
     board = make_board(impl, key, 1024)
@@ -360,8 +350,7 @@ def test_board_mode_and_exclusive_create(impl, names):
         board.remove()
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT)
+@task(2, on_timeout=BOARD_HINT)
 def test_board_bounds(impl, names):
     key = names.key()
     board = make_board(impl, key, 1000)
@@ -398,8 +387,7 @@ def test_board_bounds(impl, names):
         board.remove()
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT + "; or the other process is stuck attaching")
+@task(2, on_timeout=BOARD_HINT + "; or the other process is stuck attaching")
 def test_board_seen_by_unrelated_process(impl, names, python_processes):
     key = names.key()
     board = make_board(impl, key, 8192)
@@ -440,8 +428,7 @@ def test_board_seen_by_unrelated_process(impl, names, python_processes):
         board.remove()
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT)
+@task(2, on_timeout=BOARD_HINT)
 def test_board_detach_keeps_the_segment(impl, names):
     key = names.key()
     board = make_board(impl, key, 4096)
@@ -470,8 +457,7 @@ def test_board_detach_keeps_the_segment(impl, names):
         again.remove()
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT)
+@task(2, on_timeout=BOARD_HINT)
 def test_board_remove_destroys_the_segment(impl, names):
     key = names.key()
     board = make_board(impl, key, 4096)
@@ -492,8 +478,7 @@ def test_board_remove_destroys_the_segment(impl, names):
         )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT + "; or the other process never attached (check Board.attach)")
+@task(2, on_timeout=BOARD_HINT + "; or the other process never attached (check Board.attach)")
 def test_board_remove_while_attached(impl, names, python_processes):
     key = names.key()
     board = make_board(impl, key, 4096)
@@ -539,8 +524,7 @@ def test_board_remove_while_attached(impl, names, python_processes):
     )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(BOARD_HINT)
+@task(2, on_timeout=BOARD_HINT)
 def test_board_attach_missing_key_raises_file_not_found(impl, names):
     key = names.key()
     expect_raises(
@@ -687,8 +671,7 @@ class Rendezvous:
         return self.pids
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
+@task(3, on_timeout=HISTOGRAM_HINT)
 def test_histogram_workers_count_at_the_same_time(impl, forks, monkeypatch):
     data, expected = histogram_data((2 << 20) + 1, seed=24)
     rendezvous = Rendezvous(impl.count_bytes, parties=2, timeout=5)
@@ -716,24 +699,29 @@ def test_histogram_workers_count_at_the_same_time(impl, forks, monkeypatch):
     )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
+def exact_counts(data: bytes) -> list[int]:
+    return [data.count(value) for value in range(256)]
+
+
+def check_graded_histogram(impl, forks, data: bytes, workers: int, expected: list[int] | None = None) -> None:
+    """histogram(data, workers): the exact counts, from at most `workers` forked workers, the data never
+    through a pipe."""
+    before = written_bytes()
+    got = impl.histogram(data, workers)
+    check_no_pipe_copy(written_bytes() - before, data)
+    check_histogram(data, exact_counts(data) if expected is None else expected, workers, got)
+    check_workers(forks, data, workers)
+
+
+@task(3, on_timeout=HISTOGRAM_HINT)
 def test_histogram_small(impl, forks):
-    data = b"hello, shared world"
-    expected = [data.count(v) for v in range(256)]
-    check_histogram(data, expected, 3, impl.histogram(data, 3))
-    check_workers(forks, data, 3)
+    check_graded_histogram(impl, forks, b"hello, shared world", 3)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
+@task(3, on_timeout=HISTOGRAM_HINT)
 def test_histogram_parent_sleeps_while_the_workers_count(impl, forks):
-    data = b"patience, shared memory"
-    expected = [data.count(v) for v in range(256)]
     with held_children() as held:
-        got = impl.histogram(data, 2)
-    check_histogram(data, expected, 2, got)
-    check_workers(forks, data, 2)
+        check_graded_histogram(impl, forks, b"patience, shared memory", 2)
     check_held_parent(
         held,
         "histogram, while its workers had not counted yet",
@@ -741,55 +729,38 @@ def test_histogram_parent_sleeps_while_the_workers_count(impl, forks):
     )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
+@task(3, on_timeout=HISTOGRAM_HINT)
 def test_histogram_empty(impl, forks):
     got = impl.histogram(b"", 4)
     expect(got == [0] * 256, f"histogram(b'', 4) must return 256 zeros, got {got!r:.120}")
     check_workers(forks, b"", 4)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
+@task(3, on_timeout=HISTOGRAM_HINT)
 def test_histogram_more_workers_than_bytes(impl, forks):
-    data = b"\x00\xff\x00"
-    expected = [data.count(v) for v in range(256)]
-    check_histogram(data, expected, 8, impl.histogram(data, 8))
-    check_workers(forks, data, 8)
+    check_graded_histogram(impl, forks, b"\x00\xff\x00", 8)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
+@task(3, on_timeout=HISTOGRAM_HINT)
 def test_histogram_uneven_shards(impl, forks):
     data, expected = histogram_data(1_000_003, seed=21)
-    check_histogram(data, expected, 3, impl.histogram(data, 3))
-    check_workers(forks, data, 3)
+    check_graded_histogram(impl, forks, data, 3, expected)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(HISTOGRAM_HINT)
+@task(3, on_timeout=HISTOGRAM_HINT)
 def test_histogram_data_never_crosses_a_pipe(impl, forks):
     data, expected = histogram_data((4 << 20) + 5, seed=22)
-    before = written_bytes()
-    got = impl.histogram(data, 2)
-    written = written_bytes() - before
-    check_no_pipe_copy(written, data)
-    check_histogram(data, expected, 2, got)
-    check_workers(forks, data, 2)
+    check_graded_histogram(impl, forks, data, 2, expected)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    HISTOGRAM_HINT + " 64 MiB takes a worker a few seconds to count: is each worker counting only its shard?"
+@task(
+    3,
+    on_timeout=HISTOGRAM_HINT
+    + " 64 MiB takes a worker a few seconds to count: is each worker counting only its shard?",
 )
 def test_histogram_64_mib(impl, forks):
     data, expected = histogram_data((64 << 20) + 7, seed=23)
-    before = written_bytes()
-    got = impl.histogram(data, 2)
-    written = written_bytes() - before
-    check_no_pipe_copy(written, data)
-    check_histogram(data, expected, 2, got)
-    check_workers(forks, data, 2)
+    check_graded_histogram(impl, forks, data, 2, expected)
 
 
 # --- task 4: performance -------------------------------------------------------------------------
@@ -812,23 +783,22 @@ def raw_shm_round_trip(name: str, data: bytes) -> bytes:
     return out
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(FETCH_HINT)
+@task(4, on_timeout=FETCH_HINT)
 def test_publish_fetch_throughput(impl, names, perf):
     data = payload(PERF_SIZE, seed=31)
     name = names.posix("perf")
 
-    def learner():
+    def publish_fetch(data: bytes) -> bytes:
         impl.publish(name, data)
         try:
             return impl.fetch(name)
         finally:
             impl.unlink(name)
 
-    check_fetched(data, learner())
+    check_fetched(data[: 1 << 20], publish_fetch(data[: 1 << 20]))
     perf.check(
         "publish_fetch_mbps",
-        learner,
+        lambda: publish_fetch(data),
         functools.partial(raw_shm_round_trip, names.posix("raw"), data),
         units=len(data),
         scale=1e-6,
@@ -878,8 +848,7 @@ def raw_board_traffic(key: int, ops: int) -> Elapsed:
         board.shm.detach()
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(BOARD_HINT)
+@task(4, on_timeout=BOARD_HINT)
 def test_board_throughput(impl, names, perf):
     board = make_board(impl, names.key(), BOARD_SIZE)
     try:

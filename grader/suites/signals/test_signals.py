@@ -33,6 +33,7 @@ from grader.testing import (
     held_children,
     lowered_limit,
     one_cpu,
+    task,
     thread_state,
     wait_until,
 )
@@ -155,8 +156,7 @@ WAIT_FOR_HANG = (
 )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(WAIT_FOR_HANG)
+@task(1, on_timeout=WAIT_FOR_HANG)
 def test_counter_counts_its_own_signals(impl):
     counter = impl.SignalCounter(USR1)
     try:
@@ -181,8 +181,7 @@ def test_counter_counts_its_own_signals(impl):
         counter.close()
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(WAIT_FOR_HANG)
+@task(1, on_timeout=WAIT_FOR_HANG)
 def test_counter_counts_signals_from_a_child(impl):
     counter = impl.SignalCounter(USR2)
     go_r, go_w = os.pipe()
@@ -212,8 +211,7 @@ def test_counter_counts_signals_from_a_child(impl):
         counter.close()
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(WAIT_FOR_HANG)
+@task(1, on_timeout=WAIT_FOR_HANG)
 def test_two_counters_at_once(impl):
     one, two = impl.SignalCounter(USR1), None
     try:
@@ -235,8 +233,7 @@ def test_two_counters_at_once(impl):
             two.close()
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(WAIT_FOR_HANG)
+@task(1, on_timeout=WAIT_FOR_HANG)
 def test_wait_for_times_out_without_spinning(impl):
     counter = impl.SignalCounter(USR1)
     try:
@@ -258,8 +255,7 @@ def test_wait_for_times_out_without_spinning(impl):
         counter.close()
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(WAIT_FOR_HANG)
+@task(1, on_timeout=WAIT_FOR_HANG)
 def test_wait_for_wakes_up_when_the_signal_arrives(impl):
     counter = impl.SignalCounter(USR1)
     helper = None
@@ -278,8 +274,7 @@ def test_wait_for_wakes_up_when_the_signal_arrives(impl):
         counter.close()
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(WAIT_FOR_HANG)
+@task(1, on_timeout=WAIT_FOR_HANG)
 def test_close_restores_the_previous_handler(impl):
     seen = []
 
@@ -375,8 +370,7 @@ def check_count(n: int, got) -> None:
     )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(NOTIFY_HANG)
+@task(2, on_timeout=NOTIFY_HANG)
 def test_notify_a_few(impl):
     for n in (1, 2, 100):
         before = caller_state()
@@ -384,23 +378,20 @@ def test_notify_a_few(impl):
         check_caller_state(before, f"reliable_notify({n})")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(NOTIFY_HANG)
+@task(2, on_timeout=NOTIFY_HANG)
 def test_notify_zero(impl):
     got = impl.reliable_notify(0)
     expect(got == 0, f"reliable_notify(0) returned {got!r}, expected 0")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(NOTIFY_HANG)
+@task(2, on_timeout=NOTIFY_HANG)
 def test_notify_ten_thousand_exactly(impl):
     before = caller_state()
     check_count(10_000, impl.reliable_notify(10_000))
     check_caller_state(before, "reliable_notify(10000)")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(NOTIFY_HANG)
+@task(2, on_timeout=NOTIFY_HANG)
 def test_notify_with_a_small_signal_queue(impl):
     limit, n = 64, 2000
     with lowered_limit(resource.RLIMIT_SIGPENDING, limit):
@@ -416,8 +407,7 @@ def test_notify_with_a_small_signal_queue(impl):
     check_count(n, got)
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(NOTIFY_HANG)
+@task(2, on_timeout=NOTIFY_HANG)
 def test_notify_parent_sleeps_while_it_waits(impl):
     with held_children() as held:
         got = impl.reliable_notify(5)
@@ -564,14 +554,12 @@ def run_gated(impl, terms: int):
         job.close()
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(WORKER_HANG)
+@task(3, on_timeout=WORKER_HANG)
 def test_worker_finishes_the_current_job_on_sigterm(impl):
     run_gated(impl, terms=1)
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(WORKER_HANG)
+@task(3, on_timeout=WORKER_HANG)
 def test_second_sigterm_does_not_kill_the_worker_early(impl):
     run_gated(impl, terms=2)
 
@@ -580,8 +568,7 @@ def busy_job():
     sum(range(2000))
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(WORKER_HANG)
+@task(3, on_timeout=WORKER_HANG)
 def test_stop_returns_zero_and_reaps(impl):
     for _ in range(5):
         before = caller_state()
@@ -603,8 +590,7 @@ def test_stop_returns_zero_and_reaps(impl):
             check_caller_state(before, "GracefulWorker + stop()")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(WORKER_HANG)
+@task(3, on_timeout=WORKER_HANG)
 def test_wait_learns_of_the_exit_through_sigchld(impl):
     job = GatedJob()
     try:
@@ -639,8 +625,7 @@ def test_wait_learns_of_the_exit_through_sigchld(impl):
         job.close()
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(WORKER_HANG)
+@task(3, on_timeout=WORKER_HANG)
 def test_stop_survives_other_signals(impl):
     handled = []
     signal.signal(USR1, lambda signum, frame: handled.append(signum))
@@ -677,8 +662,7 @@ def test_stop_survives_other_signals(impl):
         job.close()
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(WORKER_HANG)
+@task(3, on_timeout=WORKER_HANG)
 def test_stop_sleeps_while_the_job_finishes(impl):
     job = GatedJob()
     helper = None
@@ -712,8 +696,7 @@ def failing_job():
     raise ValueError("this job fails")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(WORKER_HANG)
+@task(3, on_timeout=WORKER_HANG)
 def test_a_failing_job_ends_the_worker_with_status_1(impl):
     with started_worker(impl, failing_job) as worker:
         code = worker.wait(30)
@@ -815,8 +798,7 @@ def sized_check(perf, metric: str, learner, baseline, full: int, probe: int) -> 
     perf.check(metric, lambda: learner(size), functools.partial(baseline, size), units=size, rounds=5)
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(NOTIFY_HANG)
+@task(4, on_timeout=NOTIFY_HANG)
 def test_reliable_notify_rate(impl, perf):
     sized_check(
         perf,
@@ -828,8 +810,7 @@ def test_reliable_notify_rate(impl, perf):
     )
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(WAIT_FOR_HANG)
+@task(4, on_timeout=WAIT_FOR_HANG)
 def test_counter_round_trip_rate(impl, perf):
     sized_check(
         perf,

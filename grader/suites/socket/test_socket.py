@@ -23,14 +23,15 @@ from _kvwire import ERROR, NOT_FOUND, OK, REQUEST, RESPONSE, EchoServer, connect
 
 from grader.perf import Elapsed, clock
 from grader.testing import (
+    StartingLine,
     Watch,
     check_no_spin,
     describe_bytes,
     expect,
     fail,
     payload,
-    read_to_eof,
     recv_exact,
+    task,
     wait_until,
     watch_for,
 )
@@ -159,8 +160,7 @@ SERVE_HINT = (
 )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(1, on_timeout=SERVE_HINT)
 def test_set_get_delete(kv, names):
     path = names.path("kv.sock")
     server = kv.server(path)
@@ -182,8 +182,7 @@ def test_set_get_delete(kv, names):
     expect(client.delete(b"language") is False, "delete() of a missing key must return False")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT + " An empty value is a frame with value length 0: it must still be answered.")
+@task(1, on_timeout=SERVE_HINT + " An empty value is a frame with value length 0: it must still be answered.")
 def test_binary_keys_and_empty_values(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -196,10 +195,12 @@ def test_binary_keys_and_empty_values(kv, names):
     check_value(value, client.get(b"\x00\n\r"), "get() of a binary value")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(
-    "a 16 MiB value never completed. Send the frame whole (sendall) and receive exactly the "
-    "lengths in the header, in a loop: the socket buffer holds far less than 16 MiB."
+@task(
+    1,
+    on_timeout=(
+        "a 16 MiB value never completed. Send the frame whole (sendall) and receive exactly the "
+        "lengths in the header, in a loop: the socket buffer holds far less than 16 MiB.",
+    ),
 )
 def test_sixteen_mib_value(kv, names):
     path = names.path("kv.sock")
@@ -212,8 +213,7 @@ def test_sixteen_mib_value(kv, names):
     check_value(b"small", client.get(b"s"), "get() after the large value")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(1, on_timeout=SERVE_HINT)
 def test_wire_protocol_exactly(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -245,10 +245,12 @@ def test_wire_protocol_exactly(kv, names):
     )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(
-    "stop() never returned. It must wake every thread blocked in accept() or recv() "
-    "(shutdown(SHUT_RDWR) on the listening socket and on every connection) and then join them."
+@task(
+    1,
+    on_timeout=(
+        "stop() never returned. It must wake every thread blocked in accept() or recv() "
+        "(shutdown(SHUT_RDWR) on the listening socket and on every connection) and then join them.",
+    ),
 )
 def test_stop_closes_connections_and_removes_the_file(kv, names):
     path = names.path("kv.sock")
@@ -326,8 +328,7 @@ def slow_server(path: str, delay: float) -> threading.Thread:
     return thread
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(1, on_timeout=SERVE_HINT)
 def test_waits_sleep(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -358,8 +359,7 @@ TCP_HINT = (
 )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(TCP_HINT)
+@task(2, on_timeout=TCP_HINT)
 def test_tcp_port_zero(kv):
     server = kv.server((LOCALHOST, 0))
     address = server.address
@@ -379,8 +379,7 @@ def test_tcp_port_zero(kv):
     expect(client.delete(b"over") is True, "delete() over TCP")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(TCP_HINT)
+@task(2, on_timeout=TCP_HINT)
 def test_tcp_restart_on_the_same_port(kv):
     first = kv.server((LOCALHOST, 0))
     address = first.address
@@ -419,8 +418,7 @@ def _tcp_connections(port: int) -> dict[str, list[socket.socket]]:
     return sides
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(TCP_HINT)
+@task(2, on_timeout=TCP_HINT)
 def test_tcp_nodelay_on_both_sides(kv):
     server = kv.server((LOCALHOST, 0))
     client = kv.client(server.address)
@@ -465,10 +463,12 @@ def trickle(sock: socket.socket, data: bytes) -> None:
         )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    SERVE_HINT + " A request that arrives one byte at a time must still be answered: keep "
-    "reading until the frame is complete."
+@task(
+    3,
+    on_timeout=(
+        SERVE_HINT + " A request that arrives one byte at a time must still be answered: keep "
+        "reading until the frame is complete.",
+    ),
 )
 def test_one_byte_at_a_time(kv, names):
     path = names.path("kv.sock")
@@ -488,10 +488,12 @@ def test_one_byte_at_a_time(kv, names):
     )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    "a client with a half-sent frame blocked the server: other clients must still be "
-    "served (one thread per connection, or a selector loop that never blocks on one client)."
+@task(
+    3,
+    on_timeout=(
+        "a client with a half-sent frame blocked the server: other clients must still be "
+        "served (one thread per connection, or a selector loop that never blocks on one client).",
+    ),
 )
 def test_slow_client_does_not_block_the_others(kv, names):
     path = names.path("kv.sock")
@@ -520,8 +522,7 @@ LOCK_HELD = (
 )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout("a client that does not read its answers blocked the server for everybody. " + LOCK_HELD)
+@task(3, on_timeout="a client that does not read its answers blocked the server for everybody. " + LOCK_HELD)
 def test_a_client_that_does_not_read_blocks_nobody(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -548,8 +549,7 @@ def test_a_client_that_does_not_read_blocks_nobody(kv, names):
     expect(status == OK and len(body) == 1 << 20, f"another client's GET was answered ({status}, {len(body)} bytes)")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout("a client that disconnected in the middle of a frame left the server stuck.")
+@task(3, on_timeout="a client that disconnected in the middle of a frame left the server stuck.")
 def test_abrupt_disconnects(kv, names):
     path = names.path("kv.sock")
     kv.server(path)
@@ -572,10 +572,12 @@ def test_abrupt_disconnects(kv, names):
     check_value(None, client.get(b"key"), "get(b'key'), whose SET was cut short (a partial frame is never applied)")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    "a garbage request left the client waiting: answer status 2 (error) and close that "
-    "connection, because the stream cannot be resynchronised."
+@task(
+    3,
+    on_timeout=(
+        "a garbage request left the client waiting: answer status 2 (error) and close that "
+        "connection, because the stream cannot be resynchronised.",
+    ),
 )
 def test_garbage_and_absurd_lengths(kv, names):
     path = names.path("kv.sock")
@@ -613,8 +615,7 @@ def test_garbage_and_absurd_lengths(kv, names):
     check_value(b"alive", client.get(b"still"), "get() after garbage from other clients")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(3, on_timeout=SERVE_HINT)
 def test_stale_socket_file_is_reused(kv, names):
     path = names.path("kv.sock")
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -633,8 +634,7 @@ def test_stale_socket_file_is_reused(kv, names):
     check_value(b"fresh", client.get(b"k"), "get() on a server started over a stale socket file")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(3, on_timeout=SERVE_HINT)
 def test_live_socket_is_refused_and_kept(kv, names):
     path = names.path("kv.sock")
     live = kv.server(path)
@@ -665,7 +665,7 @@ def test_live_socket_is_refused_and_kept(kv, names):
     expect(live.address == path, "the live server's address changed")
 
 
-@pytest.mark.task(3)
+@task(3)
 def test_path_that_is_not_a_socket_is_refused(kv, names):
     path = names.path("notes.txt")
     with open(path, "w") as f:
@@ -724,10 +724,12 @@ def check_results(report: dict, clients: int, what: str) -> list[int]:
     return [r["pid"] for r in results]
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(
-    "64 client processes did not all finish: is the server serving one connection at a "
-    "time, or is the listen() backlog tiny and accept() slow?"
+@task(
+    4,
+    on_timeout=(
+        "64 client processes did not all finish: is the server serving one connection at a "
+        "time, or is the listen() backlog tiny and accept() slow?",
+    ),
 )
 def test_sixty_four_concurrent_client_processes(kv, names, fleet_factory):
     path = names.path("kv.sock")
@@ -739,8 +741,7 @@ def test_sixty_four_concurrent_client_processes(kv, names, fleet_factory):
     check_value(b"63:0:" * (1 + (63 * 7) % 50), client.get(b"client-63"), "get(b'client-63') after the clients left")
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(4, on_timeout=SERVE_HINT)
 def test_peer_credentials(kv, names, fleet_factory):
     path = names.path("kv.sock")
     server = kv.server(path)
@@ -783,60 +784,28 @@ def test_peer_credentials(kv, names, fleet_factory):
 # --- task 5: performance -------------------------------------------------------------------
 
 CLIENTS, REQUESTS = 16, 200
-RECORD = 256  # bytes of the address record each client reads: CLIENTS records fit in one atomic pipe write
 
 
 def clients_against(start_server: Callable[[], tuple[object, Callable[[], None]]], client: Callable[[object], None]):
     """CLIENTS forked processes each run client(address) once released; the time from their release until the
     last one is done. They are forked before start_server() starts the server's threads (a process with
     threads must not fork) and learn its address when released."""
-    go_r, go_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pids = []
-    try:
-        for _ in range(CLIENTS):
-            pid = os.fork()
-            if pid == 0:
-                status = 1
-                try:
-                    os.close(go_w)
-                    os.close(done_r)
-                    record = os.read(go_r, RECORD).rstrip(b"\0").decode()
-                    kind, _, where = record.partition(" ")
-                    host, _, port = where.rpartition(":")
-                    try:
-                        client(where if kind == "unix" else (host, int(port)))
-                        os.write(done_w, b"ok\n")
-                    except Exception as err:
-                        os.write(done_w, f"{type(err).__name__}: {err}"[:200].encode() + b"\n")
-                    status = 0
-                finally:
-                    os._exit(status)
-            pids.append(pid)
-        os.close(go_r)
-        os.close(done_w)
-        go_r = done_w = -1
+
+    def run_client(_index: int, where: str) -> None:
+        kind, _, address = where.partition(" ")
+        host, _, port = address.rpartition(":")
+        client(address if kind == "unix" else (host, int(port)))
+
+    with StartingLine(CLIENTS, run_client) as clients:
         address, stop = start_server()
         try:
-            where = f"unix {address}" if isinstance(address, str) else f"tcp {address[0]}:{address[1]}"
             start = clock()
-            os.write(go_w, where.encode().ljust(RECORD, b"\0") * CLIENTS)
-            reports = read_to_eof(done_r).decode().splitlines()
+            clients.go(f"unix {address}" if isinstance(address, str) else f"tcp {address[0]}:{address[1]}")
+            failed = clients.finish()
             elapsed = clock() - start
         finally:
             stop()
-    finally:
-        for fd in (go_r, go_w, done_r, done_w):
-            if fd >= 0:
-                os.close(fd)
-        for pid in pids:
-            os.waitpid(pid, 0)
-    errors = [line for line in reports if line != "ok"]
-    expect(
-        len(reports) == CLIENTS and not errors,
-        f"{CLIENTS - len(reports) + len(errors)} of {CLIENTS} client processes failed"
-        + (f"; the first one: {errors[0]}" if errors else ""),
-    )
+    expect(not failed, f"{len(failed)} of {CLIENTS} client processes failed; the first one: {failed[:1]}")
     return Elapsed(elapsed)
 
 
@@ -895,8 +864,7 @@ NODELAY_HINT = (
 )
 
 
-@pytest.mark.task(5)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(5, on_timeout=SERVE_HINT)
 def test_unix_requests_per_second(impl, names, perf):
     path = names.path("kv.sock")
     perf.check(
@@ -909,8 +877,7 @@ def test_unix_requests_per_second(impl, names, perf):
     )
 
 
-@pytest.mark.task(5)
-@pytest.mark.on_timeout(NODELAY_HINT)
+@task(5, on_timeout=NODELAY_HINT)
 def test_tcp_requests_per_second(impl, perf):
     perf.check(
         "tcp_requests",

@@ -26,6 +26,7 @@ from grader.testing import (
     open_fds_of,
     payload,
     recv_exact,
+    task,
     watch_for,
 )
 
@@ -107,16 +108,14 @@ CLOSE_HINT = (
 )
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(1, on_timeout=SERVE_HINT)
 def test_call_small(impl, workers, forks):
     worker = start(impl, workers, echo)
     check_reply(b"hello over a socketpair", worker.call(b"hello over a socketpair"), "echo")
     expect(forks() == 1, f"`Worker(handler)` forked {forks()} times; one child serves every call")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(1, on_timeout=SERVE_HINT)
 def test_one_child_serves_every_call(impl, workers, forks):
     worker = start(impl, workers, my_pid)
     expect(isinstance(getattr(worker, "pid", None), int), "a Worker must expose its child's pid as `worker.pid`")
@@ -138,10 +137,12 @@ def test_one_child_serves_every_call(impl, workers, forks):
     expect(forks() == 1, f"five calls forked {forks()} times; fork once, in Worker()")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(
-    SERVE_HINT + " An empty request or response is a message of length 0: it must still "
-    "be sent (its header) and received."
+@task(
+    1,
+    on_timeout=(
+        SERVE_HINT + " An empty request or response is a message of length 0: it must still "
+        "be sent (its header) and received.",
+    ),
 )
 def test_empty_request_and_response(impl, workers):
     worker = start(impl, workers, echo)
@@ -151,8 +152,7 @@ def test_empty_request_and_response(impl, workers):
     check_reply(b"after", worker.call(b"after"), "the call after an empty one")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(1, on_timeout=SERVE_HINT)
 def test_binary_and_many_calls(impl, workers):
     worker = start(impl, workers, digest)
     for n in range(200):
@@ -160,8 +160,7 @@ def test_binary_and_many_calls(impl, workers):
         check_reply(digest(request), worker.call(request), f"call {n} of 200 (sha256 of the request)")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(CLOSE_HINT)
+@task(1, on_timeout=CLOSE_HINT)
 def test_close_returns_zero_and_reaps(impl, workers):
     worker = start(impl, workers, echo)
     worker.call(b"x")
@@ -176,8 +175,7 @@ def test_close_returns_zero_and_reaps(impl, workers):
     expect(again == 0, f"a second close() returned {again!r}: close() must be idempotent and return the same status")
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(CLOSE_HINT)
+@task(1, on_timeout=CLOSE_HINT)
 def test_context_manager(impl):
     with impl.Worker(echo) as worker:
         expect(
@@ -198,8 +196,7 @@ def slow_echo(request: bytes) -> bytes:
 WAIT_HOW = "a blocking recv() (no settimeout(0), no setblocking(False), no sleep-and-retry loop)"
 
 
-@pytest.mark.task(1)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(1, on_timeout=SERVE_HINT)
 def test_waits_sleep(impl, workers):
     worker = start(impl, workers, slow_echo)
     with Watch() as call:
@@ -218,16 +215,14 @@ FRAMING_HINT = (
 )
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(FRAMING_HINT)
+@task(2, on_timeout=FRAMING_HINT)
 def test_large_request(impl, workers):
     worker = start(impl, workers, digest)
     data = payload(8 << 20, seed=2)
     check_reply(digest(data), worker.call(data), "an 8 MiB request (the handler answers its sha256)")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(FRAMING_HINT)
+@task(2, on_timeout=FRAMING_HINT)
 def test_large_response(impl, workers):
     big = payload(8 << 20, seed=3)
     worker = start(impl, workers, lambda request: big[: int(request)])
@@ -235,8 +230,7 @@ def test_large_response(impl, workers):
     check_reply(big[:10], worker.call(b"10"), "a small response after a large one")
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(FRAMING_HINT)
+@task(2, on_timeout=FRAMING_HINT)
 def test_mixed_sizes_back_to_back(impl, workers):
     worker = start(impl, workers, echo)
     sizes = [0, 1, 8, 65536, 1 << 20, 5, 0, 3 << 20, 7, 300_001, 2]
@@ -253,8 +247,7 @@ def test_mixed_sizes_back_to_back(impl, workers):
         replies[data] = n
 
 
-@pytest.mark.task(2)
-@pytest.mark.on_timeout(FRAMING_HINT)
+@task(2, on_timeout=FRAMING_HINT)
 def test_bytes_that_look_like_headers(impl, workers):
     worker = start(impl, workers, echo)
     for data in (struct.pack(">Q", 1 << 40), struct.pack(">I", 7) * 3, b"\x00" * 9, b"\xff" * 17, b"\n\r\n"):
@@ -280,8 +273,7 @@ ERROR_HINT = (
 )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(ERROR_HINT)
+@task(3, on_timeout=ERROR_HINT)
 def test_handler_exception_raises_remote_error(impl, workers):
     expect(
         isinstance(impl.RemoteError, type) and issubclass(impl.RemoteError, Exception),
@@ -311,8 +303,7 @@ def test_handler_exception_raises_remote_error(impl, workers):
     )
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(ERROR_HINT)
+@task(3, on_timeout=ERROR_HINT)
 def test_handler_returning_str_is_a_remote_type_error(impl, workers):
     worker = start(impl, workers, picky)
     try:
@@ -332,10 +323,12 @@ def test_handler_returning_str_is_a_remote_type_error(impl, workers):
     check_reply(b"OK", worker.call(b"ok"), "the call after a remote TypeError")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    "after the child exited, call() or close() blocked. The child's exit closes its end: "
-    "the parent's read returns EOF (raise ConnectionError) and waitpid returns at once."
+@task(
+    3,
+    on_timeout=(
+        "after the child exited, call() or close() blocked. The child's exit closes its end: "
+        "the parent's read returns EOF (raise ConnectionError) and waitpid returns at once.",
+    ),
 )
 def test_close_returns_the_child_exit_status(impl, workers):
     worker = start(impl, workers, picky)
@@ -360,8 +353,7 @@ def test_close_returns_the_child_exit_status(impl, workers):
     expect(status == 7, f"the child ended with os._exit(7), close() returned {status!r}: return its exit status")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(CLOSE_HINT)
+@task(3, on_timeout=CLOSE_HINT)
 def test_close_of_a_killed_worker(impl, workers):
     worker = start(impl, workers, echo)
     worker.call(b"x")
@@ -378,8 +370,7 @@ def _socket_inodes(fds: dict[int, str]) -> set[str]:
     return {target for target in fds.values() if target.startswith("socket:")}
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(CLOSE_HINT)
+@task(3, on_timeout=CLOSE_HINT)
 def test_children_hold_only_their_own_end(impl, workers):
     before = _socket_inodes(open_fds_of(os.getpid()))
     first = start(impl, workers, echo)
@@ -412,10 +403,12 @@ def test_children_hold_only_their_own_end(impl, workers):
     check_reply(b"3", second.call(b"3"), "the second worker after the first one closed")
 
 
-@pytest.mark.task(3)
-@pytest.mark.on_timeout(
-    "waiting for an orphaned worker to exit took too long: the child must exit when its "
-    "read returns EOF, and it only gets EOF if no process still holds the parent's end."
+@task(
+    3,
+    on_timeout=(
+        "waiting for an orphaned worker to exit took too long: the child must exit when its "
+        "read returns EOF, and it only gets EOF if no process still holds the parent's end.",
+    ),
 )
 def test_worker_exits_when_parent_dies(impl, workers):
     check_reply(b"probe", start(impl, workers, echo).call(b"probe"), "a first worker")
@@ -528,8 +521,7 @@ def learner_calls(impl, request: bytes, calls: int) -> Elapsed:
         return timed_calls(worker, request, calls)
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(SERVE_HINT)
+@task(4, on_timeout=SERVE_HINT)
 def test_round_trips_per_second(impl, workers, perf):
     request = payload(64, seed=5)
     check_reply(request, start(impl, workers, echo).call(request), "a 64-byte echo")
@@ -545,8 +537,7 @@ def test_round_trips_per_second(impl, workers, perf):
     )
 
 
-@pytest.mark.task(4)
-@pytest.mark.on_timeout(FRAMING_HINT)
+@task(4, on_timeout=FRAMING_HINT)
 def test_large_echo_throughput(impl, workers, perf):
     data = payload(4 << 20, seed=6)
     check_reply(data, start(impl, workers, echo).call(data), "a 4 MiB echo")
