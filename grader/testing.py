@@ -39,6 +39,9 @@ def task(number: int, on_timeout: str = "") -> Callable[[F], F]:
     """`@task(2, on_timeout=HINT)`: the kata task a test grades, and what a timeout of it most likely means
     (the runner adds it to the timeout message, next to where each process was blocked)."""
 
+    if not isinstance(on_timeout, str):
+        raise TypeError(f"on_timeout must be a str, got {type(on_timeout).__name__} (a stray comma?)")
+
     def mark(test: F) -> F:
         marked: F = pytest.mark.task(number)(test)
         return pytest.mark.on_timeout(on_timeout)(marked) if on_timeout else marked

@@ -15,7 +15,7 @@ import types
 import pytest
 
 from grader.perf import Elapsed, require_portable, run_once
-from grader.testing import check_held_parent, held_children, lowered_limit, small_pipes
+from grader.testing import check_held_parent, held_children, lowered_limit, small_pipes, task
 
 
 def plain_work(data: bytes, rounds: int) -> int:
@@ -123,3 +123,14 @@ def test_a_lowered_limit_is_put_back():
     with lowered_limit(resource.RLIMIT_SIGPENDING, 64):
         assert resource.getrlimit(resource.RLIMIT_SIGPENDING)[0] == 64
     assert resource.getrlimit(resource.RLIMIT_SIGPENDING) == before
+
+
+def test_task_marks_a_test_and_refuses_a_hint_that_is_not_text():
+    @task(2, on_timeout="a hint")
+    def test_something():
+        pass
+
+    marks = {mark.name: mark.args for mark in test_something.pytestmark}
+    assert marks == {"task": (2,), "on_timeout": ("a hint",)}
+    with pytest.raises(TypeError, match="stray comma"):
+        task(1, on_timeout=("a hint",))  # type: ignore[arg-type]

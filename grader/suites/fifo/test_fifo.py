@@ -344,7 +344,7 @@ def test_send_rejects_lines_larger_than_pipe_buf(impl, names):
     2,
     on_timeout=(
         "send must fail at once with FileNotFoundError when there is no FIFO at the path: do not "
-        "wait for one to appear, and do not create anything",
+        "wait for one to appear, and do not create anything"
     ),
 )
 def test_send_without_a_fifo_raises_file_not_found(impl, names):

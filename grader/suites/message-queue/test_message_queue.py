@@ -199,7 +199,7 @@ queue.close()
     on_timeout=(
         "the consumer waits for jobs that never come: a JobQueue opened by name in another "
         "process must join the existing queue (open it without O_EXCL when it exists), and "
-        "put() blocks only while the queue is full.",
+        "put() blocks only while the queue is full."
     ),
 )
 def test_job_queue_producers_in_other_processes(impl, names, python_processes):

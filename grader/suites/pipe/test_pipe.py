@@ -88,7 +88,7 @@ def test_child_to_parent_binary(impl):
     on_timeout=(
         "a payload larger than the pipe buffer (64 KiB) blocks the child's write() until the parent reads. "
         "A parent that calls waitpid() before reading waits for a child that waits for it: a deadlock. "
-        "Read to EOF first, then waitpid().",
+        "Read to EOF first, then waitpid()."
     ),
 )
 def test_child_to_parent_larger_than_pipe_buffer(impl):
@@ -162,7 +162,7 @@ def test_round_trip_empty(impl):
     2,
     on_timeout=(
         ROUND_TRIP_HINT + " A request larger than 64 KiB also needs the parent to write it "
-        "all before waiting for the answer.",
+        "all before waiting for the answer."
     ),
 )
 def test_round_trip_larger_than_pipe_buffer(impl):
@@ -250,7 +250,7 @@ def test_gather_outputs_larger_than_pipe_buffer(impl, forks):
     on_timeout=(
         GATHER_HINT + " Here each pipe holds one page (4 KiB), as it does for a user who has many pipes open "
         "(/proc/sys/fs/pipe-user-pages-soft) or after fcntl(F_SETPIPE_SZ): a parent that waits for a worker "
-        "before reading its pipe deadlocks as soon as a result is larger than a page.",
+        "before reading its pipe deadlocks as soon as a result is larger than a page."
     ),
 )
 def test_gather_with_one_page_pipes(impl, forks):

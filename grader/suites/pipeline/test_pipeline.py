@@ -324,7 +324,7 @@ def test_input_and_output_larger_than_pipe_buffer(impl):
     3,
     on_timeout=(
         DEADLOCK_HINT + " Here every pipe holds one page (4 KiB), as it does for a user who has many pipes open "
-        "(/proc/sys/fs/pipe-user-pages-soft): 100 KiB already fill them all.",
+        "(/proc/sys/fs/pipe-user-pages-soft): 100 KiB already fill them all."
     ),
 )
 def test_one_page_pipes(impl):

@@ -112,7 +112,7 @@ def test_locked_increments_many_calls(impl, names, scratch):
     1,
     on_timeout=(
         "the name already existed, holding 0: O_CREAT without O_EXCL opened it and every worker "
-        "waits for a release that never comes. Create with O_CREX and let the error out.",
+        "waits for a release that never comes. Create with O_CREX and let the error out."
     ),
 )
 def test_locked_increments_refuses_an_existing_name(impl, names, scratch):

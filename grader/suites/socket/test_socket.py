@@ -199,7 +199,7 @@ def test_binary_keys_and_empty_values(kv, names):
     1,
     on_timeout=(
         "a 16 MiB value never completed. Send the frame whole (sendall) and receive exactly the "
-        "lengths in the header, in a loop: the socket buffer holds far less than 16 MiB.",
+        "lengths in the header, in a loop: the socket buffer holds far less than 16 MiB."
     ),
 )
 def test_sixteen_mib_value(kv, names):
@@ -249,7 +249,7 @@ def test_wire_protocol_exactly(kv, names):
     1,
     on_timeout=(
         "stop() never returned. It must wake every thread blocked in accept() or recv() "
-        "(shutdown(SHUT_RDWR) on the listening socket and on every connection) and then join them.",
+        "(shutdown(SHUT_RDWR) on the listening socket and on every connection) and then join them."
     ),
 )
 def test_stop_closes_connections_and_removes_the_file(kv, names):
@@ -467,7 +467,7 @@ def trickle(sock: socket.socket, data: bytes) -> None:
     3,
     on_timeout=(
         SERVE_HINT + " A request that arrives one byte at a time must still be answered: keep "
-        "reading until the frame is complete.",
+        "reading until the frame is complete."
     ),
 )
 def test_one_byte_at_a_time(kv, names):
@@ -492,7 +492,7 @@ def test_one_byte_at_a_time(kv, names):
     3,
     on_timeout=(
         "a client with a half-sent frame blocked the server: other clients must still be "
-        "served (one thread per connection, or a selector loop that never blocks on one client).",
+        "served (one thread per connection, or a selector loop that never blocks on one client)."
     ),
 )
 def test_slow_client_does_not_block_the_others(kv, names):
@@ -576,7 +576,7 @@ def test_abrupt_disconnects(kv, names):
     3,
     on_timeout=(
         "a garbage request left the client waiting: answer status 2 (error) and close that "
-        "connection, because the stream cannot be resynchronised.",
+        "connection, because the stream cannot be resynchronised."
     ),
 )
 def test_garbage_and_absurd_lengths(kv, names):
@@ -728,7 +728,7 @@ def check_results(report: dict, clients: int, what: str) -> list[int]:
     4,
     on_timeout=(
         "64 client processes did not all finish: is the server serving one connection at a "
-        "time, or is the listen() backlog tiny and accept() slow?",
+        "time, or is the listen() backlog tiny and accept() slow?"
     ),
 )
 def test_sixty_four_concurrent_client_processes(kv, names, fleet_factory):

@@ -141,7 +141,7 @@ def test_one_child_serves_every_call(impl, workers, forks):
     1,
     on_timeout=(
         SERVE_HINT + " An empty request or response is a message of length 0: it must still "
-        "be sent (its header) and received.",
+        "be sent (its header) and received."
     ),
 )
 def test_empty_request_and_response(impl, workers):
@@ -327,7 +327,7 @@ def test_handler_returning_str_is_a_remote_type_error(impl, workers):
     3,
     on_timeout=(
         "after the child exited, call() or close() blocked. The child's exit closes its end: "
-        "the parent's read returns EOF (raise ConnectionError) and waitpid returns at once.",
+        "the parent's read returns EOF (raise ConnectionError) and waitpid returns at once."
     ),
 )
 def test_close_returns_the_child_exit_status(impl, workers):
@@ -407,7 +407,7 @@ def test_children_hold_only_their_own_end(impl, workers):
     3,
     on_timeout=(
         "waiting for an orphaned worker to exit took too long: the child must exit when its "
-        "read returns EOF, and it only gets EOF if no process still holds the parent's end.",
+        "read returns EOF, and it only gets EOF if no process still holds the parent's end."
     ),
 )
 def test_worker_exits_when_parent_dies(impl, workers):
