@@ -104,6 +104,16 @@ def expect_timeout(call: Callable[[], object], what: str, why: str) -> None:
     fail(f"{what} returned instead of raising TimeoutError: {why}")
 
 
+def expect_quiet_timeout(
+    call: Callable[[], object], what: str, why: str, how: str, *, max_wakeups: int | None = None
+) -> None:
+    """`call()` must raise TimeoutError, and sleep while it waits: expect_timeout, then check_no_spin on the
+    calling thread (`how` says how to block; `max_wakeups` allows a back-off, see check_no_spin)."""
+    with Watch() as watch:
+        expect_timeout(call, what, why)
+    check_no_spin(what, watch.usage, how, max_wakeups=MAX_WAKEUPS if max_wakeups is None else max_wakeups)
+
+
 def learner_frame(exc: BaseException, impl: types.ModuleType) -> str:
     """Where in the learner's file `exc` was raised ("file.py:41 in serve_forever"), or ""."""
     path = getattr(impl, "__file__", None)

@@ -15,10 +15,10 @@ import sysv_ipc
 
 from grader.perf import Elapsed, clock
 from grader.testing import (
-    Watch,
     check_no_spin,
     describe_bytes,
     expect,
+    expect_quiet_timeout,
     expect_timeout,
     fail,
     one_cpu,
@@ -148,17 +148,16 @@ TIMED_HOW = "posix_ipc's send(timeout=...) and receive(timeout=...) sleep in mq_
 def test_job_queue_waits_sleep(impl, names):
     queue = impl.JobQueue(names.posix("jobs"), 1, 32)
     try:
-        with Watch() as empty:
-            expect_timeout(lambda: queue.get(timeout=0.3), "get(timeout=0.3) on an empty queue", "the queue was empty")
-        check_no_spin("get(timeout=0.3) on an empty queue", empty.usage, TIMED_HOW)
+        expect_quiet_timeout(
+            lambda: queue.get(timeout=0.3), "get(timeout=0.3) on an empty queue", "the queue was empty", TIMED_HOW
+        )
         queue.put(b"fills it", timeout=5)
-        with Watch() as full:
-            expect_timeout(
-                lambda: queue.put(b"one too many", timeout=0.3),
-                "put(timeout=0.3) into a full queue of capacity 1",
-                "the queue took a 2nd job: create it with max_messages=capacity",
-            )
-        check_no_spin("put(timeout=0.3) into a full queue", full.usage, TIMED_HOW)
+        expect_quiet_timeout(
+            lambda: queue.put(b"one too many", timeout=0.3),
+            "put(timeout=0.3) into a full queue of capacity 1",
+            "the queue took a 2nd job: create it with max_messages=capacity",
+            TIMED_HOW,
+        )
     finally:
         queue.close()
         queue.unlink()
@@ -452,21 +451,16 @@ def test_rpc_call_times_out_without_a_server(impl, names):
     key = names.key()
     mq = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600, max_message_size=MAX_MESSAGE)
     try:
-        with Watch() as watch:
-            expect_timeout(
-                lambda: impl.rpc_call(key, b"anyone?", 0.3),
-                "rpc_call(timeout=0.3) with nobody serving",
-                "there is no server to reply",
-            )
+        expect_quiet_timeout(
+            lambda: impl.rpc_call(key, b"anyone?", 0.3),
+            "rpc_call(timeout=0.3) with nobody serving",
+            "there is no server to reply",
+            "msgrcv has no timeout, so try receive(block=False) with a pause between tries that doubles up to a "
+            "few milliseconds (about 60 wake-ups in 0.3 s; 300 is a poll, no pause at all is a spin)",
+            max_wakeups=REPLY_WAKEUPS,
+        )
     finally:
         mq.remove()
-    check_no_spin(
-        "rpc_call(timeout=0.3), waiting for a reply that never came",
-        watch.usage,
-        "msgrcv has no timeout, so try receive(block=False) with a pause between tries that doubles up to a "
-        "few milliseconds (about 60 wake-ups in 0.3 s; 300 is a poll, no pause at all is a spin)",
-        max_wakeups=REPLY_WAKEUPS,
-    )
     missing = names.key()  # never created
     try:
         impl.rpc_call(missing, b"anyone?", 0.3)

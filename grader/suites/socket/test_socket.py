@@ -61,6 +61,12 @@ class Made:
             server.start()
         return server
 
+    def served(self, names) -> str:
+        """A started server on a fresh socket path of the test; returns the path."""
+        path = names.path("kv.sock")
+        self.server(path)
+        return path
+
     def client(self, address):
         client = self.impl.KVClient(address)
         self.clients.append(client)
@@ -184,8 +190,7 @@ def test_set_get_delete(kv, names):
 
 @task(1, on_timeout=SERVE_HINT + " An empty value is a frame with value length 0: it must still be answered.")
 def test_binary_keys_and_empty_values(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     client = kv.client(path)
     key = bytes(range(256))
     client.set(key, b"")
@@ -203,8 +208,7 @@ def test_binary_keys_and_empty_values(kv, names):
     ),
 )
 def test_sixteen_mib_value(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     client = kv.client(path)
     big = payload(16 << 20, seed=1)
     client.set(b"big", big)
@@ -215,8 +219,7 @@ def test_sixteen_mib_value(kv, names):
 
 @task(1, on_timeout=SERVE_HINT)
 def test_wire_protocol_exactly(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     sock = kv.connect(path)
     what = "the suite's own client speaking the spec's protocol"
     expect(
@@ -330,8 +333,7 @@ def slow_server(path: str, delay: float) -> threading.Thread:
 
 @task(1, on_timeout=SERVE_HINT)
 def test_waits_sleep(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     client = kv.client(path)
     client.set(b"k", b"v")  # a server with a connected client, then nothing happens
     idle = watch_for(0.3, os.getpid())
@@ -471,8 +473,7 @@ def trickle(sock: socket.socket, data: bytes) -> None:
     ),
 )
 def test_one_byte_at_a_time(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     sock = kv.connect(path)
     trickle(sock, frame(b"S", b"slow", b"and steady"))
     expect(
@@ -496,8 +497,7 @@ def test_one_byte_at_a_time(kv, names):
     ),
 )
 def test_slow_client_does_not_block_the_others(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     slow = kv.connect(path)
     slow.sendall(frame(b"S", b"slow", b"value")[:5])  # half a header, and then nothing
     fast = kv.connect(path)
@@ -524,8 +524,7 @@ LOCK_HELD = (
 
 @task(3, on_timeout="a client that does not read its answers blocked the server for everybody. " + LOCK_HELD)
 def test_a_client_that_does_not_read_blocks_nobody(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     kv.client(path).set(b"big", payload(1 << 20, seed=4))
     greedy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     kv.raw.append(greedy)
@@ -551,8 +550,7 @@ def test_a_client_that_does_not_read_blocks_nobody(kv, names):
 
 @task(3, on_timeout="a client that disconnected in the middle of a frame left the server stuck.")
 def test_abrupt_disconnects(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     for cut in (1, 5, 9, 12):  # inside the header, at its end, inside the key
         sock = connect(path, ANSWER_WAIT)
         sock.sendall(frame(b"S", b"key", b"value")[:cut])
@@ -580,8 +578,7 @@ def test_abrupt_disconnects(kv, names):
     ),
 )
 def test_garbage_and_absurd_lengths(kv, names):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     cases = [
         (b"X" + struct.pack(">II", 1, 0) + b"k", "an unknown op b'X'"),
         (b"S" + struct.pack(">II", 1, 0xFFFFFFF0), "a SET announcing a 4 GiB value (over the 16 MiB limit)"),
@@ -732,8 +729,7 @@ def check_results(report: dict, clients: int, what: str) -> list[int]:
     ),
 )
 def test_sixty_four_concurrent_client_processes(kv, names, fleet_factory):
-    path = names.path("kv.sock")
-    kv.server(path)
+    path = kv.served(names)
     fleet = fleet_factory(64)
     report = fleet.run("kv", path, n=10, barrier=True, deadline=10)
     check_results(report, 64, "64 clients in separate processes, all connected at once")
