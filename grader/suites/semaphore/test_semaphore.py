@@ -9,13 +9,25 @@ import os
 import signal
 import stat
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import posix_ipc
 import pytest
 import sysv_ipc
 
-from grader.testing import expect, expect_quiet_timeout, expect_timeout, fail, task
+from grader.testing import (
+    Counters,
+    Usage,
+    check_no_spin,
+    counters,
+    expect,
+    expect_quiet_timeout,
+    expect_timeout,
+    fail,
+    task,
+)
 
 
 def counter_file(scratch, start: int) -> str:
@@ -63,10 +75,12 @@ def check_total(got, start: int, processes: int, iterations: int) -> None:
     if got > expected:
         fail(
             f"{processes} processes x {iterations} increments from {start} should end at {expected}, the counter "
-            f"ended at {got}, {got - expected} above: more increments were made than asked for, so some code "
-            "ran them twice (does the caller increment too, or does a worker run more than `iterations` "
-            "times, or a child go on into the parent's loop and fork workers of its own?). Exactly `processes` "
-            "workers, each adding one `iterations` times, and the caller only waits."
+            f"ended at {got}, {got - expected} above it: not lost updates, impossible ones. Either writes raced "
+            "(without the semaphore around the whole read-modify-write, a shorter number written over a longer one "
+            "leaves the longer one's last digits behind: b'99999' over b'100000' reads 999990), or more increments "
+            "were made than asked for (a caller that increments too, a child that goes on into the parent's loop "
+            "and forks workers of its own). The semaphore must be held around the whole read-modify-write, in "
+            "every worker; the caller only waits."
         )
     if got != expected and processes > 1:
         fail(
@@ -106,6 +120,96 @@ def test_locked_increments_many_calls(impl, names, scratch):
         got = impl.locked_increments(path, 2, 50 * n, names.posix("counter"))
         check_total(got, total, 2, 50 * n)
         total = got
+
+
+class LockTakenBySuite:
+    """While active, the named semaphore is taken by the suite just before the caller forks its first
+    worker; a thread watches the workers while they wait for it, for `window` seconds, then gives it back.
+    A worker that waits in sem_wait sleeps; one that retries without blocking spins."""
+
+    def __init__(self, name: str, workers: int, window: float = 0.3):
+        self.name, self.workers, self.window = name, workers, window
+        self.usage: Usage | None = None
+        self._sem: posix_ipc.Semaphore | None = None
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+
+    def take(self) -> None:
+        try:
+            self._sem = posix_ipc.Semaphore(self.name)
+        except posix_ipc.ExistentialError:
+            return  # not created before the fork: finish() says so
+        self._sem.acquire(5)
+        self._watcher.start()
+
+    def _children(self) -> list[int]:
+        try:
+            with open(f"/proc/self/task/{os.getpid()}/children") as f:
+                return [int(pid) for pid in f.read().split()]
+        except OSError:
+            return []
+
+    def _watch(self) -> None:
+        try:
+            deadline = time.monotonic() + 5
+            while len(self._children()) < self.workers and time.monotonic() < deadline:
+                time.sleep(0.001)  # the workers are being forked: nothing to synchronise with but their birth
+            pids = self._children()
+            start = [counters(pid) for pid in pids]
+            time.sleep(self.window)
+            end = [counters(pid) for pid in pids]
+            self.usage = Usage.between(_total(start), _total(end))
+        finally:
+            self._sem.release()
+            self._sem.close()
+
+    def finish(self) -> Usage | None:
+        if self._sem is not None:
+            self._watcher.join(10)
+        return self.usage
+
+
+def _total(samples: list[Counters]) -> Counters:
+    return Counters(
+        samples[0].at if samples else 0.0,
+        sum(c.cpu for c in samples),
+        sum(c.queued for c in samples),
+        sum(c.wakeups for c in samples),
+        sum(c.preempted for c in samples),
+    )
+
+
+_taken: list[LockTakenBySuite] = []
+
+
+def _take_before_the_first_fork() -> None:
+    if _taken:
+        _taken.pop().take()
+
+
+os.register_at_fork(before=_take_before_the_first_fork)
+
+
+@task(1, on_timeout=LOCK_HINT)
+def test_workers_sleep_while_the_lock_is_taken(impl, names, scratch):
+    name = names.posix("counter")
+    taken = LockTakenBySuite(name, workers=2)
+    _taken.append(taken)
+    try:
+        got = impl.locked_increments(counter_file(scratch, 0), 2, 50, name)
+    finally:
+        _taken.clear()
+        usage = taken.finish()
+    check_total(got, 0, 2, 50)
+    expect(
+        usage is not None,
+        "no semaphore by the given name existed when `locked_increments` forked its workers: create it in the "
+        "caller (O_CREX, value 1) before forking, so that every worker shares it",
+    )
+    check_no_spin(
+        "the 2 workers (their times added up), while the semaphore was taken by another process",
+        usage,
+        "sem.acquire() with no timeout sleeps in sem_wait until a release; never acquire(0) (or a timeout) in a loop",
+    )
 
 
 @task(
