@@ -293,7 +293,8 @@ def test_fill_and_drain_wraps_around(rings):
 @pytest.mark.task(1)
 @pytest.mark.on_timeout(
     "the consumer process never received everything: does `attach` open the same "
-    "segment and semaphores, and does every put wake a consumer that sleeps?"
+    "segment and semaphores, does every put wake a consumer that sleeps, and does a put "
+    "never wait for a lock that a sleeping get holds (one lock per side)?"
 )
 def test_one_producer_one_consumer_in_an_unrelated_process(rings, python_processes):
     name, ring = rings.create(slots=8, slot_size=256)
