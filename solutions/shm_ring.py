@@ -241,7 +241,9 @@ class RingBuffer:
             view, lengths, slots, stride = self._view, self._lengths, self.slots, self._stride
             while done < total:
                 head = self._words[HEAD_WORD]
-                if head - self._tail_seen + total - done > slots and head - self._look_at_tail() >= slots:
+                if head - self._tail_seen + total - done > slots:  # not all fit, as far as we last looked
+                    self._look_at_tail()
+                if head - self._tail_seen >= slots:  # none fits
                     try:
                         self._wait_for_room(head, deadline)
                     except TimeoutError:
@@ -270,7 +272,9 @@ class RingBuffer:
             self._wait_for_lock(self._consumers, rc, deadline, "consumer")
         try:
             tail = self._words[TAIL_WORD]
-            if self._head_seen - tail < max_count and self._look_at_head() <= tail:
+            if self._head_seen - tail < max_count:  # fewer than asked, as far as we last looked
+                self._look_at_head()
+            if self._head_seen <= tail:
                 self._wait_for_data(tail, deadline)
             count = min(max_count, self._head_seen - tail)
             mapping, lengths, slots, stride = self._map, self._lengths, self.slots, self._stride
