@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib.util
 import mmap
 import os
@@ -35,7 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import posix_ipc
@@ -44,8 +46,13 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SIZES = {"64 B": 64, "4 KiB": 4096, "64 KiB": 65536}
 LENGTH = struct.Struct("=I")
-RING_SLOTS = 64
 BATCH = 64
+PIPE_BUFFER = 65536  # Linux's default pipe capacity
+
+
+def ring_slots(size: int) -> int:
+    """As many slots as a pipe's buffer holds messages of `size`, and at least two batches."""
+    return max(2 * BATCH, PIPE_BUFFER // (4 + size))
 
 
 def load_ring():
@@ -78,30 +85,20 @@ def read_exactly(read, size: int) -> bytes:
     return data
 
 
-def through_ring(msg: bytes, count: int) -> None:
-    ring = RingBuffer.create(f"/kata_bench_{secrets.token_hex(4)}", RING_SLOTS, len(msg))
-    try:
-        pid = in_child(lambda: [ring.put(msg) for _ in range(count)])
-        for _ in range(count):
-            ring.get()
-        os.waitpid(pid, 0)
-    finally:
-        ring.close()
-        ring.unlink()
+def through_ring(ring, msg: bytes, count: int) -> None:
+    pid = in_child(lambda: [ring.put(msg) for _ in range(count)])
+    for _ in range(count):
+        ring.get()
+    os.waitpid(pid, 0)
 
 
-def through_ring_batched(msg: bytes, count: int) -> None:
-    ring = RingBuffer.create(f"/kata_bench_{secrets.token_hex(4)}", RING_SLOTS, len(msg))
+def through_ring_batched(ring, msg: bytes, count: int) -> None:
     batch = [msg] * BATCH
-    try:
-        pid = in_child(lambda: [ring.put_many(batch) for _ in range(count // BATCH)])
-        got = 0
-        while got < count // BATCH * BATCH:
-            got += len(ring.get_many(BATCH))
-        os.waitpid(pid, 0)
-    finally:
-        ring.close()
-        ring.unlink()
+    pid = in_child(lambda: [ring.put_many(batch) for _ in range(count // BATCH)])
+    got = 0
+    while got < count // BATCH * BATCH:
+        got += len(ring.get_many(BATCH))
+    os.waitpid(pid, 0)
 
 
 def through_pipe(msg: bytes, count: int) -> None:
@@ -142,25 +139,45 @@ def through_mqueue(msg: bytes, count: int) -> None:
         queue.unlink()
 
 
-def raw_copy(msg: bytes, count: int) -> None:
+def raw_copy(mapping: mmap.mmap, msg: bytes, count: int) -> None:
     """The ceiling: the copies alone, into and out of a shared mapping, in one process."""
-    with mmap.mmap(-1, RING_SLOTS * len(msg)) as mapping:
-        view, size = memoryview(mapping), len(msg)
-        for i in range(count):
-            offset = (i % RING_SLOTS) * size
-            view[offset : offset + size] = msg
-            bytes(view[offset : offset + size])
-        view.release()
+    view, size = memoryview(mapping), len(msg)
+    slots = len(mapping) // size
+    for i in range(count):
+        offset = (i % slots) * size
+        view[offset : offset + size] = msg
+        bytes(view[offset : offset + size])
+    view.release()
 
 
-MECHANISMS = {
-    "shm ring, put/get": through_ring,
-    f"shm ring, batches of {BATCH}": through_ring_batched,
-    "pipe": through_pipe,
-    "socketpair": through_socketpair,
-    "POSIX mq": through_mqueue,
-    "raw shm copy (ceiling)": raw_copy,
-}
+def mechanisms(stack: ExitStack, size: int) -> dict[str, Callable[[bytes, int], None]]:
+    """name -> transfer(msg, count) for messages of `size`. The ring and the mapping are made once
+    here and reused by every measurement (warm, like a ring in use), and removed by `stack`."""
+    ring = RingBuffer.create(f"/kata_bench_{secrets.token_hex(4)}", ring_slots(size), size)
+    stack.callback(ring.unlink)
+    stack.callback(ring.close)
+    mapping = stack.enter_context(mmap.mmap(-1, ring_slots(size) * size))
+    out = {
+        "shm ring, put/get": functools.partial(through_ring, ring),
+        f"shm ring, batches of {BATCH}": functools.partial(through_ring_batched, ring),
+        "pipe": through_pipe,
+        "socketpair": through_socketpair,
+        "POSIX mq": through_mqueue,
+        "raw shm copy (ceiling)": functools.partial(raw_copy, mapping),
+    }
+    if not mq_fits(size):
+        del out["POSIX mq"]
+    return out
+
+
+MECHANISMS = [
+    "shm ring, put/get",
+    f"shm ring, batches of {BATCH}",
+    "pipe",
+    "socketpair",
+    "POSIX mq",
+    "raw shm copy (ceiling)",
+]
 TARGETS = [  # (what, mechanism, baseline, size label, at least)
     ("ring / pipe, 64 B", "shm ring, put/get", "pipe", "64 B", 1.0),
     ("ring / pipe, 4 KiB", "shm ring, put/get", "pipe", "4 KiB", 2.0),
@@ -185,7 +202,7 @@ def sized_count(transfer, msg: bytes, seconds: float) -> int:
         transfer(msg, count)
         elapsed = time.perf_counter() - started
         if elapsed >= seconds / 4 or count >= 1 << 22:
-            return max(BATCH, int(count * seconds / elapsed))
+            return max(1, int(count * seconds / elapsed) // BATCH) * BATCH
         count *= 4
 
 
@@ -194,16 +211,14 @@ def throughput(seconds: float, rounds: int) -> dict[tuple[str, str], float]:
     rates: dict[tuple[str, str], list[float]] = {}
     for label, size in SIZES.items():
         msg = os.urandom(size)
-        plan = {
-            name: sized_count(transfer, msg, seconds)
-            for name, transfer in MECHANISMS.items()
-            if transfer is not through_mqueue or mq_fits(size)
-        }
-        for _ in range(rounds):
-            for name, count in plan.items():
-                started = time.perf_counter()
-                MECHANISMS[name](msg, count)
-                rates.setdefault((name, label), []).append(count / (time.perf_counter() - started))
+        with ExitStack() as stack:
+            transfers = mechanisms(stack, size)
+            plan = {name: sized_count(transfer, msg, seconds) for name, transfer in transfers.items()}
+            for _ in range(rounds):
+                for name, count in plan.items():
+                    started = time.perf_counter()
+                    transfers[name](msg, count)
+                    rates.setdefault((name, label), []).append(count / (time.perf_counter() - started))
     return {key: statistics.median(values) for key, values in rates.items()}
 
 
