@@ -398,11 +398,11 @@ def blocked_call(impl, name: str, call):
     return fork_worker(body)
 
 
-def expect_blocked(report: dict, what: str) -> None:
+def expect_blocked(report: dict, what: str, seconds: float = BLOCK_SECONDS) -> None:
     """`what` (e.g. "get(timeout=0.5) on an empty ring") must time out after sleeping in the kernel."""
     expect(report["outcome"] == "TimeoutError", f"{what} returned instead of raising TimeoutError")
     expect(
-        report["elapsed"] >= BLOCK_SECONDS / 2,
+        report["elapsed"] >= seconds / 2,
         f"{what} gave up after {report['elapsed']:.3f} s: it must wait for the timeout "
         "(a timeout of 0 means: do not wait)",
     )
@@ -1244,15 +1244,16 @@ def test_batches_from_many_producers_to_many_consumers(impl, rings):
 @pytest.mark.task(6)
 @pytest.mark.on_timeout("get_many()/put_many() with a timeout did not return: the timeout must bound the wait")
 def test_blocked_batches_use_no_cpu(impl, rings):
+    seconds = 0.3
     empty_name, empty = rings.create(slots=2, slot_size=16, label="empty")
     full_name, full = rings.create(slots=2, slot_size=16, label="full")
     full.put_many([b"a", b"b"], timeout=0)
-    getter = blocked_call(impl, empty_name, lambda ring: ring.get_many(4, timeout=BLOCK_SECONDS))
-    putter = blocked_call(impl, full_name, lambda ring: ring.put_many([b"c", b"d"], timeout=BLOCK_SECONDS))
-    got = worker_result(*getter, f"the process calling get_many(4, timeout={BLOCK_SECONDS}) on an empty ring")
-    put = worker_result(*putter, f"the process calling put_many(2 messages, timeout={BLOCK_SECONDS}) on a full ring")
-    expect_blocked(got, f"get_many(4, timeout={BLOCK_SECONDS}) on an empty ring")
-    expect_blocked(put, f"put_many(2 messages, timeout={BLOCK_SECONDS}) on a full ring")
+    getter = blocked_call(impl, empty_name, lambda ring: ring.get_many(4, timeout=seconds))
+    putter = blocked_call(impl, full_name, lambda ring: ring.put_many([b"c", b"d"], timeout=seconds))
+    got = worker_result(*getter, f"the process calling get_many(4, timeout={seconds}) on an empty ring")
+    put = worker_result(*putter, f"the process calling put_many(2 messages, timeout={seconds}) on a full ring")
+    expect_blocked(got, f"get_many(4, timeout={seconds}) on an empty ring", seconds)
+    expect_blocked(put, f"put_many(2 messages, timeout={seconds}) on a full ring", seconds)
     check_sequence([b"a", b"b"], full.get_many(4, timeout=0), "the full ring after a put_many that timed out")
     rings.finish(empty)
     rings.finish(full)
