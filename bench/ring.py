@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import posix_ipc
@@ -256,18 +256,6 @@ SLOW_BUT_NOT_PERF_GRADED = [
 ]
 
 
-@contextmanager
-def busy_neighbours(count: int):
-    """`count` processes spinning on a CPU each, for the duration of the block."""
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
-    try:
-        yield
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
-
-
 def candidates(folder: Path) -> list[tuple[str, Path]]:
     """(label, file) for the reference, every slow mutant, and the slow designs perf does not grade."""
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -291,6 +279,8 @@ def candidates(folder: Path) -> list[tuple[str, Path]]:
 
 
 def discrimination(rounds: int, busy: int) -> None:
+    from grade_all import busy_neighbours
+
     from grader import grade
     from grader.catalog import load_kata
 

@@ -145,9 +145,17 @@ class RingBuffer:
 
     # --- the locks -----------------------------------------------------------------------------
 
+    def _take(self, mutex: ctypes.c_void_p, timeout: float | None, side: str) -> float | None:
+        """Take a side's lock; return the deadline of the call (None: none; 0: never wait).
+        Free, the lock costs one user-space compare-and-swap and no system call."""
+        deadline = timeout if not timeout else time.monotonic() + timeout
+        rc = _trylock(mutex)
+        if rc:
+            self._wait_for_lock(mutex, rc, deadline, side)
+        return deadline
+
     def _wait_for_lock(self, mutex: ctypes.c_void_p, rc: int, deadline: float | None, side: str) -> None:
-        """The slow path of taking a side's lock: `rc` is what pthread_mutex_trylock said.
-        (Free, the lock costs that one user-space compare-and-swap and no system call.)"""
+        """The slow path: `rc` is what pthread_mutex_trylock said (EBUSY or EOWNERDEAD)."""
         if rc == errno.EBUSY and deadline != 0:
             if deadline is None:
                 rc = _lock(mutex)
@@ -195,10 +203,7 @@ class RingBuffer:
         size = len(data)
         if size > self.slot_size:
             raise ValueError(f"message of {size} bytes does not fit a slot of {self.slot_size}")
-        deadline = timeout if not timeout else time.monotonic() + timeout  # None, 0 or an instant
-        rc = _trylock(self._producers)
-        if rc:
-            self._wait_for_lock(self._producers, rc, deadline, "producer")
+        deadline = self._take(self._producers, timeout, "producer")
         try:
             head = self._words[HEAD_WORD]
             if head - self._tail_seen >= self.slots:  # full, as far as we last looked
@@ -212,10 +217,7 @@ class RingBuffer:
             _unlock(self._producers)
 
     def get(self, timeout: float | None = None) -> bytes:
-        deadline = timeout if not timeout else time.monotonic() + timeout  # None, 0 or an instant
-        rc = _trylock(self._consumers)
-        if rc:
-            self._wait_for_lock(self._consumers, rc, deadline, "consumer")
+        deadline = self._take(self._consumers, timeout, "consumer")
         try:
             tail = self._words[TAIL_WORD]
             if self._head_seen <= tail:  # empty, as far as we last looked
@@ -232,10 +234,7 @@ class RingBuffer:
         for data in messages:
             if len(data) > self.slot_size:
                 raise ValueError(f"message of {len(data)} bytes does not fit a slot of {self.slot_size}")
-        deadline = timeout if not timeout else time.monotonic() + timeout  # None, 0 or an instant
-        rc = _trylock(self._producers)
-        if rc:
-            self._wait_for_lock(self._producers, rc, deadline, "producer")
+        deadline = self._take(self._producers, timeout, "producer")
         done, total = 0, len(messages)
         try:
             view, lengths, slots, stride = self._view, self._lengths, self.slots, self._stride
@@ -266,10 +265,7 @@ class RingBuffer:
     def get_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
         if max_count < 1:
             raise ValueError("max_count must be >= 1")
-        deadline = timeout if not timeout else time.monotonic() + timeout  # None, 0 or an instant
-        rc = _trylock(self._consumers)
-        if rc:
-            self._wait_for_lock(self._consumers, rc, deadline, "consumer")
+        deadline = self._take(self._consumers, timeout, "consumer")
         try:
             tail = self._words[TAIL_WORD]
             if self._head_seen - tail < max_count:  # fewer than asked, as far as we last looked

@@ -20,12 +20,13 @@ import struct
 import time
 import zlib
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import posix_ipc
 import psutil
 import pytest
-from _pause import paused_at_every_line
+from _processes import fork_worker, paused_at_every_line, read_all, send_result, worker_result
 
 from grader.testing import describe_bytes, expect, fail, payload, wait_until
 
@@ -141,56 +142,6 @@ def drain(ring, limit: int = 64) -> list[bytes]:
         except TimeoutError:
             break
     return out
-
-
-# --- helpers: other processes ------------------------------------------------------------------
-
-
-def fork_worker(body) -> tuple[int, int]:
-    """Fork a child running body(write_fd); returns (pid, read end of its result pipe)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            body(w)
-            code = 0
-        except BaseException as exc:
-            try:
-                os.write(w, pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
-            except OSError:
-                pass
-        finally:
-            os._exit(code)
-    os.close(w)
-    return pid, r
-
-
-def read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
-
-
-def send_result(fd: int, value) -> None:
-    view = memoryview(pickle.dumps(value))
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def worker_result(pid: int, fd: int, what: str):
-    """Wait for a fork_worker child and return what it sent; fail with its error."""
-    out = read_all(fd)
-    os.waitpid(pid, 0)
-    if not out:
-        fail(f"{what} died without a word")
-    value = pickle.loads(out)
-    if isinstance(value, tuple) and value and value[0] == "error":
-        fail(f"{what} failed: {value[1]}")
-    return value
 
 
 def error_line(stderr: bytes, returncode: int) -> str:
@@ -873,11 +824,28 @@ BATCH, BATCH_SLOTS = 64, 256
 LENGTH = struct.Struct("=I")
 
 
+@contextmanager
+def worker(body, what: str, stuck: str):
+    """Run body(write_fd) in a forked process while the block runs; then it must have
+    finished well. A TimeoutError in the block fails the test with `stuck` and the
+    worker's error, if it had one."""
+    pid, fd = fork_worker(body)
+    try:
+        yield
+    except TimeoutError:
+        os.kill(pid, signal.SIGKILL)  # blocked or broken: its error, if any, is in the pipe
+        out = read_all(fd)
+        os.waitpid(pid, 0)
+        error = pickle.loads(out)[1] if out else ""
+        fail(f"{stuck}: " + (f"{what} failed: {error}" if error else f"does every put wake a sleeping get? ({what})"))
+    worker_result(pid, fd, what)
+
+
 def ring_transfer(impl, name: str, ring, msg: bytes, count: int, batch: int = 0) -> None:
     """`count` messages from a forked producer (put, or put_many of `batch`) to this process
     (get, or get_many(batch))."""
 
-    def body(_w):
+    def body(w):
         mine = impl.RingBuffer.attach(name)
         if batch:
             chunk = [msg] * batch
@@ -887,9 +855,9 @@ def ring_transfer(impl, name: str, ring, msg: bytes, count: int, batch: int = 0)
             for _ in range(count):
                 mine.put(msg)
         mine.close()
+        send_result(w, "done")
 
-    pid, r = fork_worker(body)
-    try:
+    with worker(body, "the producer process", "get() waited 10 s for the next message from a producer"):
         if batch:
             got = 0
             while got < count:
@@ -897,18 +865,6 @@ def ring_transfer(impl, name: str, ring, msg: bytes, count: int, batch: int = 0)
         else:
             for _ in range(count):
                 ring.get(timeout=10)
-    except TimeoutError:
-        os.kill(pid, signal.SIGKILL)  # blocked or broken: its error, if any, is in the pipe
-        out = read_all(r)
-        os.waitpid(pid, 0)
-        fail(
-            "get() waited 10 s for the next message from a producer process"
-            + (f", which failed: {pickle.loads(out)[1]}" if out else ": does every put wake a sleeping get?")
-        )
-    out = read_all(r)
-    os.waitpid(pid, 0)
-    if out:
-        fail(f"the producer failed: {pickle.loads(out)[1]}")
 
 
 def ring_round_trips(impl, names: tuple[str, str], rings: tuple, msg: bytes, count: int) -> None:
@@ -916,27 +872,18 @@ def ring_round_trips(impl, names: tuple[str, str], rings: tuple, msg: bytes, cou
     it and puts it into the second, this process gets it back."""
     requests, replies = rings
 
-    def echo(_w):
+    def echo(w):
         inbox, outbox = impl.RingBuffer.attach(names[0]), impl.RingBuffer.attach(names[1])
         for _ in range(count):
             outbox.put(inbox.get(timeout=10))
         inbox.close()
         outbox.close()
+        send_result(w, "done")
 
-    pid, r = fork_worker(echo)
-    try:
+    with worker(echo, "the echo process", "a round trip through two rings waited 10 s"):
         for _ in range(count):
             requests.put(msg, timeout=10)
             replies.get(timeout=10)
-    except TimeoutError:
-        os.kill(pid, signal.SIGKILL)
-        out = read_all(r)
-        os.waitpid(pid, 0)
-        fail("a round trip through two rings waited 10 s" + (f": {pickle.loads(out)[1]}" if out else ""))
-    out = read_all(r)
-    os.waitpid(pid, 0)
-    if out:
-        fail(f"the echo process failed: {pickle.loads(out)[1]}")
 
 
 # The baselines: module-level functions of plain arguments (they may run in a clean process).

@@ -1,4 +1,4 @@
-"""Stop a process of the learner at any line: the shm-ring suite's race maker.
+"""Processes for the shm-ring suite: forked workers that report back, and the race maker.
 
 Races between processes are rare under load and need luck to show. `paused_at_every_line`
 makes them happen on purpose: for step 1, 2, ... a fresh ring and a forked process that
@@ -10,6 +10,7 @@ resumes or kills it.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sys
 
@@ -18,20 +19,64 @@ from grader.testing import fail
 MAX_STEPS = 300
 
 
+def fork_worker(body) -> tuple[int, int]:
+    """Fork a child running body(write_fd); returns (pid, read end of its result pipe)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            body(w)
+            code = 0
+        except BaseException as exc:
+            try:
+                os.write(w, pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def send_result(fd: int, value) -> None:
+    view = memoryview(pickle.dumps(value))
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def worker_result(pid: int, fd: int, what: str):
+    """Wait for a fork_worker child and return what it sent; fail with its error."""
+    out = read_all(fd)
+    os.waitpid(pid, 0)
+    if not out:
+        fail(f"{what} died without a word")
+    value = pickle.loads(out)
+    if isinstance(value, tuple) and value and value[0] == "error":
+        fail(f"{what} failed: {value[1]}")
+    return value
+
+
 class Paused:
     """A forked child that attached to a ring and runs put or get, stopped at the n-th line
-    it executes in the learner's file, until resumed or killed."""
+    it executes in the learner's file, until resumed or killed. It reports on its pipe, one
+    line each: "P <function>:<line>" (stopped), "D <result as hex, or ->" (done), "E <error>"."""
 
     def __init__(self, impl, name: str, op: str, args: tuple, stop_at: int):
-        self.pid = None
-        ctl_r, ctl_w = os.pipe()
         go_r, go_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
+
+        def body(ctl: int) -> None:
+            os.close(go_w)
             try:
-                os.close(ctl_r)
-                os.close(go_w)
                 ring = impl.RingBuffer.attach(name)
                 path, count = impl.__file__, 0
 
@@ -40,8 +85,7 @@ class Paused:
                     if event == "line":
                         count += 1
                         if count == stop_at:
-                            where = f"{frame.f_code.co_name}:{frame.f_lineno}"
-                            os.write(ctl_w, f"P {where}\n".encode())
+                            os.write(ctl, f"P {frame.f_code.co_name}:{frame.f_lineno}\n".encode())
                             os.read(go_r, 1)
                     return local
 
@@ -51,16 +95,13 @@ class Paused:
                 finally:
                     sys.settrace(None)
                 ring.close()
-                os.write(ctl_w, b"D " + (result.hex().encode() if isinstance(result, bytes) else b"-") + b"\n")
-                code = 0
+                os.write(ctl, b"D " + (result.hex().encode() if isinstance(result, bytes) else b"-") + b"\n")
             except BaseException as exc:
-                os.write(ctl_w, f"E {type(exc).__name__}: {exc}\n".encode())
-            finally:
-                os._exit(code)
-        self.pid = pid
-        os.close(ctl_w)
+                os.write(ctl, f"E {type(exc).__name__}: {exc}\n".encode())
+
+        self.pid, self._ctl = fork_worker(body)
         os.close(go_r)
-        self._ctl, self._go = ctl_r, go_w
+        self._go = go_w
         self.state, self.where = self._read()
 
     def _read(self) -> tuple[str, str]:
