@@ -27,6 +27,17 @@ REQUIRED_TOPICS = (
     "sysv-vs-posix",
     "choosing",
 )
+SENIOR_TOPICS = (
+    "memory-ordering",
+    "file-locking",
+    "mmap",
+    "fd-passing",
+    "zero-copy",
+    "signals-threads",
+    "event-fds",
+    "spawning",
+    "containers",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +51,18 @@ def test_shipped_bank_has_no_problems():
 
 
 def test_bank_meets_the_issue_numbers(bank):
-    """At least 150 questions, 12 per required topic, all six kinds, 20 code questions."""
+    """At least 225 questions, 12 per required topic, every kind, 20 code and 20 design
+    questions; at least 70 on the senior topics, with every kind among them."""
     per_topic = Counter(q.topic for q in bank.questions)
     kinds = Counter(q.kind for q in bank.questions)
-    assert len(bank) >= 150
+    assert len(bank) >= 225
     assert {t: n for t, n in per_topic.items() if t in REQUIRED_TOPICS and n < 12} == {}
-    assert set(REQUIRED_TOPICS) <= {t.id for t in bank.topics}
+    assert set(REQUIRED_TOPICS) | set(SENIOR_TOPICS) <= {t.id for t in bank.topics}
     assert set(kinds) == set(KINDS)
-    assert kinds["code"] >= 20
+    assert kinds["code"] >= 20 and kinds["design"] >= 20
+    senior = [q for q in bank.questions if q.topic in SENIOR_TOPICS]
+    assert len(senior) >= 70
+    assert {q.kind for q in senior} == set(KINDS) - {"design"}
 
 
 def test_every_material_claim_is_covered(bank):

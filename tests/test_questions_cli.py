@@ -67,8 +67,22 @@ def test_stats_counts_topics_kinds_and_difficulty(capsys):
     assert main(["questions", "stats"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("topic"))
-    assert header.split() == ["topic", "total", "choice", "multi", "t/f", "short", "order", "code", "d1", "d2", "d3"]
+    assert header.split() == [
+        "topic",
+        "total",
+        "choice",
+        "multi",
+        "t/f",
+        "short",
+        "order",
+        "code",
+        "design",
+        "d1",
+        "d2",
+        "d3",
+    ]
     assert any(line.split()[0] == "all" for line in out.splitlines() if line.strip())
+    assert "right choice strictly the longest:" in out and "within bounds: yes" in out
 
 
 def test_stats_json(capsys):
@@ -89,6 +103,29 @@ def test_check_run_catches_a_program_that_does_not_do_what_the_answer_says(tmp_p
     assert main(["questions", "check", str(bank), "--katas", "pipe", "--run"]) == 1
     out = capsys.readouterr().out
     assert "pipes.yaml:" in out and "pipes-code: stdout differs" in out
+
+
+def test_stats_json_reports_the_cue_figures_within_bounds(capsys):
+    """The issue's done-when figures: >= 225 questions, >= 20 design, the cues in bounds."""
+    assert main(["questions", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    cues = stats["cues"]
+    assert stats["total"] >= 225 and stats["kinds"]["design"] >= 20 and stats["proofs"] >= 10
+    assert cues["within_bounds"] is True
+    assert cues["longest_correct"]["count"] <= 0.30 * cues["longest_correct"]["of"]
+    assert 0.40 <= cues["true_answers"]["count"] / cues["true_answers"]["of"] <= 0.60
+
+
+def test_check_run_executes_proofs_too(tmp_path, capsys):
+    """A proof that no longer shows what its explanation says is caught by --run."""
+    bank = tmp_path / "bank"
+    shutil.copytree(FIXTURES / "valid", bank)
+    pipes = bank / "pipes.yaml"
+    pipes.write_text(pipes.read_text().replace("print(os.read(r, 10))", "print(os.read(r, 10), 'extra')"))
+    assert main(["questions", "check", str(bank), "--katas", "pipe"]) == 0
+    assert main(["questions", "check", str(bank), "--katas", "pipe", "--run"]) == 1
+    out = capsys.readouterr().out
+    assert "pipes-proven: stdout differs" in out
 
 
 def test_stats_reports_the_claims(capsys):
