@@ -86,7 +86,7 @@ class Quantity:
     """A short question's numeric answer: `value` in `unit`; for bytes, what "K" means."""
 
     value: float
-    unit: str = "count"  # bytes | count | s | ms | us | ns | min
+    unit: str = "count"  # bytes | count (a word may follow: "10 messages") | s | ms | us | ns | min
     kilo: int = 1024  # bytes only: the value of "K"/"KB" (KiB is always 1024)
 
     def matches(self, text: str) -> bool:
@@ -128,16 +128,20 @@ def _number(text: str) -> float:
 
 def _unit_factor(unit: str, spec: Quantity) -> float | None:
     """How many `spec.unit` one typed `unit` is; None when it does not belong to the dimension."""
-    if spec.unit == "count":
-        return 1.0 if unit == "" else None
+    if spec.unit == "count":  # "10" or "10 messages", but not "10 KB" or "10 ms"
+        is_unit = _bytes_factor(unit, spec.kilo) is not None or _seconds(unit) is not None
+        return 1.0 if unit == "" or not is_unit else None
     if spec.unit == "bytes":
         return _bytes_factor(unit, spec.kilo)
     if unit == "":
         return 1.0
-    seconds = TIME_UNITS.get(unit.removesuffix("s") if len(unit) > 3 else unit)
-    if seconds is None:
-        return None
-    return seconds / TIME_UNITS[spec.unit]
+    seconds = _seconds(unit)
+    return None if seconds is None else seconds / TIME_UNITS[spec.unit]
+
+
+def _seconds(unit: str) -> float | None:
+    """Seconds in one `unit` ("ms", "secs", "milliseconds"); None when it is no time unit."""
+    return TIME_UNITS.get(unit, TIME_UNITS.get(unit.removesuffix("s")) if len(unit) > 3 else None)
 
 
 def _bytes_factor(unit: str, kilo: int) -> float | None:

@@ -49,7 +49,7 @@ REQUIRED_FIELDS = ("id", "topic", "kind", "prompt", "answer", "explain", "source
 OPTIONAL_FIELDS: dict[str, frozenset[str] | None] = {
     "tags": None,
     "kata": None,
-    "proof": frozenset(KINDS) - {"code"},
+    "proof": None,
     "choices": frozenset({"choice", "multi", "order", "code"}),
     "code": frozenset({"code"}),
     "expect": frozenset({"code"}),
@@ -163,8 +163,8 @@ class Question:
       `wrong_turns` = the common wrong turns; the learner ticks what they covered.
 
     A `code` question also has `code` (a Python 3.11 program) and `expect` (what
-    it really does, checked by running it in the test suite). Any other question
-    may carry a `proof`: a program that demonstrates its explanation.
+    it really does, checked by running it in the test suite). Any question may
+    carry a `proof`: a program that demonstrates a claim of its explanation.
     """
 
     id: str
