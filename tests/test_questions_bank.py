@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kata.quiz import Bank, BankError, Question, load_bank
+from kata.quiz.answers import Quantity
 from kata.quiz.bank import KINDS, parse_bank
 from kata.quiz.claims import parse_claims
 from kata.quiz.lint import check_bank
@@ -93,12 +94,29 @@ def test_api_lookup_and_order(bank):
     ("qid", "field", "value"),
     [
         ("pipes-not-only-parent-child", "truth", False),
-        ("pipes-capacity-short", "accepted", ("65536", "64 KiB", "64KiB", "64 KB", "64k", "64 kB")),
+        ("pipes-capacity-short", "accepted", ("65536 bytes",)),
+        ("pipes-capacity-short", "number", Quantity(65536, "bytes", kilo=1024)),
+        ("message-queues-rpc-order", "before", ((2, 0), (0, 3), (2, 1))),
+        ("design-worker-pool-crash", "wrong_turns", None),
     ],
 )
 def test_answers_are_decoded_per_kind(bank, qid, field, value):
-    """truefalse -> truth, short -> accepted texts."""
-    assert getattr(bank.question(qid), field) == value
+    """truefalse -> truth, short -> accepted texts and the number, order -> constraints
+    as (earlier, later) choice indices, design -> its parts."""
+    got = getattr(bank.question(qid), field)
+    if value is None:
+        assert got and all(isinstance(turn, str) and turn for turn in got)
+    else:
+        assert got == value
+
+
+def test_design_questions_have_their_parts(bank):
+    """Every design question: a model answer, 4-6 rubric points each with why, wrong turns."""
+    designs = [q for q in bank.questions if q.kind == "design"]
+    assert len(designs) >= 20
+    for q in designs:
+        assert len(q.model) > 200 and 4 <= len(q.rubric) <= 6 and len(q.wrong_turns) >= 2, q.id
+        assert all(p.point and p.why for p in q.rubric), q.id
 
 
 def test_multi_answer_is_sorted_choice_indices(bank):

@@ -167,7 +167,7 @@ class PlainFace:
     def show_model(self, q) -> None:
         self.say("\nModel answer:")
         for paragraph in q.model.split("\n\n"):
-            self.say(textwrap.fill(" ".join(paragraph.split()), width=88, initial_indent="  ", subsequent_indent="  "))
+            self.say(textwrap.fill(paragraph, width=88, initial_indent="  ", subsequent_indent="  "))
         self.say("Common wrong turns:")
         for turn in q.wrong_turns:
             self.say(textwrap.fill(turn, width=88, initial_indent="  - ", subsequent_indent="    "))
@@ -176,7 +176,7 @@ class PlainFace:
         q = asked.question
         clock = f" · {_minutes(asked.time_left)} left" if asked.time_left is not None else ""
         self.say(f"\n[{asked.number}/{asked.total}] {q.topic} · {_KIND_LABEL[q.kind]}{clock}")
-        self.say(q.prompt)
+        self.say("\n\n".join(textwrap.fill(p, width=88) for p in q.prompt.split("\n\n")))
         if q.code:
             self.say()
             self.say(textwrap.indent(q.code.rstrip("\n"), "    "))

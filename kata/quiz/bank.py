@@ -400,6 +400,21 @@ def problems_for(path: Path, problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.file == path]
 
 
+_LISTED = re.compile(r"^(?:[ \t]|[-*] |\d+[.)] )")
+
+
+def reflow(text: str) -> str:
+    """A YAML block as flowing paragraphs: the lines of a paragraph are joined, since the
+    quiz faces wrap text to the screen; blank lines between paragraphs stay. A paragraph
+    with indented or list lines keeps its line breaks."""
+    paragraphs = re.split(r"\n[ \t]*\n", text.strip())
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        out.append(paragraph if any(_LISTED.match(line) for line in lines[1:]) else " ".join(paragraph.split()))
+    return "\n\n".join(out)
+
+
 def _text(value: Any) -> str | None:
     """A YAML scalar as text: strings as they are (trailing whitespace removed),
     numbers converted; None for anything else (bools, lists, mappings, null)."""
@@ -547,7 +562,7 @@ def _common_fields(item: _Item) -> dict[str, Any]:
     return {
         "id": qid,
         "topic": topic,
-        "prompt": prompt.strip() if isinstance(prompt, str) else "",
+        "prompt": reflow(prompt) if isinstance(prompt, str) else "",
         "explain": " ".join(explain.split()) if isinstance(explain, str) else "",
         "source": source.strip() if isinstance(source, str) else "",
         "difficulty": difficulty,
@@ -672,7 +687,7 @@ def _parse_design(item: _Item) -> dict[str, Any]:
         raise item.reject(None, f"a design question needs `wrong_turns`: at least {MIN_WRONG_TURNS} common wrong turns")
     wrong_turns = item.texts("wrong_turns", at_least=MIN_WRONG_TURNS, what="common wrong turns")
     return {
-        "model": model.strip(),
+        "model": reflow(model),
         "rubric": tuple(rubric),
         "wrong_turns": tuple(" ".join(t.split()) for t in wrong_turns),
     }

@@ -10,6 +10,8 @@ FSRS rating (kata.quiz.scheduler.design_rating).
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,11 +23,20 @@ from kata.quiz.bank import Question
 from kata.quiz.design import DesignAnswer
 
 WRITE_HINT = "Write your answer (or think it through); ctrl+r reveals the model answer."
-TICK_HINT = "Which key points did your answer cover? Digits or space tick, up/down move, Enter answers."
+TICK_HINT = (
+    "Which key points did your answer cover? Digits or space tick, up/down move, Enter answers; "
+    "pageup/pagedown scroll to the model answer below."
+)
 
 
 class DesignPanel(Vertical, can_focus=True):
     """One design question's answer area; posts `Answered` once the learner has ticked."""
+
+    DEFAULT_CSS = """
+    DesignPanel { height: auto; }
+    DesignPanel #design-notes { height: 8; }
+    DesignPanel #design-rubric, DesignPanel #design-model { height: auto; margin-top: 1; }
+    """
 
     BINDINGS = [
         Binding("ctrl+r", "reveal", "Reveal model answer"),
@@ -51,8 +62,8 @@ class DesignPanel(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(WRITE_HINT, id="design-hint")
         yield TextArea(id="design-notes", soft_wrap=True, show_line_numbers=False)
-        yield Static(id="design-model")
         yield Static(id="design-rubric")
+        yield Static(id="design-model")
 
     def on_mount(self) -> None:
         self.query_one("#design-notes", TextArea).focus()
@@ -65,12 +76,15 @@ class DesignPanel(Vertical, can_focus=True):
 
     def action_reveal(self) -> None:
         self.stage = "tick"
-        self.query_one("#design-notes", TextArea).read_only = True
+        notes = self.query_one("#design-notes", TextArea)
+        notes.read_only = True
+        notes.styles.height = "auto"  # only as tall as what was written: the key points come next
         self.query_one("#design-hint", Static).update(TICK_HINT)
         self.query_one("#design-model", Static).update(model_text(self.question))
         self.render_rubric()
         self.focus()
         self.refresh_bindings()
+        self.call_after_refresh(self.query_one("#design-rubric").scroll_visible, animate=False)
 
     def action_tick(self, index: int) -> None:
         if index < len(self.question.rubric):
@@ -93,18 +107,22 @@ class DesignPanel(Vertical, can_focus=True):
         self.post_message(self.Answered(DesignAnswer(frozenset(self.covered), notes)))
 
     def render_rubric(self) -> None:
-        out = Text("Key points\n", style="bold")
+        """One row per key point, text wrapped under itself (a hanging indent)."""
+        rows = Table.grid(padding=(0, 1))
+        rows.add_column(no_wrap=True)
+        rows.add_column(ratio=1)
         for n, point in enumerate(self.question.rubric):
             here = self.stage == "tick" and n == self.cursor
-            out.append("› " if here else "  ", style="bold")
             if self.stage == "answered":
-                out.append("✓ " if n in self.covered else "✗ ", style="green" if n in self.covered else "red")
+                ticked = n in self.covered
+                mark = Text("✓" if ticked else "✗", style="green" if ticked else "red")
+                text = Text(f"{n + 1}. {point.point}\n", style="")
+                text.append(f"why: {point.why}", style="dim")
             else:
-                out.append("[x] " if n in self.covered else "[ ] ")
-            out.append(f"{n + 1}. {point.point}\n", style="reverse" if here else "")
-            if self.stage == "answered":
-                out.append(f"      why: {point.why}\n", style="dim")
-        self.query_one("#design-rubric", Static).update(out)
+                mark = Text(("› " if here else "  ") + ("[x]" if n in self.covered else "[ ]"), style="bold")
+                text = Text(f"{n + 1}. {point.point}", style="reverse" if here else "")
+            rows.add_row(mark, text)
+        self.query_one("#design-rubric", Static).update(Group(Text("Key points", style="bold"), rows))
 
 
 def model_text(question: Question) -> Text:
