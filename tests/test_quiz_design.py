@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import fsrs
 import pytest
+from rich.console import Console
 from textual.widgets import Static, TextArea
 
 from kata.progress import ProgressStore
@@ -205,6 +206,13 @@ def anyio_backend():
     return "asyncio"
 
 
+def shown(panel, selector: str) -> str:
+    """What a Static of the panel shows, as plain text (it may hold any Rich renderable)."""
+    console = Console(width=76, record=True, file=io.StringIO())
+    console.print(panel.query_one(selector, Static).content)
+    return console.export_text()
+
+
 @pytest.mark.anyio
 async def test_tui_write_reveal_tick(bank, store):
     from kata.tui.app import KataApp
@@ -221,16 +229,16 @@ async def test_tui_write_reveal_tick(bank, store):
         assert app.focused is notes
         await pilot.press(*"1 socket", "enter", *"d")  # digits, d and Enter are typed while writing
         assert notes.text == "1 socket\nd" and store.reviews() == []
-        assert "Model answer" not in str(panel.query_one("#design-model", Static).render())
+        assert "Model answer" not in shown(panel, "#design-model")
         await pilot.press("ctrl+r")
-        assert "Model answer of design-1" in str(panel.query_one("#design-model", Static).render())
-        assert "[ ] 4. Point four of 1" in str(panel.query_one("#design-rubric", Static).render())
+        assert "Model answer of design-1" in shown(panel, "#design-model")
+        assert "[ ] 4. Point four of 1" in shown(panel, "#design-rubric")
         await pilot.press("1", "down", "down", "space", "2", "2", "enter")  # ticks 1 and 3
         await pilot.pause()
         feedback = str(quiz.query_one("#feedback", Static).render())
         assert feedback.startswith("Right.") and "Covered 2 of 4 key points." in feedback
         assert "Model answer" not in feedback  # it is on screen already, in the panel
-        rubric = str(panel.query_one("#design-rubric", Static).render())
+        rubric = shown(panel, "#design-rubric")
         assert "✓ 1. Point one of 1" in rubric and "✗ 2. Point two of 1" in rubric and "why: Why two." in rubric
         [review] = store.reviews()
         assert (review.rating, review.answer) == (fsrs.Rating.Hard, "covered: 0 2\nnotes: 1 socket\nd")

@@ -123,23 +123,19 @@ class PlainFace:
         from kata.quiz.design import DesignAnswer
 
         design = asked.question.kind == "design"
-        notes = ""
+        notes: str | None = ""
         if design:
             notes = self._draft()
-            if notes is None or notes.lower() in QUIT_WORDS:
-                return None
-            if notes == DONT_KNOW:
-                return session.dont_know()
+            if notes is None or notes.lower() in QUIT_WORDS or notes == DONT_KNOW:
+                return _stop_or_give_up(session, notes)
             self.reveal(asked.question)
         while True:
             line = self.read()
-            if line is None or line.lower() in QUIT_WORDS:
-                return None
-            if line == DONT_KNOW:
-                return session.dont_know()
+            if line is None or line.lower() in QUIT_WORDS or line == DONT_KNOW:
+                return _stop_or_give_up(session, line)
             try:
                 if design:
-                    return session.answer(DesignAnswer(parse_answer(asked.shown, line).covered, notes))
+                    return session.answer(DesignAnswer(parse_answer(asked.shown, line).covered, notes or ""))
                 return session.answer_text(line)
             except AnswerFormatError as err:
                 self.say(f"  ({err})")
@@ -271,6 +267,11 @@ _KIND_LABEL = {
     "code": "what does this program do?",
     "design": "design question (open answer)",
 }
+
+
+def _stop_or_give_up(session, line: str | None):
+    """`?` gives up on the question (its feedback); end of input or a quit word stops (None)."""
+    return session.dont_know() if line == DONT_KNOW else None
 
 
 def _minutes(seconds: float | None) -> str:
