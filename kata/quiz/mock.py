@@ -34,6 +34,7 @@ from typing import Any
 from kata.errors import UserError
 from kata.progress import MockRecord, ProgressStore, utcnow
 from kata.quiz.bank import Bank, Question, load_bank
+from kata.quiz.design import pick_design, split_design
 from kata.quiz.scheduler import Clock, Scheduler
 from kata.quiz.session import MISTAKE_WINDOW, WEAK_ACCURACY, QuizSession, Summary
 
@@ -136,12 +137,9 @@ class MockInterview:
 
             questions_of(bank, topic)  # a UserError for an unknown topic
             weights = {topic: 1.0}
-        from kata.quiz.design import pick_design, split_design  # one open design question, asked last
-
-        asked, designs = split_design(bank, topic)
-        plan = pick_questions(asked, weights, count - bool(designs), rng, scheduler) + pick_design(
-            designs, rng, scheduler
-        )
+        asked, designs = split_design(bank, topic)  # one open design question, asked last
+        plan = pick_questions(asked, weights, count - bool(designs), rng, scheduler)
+        plan += pick_design(designs, rng, scheduler)
         kata = choose_kata(store, plan, weights, katas if katas is not None else _catalog())
         quiz = QuizSession(store, plan, mode="mock", clock=clock, rng=rng, time_limit=time_limit, scheduler=scheduler)
         return cls(store, quiz, kata, grade=grade, clock=clock)
