@@ -19,7 +19,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "questions"
 
 def test_check_shipped_bank_exits_0(capsys):
     assert main(["questions", "check"]) == 0
-    assert capsys.readouterr().out == ""
+    out = capsys.readouterr().out
+    assert out.endswith(": no problems\n") and out.split()[1] == "questions", out
 
 
 def test_check_broken_bank_exits_1_with_file_line(tmp_path, capsys):

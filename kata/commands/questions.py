@@ -81,6 +81,11 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {directory}", flush=True)
         return 1
+    from kata.quiz.bank import parse_bank
+
+    count = len(parse_bank(directory)[0].questions)
+    ran = " (every code question and proof ran as its answer says)" if args.run else ""
+    print(f"{count} questions in {directory}: no problems{ran}")
     return 0
 
 
