@@ -311,7 +311,6 @@ class _Namer:
 
     def _sink(self, steps: list[_Step], step: _Step, need: Need, wait: Wait, holders: list[int]) -> _Story | None:
         who = self.who(step.pid)
-        nobody = self._nobody(step.pid, holders)
         state = f" ({need.state})" if need.state else ""
         if need.what == "open-peer":
             side = "writer" if "writer" in need.state else "reader"
@@ -322,12 +321,15 @@ class _Namer:
             )
             return _Story("fifo-no-peer", self._after(steps, step, text), [step.pid])
         if need.what == "signal":
-            return self._signal_story(steps, step, need, wait, nobody)
+            return self._signal_story(steps, step, need, wait)
+        opens = need.key[0] in ("posix-sem", "shm-futex", "mqueue", "fifo")  # holders are visible
         if need.what == "data" and need.key[0] == "fifo":
-            text = f"{who} reads {need.obj} (fd {need.fd}), and {nobody} has it open for writing: no data will come."
+            text = (
+                f"{who} reads {need.obj} (fd {need.fd}), and {self._nobody(step.pid, holders, 'write to it', opens)}."
+            )
             return _Story("no-waker", self._after(steps, step, text), [step.pid, *holders])
         actions = {
-            "post": ("waits on", "post it: nobody will ever release it"),
+            "post": ("waits on", "post it"),
             "message": ("waits for a message on", "send one"),
             "data": ("waits for a message on", "send one"),
             "room": ("waits for room in", "take a message out"),
@@ -337,30 +339,34 @@ class _Namer:
         if need.what not in actions:
             return None
         verb, remedy = actions[need.what]
-        text = f"{who} {verb} {need.obj}{state}, and {nobody} is running to {remedy}."
+        text = f"{who} {verb} {need.obj}{state}, and {self._nobody(step.pid, holders, remedy, opens)}."
+        if need.what == "post":
+            text += " Nobody will ever release it: post where the work is done, or give it the right initial value."
         return _Story("no-waker", self._after(steps, step, text), [step.pid, *holders])
 
-    def _nobody(self, pid: int, holders: list[int]) -> str:
-        """Who could have acted, and why they do not."""
+    def _nobody(self, pid: int, holders: list[int], remedy: str, opens: bool) -> str:
+        """Why nobody will act: '... no other process of the run has it open or is running to post it'."""
         live = sorted(p for p, n in self.graph.processes.items() if p != pid and not n.zombie and p not in self.stuck)
         if holders:
             names = _and([self.who(h) for h in holders])
+            verb = "is blocked itself" if len(holders) == 1 else "are blocked themselves"
             if len(holders) == 1:
-                return f"the only other process that could, {names}, is blocked itself; no process"
-            return f"the only other processes that could, {names}, are blocked themselves; no process"
+                return f"the only other process that has it open, {names}, {verb}"
+            return f"the other processes that have it open, {names}, {verb}"
         if live:
-            return f"no process of the run but {_and([self.who(p) for p in live])}, which may still act,"
-        return "no other process of the run"
+            running = f"only {_and([self.who(p) for p in live])} still runs and might {remedy}"
+            return f"no other process of the run has it open; {running}" if opens else running
+        return f"no other process of the run {'has it open or ' if opens else ''}is running to {remedy}"
 
-    def _signal_story(self, steps: list[_Step], step: _Step, need: Need, wait: Wait, nobody: str) -> _Story:
+    def _signal_story(self, steps: list[_Step], step: _Step, need: Need, wait: Wait) -> _Story:
         how = {"rt_sigtimedwait": "sigtimedwait()", "rt_sigsuspend": "sigsuspend()", "pause": "pause()"}.get(
             wait.call, f"{wait.call}()"
         )
         wanted = need.signals & ~self.quiet_signals or need.signals
         names = _or(signal_names(wanted)) or "a signal"
         limit = f", for up to {wait.timeout:.3g} s" if wait.timeout is not None else ""
-        who = self.who(step.pid)
-        text = f"{who} waits in {how} for {names} ({need.state}{limit}), and {nobody} is running to send it."
+        nobody = self._nobody(step.pid, [], "send it", opens=False)
+        text = f"{self.who(step.pid)} waits in {how} for {names} ({need.state}{limit}), and {nobody}."
         caught = self.graph.processes[step.pid].signals
         handled = wait.call in ("pause", "rt_sigsuspend") or bool(caught and caught.caught & wanted)
         if not handled:

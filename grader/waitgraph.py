@@ -108,7 +108,9 @@ class ProcessNode:
 
     @property
     def spinning(self) -> bool:
-        return self.cpu_share is not None and self.cpu_share >= SPIN_SHARE
+        """Still running at the second look, after using a good share of a CPU in between."""
+        running = any(wait.running for wait in self.waits)
+        return running and self.cpu_share is not None and self.cpu_share >= SPIN_SHARE
 
     def primary_wait(self) -> Wait | None:
         """The wait that explains the process: the main thread's, unless it only waits for another thread."""
@@ -261,20 +263,24 @@ class _Builder:
             node = self._read_process(pid)
             if node is not None:
                 self.graph.processes[pid] = node
+        remaining = sample - (time.monotonic() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+        elapsed = time.monotonic() - started
+        for pid, node in list(self.graph.processes.items()):
+            before, after = cpu_before.get(pid), _cpu(pid)
+            share = (after - before) / 1e9 / elapsed if before is not None and after is not None else None
+            if any(wait.running for wait in node.waits):
+                # Caught between two blocking calls, or spinning: a second look tells.
+                node = self._read_process(pid) or node
+                self.graph.processes[pid] = node
+            node.cpu_share = share
         self._index_holders()
         for node in self.graph.processes.values():
             for wait in node.waits:
                 for need in wait.needs:
                     self._resolve_wakers(node, need)
         self._find_outside_holders()
-        remaining = sample - (time.monotonic() - started)
-        if remaining > 0:
-            time.sleep(remaining)
-        elapsed = time.monotonic() - started
-        for pid, node in self.graph.processes.items():
-            before, after = cpu_before.get(pid), _cpu(pid)
-            if before is not None and after is not None and elapsed > 0:
-                node.cpu_share = (after - before) / 1e9 / elapsed
         return self.graph
 
     # --- one process ---

@@ -46,14 +46,24 @@ def wait_before_read(token: str, workdir: str) -> None:
 
 def parent_keeps_write_end(token: str, workdir: str) -> None:
     """The parent forgot to close its copy of the write end, then reads to EOF."""
+    _read_with_own_write_end(dumpable=True)
+
+
+def undumpable_reader(token: str, workdir: str) -> None:
+    """The same, in a process made non-dumpable: its /proc files become root's, so an
+    unprivileged reader can see its state but not its fds or system call."""
+    _read_with_own_write_end(dumpable=False)
+
+
+def _read_with_own_write_end(dumpable: bool) -> None:
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(read_end)
         os.write(write_end, b"hello")
         os._exit(0)
-    if token.endswith("-undumpable"):
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: /proc/<pid>/* becomes root's
+    if not dumpable:
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
     emit("parent", read_fd=read_end, write_fd=write_end, pipe=pipe_inode(read_end), child=child)
     while os.read(read_end, 4096):
         pass
@@ -77,7 +87,7 @@ def sibling_inherits_write_end(token: str, workdir: str) -> None:
         os._exit(0)
     os.close(write_1)
     os.close(write_2)
-    emit("parent", read_fd=read_1, pipe=pipe_inode(read_1), other_pipe=pipe_inode(read_2), child2=child_2)
+    emit("parent", read_fd=read_1, pipe=pipe_inode(read_1), child1=child_1, child2=child_2)
     while os.read(read_1, 4096):
         pass
     os.read(read_2, BIG)
@@ -203,6 +213,7 @@ SCENARIOS = {
     for function in (
         wait_before_read,
         parent_keeps_write_end,
+        undumpable_reader,
         sibling_inherits_write_end,
         socketpair_child_keeps_parent_end,
         fifo_open_no_writer,
