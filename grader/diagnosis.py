@@ -34,7 +34,8 @@ PATTERNS = (
     "unknown",  # the graph named nothing and there is no hint
 )
 
-_ORDINARY_HANDLERS = {signal.SIGINT}  # Python installs this one in every process
+# Handlers nobody waits on: Python's SIGINT, and faulthandler's fatal-error ones (pytest enables it).
+_ORDINARY_HANDLERS = {signal.SIGINT, signal.SIGSEGV, signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, signal.SIGILL}
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,8 @@ class WaitGraph:
         if wait is None:
             return "could not be inspected: " + "; ".join(node.unreadable or ["no thread readable"])
         line = describe_wait(wait, node)
+        if wait.tid != pid:
+            line = f"in thread {wait.tid}: {line}; its main thread waits for another thread (a lock or a join)"
         others = [w for w in node.waits if w is not wait and not w.internal and not w.running]
         if others:
             line += f" (and {len(others)} other thread{'s' if len(others) > 1 else ''}: " + "; ".join(
@@ -231,7 +233,7 @@ def _describe_need(need: Need, pid: int) -> str:
     if role and need.key[0] in ("pipe", "fifo"):
         parts = [f"pid {h.pid} fd {h.fd}" for h in others] + [f"itself fd {h.fd}" for h in mine]
         text += f"; its {role} is open in " + (", ".join(parts) if parts else "no process")
-    elif need.key[0] in ("unix", "tcp") and need.what in ("data", "room"):
+    elif need.key[0] == "socket" and need.what in ("data", "room"):
         if need.unknown_wakers:
             text += "; its peer could not be identified"
         else:
@@ -380,8 +382,9 @@ class _Builder:
             return Need(what=what, obj=f"fd {fd}", fd=fd, unknown_wakers=True)
         if entry.kind == "pipe":
             return Need(what=what, obj=f"pipe {entry.inode}", key=("pipe", entry.inode), fd=fd)
-        if entry.kind == "fifo":
-            return Need(what=what, obj=f"FIFO {entry.target} (inode {entry.inode})", key=("fifo", entry.inode), fd=fd)
+        if entry.kind == "fifo":  # named: a new writer (or reader) may still open the path
+            label = f"FIFO {entry.target} (inode {entry.inode})"
+            return Need(what=what, obj=label, key=("fifo", entry.inode), fd=fd, anyone=True)
         if entry.kind == "socket":
             return self._socket_need(entry, what)
         if entry.kind == "mqueue":

@@ -325,6 +325,39 @@ def test_a_busy_child_is_named_at_the_end_of_the_chain(scenario):
     assert graph.processes[child].spinning
 
 
+def test_a_sleep_that_a_signal_handler_does_not_end(scenario):
+    run = scenario("sleep_instead_of_waiting")
+    run.wait_blocked(sleeper="clock_nanosleep")
+    _, found = run.diagnose()
+    assert found.pattern == "sleeping", found.sentence
+    assert "sleeps in clock_nanosleep() for" in found.sentence
+    assert "It has a handler for SIGUSR1, but a handler does not end time.sleep()" in found.sentence
+    assert not found.deadlock
+
+
+def test_a_worker_thread_is_followed_past_the_main_threads_join(scenario):
+    run = scenario("worker_thread_never_sees_eof")
+    facts = run.fact("process")
+    run.wait_blocked(process="futex")
+    deadline = time.monotonic() + PATIENCE
+    while not (procfs.task_stat(facts["pid"], facts["worker"]).state == "S" and _thread_call(facts) == "read"):
+        assert time.monotonic() < deadline, "the worker thread never blocked in read()"
+        time.sleep(0.01)
+    graph, found = run.diagnose()
+    assert found.pattern == "no-eof", found.sentence
+    assert f"reads pipe {facts['pipe']} (fd {facts['read_fd']}) until EOF" in found.sentence
+    assert f"pid {facts['pid']} itself (pid" not in found.sentence  # one label per process
+    assert f"still open in pid {facts['pid']} itself (fd {facts['write_fd']})" in found.sentence
+    assert found.deadlock
+    assert graph.describe(facts["pid"]).startswith(f"in thread {facts['worker']}: read(): waits to read pipe")
+    assert "its main thread waits for another thread" in graph.describe(facts["pid"])
+
+
+def _thread_call(facts: dict) -> str:
+    current = procfs.syscall(facts["pid"], facts["worker"])
+    return syscalls.name(current.number) if current else "running"
+
+
 # --- what cannot be read ------------------------------------------------------------------------
 
 

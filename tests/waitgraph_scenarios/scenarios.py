@@ -179,6 +179,33 @@ def pause_with_handler(token: str, workdir: str) -> None:
     signal.pause()
 
 
+def sleep_instead_of_waiting(token: str, workdir: str) -> None:
+    """A handler counts the signal, but the wait is a sleep that the handler does not end."""
+    import faulthandler
+    import time
+
+    faulthandler.enable()  # as under pytest: handlers for SIGSEGV and friends, which nobody waits on
+    signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+    emit("sleeper")
+    time.sleep(300)
+
+
+def worker_thread_never_sees_eof(token: str, workdir: str) -> None:
+    """The main thread joins a worker that reads a pipe whose write end the process still holds."""
+    import threading
+
+    read_end, write_end = os.pipe()
+
+    def drain() -> None:
+        while os.read(read_end, 4096):
+            pass
+
+    worker = threading.Thread(target=drain)
+    worker.start()
+    emit("process", read_fd=read_end, write_fd=write_end, pipe=pipe_inode(read_end), worker=worker.native_id)
+    worker.join()
+
+
 def write_all_then_read(token: str, workdir: str) -> None:
     """`cat` as a filter: the parent writes all its input before reading any output."""
     in_read, in_write = os.pipe()
@@ -224,6 +251,8 @@ SCENARIOS = {
         busy_child,
         sigtimedwait_never_sent,
         pause_with_handler,
+        sleep_instead_of_waiting,
+        worker_thread_never_sees_eof,
         write_all_then_read,
         accept_nobody,
     )
