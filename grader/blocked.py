@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from grader import syscalls, waitgraph
+from grader import procfs, syscalls, waitgraph
 from grader.diagnosis import Diagnosis, diagnose
 from grader.report import BlockedProcess
 
@@ -59,7 +59,7 @@ def inspect(
     hint: str = "",
 ) -> WhereBlocked:
     """The wait-for graph and its diagnosis, then each process's stack."""
-    graph = waitgraph.build([proc.pid for proc in procs])
+    graph = waitgraph.build(sorted((proc.pid for proc in procs), key=lambda pid: (pid != test_pid, pid)))
     diagnosis = diagnose(graph, test_pid, hint, quiet_signals=1 << (dump_signal - 1))
     waits = {pid: graph.describe(pid) for pid in graph.processes}
     return WhereBlocked(_stacks(procs, test_pid, stacks_log, impl_path, dump_signal), diagnosis, waits)
@@ -91,33 +91,37 @@ def _stacks(
 
 
 def kernel_state(pid: int) -> str:
-    """'blocked in read() (pipe_read)', 'running on a CPU (busy loop?)', ..."""
+    """'blocked in read() (kernel: pipe_read)', 'running on a CPU (a busy loop?)', ..."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        state = procfs.task_stat(pid).state
+    except (OSError, ValueError):
         return "gone"
     if state == "R":
         return "running on a CPU (a busy loop?)"
     if state in ("T", "t"):
         return "stopped"
-    wchan = _read(f"/proc/{pid}/wchan")
-    call = _read(f"/proc/{pid}/syscall").split(" ", 1)[0]
-    name = syscalls.name(int(call)) if call.isdigit() else ""
-    parts = [f"blocked in {name}()" if name else "sleeping"]
-    if wchan and wchan != "0":
+    try:
+        call = procfs.syscall(pid)
+    except OSError:
+        call = None
+    try:
+        wchan = procfs.wchan(pid)
+    except OSError:
+        wchan = ""
+    parts = [f"blocked in {syscalls.name(call.number)}()" if call is not None and call.number >= 0 else "sleeping"]
+    if wchan:
         parts.append(f"(kernel: {wchan})")
     return " ".join(parts)
 
 
 def _handles(pid: int, signum: int) -> bool:
     """True when the process catches signum and does not block it (faulthandler can answer)."""
-    masks = {}
-    for line in _read(f"/proc/{pid}/status").splitlines():
-        key, _, value = line.partition(":")
-        if key in ("SigCgt", "SigBlk"):
-            masks[key] = int(value.strip(), 16)
+    try:
+        masks = procfs.signal_masks(pid)
+    except OSError:
+        return False
     bit = 1 << (signum - 1)
-    return bool(masks.get("SigCgt", 0) & bit) and not masks.get("SigBlk", 0) & bit
+    return bool(masks.caught & bit) and not masks.blocked & bit
 
 
 def _dump(pid: int, stacks_log: Path, signum: int, timeout: float = 0.5) -> str:
@@ -152,10 +156,3 @@ def _order_frames(dump: str, impl_path: str) -> list[str]:
         label = os.path.basename(path) if path == impl_path else path
         frames.append(f"{label}:{line} in {func}" + ("   <- your code" if path == impl_path else ""))
     return frames
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""

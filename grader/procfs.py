@@ -62,6 +62,14 @@ def thread_ids(pid: int) -> list[int]:
     return sorted(int(entry.name) for entry in (PROC / str(pid) / "task").iterdir())
 
 
+def children(pid: int) -> list[int]:
+    """The process's children, zombies included (each thread's /proc/<pid>/task/<tid>/children)."""
+    found: list[int] = []
+    for tid in thread_ids(pid):
+        found += [int(child) for child in (_task_dir(pid, tid) / "children").read_text().split()]
+    return sorted(set(found))
+
+
 def task_stat(pid: int, tid: int | None = None) -> TaskStat:
     text = (_task_dir(pid, tid) / "stat").read_text()
     comm = text[text.index("(") + 1 : text.rindex(")")]
@@ -330,12 +338,15 @@ def _parse_unix_diag(data: bytes, offset: int, length: int) -> UnixSocket:
     )
 
 
+def _table_rows(path: Path, fields: int) -> list[list[str]]:
+    """The rows of a /proc table (a header line, then whitespace-separated columns)."""
+    rows = [line.split() for line in path.read_text().splitlines()[1:]]
+    return [row for row in rows if len(row) >= fields]
+
+
 def _unix_sockets_proc() -> dict[int, UnixSocket]:
     found = {}
-    for line in (PROC / "net" / "unix").read_text().splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 7:
-            continue
+    for parts in _table_rows(PROC / "net" / "unix", 7):
         inode = int(parts[6])
         found[inode] = UnixSocket(
             inode=inode,
@@ -361,13 +372,10 @@ def tcp_sockets() -> dict[int, TcpSocket]:
     found = {}
     for table_name in ("tcp", "tcp6"):
         try:
-            lines = (PROC / "net" / table_name).read_text().splitlines()[1:]
+            rows = _table_rows(PROC / "net" / table_name, 10)
         except OSError:
             continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 10:
-                continue
+        for parts in rows:
             inode = int(parts[9])
             found[inode] = TcpSocket(
                 inode=inode,
@@ -394,10 +402,7 @@ class SysvQueue:
 
 def sysv_queues() -> dict[int, SysvQueue]:
     found = {}
-    for line in (PROC / "sysvipc" / "msg").read_text().splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 7:
-            continue
+    for parts in _table_rows(PROC / "sysvipc" / "msg", 7):
         msqid = int(parts[1])
         found[msqid] = SysvQueue(
             key=int(parts[0]),
@@ -437,12 +442,7 @@ def sysv_semaphore(semid: int, number: int) -> SysvSemaphore:
 
 def sysv_semaphore_keys() -> dict[int, int]:
     """semid -> key of every System V semaphore set."""
-    found = {}
-    for line in (PROC / "sysvipc" / "sem").read_text().splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 2:
-            found[int(parts[1])] = int(parts[0])
-    return found
+    return {int(parts[1]): int(parts[0]) for parts in _table_rows(PROC / "sysvipc" / "sem", 2)}
 
 
 def mqueue_bytes(name: str) -> int:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from grader import procfs, syscalls
 
 CPU_SAMPLE = 0.05  # seconds between the two CPU-time readings that tell a spin from a sleep
+MAX_PROCESSES = 128  # a fork storm is not read in full: the first ones tell the story
 SPIN_SHARE = 0.2  # a process using more than this share of one CPU between them is spinning
 
 _POLLIN, _POLLOUT = 0x1 | 0x2 | 0x40, 0x4 | 0x100  # POLLIN|POLLPRI|POLLRDNORM, POLLOUT|POLLWRNORM
@@ -246,31 +247,46 @@ def _describe_need(need: Need, pid: int) -> str:
 
 
 def build(pids: list[int], *, sample: float = CPU_SAMPLE) -> WaitGraph:
-    """Read the wait-for graph of these processes (the live processes of one run)."""
+    """Read the wait-for graph of these processes (the live processes of one run) and of their
+    children: the unreaped ones (zombies) and any the caller could not attribute to the run."""
     return _Builder(pids).build(sample)
 
 
 class _Builder:
     def __init__(self, pids: list[int]) -> None:
-        self.pids = sorted(set(pids))
+        self.pids = list(dict.fromkeys(pids))  # the caller's order: the first ones are read even in a storm
         self.graph = WaitGraph(processes={})
         self._unix: dict[int, procfs.UnixSocket] | None = None
         self._tcp: dict[int, procfs.TcpSocket] | None = None
         self._holders: dict[tuple[str, int | str], list[Holder]] = {}
 
     def build(self, sample: float) -> WaitGraph:
-        cpu_before = {pid: _cpu(pid) for pid in self.pids}
         started = time.monotonic()
-        for pid in self.pids:
+        cpu_before = {pid: (_cpu(pid), started) for pid in self.pids}
+        queue = list(self.pids)
+        while queue:
+            pid = queue.pop(0)
+            if pid in self.graph.processes:
+                continue
+            if len(self.graph.processes) >= MAX_PROCESSES:
+                self.graph.unreadable.append(f"only the first {MAX_PROCESSES} processes were inspected")
+                break
+            cpu_before.setdefault(pid, (_cpu(pid), time.monotonic()))
             node = self._read_process(pid)
-            if node is not None:
-                self.graph.processes[pid] = node
-        remaining = sample - (time.monotonic() - started)
+            if node is None:
+                continue
+            self.graph.processes[pid] = node
+            try:
+                queue += [child for child in procfs.children(pid) if child not in self.graph.processes]
+            except OSError:
+                pass  # no /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN): the given pids only
+        last_start = max((since for _, since in cpu_before.values()), default=started)
+        remaining = sample - (time.monotonic() - last_start)  # every process gets the whole window
         if remaining > 0:
             time.sleep(remaining)
-        elapsed = time.monotonic() - started
         for pid, node in list(self.graph.processes.items()):
-            before, after = cpu_before.get(pid), _cpu(pid)
+            before, since = cpu_before[pid]
+            after, elapsed = _cpu(pid), time.monotonic() - since
             share = (after - before) / 1e9 / elapsed if before is not None and after is not None else None
             if any(wait.running for wait in node.waits):
                 # Caught between two blocking calls, or spinning: a second look tells.

@@ -26,7 +26,7 @@ import psutil
 import pytest
 import sysv_ipc
 
-from grader import procfs, syscalls
+from grader import blocked, procfs, syscalls
 from grader.diagnosis import Diagnosis, diagnose
 from grader.waitgraph import WaitGraph, build
 
@@ -227,70 +227,67 @@ def test_a_child_that_kept_the_parents_socket_end_never_sees_eof(scenario):
     assert found.deadlock
 
 
-def test_accept_with_no_client(scenario):
-    run = scenario("accept_nobody")
-    run.wait_blocked(server="accept4")
+# --- FIFOs, semaphores, queues: waits nobody will satisfy ---------------------------------------
+
+NOBODY_WILL_ACT = [
+    (
+        "fifo_open_no_writer",
+        {"reader": "openat"},
+        "fifo-no-peer",
+        ["waits in open() on FIFO {path} (inode {inode}) for a writer, and no process opens it"],
+    ),
+    (
+        "posix_semaphore_zero",
+        {"waiter": "futex"},
+        "no-waker",
+        [
+            "waits on POSIX semaphore {name} (value 0, 1 waiter), and no other process of the run has it open "
+            "or is running to post it",
+            "Nobody will ever release it",
+        ],
+    ),
+    (
+        "sysv_semaphore_zero",
+        {"waiter": "semtimedop"},
+        "no-waker",
+        ["waits on System V semaphore {semid}[0] (key {key:#x}) (value 0, 1 waiter"],
+    ),
+    (
+        "posix_queue_empty",
+        {"receiver": "mq_timedreceive"},
+        "no-waker",
+        [
+            "waits for a message on POSIX message queue {name} (empty), and no other process of the run has it "
+            "open or is running to send one"
+        ],
+    ),
+    (
+        "sysv_queue_empty",
+        {"receiver": "msgrcv"},
+        "no-waker",
+        ["waits for a message on System V message queue {msqid} (key {key:#x}) (empty), and no other process"],
+    ),
+    (
+        "accept_nobody",
+        {"server": "accept4"},
+        "no-waker",
+        ["waits in accept() on stream socket {socket} ({path}) (0 pending connections), and no other process"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "calls", "pattern", "fragments"), NOBODY_WILL_ACT, ids=[row[0] for row in NOBODY_WILL_ACT]
+)
+def test_a_wait_that_nobody_will_satisfy(scenario, name, calls, pattern, fragments):
+    run = scenario(name)
+    run.wait_blocked(**calls)
     _, found = run.diagnose()
-    facts = run.fact("server")
-    assert found.pattern == "no-waker", found.sentence
-    assert f"waits in accept() on stream socket {facts['socket']} ({facts['path']})" in found.sentence
-    assert "no other process of the run is running to connect" in found.sentence
-
-
-# --- FIFOs, semaphores, queues -----------------------------------------------------------------
-
-
-def test_a_fifo_opened_for_reading_with_no_writer(scenario):
-    run = scenario("fifo_open_no_writer")
-    run.wait_blocked(reader="openat")
-    _, found = run.diagnose()
-    facts = run.fact("reader")
-    assert found.pattern == "fifo-no-peer", found.sentence
-    assert f"FIFO {facts['path']} (inode {facts['inode']}) for a writer" in found.sentence
-    assert found.deadlock
-
-
-def test_a_posix_semaphore_at_zero_that_nobody_posts(scenario):
-    run = scenario("posix_semaphore_zero")
-    run.wait_blocked(waiter="futex")
-    _, found = run.diagnose()
-    assert found.pattern == "no-waker", found.sentence
-    assert f"waits on POSIX semaphore {run.fact('waiter')['name']} (value 0, 1 waiter)" in found.sentence
-    assert "no other process of the run has it open or is running to post it" in found.sentence
-    assert "Nobody will ever release it" in found.sentence
-    assert found.deadlock
-
-
-def test_a_system_v_semaphore_at_zero_that_nobody_posts(scenario):
-    run = scenario("sysv_semaphore_zero")
-    run.wait_blocked(waiter="semtimedop")
-    _, found = run.diagnose()
-    facts = run.fact("waiter")
-    assert found.pattern == "no-waker", found.sentence
-    assert f"System V semaphore {facts['semid']}[0] (key {facts['key']:#x})" in found.sentence
-    assert "value 0, 1 waiter" in found.sentence
-    assert found.deadlock
-
-
-def test_an_empty_posix_queue_with_no_sender(scenario):
-    run = scenario("posix_queue_empty")
-    run.wait_blocked(receiver="mq_timedreceive")
-    _, found = run.diagnose()
-    facts = run.fact("receiver")
-    assert found.pattern == "no-waker", found.sentence
-    assert f"waits for a message on POSIX message queue {facts['name']} (empty)" in found.sentence
-    assert "no other process of the run has it open or is running to send one" in found.sentence
-    assert found.deadlock
-
-
-def test_an_empty_system_v_queue_with_no_sender(scenario):
-    run = scenario("sysv_queue_empty")
-    run.wait_blocked(receiver="msgrcv")
-    _, found = run.diagnose()
-    facts = run.fact("receiver")
-    assert found.pattern == "no-waker", found.sentence
-    assert f"System V message queue {facts['msqid']} (key {facts['key']:#x}) (empty)" in found.sentence
-    assert found.deadlock
+    facts = run.fact(next(iter(calls)))
+    assert found.pattern == pattern, found.sentence
+    for fragment in fragments:
+        assert fragment.format(**facts) in found.sentence
+    assert (found.deadlock, found.confidence, found.pids[0]) == (True, "certain", facts["pid"])
 
 
 # --- signals and CPU -----------------------------------------------------------------------------
@@ -425,3 +422,22 @@ def _diagnose_unprivileged(pids: list[int], focus: int) -> Diagnosis:
     os.waitpid(child, 0)
     fields = json.loads(data)
     return Diagnosis(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+# --- the where-blocked report -------------------------------------------------------------------
+
+
+def test_where_blocked_keeps_each_process_state_and_adds_the_graph(scenario, tmp_path):
+    run = scenario("wait_before_read")
+    run.wait_blocked(parent="wait4", child="write")
+    parent, child = run.pid("parent"), run.pid("child")
+    procs = [psutil.Process(pid) for pid in run.processes()]
+    where = blocked.inspect(procs, parent, tmp_path / "stacks.log", "impl.py", signal.SIGRTMAX - 1, hint=HINT)
+    assert [(p.pid, p.role) for p in where.processes] == [(parent, "test process"), (child, f"child of {parent}")]
+    assert "blocked in wait4()" in where.processes[0].state and "blocked in write()" in where.processes[1].state
+    assert where.waits[parent] == f"wait4(): waits for child {child} to exit"
+    assert where.waits[child].startswith(f"write(): waits to write into pipe {run.fact('parent')['pipe']} (full)")
+    assert where.diagnosis.pattern == "cycle"
+    assert where.cause().startswith("Cause, from what each process waits for (a proven deadlock: nothing can wake")
+    guess = Diagnosis("hint", f"The wait-for graph names no pattern (...). A guess from this test: {HINT}", (), "guess")
+    assert blocked.WhereBlocked([], guess).cause() == guess.sentence  # a guess is never dressed as a cause

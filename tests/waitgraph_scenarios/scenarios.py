@@ -30,6 +30,17 @@ def pipe_inode(fd: int) -> int:
     return os.fstat(fd).st_ino
 
 
+def fork_writer(payload: bytes) -> tuple[int, int, int]:
+    """A pipe and a child that writes `payload` into it and exits: (read end, write end, child)."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        os.write(write_end, payload)
+        os._exit(0)
+    return read_end, write_end, child
+
+
 def wait_before_read(token: str, workdir: str) -> None:
     """The parent reaps before reading; the child blocks writing 1 MiB into the 64 KiB pipe."""
     read_end, write_end = os.pipe()
@@ -56,12 +67,7 @@ def undumpable_reader(token: str, workdir: str) -> None:
 
 
 def _read_with_own_write_end(dumpable: bool) -> None:
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(read_end)
-        os.write(write_end, b"hello")
-        os._exit(0)
+    read_end, write_end, child = fork_writer(b"hello")
     if not dumpable:
         ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
     emit("parent", read_fd=read_end, write_fd=write_end, pipe=pipe_inode(read_end), child=child)
@@ -72,12 +78,7 @@ def _read_with_own_write_end(dumpable: bool) -> None:
 def sibling_inherits_write_end(token: str, workdir: str) -> None:
     """Child 2 is forked while the parent still holds child 1's write end, and keeps it;
     child 2 then blocks writing its big output, which the parent reads only later."""
-    read_1, write_1 = os.pipe()
-    child_1 = os.fork()
-    if child_1 == 0:
-        os.close(read_1)
-        os.write(write_1, b"one")
-        os._exit(0)
+    read_1, write_1, child_1 = fork_writer(b"one")
     read_2, write_2 = os.pipe()
     child_2 = os.fork()
     if child_2 == 0:
