@@ -19,7 +19,7 @@ import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from grader.waitgraph import Need, ProcessNode, Wait, WaitGraph, signal_names
+from grader.waitgraph import Need, ProcessNode, Wait, WaitGraph, describe_wait, signal_names
 
 PATTERNS = (
     "no-eof",  # a reader that cannot see EOF: a write end (or socket end) kept open where it is not used
@@ -202,11 +202,23 @@ class _Namer:
 
     def name(self, steps: list[_Step], back: int | None) -> _Story | None:
         for step in steps:
+            if self._self_held(step) and len(_active_threads(step.node)) > 1:
+                return self._threads(steps, step)
             if self._self_held(step):
                 return self._no_eof(steps, step, self._stray_holders(step, include_self=True))
         if back is not None:
             return self._cycle(steps, steps[back:])
         return self._end(steps)
+
+    def _threads(self, steps: list[_Step], step: _Step) -> _Story:
+        """A process whose threads wait on each other's ends: another thread, not a forgotten
+        close(), is the one meant to write, and it is blocked too."""
+        waits = "; ".join(f"thread {w.tid} {describe_wait(w, step.node)}" for w in _active_threads(step.node)[:3])
+        text = (
+            f"the threads of {self.who(step.pid)} wait for one another: {waits}. No other process holds "
+            "those objects, so none of the threads can move: one of them must write (or close) first."
+        )
+        return _Story("threads", self._after(steps, step, text), [step.pid])
 
     def _stray_holders(self, step: _Step, include_self: bool) -> list[tuple[int, int, int]]:
         """(score, pid, fd) of the holders of a read pipe's write end (or a socket's other end)
@@ -455,6 +467,11 @@ def _and(parts: list[str], word: str = "and") -> str:
 
 def _or(parts: list[str]) -> str:
     return _and(parts, "or")
+
+
+def _active_threads(node: ProcessNode) -> list[Wait]:
+    """The threads of a process that wait for something outside it (not a lock, a join, the GIL)."""
+    return [wait for wait in node.waits if not wait.internal and not wait.running]
 
 
 def _capital(text: str) -> str:

@@ -28,7 +28,9 @@ from grader import procfs, syscalls
 
 CPU_SAMPLE = 0.05  # seconds between the two CPU-time readings that tell a spin from a sleep
 MAX_PROCESSES = 128  # a fork storm is not read in full: the first ones tell the story
-SPIN_SHARE = 0.2  # a process using more than this share of one CPU between them is spinning
+# Runnable at both looks and using at least this share of a CPU in between: spinning. Runnable is the
+# main evidence (a blocked process sleeps); on a loaded machine a spinner gets only a small share.
+SPIN_SHARE = 0.02
 
 _POLLIN, _POLLOUT = 0x1 | 0x2 | 0x40, 0x4 | 0x100  # POLLIN|POLLPRI|POLLRDNORM, POLLOUT|POLLWRNORM
 _FUTEX_PRIVATE, _FUTEX_REALTIME = 128, 256
@@ -228,18 +230,16 @@ def _describe_need(need: Need, pid: int) -> str:
         text += f" (fd {need.fd})"
     if need.state:
         text += f", {need.state}"
-    others = [holder for holder in need.wakers if holder.pid != pid]
-    mine = [holder for holder in need.wakers if holder.pid == pid]
+    holders = ", ".join(
+        f"{'this process' if h.pid == pid else f'pid {h.pid}'} (fd {h.fd})"
+        for h in sorted(need.wakers, key=lambda h: (h.pid == pid, h.pid, h.fd))
+    )
     role = {"data": "write end", "room": "read end"}.get(need.what)
     if role and need.key[0] in ("pipe", "fifo"):
-        parts = [f"pid {h.pid} fd {h.fd}" for h in others] + [f"itself fd {h.fd}" for h in mine]
-        text += f"; its {role} is open in " + (", ".join(parts) if parts else "no process")
+        text += f"; its {role} is open in {holders or 'no process'}"
     elif need.key[0] == "socket" and need.what in ("data", "room"):
-        if need.unknown_wakers:
-            text += "; its peer could not be identified"
-        else:
-            parts = [f"pid {h.pid} fd {h.fd}" for h in others] + [f"itself fd {h.fd}" for h in mine]
-            text += "; the other end is open in " + (", ".join(parts) if parts else "no process")
+        peer = "its peer could not be identified" if need.unknown_wakers else f"the other end is open in {holders}"
+        text += "; " + (peer if holders or need.unknown_wakers else "the other end is closed")
     return text
 
 

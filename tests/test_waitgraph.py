@@ -337,7 +337,7 @@ def test_a_worker_thread_is_followed_past_the_main_threads_join(scenario):
     facts = run.fact("process")
     run.wait_blocked(process="futex")
     deadline = time.monotonic() + PATIENCE
-    while not (procfs.task_stat(facts["pid"], facts["worker"]).state == "S" and _thread_call(facts) == "read"):
+    while _thread_call(facts["pid"], facts["worker"]) != "read":
         assert time.monotonic() < deadline, "the worker thread never blocked in read()"
         time.sleep(0.01)
     graph, found = run.diagnose()
@@ -350,8 +350,29 @@ def test_a_worker_thread_is_followed_past_the_main_threads_join(scenario):
     assert "its main thread waits for another thread" in graph.describe(facts["pid"])
 
 
-def _thread_call(facts: dict) -> str:
-    current = procfs.syscall(facts["pid"], facts["worker"])
+def test_threads_of_one_process_that_wait_for_each_other(scenario):
+    run = scenario("threads_read_each_others_ends")
+    facts = run.fact("process")
+    run.wait_blocked(process="futex")
+    deadline = time.monotonic() + PATIENCE
+    while not all(_thread_call(facts["pid"], tid) == "recvfrom" for tid in facts["threads"]):
+        assert time.monotonic() < deadline, "the threads never blocked in recv()"
+        time.sleep(0.01)
+    _, found = run.diagnose()
+    assert found.pattern == "threads", found.sentence
+    assert found.sentence.startswith(f"The threads of pid {facts['pid']} wait for one another: ")
+    for tid, fd in zip(facts["threads"], (facts["client_fd"], facts["server_fd"]), strict=True):
+        assert f"thread {tid} recvfrom(): waits to read stream socket" in found.sentence
+        assert f"(fd {fd})" in found.sentence
+    assert "itself" not in found.sentence  # not a forgotten close(): another thread is meant to write
+    assert "the other end is open in this process (fd" in found.sentence
+    assert found.deadlock
+
+
+def _thread_call(pid: int, tid: int) -> str:
+    if procfs.task_stat(pid, tid).state != "S":
+        return "running"
+    current = procfs.syscall(pid, tid)
     return syscalls.name(current.number) if current else "running"
 
 

@@ -207,6 +207,20 @@ def worker_thread_never_sees_eof(token: str, workdir: str) -> None:
     worker.join()
 
 
+def threads_read_each_others_ends(token: str, workdir: str) -> None:
+    """A client thread and a server thread of one process each wait to read the other's
+    socketpair end: both expect the other to speak first."""
+    import threading
+
+    client, server = socket.socketpair()
+    threads = [threading.Thread(target=end.recv, args=(4096,)) for end in (client, server)]
+    for thread in threads:
+        thread.start()
+    emit("process", client_fd=client.fileno(), server_fd=server.fileno(), threads=[t.native_id for t in threads])
+    for thread in threads:
+        thread.join()
+
+
 def write_all_then_read(token: str, workdir: str) -> None:
     """`cat` as a filter: the parent writes all its input before reading any output."""
     in_read, in_write = os.pipe()
@@ -254,6 +268,7 @@ SCENARIOS = {
         pause_with_handler,
         sleep_instead_of_waiting,
         worker_thread_never_sees_eof,
+        threads_read_each_others_ends,
         write_all_then_read,
         accept_nobody,
     )
