@@ -34,6 +34,7 @@ PATTERNS = (
     "unknown",  # the graph named nothing and there is no hint
 )
 
+POLL_NAP = 1.0  # a sleep shorter than this is one nap of a try-and-sleep loop, not a wait in itself
 # Handlers nobody waits on: Python's SIGINT, and faulthandler's fatal-error ones (pytest enables it).
 _ORDINARY_HANDLERS = {signal.SIGINT, signal.SIGSEGV, signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, signal.SIGILL}
 
@@ -130,6 +131,8 @@ def _why_unnamed(steps: list[_Step]) -> str:
         return f"pid {last.pid} could not be inspected"
     if not last.wait.call:
         return f"pid {last.pid}'s system call could not be read ({last.wait.note})"
+    if last.wait.sleeping and last.wait.timeout is not None and last.wait.timeout < POLL_NAP:
+        return f"pid {last.pid} polls in short sleeps, and what it tries is not visible to the kernel"
     if not last.wait.understood:
         detail = f": {last.wait.note}" if last.wait.note else ""
         return f"pid {last.pid} is blocked in {last.wait.call}(), a wait the graph does not interpret{detail}"
@@ -150,12 +153,12 @@ class _Namer:
 
     # --- the walk ---
 
-    def walk(self) -> tuple[list[_Step], int | None]:
-        """Follow the waits from the focus; returns the steps and, when the chain closes on
-        itself, the index of the step it returns to."""
+    def walk(self, start: int | None = None) -> tuple[list[_Step], int | None]:
+        """Follow the waits from the focus (or `start`); returns the steps and, when the chain
+        closes on itself, the index of the step it returns to."""
         steps: list[_Step] = []
         seen: dict[int, int] = {}
-        pid: int | None = self.focus
+        pid: int | None = self.focus if start is None else start
         while pid is not None and pid not in seen:
             seen[pid] = len(steps)
             node = self.graph.processes[pid]
@@ -310,6 +313,8 @@ class _Namer:
                 "block in the call that waits (read, wait, acquire with a timeout) instead."
             )
             return _Story("busy-loop", self._after(steps, last, text), [last.pid])
+        if wait.sleeping and wait.timeout is not None and wait.timeout < POLL_NAP:
+            return self._polling(steps, last)
         if wait.sleeping:
             return _Story("sleeping", self._after(steps, last, self._sleep_text(who, node, wait)), [last.pid])
         if wait.internal and all(w.internal for w in node.waits):
@@ -321,6 +326,22 @@ class _Namer:
         if not set(holders) <= self.stuck:
             return None  # a holder may still act
         return self._sink(steps, last, need, wait, holders)
+
+    def _polling(self, steps: list[_Step], last: _Step) -> _Story | None:
+        """A try-and-sleep loop: what it tries is invisible to the kernel, but a process that is
+        stuck for good elsewhere in the run is what it most likely waits for."""
+        assert last.wait is not None and last.wait.timeout is not None
+        nap = last.wait.timeout
+        length = f"the current one ends in {nap:.2g} s" if last.wait.timeout_is_remaining else f"{nap:.2g} s each"
+        naps = f"{self.who(last.pid)} polls, sleeping in short naps between tries ({length})"
+        shown = {s.pid for s in steps}
+        for pid in sorted(p for p, node in self.graph.processes.items() if node.blocked and p not in shown):
+            other_steps, back = self.walk(pid)
+            story = self.name(other_steps, back)
+            if story is not None:
+                text = f"{naps}; meanwhile {story.text[:1].lower()}{story.text[1:]}"
+                return _Story(story.pattern, self._after(steps, last, text), [last.pid, *story.pids])
+        return None
 
     def _sink(self, steps: list[_Step], step: _Step, need: Need, wait: Wait, holders: list[int]) -> _Story | None:
         who = self.who(step.pid)

@@ -110,6 +110,14 @@ class ProcessNode:
         return self.state in ("Z", "X")
 
     @property
+    def blocked(self) -> bool:
+        """Every thread waits, untimed, for something we understand: it cannot move by itself.
+        Stopped, uninterruptible, unreadable, running or timed processes may still progress."""
+        if self.zombie or self.state in ("T", "t", "D") or (self.unreadable and not self.waits):
+            return False
+        return not any(w.running or w.timeout is not None or not w.understood or w.inferred for w in self.waits)
+
+    @property
     def spinning(self) -> bool:
         """Still running at the second look, after using a good share of a CPU in between."""
         running = any(wait.running for wait in self.waits)
@@ -132,7 +140,7 @@ class WaitGraph:
     def live(self) -> set[int]:
         """Processes that may still make progress: running, in a timed or not-understood wait,
         or waiting for something a live process (or one outside our view) could provide."""
-        live = {pid for pid, node in self.processes.items() if not node.zombie and _self_live(node)}
+        live = {pid for pid, node in self.processes.items() if not node.zombie and not node.blocked}
         changed = True
         while changed:
             changed = False
@@ -177,14 +185,6 @@ class WaitGraph:
             )
             line += ")"
         return line
-
-
-def _self_live(node: ProcessNode) -> bool:
-    """Stopped, in uninterruptible sleep, unreadable, running, or in a wait that ends by itself
-    or that we do not understand: assumed able to make progress."""
-    if node.state in ("T", "t", "D") or (node.unreadable and not node.waits):
-        return True
-    return any(w.running or w.timeout is not None or not w.understood or w.inferred for w in node.waits)
 
 
 def describe_wait(wait: Wait, node: ProcessNode) -> str:
@@ -352,6 +352,8 @@ class _Builder:
             return Wait(pid=pid, tid=tid, call="running", wchan=wchan)
         if call.number < 0:
             return Wait(pid=pid, tid=tid, call="", wchan=wchan, understood=False, note="not in a system call")
+        if call.number not in syscalls.table():  # an architecture we have no table for, or a rare call
+            return self._wait_from_wchan(node, tid, wchan, f"system call {call.number} is not in our table")
         wait = Wait(pid=pid, tid=tid, call=syscalls.name(call.number), wchan=wchan)
         self._interpret(node, wait, call.args)
         return wait
@@ -708,7 +710,8 @@ def _h_msgrcv(b: _Builder, node: ProcessNode, wait: Wait, args: tuple[int, ...])
         queue = None
     if queue is not None:
         need.obj += f" (key {queue.key:#x})"
-        need.state = "empty" if queue.qnum == 0 else f"{queue.qnum} messages, {queue.cbytes} bytes"
+        plural = "" if queue.qnum == 1 else "s"
+        need.state = "empty" if queue.qnum == 0 else f"{queue.qnum} message{plural}, {queue.cbytes} bytes"
         if receiving:
             msgtyp = args[3] - (1 << 64) if args[3] >= 1 << 63 else args[3]
             if msgtyp and queue.qnum:

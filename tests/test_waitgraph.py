@@ -322,6 +322,21 @@ def test_a_busy_child_is_named_at_the_end_of_the_chain(scenario):
     assert graph.processes[child].spinning
 
 
+def test_a_polling_caller_is_explained_by_the_process_stuck_behind_it(scenario):
+    run = scenario("poll_for_a_reply_nobody_sends")
+    run.wait_blocked(server="msgrcv", caller="clock_nanosleep")
+    _, found = run.diagnose()
+    caller, server = run.pid("caller"), run.pid("server")
+    assert found.pattern == "no-waker", found.sentence
+    assert found.sentence.startswith(f"The parent (pid {caller}) polls, sleeping in short naps between tries")
+    assert f"meanwhile child {server} waits for a message on System V message queue {run.fact('server')['msqid']}" in (
+        found.sentence
+    )
+    assert "(1 message, 7 bytes, none of the type it asks for (1))" in found.sentence
+    assert f"only the parent (pid {caller}) still runs and might send one" in found.sentence
+    assert not found.deadlock  # the caller's loop is alive: only the evidence says it is hopeless
+
+
 def test_a_sleep_that_a_signal_handler_does_not_end(scenario):
     run = scenario("sleep_instead_of_waiting")
     run.wait_blocked(sleeper="clock_nanosleep")
@@ -411,6 +426,12 @@ def test_without_ptrace_attach_the_fd_is_inferred_from_the_wait_channel(scenario
     assert (found.deadlock, found.confidence) == (False, "likely")
     assert "fd inferred from the kernel wait channel" in graph.describe(facts["pid"])
     assert any("its system call" in gap and "permission denied" in gap for gap in found.unreadable)
+
+
+def test_system_call_numbers_are_named_per_architecture():
+    assert syscalls.name(61, "x86_64") == "wait4" and syscalls.name(260, "aarch64") == "wait4"
+    assert syscalls.name(98, "aarch64") == "futex" and syscalls.name(202, "x86_64") == "futex"
+    assert syscalls.name(61, "sparc64") == "syscall 61"  # no table: the wait channel speaks instead
 
 
 def test_no_process_at_all_names_nothing():

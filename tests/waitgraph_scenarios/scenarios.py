@@ -221,6 +221,30 @@ def threads_read_each_others_ends(token: str, workdir: str) -> None:
         thread.join()
 
 
+def poll_for_a_reply_nobody_sends(token: str, workdir: str) -> None:
+    """rpc_call as a try-and-sleep loop: the caller polls its reply type with IPC_NOWAIT; the
+    server child waits for requests on type 1, but the caller sent its request on type 2."""
+    import time
+
+    import sysv_ipc
+
+    key = int(token.rsplit("-", 1)[1])
+    queue = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, 0o600)
+    server = os.fork()
+    if server == 0:
+        emit("server", msqid=queue.id)
+        queue.receive(type=1)
+        os._exit(0)
+    queue.send(b"request", type=2)  # the bug: requests go on type 1
+    emit("caller", server=server)
+    while True:
+        try:
+            queue.receive(block=False, type=os.getpid())
+            break
+        except sysv_ipc.BusyError:
+            time.sleep(0.01)
+
+
 def write_all_then_read(token: str, workdir: str) -> None:
     """`cat` as a filter: the parent writes all its input before reading any output."""
     in_read, in_write = os.pipe()
@@ -269,6 +293,7 @@ SCENARIOS = {
         sleep_instead_of_waiting,
         worker_thread_never_sees_eof,
         threads_read_each_others_ends,
+        poll_for_a_reply_nobody_sends,
         write_all_then_read,
         accept_nobody,
     )
