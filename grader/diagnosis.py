@@ -92,7 +92,7 @@ def diagnose(graph: WaitGraph, focus: int | None = None, hint: str = "", quiet_s
     involved = story.pids or [s.pid for s in steps]
     inferred = any(s.wait is not None and s.wait.inferred for s in steps)
     if deadlock:
-        evidence += (_deadlock_line(graph, stuck),)
+        evidence += (_deadlock_line(stuck),)
     return Diagnosis(
         pattern=story.pattern,
         sentence=story.text,
@@ -131,7 +131,7 @@ def _why_unnamed(steps: list[_Step]) -> str:
         return f"pid {last.pid} could not be inspected"
     if not last.wait.call:
         return f"pid {last.pid}'s system call could not be read ({last.wait.note})"
-    if last.wait.sleeping and last.wait.timeout is not None and last.wait.timeout < POLL_NAP:
+    if _napping(last.wait):
         return f"pid {last.pid} polls in short sleeps, and what it tries is not visible to the kernel"
     if not last.wait.understood:
         detail = f": {last.wait.note}" if last.wait.note else ""
@@ -139,7 +139,7 @@ def _why_unnamed(steps: list[_Step]) -> str:
     return f"pid {last.pid} waits for something another process may still provide"
 
 
-def _deadlock_line(graph: WaitGraph, stuck: set[int]) -> str:
+def _deadlock_line(stuck: set[int]) -> str:
     pids = ", ".join(str(pid) for pid in sorted(stuck))
     return f"nothing can wake pids {pids}: each is blocked on something only blocked processes could provide"
 
@@ -313,7 +313,7 @@ class _Namer:
                 "block in the call that waits (read, wait, acquire with a timeout) instead."
             )
             return _Story("busy-loop", self._after(steps, last, text), [last.pid])
-        if wait.sleeping and wait.timeout is not None and wait.timeout < POLL_NAP:
+        if _napping(wait):
             return self._polling(steps, last)
         if wait.sleeping:
             return _Story("sleeping", self._after(steps, last, self._sleep_text(who, node, wait)), [last.pid])
@@ -322,10 +322,7 @@ class _Namer:
             return _Story("threads", self._after(steps, last, text), [last.pid])
         if need is None or not wait.understood or need.unknown_wakers:
             return None
-        holders = sorted({h.pid for h in need.wakers if h.pid != last.pid})
-        if not set(holders) <= self.stuck:
-            return None  # a holder may still act
-        return self._sink(steps, last, need, wait, holders)
+        return self._sink(steps, last, need, wait)  # no other process holds it: the walk stopped here
 
     def _polling(self, steps: list[_Step], last: _Step) -> _Story | None:
         """A try-and-sleep loop: what it tries is invisible to the kernel, but a process that is
@@ -343,7 +340,7 @@ class _Namer:
                 return _Story(story.pattern, self._after(steps, last, text), [last.pid, *story.pids])
         return None
 
-    def _sink(self, steps: list[_Step], step: _Step, need: Need, wait: Wait, holders: list[int]) -> _Story | None:
+    def _sink(self, steps: list[_Step], step: _Step, need: Need, wait: Wait) -> _Story | None:
         who = self.who(step.pid)
         state = f" ({need.state})" if need.state else ""
         if need.what == "open-peer":
@@ -358,10 +355,8 @@ class _Namer:
             return self._signal_story(steps, step, need, wait)
         opens = need.key[0] in ("posix-sem", "shm-futex", "mqueue", "fifo")  # holders are visible
         if need.what == "data" and need.key[0] == "fifo":
-            text = (
-                f"{who} reads {need.obj} (fd {need.fd}), and {self._nobody(step.pid, holders, 'write to it', opens)}."
-            )
-            return _Story("no-waker", self._after(steps, step, text), [step.pid, *holders])
+            text = f"{who} reads {need.obj} (fd {need.fd}), and {self._nobody(step.pid, 'write to it', opens)}."
+            return _Story("no-waker", self._after(steps, step, text), [step.pid])
         actions = {
             "post": ("waits on", "post it"),
             "message": ("waits for a message on", "send one"),
@@ -373,20 +368,15 @@ class _Namer:
         if need.what not in actions:
             return None
         verb, remedy = actions[need.what]
-        text = f"{who} {verb} {need.obj}{state}, and {self._nobody(step.pid, holders, remedy, opens)}."
+        text = f"{who} {verb} {need.obj}{state}, and {self._nobody(step.pid, remedy, opens)}."
         if need.what == "post":
             text += " Nobody will ever release it: post where the work is done, or give it the right initial value."
-        return _Story("no-waker", self._after(steps, step, text), [step.pid, *holders])
+        return _Story("no-waker", self._after(steps, step, text), [step.pid])
 
-    def _nobody(self, pid: int, holders: list[int], remedy: str, opens: bool) -> str:
-        """Why nobody will act: '... no other process of the run has it open or is running to post it'."""
+    def _nobody(self, pid: int, remedy: str, opens: bool) -> str:
+        """Why nobody will act: '... no other process of the run has it open or is running to post it'.
+        `opens`: the object is held through an fd or a mapping, so "has it open" is evidence too."""
         live = sorted(p for p, n in self.graph.processes.items() if p != pid and not n.zombie and p not in self.stuck)
-        if holders:
-            names = _and([self.who(h) for h in holders])
-            verb = "is blocked itself" if len(holders) == 1 else "are blocked themselves"
-            if len(holders) == 1:
-                return f"the only other process that has it open, {names}, {verb}"
-            return f"the other processes that have it open, {names}, {verb}"
         if live:
             running = f"only {_and([self.who(p) for p in live])} still runs and might {remedy}"
             return f"no other process of the run has it open; {running}" if opens else running
@@ -399,7 +389,7 @@ class _Namer:
         wanted = need.signals & ~self.quiet_signals or need.signals
         names = _or(signal_names(wanted)) or "a signal"
         limit = f", for up to {wait.timeout:.3g} s" if wait.timeout is not None else ""
-        nobody = self._nobody(step.pid, [], "send it", opens=False)
+        nobody = self._nobody(step.pid, "send it", opens=False)
         text = f"{self.who(step.pid)} waits in {how} for {names} ({need.state}{limit}), and {nobody}."
         caught = self.graph.processes[step.pid].signals
         handled = wait.call in ("pause", "rt_sigsuspend") or bool(caught and caught.caught & wanted)
@@ -488,6 +478,11 @@ def _and(parts: list[str], word: str = "and") -> str:
 
 def _or(parts: list[str]) -> str:
     return _and(parts, "or")
+
+
+def _napping(wait: Wait) -> bool:
+    """One short sleep of a try-and-sleep loop."""
+    return wait.sleeping and wait.timeout is not None and wait.timeout < POLL_NAP
 
 
 def _active_threads(node: ProcessNode) -> list[Wait]:

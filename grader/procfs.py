@@ -120,11 +120,6 @@ def cpu_ns(pid: int) -> int:
         return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def command_line(pid: int) -> list[str]:
-    raw = (PROC / str(pid) / "cmdline").read_bytes()
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
 # --- memory ---------------------------------------------------------------------
 
 

@@ -98,7 +98,6 @@ class ProcessNode:
     ppid: int
     comm: str
     state: str  # the process's state letter; Z for a zombie
-    command: str = ""
     waits: list[Wait] = field(default_factory=list)  # main thread first
     fds: dict[int, procfs.FdEntry] = field(default_factory=dict)
     cpu_share: float | None = None  # share of one CPU used while the graph was read
@@ -312,7 +311,6 @@ class _Builder:
         if node.zombie:
             return node
         try:
-            node.command = " ".join(procfs.command_line(pid))[:120] or main.comm
             node.signals = procfs.signal_masks(pid)
         except OSError:
             pass
