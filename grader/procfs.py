@@ -66,7 +66,7 @@ def children(pid: int) -> list[int]:
     """The process's children, zombies included (each thread's /proc/<pid>/task/<tid>/children)."""
     found: list[int] = []
     for tid in thread_ids(pid):
-        found += [int(child) for child in (_task_dir(pid, tid) / "children").read_text().split()]
+        found += [int(child) for child in (PROC / str(pid) / "task" / str(tid) / "children").read_text().split()]
     return sorted(set(found))
 
 
