@@ -235,7 +235,9 @@ def decode(data: bytes) -> Envelope:
     session = message.pop("session", None)
     tag = message.pop("ev", None)
     message.pop("v")
-    if not isinstance(session, int) or tag not in _DECODERS:
+    if not isinstance(session, int) or isinstance(session, bool):
+        raise ProtocolError("no session number")
+    if tag not in _DECODERS:
         raise ProtocolError(f"unknown event {tag!r}")
     try:
         return Envelope(session, _DECODERS[tag](message))

@@ -220,6 +220,7 @@ class SandboxSession:
         self.proc = proc
         assert proc.stdout is not None
         self.output: IO[bytes] = proc.stdout
+        os.set_blocking(self.output.fileno(), False)  # read what is there, never wait for more
         self.test_pid: int | None = None
         self.exit_status: int | None = None  # the test process's wait status, from the supervisor
         self.ended_cleanly = False
@@ -317,9 +318,7 @@ class GradingRun:
             env=env,
             cwd=self.folder.root,
         )
-        session = SandboxSession(self.sessions, proc)
-        os.set_blocking(session.output.fileno(), False)
-        return session
+        return SandboxSession(self.sessions, proc)
 
     def _drive(self, session: SandboxSession) -> Generator[GradeEvent, None, Outcome]:
         while True:
