@@ -28,26 +28,13 @@ from typing import IO, Any, NoReturn
 
 import pytest
 
-from grader import explain, hygiene, ledger, proctree
+from grader import explain, hygiene, ledger, proctree, protocol
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
 from grader.explain import Verdict
 from grader.loader import ImplLoadError, load_impl
 from grader.perf import PerfRecorder
-from grader.protocol import (
-    DUMP_SIGNAL,
-    Collected,
-    Event,
-    Hello,
-    Loaded,
-    LoadError,
-    SandboxConfig,
-    SessionEnd,
-    SuiteError,
-    TestDescription,
-    TestResultEvent,
-    TestStart,
-)
+from grader.protocol import DUMP_SIGNAL, SandboxConfig, TestDescription
 from grader.report import HygieneFinding, PerfFigure, TestResult
 from grader.testing import Names, PythonProcesses
 
@@ -90,7 +77,7 @@ class GradingPlugin:
     def _count_fork(self) -> None:
         self._forks_in_test += 1
 
-    def _abort(self, event: Event, reason: str) -> NoReturn:
+    def _abort(self, event: protocol.Event, reason: str) -> NoReturn:
         self.events.send(event)
         pytest.exit(reason, returncode=ABORTED)
 
@@ -105,7 +92,7 @@ class GradingPlugin:
         faulthandler.register(DUMP_SIGNAL, file=self._stacks_file, all_threads=True, chain=False)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.events.send(Hello(os.getpid()))
+        self.events.send(protocol.Hello(os.getpid()))
         os.chdir(self.folder.scratch)
         os.environ[ledger.LEDGER_ENV] = str(self.folder.ledger)  # load_impl installs it, here and in python -c
         me = os.getpid()
@@ -113,7 +100,7 @@ class GradingPlugin:
         try:
             self._module = load_impl(self.config.impl, str(self.folder.escapes), self.kata_def.api)
         except ImplLoadError as err:
-            self._abort(LoadError(str(err)), "the implementation did not load")
+            self._abort(protocol.LoadError(str(err)), "the implementation did not load")
         forked = [pid for pid in proctree.children(me) if pid not in before]
         if forked:
             proctree.kill_all(lambda: [pid for pid in proctree.children(me) if pid in forked])
@@ -122,8 +109,8 @@ class GradingPlugin:
                 f"importing {os.path.basename(self.config.impl)} started a process (pid {forked[0]}): "
                 "top-level code runs at import and must only define things; fork inside a function"
             )
-            self._abort(LoadError(message), "the implementation forked at import")
-        self.events.send(Loaded())
+            self._abort(protocol.LoadError(message), "the implementation forked at import")
+        self.events.send(protocol.Loaded())
 
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -136,18 +123,18 @@ class GradingPlugin:
             (selected if description.selected else deselected).append(item)
         items[:] = selected
         config.hook.pytest_deselected(items=deselected)
-        self.events.send(Collected(tuple(self._descriptions.values())))
+        self.events.send(protocol.Collected(tuple(self._descriptions.values())))
 
     def _describe(self, item: pytest.Item) -> TestDescription:
         marker = item.get_closest_marker("task")
         if marker is None or not marker.args or not isinstance(marker.args[0], int):
-            self._abort(SuiteError(f"{item.nodeid} has no @pytest.mark.task(n)"), "a test has no task")
+            self._abort(protocol.SuiteError(f"{item.nodeid} has no @pytest.mark.task(n)"), "a test has no task")
         task_id = marker.args[0]
         try:
             task = self.kata_def.task(task_id)
         except KeyError:
             message = f"{item.nodeid} is marked task {task_id}, which {self.kata_def.id}'s kata.yaml does not declare"
-            self._abort(SuiteError(message), "a test names an unknown task")
+            self._abort(protocol.SuiteError(message), "a test names an unknown task")
         c = self.config
         selected = (
             (c.only is None or item.nodeid in c.only)
@@ -166,7 +153,7 @@ class GradingPlugin:
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.events.send(SessionEnd())
+        self.events.send(protocol.SessionEnd())
 
     # --- one test -------------------------------------------------------------------------
 
@@ -183,7 +170,7 @@ class GradingPlugin:
         fds_before = hygiene.fd_snapshot()
         saved = ProcessState()
         parent = os.getppid()
-        self.events.send(TestStart(item.nodeid))
+        self.events.send(protocol.TestStart(item.nodeid))
         started = time.monotonic()
         try:
             return (yield)
@@ -226,7 +213,7 @@ class GradingPlugin:
             duration=round(duration, 3),
             nodeid=item.nodeid,
         )
-        self.events.send(TestResultEvent.fitted(result, [PerfFigure(**p) for p in state.perf], findings))
+        self.events.send(protocol.TestResultEvent.fitted(result, [PerfFigure(**p) for p in state.perf], findings))
 
     def _hygiene(self, test: str, state: TestState, fds_before: dict[int, str]) -> list[HygieneFinding]:
         findings = hygiene.escapes(self.folder.escapes, test) + hygiene.leftover_children(test)

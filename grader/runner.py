@@ -34,25 +34,10 @@ from typing import IO, TypedDict, Unpack
 
 import psutil
 
-from grader import blocked, hygiene, proctree
+from grader import blocked, hygiene, proctree, protocol
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
-from grader.protocol import (
-    DUMP_SIGNAL,
-    Collected,
-    Event,
-    Hello,
-    Loaded,
-    LoadError,
-    PytestExit,
-    RunFolder,
-    SandboxConfig,
-    SessionEnd,
-    SuiteError,
-    TestDescription,
-    TestResultEvent,
-    TestStart,
-)
+from grader.protocol import DUMP_SIGNAL, RunFolder, SandboxConfig, TestDescription
 from grader.report import (
     OUTPUT_CAP,
     BlockedProcess,
@@ -337,21 +322,21 @@ class GradingRun:
             if outcome is not None:
                 return outcome
 
-    def _handle(self, session: SandboxSession, event: Event) -> Generator[GradeEvent, None, Outcome | None]:
+    def _handle(self, session: SandboxSession, event: protocol.Event) -> Generator[GradeEvent, None, Outcome | None]:
         match event:
-            case Hello(pid=pid):
+            case protocol.Hello(pid=pid):
                 session.test_pid = pid
                 session.enter(Phase.IMPORTING, self.kata.import_time_limit)
-            case Loaded():
+            case protocol.Loaded():
                 session.enter(Phase.COLLECTING, BETWEEN_TESTS_LIMIT)
-            case LoadError(message=message) | SuiteError(message=message):
+            case protocol.LoadError(message=message) | protocol.SuiteError(message=message):
                 self.load_error = message
                 return Outcome.LOAD_FAILED
-            case Collected(tests=tests):
+            case protocol.Collected(tests=tests):
                 if not self.tests:  # a later session collects the same suite
                     self.tests = {t.nodeid: t for t in tests}
                 session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
-            case TestStart(nodeid=nodeid):
+            case protocol.TestStart(nodeid=nodeid):
                 test = self.tests.get(nodeid)
                 if test is None or not test.selected or nodeid in self.results or session.current is not None:
                     self.violations += 1
@@ -361,7 +346,7 @@ class GradingRun:
                 self._output.clear()
                 self._output_total = 0
                 yield TestStarted(test.name, nodeid, test.task)
-            case TestResultEvent():
+            case protocol.TestResultEvent():
                 if session.current is None or event.result.nodeid != session.current.nodeid:
                     self.violations += 1
                     return None
@@ -369,9 +354,9 @@ class GradingRun:
                 yield TestFinished(self._record_result(event))
                 session.current = None
                 session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
-            case PytestExit(status=status):
+            case protocol.PytestExit(status=status):
                 session.exit_status = status
-            case SessionEnd():
+            case protocol.SessionEnd():
                 session.ended_cleanly = True
         return None
 
@@ -404,7 +389,7 @@ class GradingRun:
         self.results[result.nodeid] = result
         return result
 
-    def _record_result(self, event: TestResultEvent) -> TestResult:
+    def _record_result(self, event: protocol.TestResultEvent) -> TestResult:
         self.perf_figures += event.perf
         self.findings += event.hygiene
         return self._record(event.result)

@@ -10,49 +10,34 @@ from pathlib import Path
 
 import pytest
 
+from grader import protocol as p
 from grader.catalog import load_kata
-from grader.protocol import (
-    Collected,
-    Envelope,
-    Hello,
-    Loaded,
-    LoadError,
-    ProtocolError,
-    PytestExit,
-    SandboxConfig,
-    SessionEnd,
-    SuiteError,
-    TestDescription,
-    TestResultEvent,
-    TestStart,
-    decode,
-    encode,
-)
+from grader.protocol import ProtocolError, decode, encode
 from grader.report import HygieneFinding, PerfFigure, TestResult
 from grader.runner import GradingRun, Outcome, SandboxSession, Selection, TestFinished, TestStarted
 
-SMALL = TestDescription("test_pipe.py::test_small", "test_small", 1, 5.0, True, "a hint")
-OTHER = TestDescription("test_pipe.py::test_other", "test_other", 2, 5.0, True)
+SMALL = p.TestDescription("test_pipe.py::test_small", "test_small", 1, 5.0, True, "a hint")
+OTHER = p.TestDescription("test_pipe.py::test_other", "test_other", 2, 5.0, True)
 EVENTS = [
-    Hello(1234),
-    Loaded(),
-    LoadError("impl.py:3: importing the module raised RuntimeError: boom"),
-    SuiteError("test_x has no @pytest.mark.task(n)"),
-    Collected((SMALL, OTHER)),
-    TestStart(SMALL.nodeid),
-    TestResultEvent(
+    p.Hello(1234),
+    p.Loaded(),
+    p.LoadError("impl.py:3: importing the module raised RuntimeError: boom"),
+    p.SuiteError("test_x has no @pytest.mark.task(n)"),
+    p.Collected((SMALL, OTHER)),
+    p.TestStart(SMALL.nodeid),
+    p.TestResultEvent(
         TestResult("test_small", 1, "fail", "why", "trace", duration=0.5, nodeid=SMALL.nodeid),
         (PerfFigure("mbps", "throughput", 10.0, "MB/s", 20.0, 0.5, 0.5, True, "test_small"),),
         (HygieneFinding("fd", "7", "still open", "test_small"),),
     ),
-    PytestExit(9),
-    SessionEnd(),
+    p.PytestExit(9),
+    p.SessionEnd(),
 ]
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.tag)
 def test_every_event_survives_the_wire(event):
-    assert decode(encode(3, event)) == Envelope(3, event)
+    assert decode(encode(3, event)) == p.Envelope(3, event)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +57,7 @@ def test_a_malformed_datagram_is_rejected_with_the_reason(data, why):
 
 
 def test_a_result_with_an_unknown_status_is_rejected():
-    data = encode(1, TestResultEvent(TestResult("t", 1, "pass", nodeid="n")))
+    data = encode(1, p.TestResultEvent(TestResult("t", 1, "pass", nodeid="n")))
     with pytest.raises(ProtocolError, match="unknown test status 'PASS'"):
         decode(data.replace(b'"pass"', b'"PASS"'))
 
@@ -80,15 +65,15 @@ def test_a_result_with_an_unknown_status_is_rejected():
 def test_a_fitted_result_fits_one_datagram_and_says_how_many_findings_were_cut():
     findings = [HygieneFinding("process", f"pid {n}", "still running " * 20, "t") for n in range(500)]
     result = TestResult("t", 1, "fail", "m" * 100_000, "d" * 100_000, nodeid="n")
-    event = TestResultEvent.fitted(result, [], findings)
+    event = p.TestResultEvent.fitted(result, [], findings)
     assert len(encode(1, event)) < 192 * 1024
     assert len(event.hygiene) == 100 and event.hygiene[-1].name == "and 401 more"
     assert decode(encode(1, event)).event == event
 
 
 def test_the_sandbox_config_survives_its_file():
-    config = SandboxConfig("pipe", "/x/impl.py", "ab12cd34", "/tmp/run", "/s/pipe", 4096, 2, False, ("a", "b"), (1,))
-    assert SandboxConfig.from_json(config.to_json()) == config
+    config = p.SandboxConfig("pipe", "/x/impl.py", "ab12cd34", "/tmp/run", "/s/pipe", 4096, 2, False, ("a", "b"), (1,))
+    assert p.SandboxConfig.from_json(config.to_json()) == config
 
 
 # --- the runner's state machine --------------------------------------------------------------
@@ -132,13 +117,13 @@ def test_a_result_is_taken_only_for_the_test_that_started(machine):
     yielded, outcome = feed(
         run,
         session,
-        Hello(1),
-        Loaded(),
-        Collected((SMALL, OTHER)),
-        TestResultEvent(TestResult("test_other", 2, "pass", nodeid=OTHER.nodeid)),  # never started
-        TestStart(SMALL.nodeid),
-        TestResultEvent(TestResult("test_other", 2, "pass", nodeid=OTHER.nodeid)),  # not the one running
-        TestResultEvent(TestResult("test_small", 1, "pass", nodeid=SMALL.nodeid)),
+        p.Hello(1),
+        p.Loaded(),
+        p.Collected((SMALL, OTHER)),
+        p.TestResultEvent(TestResult("test_other", 2, "pass", nodeid=OTHER.nodeid)),  # never started
+        p.TestStart(SMALL.nodeid),
+        p.TestResultEvent(TestResult("test_other", 2, "pass", nodeid=OTHER.nodeid)),  # not the one running
+        p.TestResultEvent(TestResult("test_small", 1, "pass", nodeid=SMALL.nodeid)),
     )
     assert outcome is None
     assert [type(e) for e in yielded] == [TestStarted, TestFinished]
@@ -151,7 +136,7 @@ def test_a_result_is_taken_only_for_the_test_that_started(machine):
 
 def test_a_test_that_started_and_lost_its_process_is_an_error_and_the_rest_runs_again(machine):
     run, session = machine
-    feed(run, session, Hello(1), Loaded(), Collected((SMALL, OTHER)), TestStart(SMALL.nodeid), PytestExit(9))
+    feed(run, session, p.Hello(1), p.Loaded(), p.Collected((SMALL, OTHER)), p.TestStart(SMALL.nodeid), p.PytestExit(9))
     steps = run._check(session)
     crash = next(steps)
     assert isinstance(crash, TestFinished) and crash.result.status == "error"
@@ -164,6 +149,6 @@ def test_a_test_that_started_and_lost_its_process_is_an_error_and_the_rest_runs_
 
 def test_a_load_error_ends_the_session_with_its_message(machine):
     run, session = machine
-    _, outcome = feed(run, session, Hello(1), LoadError("impl.py:1: boom"), Loaded())
+    _, outcome = feed(run, session, p.Hello(1), p.LoadError("impl.py:1: boom"), p.Loaded())
     assert outcome is Outcome.LOAD_FAILED
     assert run.result().message == "impl.py:1: boom"
