@@ -52,6 +52,7 @@ from grader.report import (
 
 STARTUP_LIMIT = 30.0  # interpreter + pytest start, generous for a busy machine
 BETWEEN_TESTS_LIMIT = 30.0  # fixture teardown and collection between results
+SUITE_BROKEN = "the hidden suite of {kata} is broken: "  # not the learner's doing: said so
 
 
 # --- what a grade tells its caller -----------------------------------------------------
@@ -329,8 +330,11 @@ class GradingRun:
                 session.enter(Phase.IMPORTING, self.kata.import_time_limit)
             case protocol.Loaded():
                 session.enter(Phase.COLLECTING, BETWEEN_TESTS_LIMIT)
-            case protocol.LoadError(message=message) | protocol.SuiteError(message=message):
+            case protocol.LoadError(message=message):
                 self.load_error = message
+                return Outcome.LOAD_FAILED
+            case protocol.SuiteError(message=message):
+                self.load_error = SUITE_BROKEN.format(kata=self.kata.id) + message
                 return Outcome.LOAD_FAILED
             case protocol.Collected(tests=tests):
                 if not self.tests:  # a later session collects the same suite
