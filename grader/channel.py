@@ -45,7 +45,7 @@ class EventReceiver:
 
     def drain(self) -> list[Envelope]:
         """Every event waiting, in arrival order; malformed datagrams are dropped (see `rejected`)."""
-        envelopes = []
+        envelopes: list[Envelope] = []
         while True:
             try:
                 data = self._sock.recv(MAX_EVENT + 1024)

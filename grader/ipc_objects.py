@@ -20,6 +20,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 POSIX_SHM_DIR = Path("/dev/shm")
 POSIX_MQ_DIR = Path("/dev/mqueue")
@@ -137,7 +138,7 @@ def remove(obj: IpcObject) -> None:
     import posix_ipc
     import sysv_ipc
 
-    removers: dict[str, Callable[[str | int], None]] = {
+    removers: dict[str, Callable[[Any], None]] = {
         "posix-shm": posix_ipc.unlink_shared_memory,
         "posix-sem": posix_ipc.unlink_semaphore,
         "posix-mq": posix_ipc.unlink_message_queue,

@@ -74,11 +74,13 @@ def surviving_objects(path: str | os.PathLike[str]) -> list[IpcObject]:
     found = []
     for entry in entries(path):
         kind, handle, name = entry.get("kind"), entry.get("handle"), entry.get("name")
+        if not isinstance(kind, str) or not isinstance(handle, str | int):
+            continue
         if kind in ipc_objects.SYSV_TABLES:
             obj = sysv.get((kind, handle))
             if obj is not None and obj.name == name:
                 found.append(obj)
-        elif not isinstance(kind, str) or not isinstance(handle, str):
+        elif not isinstance(handle, str):
             continue
         elif kind in ipc_objects.SPECIAL_KINDS:
             if ipc_objects.special_kind(handle) == kind:
@@ -206,7 +208,9 @@ def _wrap_posixshmem(recorder: _Recorder) -> None:
 def _wrap_mkfifo(recorder: _Recorder) -> None:
     original = os.mkfifo
 
-    def mkfifo(path: str | bytes | os.PathLike[str], mode: int = 0o666, *, dir_fd: int | None = None) -> None:
+    def mkfifo(
+        path: str | bytes | os.PathLike[str] | os.PathLike[bytes], mode: int = 0o666, *, dir_fd: int | None = None
+    ) -> None:
         original(path, mode, dir_fd=dir_fd)
         if dir_fd is None:
             full = os.path.abspath(os.fsdecode(path))

@@ -115,7 +115,8 @@ class GradingPlugin:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        selected, deselected = [], []
+        selected: list[pytest.Item] = []
+        deselected: list[pytest.Item] = []
         for ordinal, item in enumerate(items, start=1):
             description = self._describe(item)
             self._descriptions[item.nodeid] = description
@@ -265,7 +266,8 @@ class GradingPlugin:
     @pytest.fixture
     def scratch(self, request: pytest.FixtureRequest) -> Path:
         """A folder of this test's own; FIFOs and sockets left in it are leaks."""
-        return request.node.stash[STATE].scratch
+        state: TestState = request.node.stash[STATE]
+        return state.scratch
 
     @pytest.fixture
     def perf(self, request: pytest.FixtureRequest) -> PerfRecorder:

@@ -225,7 +225,7 @@ def reap(pids: Iterable[int]) -> None:
 
 def reap_any() -> list[tuple[int, int]]:
     """Reap every child that has ended: (pid, status) of each."""
-    reaped = []
+    reaped: list[tuple[int, int]] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

@@ -309,7 +309,7 @@ class GradingRun:
     def _drive(self, session: SandboxSession) -> Generator[GradeEvent, None, Outcome]:
         while True:
             wait = min(0.1, max(0.0, session.deadline - time.monotonic()))
-            select.select([self.receiver, session.output], [], [], wait)
+            select.select([self.receiver.fileno(), session.output.fileno()], [], [], wait)
             # Events before output: a test writes only after its TestStart is sent, so output read
             # after handling TestStart is the test's (reading first would drop its beginning).
             for envelope in self.receiver.drain():

@@ -14,7 +14,7 @@ from kata.errors import UserError
 _MARK = {True: "ok", False: "FAIL", None: "skip"}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev = subparsers.add_parser("dev", help="tools for kata authors: check a kata, scaffold a new one")
     verbs = dev.add_subparsers(dest="dev_command", metavar="<verb>", required=True)
 
