@@ -130,30 +130,34 @@ class _Recorder:
             self.record("socket", path, path)
 
 
-def _record_constructor(
+_CLASSES = ("SharedMemory", "Semaphore", "MessageQueue")
+
+
+def _record_constructors(
     module: ModuleType,
-    attr: str,
+    kinds: tuple[str, str, str],
     first_param: str,
-    kind: str,
     recorder: _Recorder,
-    creates: Callable[[Any, int], bool],
+    creates: Callable[[str, Any, int], bool],
     identity: Callable[[Any], tuple[str | int, str]],
 ) -> None:
-    """Replace `module.attr`, a class called as (first_param, flags, ...), by a subclass
-    that records each object it creates: `creates(first, flags)` is asked before the
-    call (afterwards the object exists either way), `identity(obj)` gives (handle, name)."""
-    base = getattr(module, attr)
+    """Replace the shm, semaphore and queue classes of `module` (called as (first_param,
+    flags, ...)) by subclasses that record each object they create, of the matching kind:
+    `creates(kind, first, flags)` is asked before the call (afterwards the object exists
+    either way), `identity(obj)` gives (handle, name)."""
+    for attr, kind in zip(_CLASSES, kinds, strict=True):
+        base = getattr(module, attr)
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        first = args[0] if args else kwargs.get(first_param)
-        flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
-        creating = creates(first, flags)
-        base.__init__(self, *args, **kwargs)
-        if creating:
-            recorder.record(kind, *identity(self))
+        def __init__(self: Any, *args: Any, _base: Any = base, _kind: str = kind, **kwargs: Any) -> None:
+            first = args[0] if args else kwargs.get(first_param)
+            flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
+            creating = creates(_kind, first, flags)
+            _base.__init__(self, *args, **kwargs)
+            if creating:
+                recorder.record(_kind, *identity(self))
 
-    subclass = type(attr, (base,), {"__init__": __init__, "__module__": module.__name__, "__doc__": base.__doc__})
-    setattr(module, attr, subclass)
+        namespace = {"__init__": __init__, "__module__": module.__name__, "__doc__": base.__doc__}
+        setattr(module, attr, type(attr, (base,), namespace))
 
 
 def _wrap_posix_ipc(recorder: _Recorder) -> None:
@@ -161,12 +165,12 @@ def _wrap_posix_ipc(recorder: _Recorder) -> None:
         import posix_ipc
     except ImportError:
         return
-    for attr, kind in (("SharedMemory", "posix-shm"), ("Semaphore", "posix-sem"), ("MessageQueue", "posix-mq")):
 
-        def creates(name: str | None, flags: int, kind: str = kind) -> bool:
-            return bool(flags & posix_ipc.O_CREAT) and not (name is not None and posix_path(kind, name).exists())
+    def creates(kind: str, name: str | None, flags: int) -> bool:
+        return bool(flags & posix_ipc.O_CREAT) and not (name is not None and posix_path(kind, name).exists())
 
-        _record_constructor(posix_ipc, attr, "name", kind, recorder, creates, lambda obj: (obj.name, obj.name))
+    kinds = ("posix-shm", "posix-sem", "posix-mq")
+    _record_constructors(posix_ipc, kinds, "name", recorder, creates, lambda obj: (obj.name, obj.name))
 
 
 def _wrap_sysv_ipc(recorder: _Recorder) -> None:
@@ -174,18 +178,16 @@ def _wrap_sysv_ipc(recorder: _Recorder) -> None:
         import sysv_ipc
     except ImportError:
         return
-    for attr, kind in (("SharedMemory", "sysv-shm"), ("Semaphore", "sysv-sem"), ("MessageQueue", "sysv-msg")):
 
-        def creates(key: int | None, flags: int, kind: str = kind) -> bool:
-            if key is None or key == sysv_ipc.IPC_PRIVATE or flags & sysv_ipc.IPC_CREX == sysv_ipc.IPC_CREX:
-                return True
-            return bool(flags & sysv_ipc.IPC_CREAT) and not any(
-                obj.kind == kind for obj in ipc_objects.sysv_objects([key])
-            )
+    def creates(kind: str, key: int | None, flags: int) -> bool:
+        if key is None or key == sysv_ipc.IPC_PRIVATE or flags & sysv_ipc.IPC_CREX == sysv_ipc.IPC_CREX:
+            return True
+        return bool(flags & sysv_ipc.IPC_CREAT) and not any(obj.kind == kind for obj in ipc_objects.sysv_objects([key]))
 
-        _record_constructor(
-            sysv_ipc, attr, "key", kind, recorder, creates, lambda obj: (obj.id, f"key {obj.key:#x} (id {obj.id})")
-        )
+    kinds = ("sysv-shm", "sysv-sem", "sysv-msg")
+    _record_constructors(
+        sysv_ipc, kinds, "key", recorder, creates, lambda obj: (obj.id, f"key {obj.key:#x} (id {obj.id})")
+    )
 
 
 def _wrap_posixshmem(recorder: _Recorder) -> None:
