@@ -285,7 +285,7 @@ class GradingRun:
         )
         config_path = self.folder.config(self.sessions)
         config_path.write_text(config.to_json())
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KATA_GRADE", "COV_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
         package_parent = str(Path(__file__).resolve().parent.parent)
         env.update(
             {
