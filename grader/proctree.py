@@ -170,48 +170,61 @@ def kill_all(
             break
         try:
             for sig in (signal.SIGSTOP, signal.SIGKILL):
-                for fd in held.values():
-                    _send(fd, sig)
+                for pid, fd in held.items():
+                    _send(pid, fd, sig)
             killed.update(held)
-            _wait_exited(list(held.values()), EXIT_WAIT)
+            _wait_exited([fd for fd in held.values() if fd is not None], EXIT_WAIT)
         finally:
             for fd in held.values():
-                os.close(fd)
+                if fd is not None:
+                    os.close(fd)
     return killed
 
 
-def _hold(pids: list[int], still_ours: Callable[[int], bool] | None) -> dict[int, int]:
-    """pid -> pidfd for each pid that is (still) ours."""
-    held = {}
+def _hold(pids: list[int], still_ours: Callable[[int], bool] | None) -> dict[int, int | None]:
+    """pid -> a pidfd on it, for each pid that is (still) ours; None when no pidfd could be
+    opened (no fd left, an old kernel): that one is signalled by its pid."""
+    held: dict[int, int | None] = {}
     for pid in pids:
+        fd: int | None
         try:
             fd = os.pidfd_open(pid)
-        except OSError:  # gone already
+        except ProcessLookupError:  # gone already
             continue
+        except OSError:
+            fd = None
         if still_ours is None or still_ours(pid):
             held[pid] = fd
-        else:
+        elif fd is not None:
             os.close(fd)
     return held
 
 
-def _send(pidfd: int, sig: int) -> None:
+def _send(pid: int, pidfd: int | None, sig: int) -> None:
     try:
-        signal.pidfd_send_signal(pidfd, sig)
+        if pidfd is None:
+            os.kill(pid, sig)
+        else:
+            signal.pidfd_send_signal(pidfd, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
 
 def _wait_exited(pidfds: list[int], timeout: float) -> None:
-    """A pidfd turns readable when its process has exited (a zombie counts)."""
+    """A pidfd turns readable when its process has exited (a zombie counts). poll, not
+    select: a fork storm's pidfds go past select's 1024."""
+    poller = select.poll()
+    for fd in pidfds:
+        poller.register(fd, select.POLLIN)
+    pending = set(pidfds)
     deadline = time.monotonic() + timeout
-    pending = list(pidfds)
     while pending:
         left = deadline - time.monotonic()
         if left <= 0:
             return
-        ready, _, _ = select.select(pending, [], [], left)
-        pending = [fd for fd in pending if fd not in ready]
+        for fd, _event in poller.poll(left * 1000):
+            poller.unregister(fd)
+            pending.discard(fd)
 
 
 def reap(pids: Iterable[int]) -> None:

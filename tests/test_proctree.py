@@ -85,3 +85,27 @@ def test_a_refused_prctl_is_an_error(monkeypatch):
     monkeypatch.setattr(proctree.ctypes, "get_errno", lambda: 1)
     with pytest.raises(proctree.SubreaperError, match=r"PR_SET_CHILD_SUBREAPER\) failed \(Operation not permitted\)"):
         proctree.become_subreaper()
+
+
+STORM = """
+import os, resource, signal
+from grader import proctree
+pids = []
+for _ in range(200):
+    pid = os.fork()
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    pids.append(pid)
+resource.setrlimit(resource.RLIMIT_NOFILE, (32, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+mine = set(pids)
+killed = proctree.kill_all(lambda: [p for p in proctree.children(os.getpid()) if p in mine])
+proctree.reap(killed)
+print(len(killed), sum(proctree.alive(p) for p in pids))
+"""
+
+
+def test_a_storm_is_killed_when_no_fd_is_left_for_pidfds():
+    """Out of fds (the learner's code may hold them all), processes are signalled by pid."""
+    done = subprocess.run([sys.executable, "-c", STORM], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["200", "0"], done.stderr
