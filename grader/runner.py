@@ -175,6 +175,8 @@ def precheck(path: Path, kata_id: str) -> str:
 
 @dataclass(frozen=True)
 class Selection:
+    """What the caller asked to grade: perf tasks or not, some tasks, some tests (None: all)."""
+
     perf: bool
     tasks: tuple[int, ...] | None
     tests: tuple[str, ...] | None
