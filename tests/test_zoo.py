@@ -29,7 +29,7 @@ from zoolib import (
 
 from grader import grade
 from grader.catalog import load_kata
-from grader.plugin import MAX_FINDINGS_SENT
+from grader.protocol import MAX_FINDINGS_SENT
 from grader.report import Result, render_text
 from grader.report import TestResult as GradedTest  # not collected by pytest
 
