@@ -72,7 +72,7 @@ def busy_neighbours(count: int = 2):
 
 
 def slow_mutant(kata_id: str):
-    from katalib import declared_mutants
+    from grader.mutants import declared_mutants
 
     return next((m for m in declared_mutants(kata_id) if m.perf), None)
 
@@ -102,7 +102,7 @@ def cost_rows(katas, runs: int) -> list[str]:
 
 
 def discrimination_rows(katas, rounds: int) -> list[str]:
-    from katalib import mutant_source
+    from grader.mutants import mutant_source
 
     rows = ["| kata | reference passes perf | slow mutant | slow mutant passes perf |", "|---|---:|---|---:|"]
     with busy_neighbours(), tempfile.TemporaryDirectory(prefix="kata-bench-") as folder:

@@ -17,8 +17,13 @@ import json
 import os
 import sys
 import types
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from grader import ledger
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MODULE_NAME = "kata_impl"
 ESCAPE_EXIT_STATUS = 70
@@ -105,9 +110,9 @@ def _guard_class(cls: type, escapes_dir: str | None) -> None:
             setattr(cls, name, type(attr)(_guard(attr.__func__, label, escapes_dir)))
 
 
-def _guard(fn, label: str, escapes_dir: str | None):
+def _guard(fn: Callable[P, R], label: str, escapes_dir: str | None) -> Callable[P, R]:
     @functools.wraps(fn)
-    def guarded(*args, **kwargs):
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         generation = _fork_generation
         try:
             result = fn(*args, **kwargs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import textwrap
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 SCHEMA_VERSION = 1
 OUTPUT_CAP = 8 * 1024  # bytes of captured output kept per test
@@ -102,14 +103,14 @@ class Result:
     def tasks_passed(self) -> int:
         return sum(1 for t in self.tasks if t.status == "pass")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Result:
+    def from_dict(cls, data: dict[str, Any]) -> Result:
         data = dict(data)
         data["tasks"] = [TaskResult(**t) for t in data.get("tasks", [])]
         data["tests"] = [test_result_from_dict(t) for t in data.get("tests", [])]
@@ -118,7 +119,7 @@ class Result:
         return cls(**data)
 
 
-def test_result_from_dict(data: dict) -> TestResult:
+def test_result_from_dict(data: dict[str, Any]) -> TestResult:
     data = dict(data)
     data["blocked"] = [BlockedProcess(**b) for b in data.get("blocked", [])]
     return TestResult(**data)
@@ -153,15 +154,28 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
         return "\n".join(lines) + "\n"
     lines.append("")
     for task in result.tasks:
-        if task.status == "skipped":
-            detail = task.skipped_because or "skipped"
-        else:
-            detail = f"{task.passed}/{task.total} tests"
+        detail = (
+            (task.skipped_because or "skipped") if task.status == "skipped" else f"{task.passed}/{task.total} tests"
+        )
         lines.append(f"  [{_MARK[task.status]:>4}] task {task.id}: {task.title}  ({detail})")
-    failing = [t for t in result.tests if t.status != "pass"]
-    if failing:
-        lines.append("")
-        lines.append("What went wrong:")
+    lines += _failures(result.tests, verbose)
+    lines += _perf(result.perf)
+    lines += _hygiene(result.hygiene)
+    lines += [f"note: {notice}" for notice in result.notices]
+    graded = [t for t in result.tasks if t.status != "skipped"]
+    skipped = len(result.tasks) - len(graded)
+    lines.append("")
+    lines.append(
+        f"{result.status.upper()}: {result.tasks_passed}/{len(graded)} tasks"
+        + (f" ({skipped} skipped)" if skipped else "")
+        + f", {sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _failures(tests: list[TestResult], verbose: bool) -> list[str]:
+    failing = [t for t in tests if t.status != "pass"]
+    lines = ["", "What went wrong:"] if failing else []
     for group in _same_failure_groups(failing):
         test = group[0]
         lines.append("")
@@ -175,43 +189,42 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
         if test.details and (verbose or test.status == "error"):
             lines.extend("    | " + line for line in test.details.splitlines())
         if test.output:
-            shown = test.output if verbose else _tail(test.output, 12)
+            output = test.output if verbose else _tail(test.output, 12)
             lines.append("    output:")
-            lines.extend("    > " + line for line in shown.splitlines())
-    if result.perf:
-        lines.append("")
-        lines.append("Performance (same-run baseline, ratio must reach the threshold):")
-        for p in result.perf:
-            verdict = "ok" if p.passed else "TOO SLOW"
-            lines.append(
-                f"  {p.description or p.name}: {p.value:,.1f} {p.unit} vs baseline {p.baseline:,.1f} {p.unit}"
-                f" = {_ratio(p.ratio)}x (threshold {_ratio(p.threshold)}x) {verdict}"
-            )
-    if result.hygiene:
-        lines.append("")
-        lines.append("Hygiene (left behind, and removed by the grader):")
-        shown: dict[tuple[str, str], int] = {}
-        for h in result.hygiene:
-            group = (h.test, h.kind)
-            shown[group] = shown.get(group, 0) + 1
-            if shown[group] <= HYGIENE_SHOWN_PER_KIND:
-                where = f" [{h.test}]" if h.test else ""
-                lines.append(f"  {h.kind} {h.name}{where}: {h.message}")
-        for (test, kind), count in shown.items():
-            if count > HYGIENE_SHOWN_PER_KIND:
-                where = f" in {test}" if test else ""
-                lines.append(f"  ... and {count - HYGIENE_SHOWN_PER_KIND} more {kind} findings{where} (all in --json)")
-    for notice in result.notices:
-        lines.append(f"note: {notice}")
-    lines.append("")
-    graded = [t for t in result.tasks if t.status != "skipped"]
-    skipped = len(result.tasks) - len(graded)
-    lines.append(
-        f"{result.status.upper()}: {result.tasks_passed}/{len(graded)} tasks"
-        + (f" ({skipped} skipped)" if skipped else "")
-        + f", {sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
-    )
-    return "\n".join(lines) + "\n"
+            lines.extend("    > " + line for line in output.splitlines())
+    return lines
+
+
+def _perf(figures: list[PerfFigure]) -> list[str]:
+    if not figures:
+        return []
+    lines = ["", "Performance (same-run baseline, ratio must reach the threshold):"]
+    for p in figures:
+        verdict = "ok" if p.passed else "TOO SLOW"
+        lines.append(
+            f"  {p.description or p.name}: {p.value:,.1f} {p.unit} vs baseline {p.baseline:,.1f} {p.unit}"
+            f" = {_ratio(p.ratio)}x (threshold {_ratio(p.threshold)}x) {verdict}"
+        )
+    return lines
+
+
+def _hygiene(findings: list[HygieneFinding]) -> list[str]:
+    """A few findings per test and kind (a fork storm leaves hundreds), then a count of the rest."""
+    if not findings:
+        return []
+    lines = ["", "Hygiene (left behind, and removed by the grader):"]
+    per_group: dict[tuple[str, str], int] = {}
+    for h in findings:
+        group = (h.test, h.kind)
+        per_group[group] = per_group.get(group, 0) + 1
+        if per_group[group] <= HYGIENE_SHOWN_PER_KIND:
+            where = f" [{h.test}]" if h.test else ""
+            lines.append(f"  {h.kind} {h.name}{where}: {h.message}")
+    for (test, kind), count in per_group.items():
+        if count > HYGIENE_SHOWN_PER_KIND:
+            where = f" in {test}" if test else ""
+            lines.append(f"  ... and {count - HYGIENE_SHOWN_PER_KIND} more {kind} findings{where} (all in --json)")
+    return lines
 
 
 def _ratio(value: float) -> str:

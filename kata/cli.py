@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kata.commands.progress",
     "kata.commands.quiz",
     "kata.commands.watch",
+    "kata.commands.dev",
 )
 
 

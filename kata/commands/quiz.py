@@ -2,7 +2,9 @@
 
 Scriptable: numbered choices, one answer per line, `?` for "don't know", `q` to
 stop; end of input also stops, cleanly, with the summary. Every answer is
-recorded as soon as it is given. `KATA_NOW=<ISO time>` pretends the session
+recorded as soon as it is given. A design question is answered in two steps:
+write (or think) your answer, an empty line reveals the model answer, its wrong
+turns and its rubric; then type the numbers of the key points you covered. `KATA_NOW=<ISO time>` pretends the session
 starts then (see `clock_from_env`). Until the TUI exists, `--plain` is also
 what runs without it.
 """
@@ -117,24 +119,60 @@ class PlainFace:
             self.say("Time is up.")
 
     def _answer(self, session, asked):
-        from kata.quiz.checking import AnswerFormatError
+        from kata.quiz.checking import AnswerFormatError, parse_answer
+        from kata.quiz.design import DesignAnswer
 
+        design = asked.question.kind == "design"
+        notes: str | None = ""
+        if design:
+            notes = self._draft()
+            if notes is None or notes.lower() in QUIT_WORDS or notes == DONT_KNOW:
+                return _stop_or_give_up(session, notes)
+            self.reveal(asked.question)
         while True:
             line = self.read()
-            if line is None or line.lower() in QUIT_WORDS:
-                return None
-            if line == DONT_KNOW:
-                return session.dont_know()
+            if line is None or line.lower() in QUIT_WORDS or line == DONT_KNOW:
+                return _stop_or_give_up(session, line)
             try:
+                if design:
+                    return session.answer(DesignAnswer(parse_answer(asked.shown, line).covered, notes or ""))
                 return session.answer_text(line)
             except AnswerFormatError as err:
                 self.say(f"  ({err})")
+
+    def _draft(self) -> str | None:
+        """The learner's written answer: lines up to an empty one (None at end of input)."""
+        self.say("Write your answer (or think it through); an empty line reveals the model answer.")
+        lines: list[str] = []
+        while (line := self.read("| " if lines else "> ")) is not None:
+            if not line:
+                return "\n".join(lines)
+            if not lines and (line == DONT_KNOW or line.lower() in QUIT_WORDS):
+                return line
+            lines.append(line)
+        return None
+
+    def reveal(self, q) -> None:
+        """The model answer and its wrong turns, then the rubric to tick."""
+        self.show_model(q)
+        self.say("Key points (which did your answer cover?):")
+        for n, p in enumerate(q.rubric, 1):
+            self.say(textwrap.fill(p.point, width=88, initial_indent=f"  {n}. ", subsequent_indent="     "))
+        self.say(f"Type the numbers you covered, e.g. `1 3`, or 0 for none (1-{len(q.rubric)}).")
+
+    def show_model(self, q) -> None:
+        self.say("\nModel answer:")
+        for paragraph in q.model.split("\n\n"):
+            self.say(textwrap.fill(paragraph, width=88, initial_indent="  ", subsequent_indent="  "))
+        self.say("Common wrong turns:")
+        for turn in q.wrong_turns:
+            self.say(textwrap.fill(turn, width=88, initial_indent="  - ", subsequent_indent="    "))
 
     def show(self, asked) -> None:
         q = asked.question
         clock = f" · {_minutes(asked.time_left)} left" if asked.time_left is not None else ""
         self.say(f"\n[{asked.number}/{asked.total}] {q.topic} · {_KIND_LABEL[q.kind]}{clock}")
-        self.say(q.prompt)
+        self.say("\n\n".join(textwrap.fill(p, width=88) for p in q.prompt.split("\n\n")))
         if q.code:
             self.say()
             self.say(textwrap.indent(q.code.rstrip("\n"), "    "))
@@ -146,7 +184,15 @@ class PlainFace:
 
     def show_feedback(self, feedback) -> None:
         v = feedback.verdict
-        if v.correct:
+        if feedback.question.kind == "design":
+            import fsrs
+
+            if v.given == "(don't know)":
+                self.show_model(feedback.question)
+            else:
+                self.say(v.given)
+            self.say(f"Rating: {fsrs.Rating(feedback.rating).name} (from the share of key points covered)")
+        elif v.correct:
             self.say("Right.")
         else:
             self.say("Wrong. The answer:")
@@ -219,7 +265,13 @@ _KIND_LABEL = {
     "short": "short answer",
     "order": "put in order",
     "code": "what does this program do?",
+    "design": "design question (open answer)",
 }
+
+
+def _stop_or_give_up(session, line: str | None):
+    """`?` gives up on the question (its feedback); end of input or a quit word stops (None)."""
+    return session.dont_know() if line == DONT_KNOW else None
 
 
 def _minutes(seconds: float | None) -> str:

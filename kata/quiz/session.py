@@ -227,7 +227,13 @@ class QuizSession:
         now = self.clock()
         seconds = max(0.0, (now - (self._asked_at or now)).total_seconds())
         review, state = self.scheduler.record(
-            current.question, correct=verdict.correct, seconds=seconds, answer=answer, mode=self.mode, at=now
+            current.question,
+            correct=verdict.correct,
+            seconds=seconds,
+            answer=answer,
+            mode=self.mode,
+            at=now,
+            partial=verdict.partial,
         )
         self._answers.append(_Answer(current.question, verdict.correct))
         self._current = None

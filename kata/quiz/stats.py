@@ -65,6 +65,7 @@ def render_stats(stats: dict) -> str:
         "short": "short",
         "order": "order",
         "code": "code",
+        "design": "design",
     }
     name_width = max([len("topic")] + [len(t) for t in stats["topics"]]) + 2
     header = (

@@ -32,6 +32,7 @@ KIND_LABEL = {
     "short": "short answer (type, Enter)",
     "order": "put in order (shift+up/down or [ ] move, Enter answers)",
     "code": "what does this program do?",
+    "design": "design question (write, ctrl+r reveals, tick what you covered)",
 }
 ANSWER_AT_ONCE = frozenset({"choice", "code", "truefalse"})
 
@@ -145,6 +146,7 @@ class QuizScreen(Screen):
     def ask_next(self) -> None:
         self.asked = self.session.next()
         self.feedback = None
+        self.query("#design").remove()
         if self.asked is None:
             self.after_questions()
             return
@@ -166,6 +168,10 @@ class QuizScreen(Screen):
             short.focus()
         else:
             self.query_one("#question").focus()
+        if q.kind == "design":
+            from kata.tui.design import DesignPanel
+
+            self.query_one("#question").mount(DesignPanel(q), after="#prompt")
         self.render_choices()
         self.show_progress()
         self.query_one("#question", VerticalScroll).scroll_home(animate=False)
@@ -271,6 +277,10 @@ class QuizScreen(Screen):
         elif self.stage == "feedback":
             self.ask_next()
 
+    def on_design_panel_answered(self, message) -> None:
+        if self.answering("design"):
+            self.submit(message.answer)
+
     def action_dont_know(self) -> None:
         if self.answering():
             self.show_feedback(self.session.dont_know())
@@ -287,6 +297,9 @@ class QuizScreen(Screen):
             out.append("Right.\n", style="bold green")
         else:
             out.append("Wrong. ", style="bold red")
+        if feedback.question.kind == "design":  # the model answer is on screen, in the design panel
+            out.append(f"{v.given}\n")
+        elif not v.correct:
             if v.given and v.given != "(don't know)":
                 out.append(f"You said: {v.given}\n")
             out.append(f"The answer: {v.expected}\n")
