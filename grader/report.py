@@ -204,14 +204,20 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
     for notice in result.notices:
         lines.append(f"note: {notice}")
     lines.append("")
+    lines.append(f"{result.status.upper()}: {totals(result)}")
+    return "\n".join(lines) + "\n"
+
+
+def totals(result: Result) -> str:
+    """`3/3 tasks (1 skipped), 13/13 tests in 1.0s`: the one wording of a run's totals,
+    shared by the report, `kata watch` and the TUI. Skipped tasks are not counted as failed."""
     graded = [t for t in result.tasks if t.status != "skipped"]
     skipped = len(result.tasks) - len(graded)
-    lines.append(
-        f"{result.status.upper()}: {result.tasks_passed}/{len(graded)} tasks"
+    return (
+        f"{result.tasks_passed}/{len(graded)} tasks"
         + (f" ({skipped} skipped)" if skipped else "")
         + f", {sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
     )
-    return "\n".join(lines) + "\n"
 
 
 def _ratio(value: float) -> str:

@@ -38,11 +38,10 @@ def short_report(result) -> str:
     """Status line, then the next failing test in full, then the others by name."""
     if result.status == "error":
         return f"ERROR: {result.message}\n"
+    from grader.report import totals
+
     tests = result.tests
-    lines = [
-        f"{result.status.upper()}: {result.tasks_passed}/{len(result.tasks)} tasks, "
-        f"{sum(t.status == 'pass' for t in tests)}/{len(tests)} tests in {result.duration:.1f}s"
-    ]
+    lines = [f"{result.status.upper()}: {totals(result)}"]
     failing = [t for t in tests if t.status != "pass"]
     if failing:
         first, others = failing[0], failing[1:]
@@ -89,11 +88,11 @@ def watch_loop(
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from grader.catalog import load_kata
+    from kata.catalog import find_kata
     from kata.paths import workspace_file
     from kata.progress import ProgressStore
 
-    kata = load_kata(args.kata)
+    kata = find_kata(args.kata)
     path = workspace_file(kata.id, args.workspace)
     if not path.exists():
         raise UserError(f"{path} does not exist: `kata start {kata.id}` first")

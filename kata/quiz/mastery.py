@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from kata.progress import ProgressStore, utcnow
 from kata.quiz.bank import Bank, load_bank
 from kata.quiz.scheduler import Clock, Scheduler
+from kata.wording import plural
 
 
 def progress_stats(
@@ -78,8 +79,7 @@ def render_stats(data: dict) -> str:
     lines.append("")
     lines.append("Katas:")
     for row in data["katas"]:
-        extra = f", best {row['best_tasks']} tasks, {row['attempts']} attempts" if row["attempts"] else ""
-        lines.append(f"  {row['id']:<16} {row['status']}{extra}")
+        lines.append(f"  {row['id']:<16} {row['status']}{kata_history(row)}")
     if data["mocks"]:
         lines.append("")
         lines.append("Mock interviews (latest first):")
@@ -88,6 +88,11 @@ def render_stats(data: dict) -> str:
             for m in data["mocks"]
         ]
     return "\n".join(lines)
+
+
+def kata_history(row: dict) -> str:
+    """`, best 3/4 tasks, 1 attempt` for a kata row of `progress_stats` ("" before any attempt)."""
+    return f", best {row['best_tasks']} tasks, {plural(row['attempts'], 'attempt')}" if row["attempts"] else ""
 
 
 def _catalog() -> list[tuple[str, str]]:

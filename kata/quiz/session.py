@@ -287,8 +287,10 @@ def questions_of(bank: Bank, topic: str | None) -> tuple[Question, ...]:
         return bank.questions
     questions = bank.in_topic(topic)
     if not questions:
+        from kata.wording import unknown
+
         known = [t.id for t in bank.topics if bank.in_topic(t.id)] or sorted({q.topic for q in bank.questions})
-        raise UserError(f"no questions on topic {topic!r}; topics: {', '.join(known)}")
+        raise UserError(unknown("topic", topic, known))
     return questions
 
 

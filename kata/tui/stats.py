@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from kata.errors import UserError
+from kata.quiz.mastery import kata_history, progress_stats
 from kata.tui.bars import bar
 
 DAYS = 14
@@ -42,8 +43,7 @@ def reviews_chart(per_day: dict[str, int], today: date) -> Text:
 def history(data: dict) -> Text:
     out = Text("\nKatas\n", style="bold underline")
     for row in data["katas"]:
-        extra = f", best {row['best_tasks']} tasks, {row['attempts']} attempts" if row["attempts"] else ""
-        out.append(f"{row['id']:<15} {row['status']}{extra}\n")
+        out.append(f"{row['id']:<15} {row['status']}{kata_history(row)}\n")
     if data["mocks"]:
         out.append("\nMock interviews (latest first)\n", style="bold underline")
         for m in data["mocks"]:
@@ -59,8 +59,6 @@ class StatsScreen(Screen):
         yield Footer(compact=True)
 
     def on_screen_resume(self) -> None:
-        from kata.quiz.mastery import progress_stats
-
         body = self.query_one("#stats-body", Static)
         try:
             data = progress_stats(self.app.store, clock=self.app.clock)
