@@ -207,6 +207,7 @@ class Review:
     mode: str = ""  # practice, drill, mistakes, mock
     at: datetime | None = None  # None when recording: now
     overridden: bool = False  # graded wrong, counted right by the learner ("I typed a synonym")
+    id: int | None = None  # in the store; None before it is recorded
 
 
 @dataclass(frozen=True)
@@ -573,6 +574,7 @@ class ProgressStore:
                 r["mode"],
                 from_epoch(r["at"]),
                 bool(r["overridden"]),
+                r["id"],
             )
             for r in self._rows(sql, params)
         ]

@@ -1,7 +1,9 @@
 """`kata quiz`: the quiz line by line on stdin/stdout (the plain face of kata.quiz.session).
 
 Scriptable: numbered choices, one answer per line, `?` for "don't know", `q` to
-stop; end of input also stops, cleanly, with the summary. Every answer is
+stop; end of input also stops, cleanly, with the summary. `:undo` takes the last
+answer back and asks it again; `:right` counts a typed answer graded wrong as right
+(after the last question, one more line is read when that is possible). Every answer is
 recorded as soon as it is given. `KATA_NOW=<ISO time>` pretends the session
 starts then (see `clock_from_env`). Until the TUI exists, `--plain` is also
 what runs without it.
@@ -19,6 +21,8 @@ from kata.errors import UserError
 
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 DONT_KNOW = "?"
+UNDO = ":undo"
+RIGHT = ":right"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,7 +103,7 @@ class PlainFace:
         self.say(
             title
             or f"Quiz ({session.mode}): {len(session.plan)} questions. "
-            "Type the number(s) of your answer, ? if you don't know, q to stop."
+            "Type the number(s) of your answer, ? if you don't know, :undo to take an answer back, q to stop."
         )
         self.ask_all(session)
         self.print_summary(session.stop())
@@ -115,6 +119,13 @@ class PlainFace:
             self.show_feedback(feedback)
         if session.time_up:
             self.say("Time is up.")
+        elif session.can_override:
+            self.say(f"({RIGHT} counts it right, {UNDO} takes it back; Enter goes on)")
+            line = self.read()
+            if line in (RIGHT, UNDO):
+                self._correct(session, line)
+                if line == UNDO:
+                    self.ask_all(session)
 
     def _answer(self, session, asked):
         from kata.quiz.checking import AnswerFormatError
@@ -123,12 +134,26 @@ class PlainFace:
             line = self.read()
             if line is None or line.lower() in QUIT_WORDS:
                 return None
+            if line in (UNDO, RIGHT):
+                self._correct(session, line)
+                continue
             if line == DONT_KNOW:
                 return session.dont_know()
             try:
                 return session.answer_text(line)
             except AnswerFormatError as err:
                 self.say(f"  ({err})")
+
+    def _correct(self, session, word: str) -> None:
+        """`:undo` or `:right` on the last answer."""
+        if word == UNDO and session.can_undo:
+            self.say("Taken back; again:")
+            self.show(session.undo())
+        elif word == RIGHT and session.can_override:
+            session.override()
+            self.say("Counted right, as you said.")
+        else:
+            self.say("  (nothing to undo)" if word == UNDO else "  (only a typed answer graded wrong can be counted right)")
 
     def show(self, asked) -> None:
         q = asked.question
