@@ -14,14 +14,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from grader.catalog import KataDef
 from kata.progress import ProgressStore
-from kata.quiz.bank import Bank
-from kata.quiz.scheduler import Scheduler
-from kata.quiz.session import MISTAKE_WINDOW, WEAK_ACCURACY
 from kata.wording import plural
 from kata.workspace import kata_state
+
+if TYPE_CHECKING:  # the quiz engine (fsrs, the bank) loads with the first quiz suggestion, not with Home
+    from kata.quiz.bank import Bank
 
 WEAK_AFTER = 3  # answers on a topic before its accuracy says it is weak
 
@@ -53,6 +54,9 @@ def next_kata(store: ProgressStore, katas: Sequence[KataDef], workspace: str | o
 
 
 def next_quiz(store: ProgressStore, bank: Bank, now: datetime, kata: str | None = None) -> Step:
+    from kata.quiz.scheduler import Scheduler
+    from kata.quiz.session import MISTAKE_WINDOW, WEAK_ACCURACY
+
     scheduler = Scheduler(store, clock=lambda: now)
     due = scheduler.due(bank.questions, now)
     if due:
@@ -75,14 +79,12 @@ def next_quiz(store: ProgressStore, bank: Bank, now: datetime, kata: str | None 
     new = min(scheduler.new_left_today(now), len(unseen))
     if new:
         return Step(f"{plural(new, 'new question')} today", "kata quiz")
-    least = min(
-        bank.topics,
-        key=lambda t: (
-            sum(scheduler.mastered(q.id, now) for q in bank.in_topic(t.id)) / len(bank.in_topic(t.id))
-            if bank.in_topic(t.id)
-            else 1.0
-        ),
-    )
+
+    def mastery(topic: str) -> float:
+        questions = bank.in_topic(topic)
+        return sum(scheduler.mastered(q.id, now) for q in questions) / len(questions) if questions else 1.0
+
+    least = min(bank.topics, key=lambda t: mastery(t.id))
     return _drill(f"nothing due; your least mastered topic is {least.id}", least.id)
 
 

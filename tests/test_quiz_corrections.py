@@ -5,11 +5,13 @@ schedule is what it would have been."""
 from __future__ import annotations
 
 import pytest
-from test_quiz import Clock, bank, bank_dir, home, store  # noqa: F401  (fixtures)
+from test_quiz import Clock, bank, bank_dir, home, store
 
 from kata.errors import UserError
 from kata.quiz.scheduler import Scheduler
 from kata.quiz.session import start_session
+
+SHARED_FIXTURES = (bank, bank_dir, home, store)  # shared with the module they come from
 
 
 @pytest.fixture

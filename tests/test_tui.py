@@ -21,6 +21,7 @@ from kata.quiz.bank import load_bank
 from kata.quiz.session import QuizSession
 from kata.tui.app import KataApp
 from kata.tui.code import CodeScreen
+from kata.tui.confirm import ConfirmScreen
 from kata.tui.grade import GradeScreen
 from kata.tui.help import HelpScreen
 from kata.tui.kata import KataScreen
@@ -120,8 +121,11 @@ async def test_kata_start_hint_edit_and_locked_solution(store, workspace):
         await pilot.press("s")
         assert workspace.read_text() == PIPE.starter_path.read_text()
         assert "started" in text_of(screen, "#kata-status")
-        await pilot.press("s")  # never over existing work
-        assert workspace.read_text() == PIPE.starter_path.read_text()
+        workspace.write_text("my work\n")
+        await pilot.press("s")  # never over existing work without a yes
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert workspace.read_text() == "my work\n"
         await pilot.press("n")
         assert store.hints_revealed("pipe") == 1
         assert text_of(screen, "#hints").startswith(f"Hint 1/{len(PIPE.hints())}")
@@ -228,13 +232,13 @@ def one_of_each_kind():
 
 
 def keys_for_right_answer(q) -> list[str]:
-    """The keystrokes that answer `q` correctly (choices unshuffled)."""
+    """The keystrokes that answer `q` correctly (choices unshuffled): pick, then Enter."""
     if q.kind in ("choice", "code"):
-        return [str(q.correct[0] + 1)]
+        return [str(q.correct[0] + 1), "enter"]
     if q.kind == "multi":
         return [str(i + 1) for i in q.correct] + ["enter"]
     if q.kind == "truefalse":
-        return ["t" if q.truth else "f"]
+        return ["t" if q.truth else "f", "enter"]
     if q.kind == "short":
         return [*q.accepted[0], "enter"]
     keys, current = [], list(range(len(q.choices)))  # order: bring each item up with `[`
@@ -281,10 +285,10 @@ async def test_quiz_wrong_answer_and_dont_know_teach(store):
         await pilot.pause()
         quiz = app.screen
         wrong = next(i for i in range(len(choice.choices)) if i not in choice.correct)
-        await pilot.press(str(wrong + 1))
+        await pilot.press(str(wrong + 1), "enter")
         assert text_of(quiz, "#feedback").startswith("Wrong.")
         assert f"The answer: {choice.answer_text()}" in text_of(quiz, "#feedback")
-        await pilot.press("enter", "d")
+        await pilot.press("enter", "ctrl+d")
         assert text_of(quiz, "#feedback").startswith("Wrong.")
         assert [r.correct for r in store.reviews()] == [False, False]
 
@@ -297,9 +301,9 @@ async def test_mock_interview_countdown_and_scorecard(store):
         quiz = app.screen
         assert isinstance(quiz, QuizScreen) and quiz.mock is not None
         assert "left" in text_of(quiz, "#quiz-progress")
-        await pilot.press("d", "enter", "escape")  # one question given up, then stop answering
-        assert f"`{quiz.mock.kata}`" in text_of(quiz, "#prompt")
-        await pilot.press("s")  # skip the kata
+        await pilot.press("ctrl+d", "enter", "escape")  # one question given up, then stop answering
+        assert f"`{quiz.mock.kata}`" in text_of(quiz, "#quiz-progress")
+        await pilot.press("escape")  # skip the kata
         card = text_of(quiz, "#prompt")
         assert "Mock interview scorecard" in card and "Score: 0%" in card
         assert len(store.mocks()) == 1

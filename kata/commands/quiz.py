@@ -153,7 +153,9 @@ class PlainFace:
             session.override()
             self.say("Counted right, as you said.")
         else:
-            self.say("  (nothing to undo)" if word == UNDO else "  (only a typed answer graded wrong can be counted right)")
+            self.say(
+                "  (nothing to undo)" if word == UNDO else "  (only a typed answer graded wrong can be counted right)"
+            )
 
     def show(self, asked) -> None:
         q = asked.question

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
-from grader.catalog import KataDef
+from grader.catalog import KataDef, kata_ids
 from kata.progress import ProgressStore
 from kata.workspace import kata_state
+
+SCROLLBAR = 2  # a vertical scrollbar's width, kept free so no cell is cut off
 
 
 @dataclass(frozen=True)
@@ -32,21 +35,35 @@ def kata_rows(store: ProgressStore, katas: list[KataDef]) -> list[KataRow]:
     return rows
 
 
+KATA_COLUMNS = ("kata", "level", "state", "perf")  # Home shows these; Katas adds the mechanism
+
+
 def fill_kata_table(table: DataTable, rows: list[KataRow]) -> None:
+    """One row per kata; a mechanism column, when the table has one, wraps long names in place."""
     table.clear()
+    with_mechanism = len(table.columns) > len(KATA_COLUMNS)
     for row in rows:
         ratio = f"{row.best_ratio:.2f}x" if row.best_ratio is not None else ""
-        table.add_row(row.kata.id, "*" * row.kata.difficulty, row.state, ratio, row.kata.mechanism, key=row.kata.id)
+        cells = [row.kata.id, "*" * row.kata.difficulty, row.state, ratio]
+        if with_mechanism:
+            cells.append(Text(row.kata.mechanism))
+        table.add_row(*cells, key=row.kata.id, height=None if with_mechanism else 1)
 
 
-KATA_COLUMNS = ("kata", "level", "state", "perf", "mechanism")
+def add_kata_columns(table: DataTable, width: int | None = None) -> None:
+    """The columns; with `width` (the table's), a mechanism column filling the rest of it."""
+    table.add_columns(*KATA_COLUMNS)
+    if width is not None:
+        widest = {"kata": max(len(k) for k in kata_ids()), "level": 5, "state": len("not started"), "perf": 5}
+        used = sum(widest.values()) + 2 * table.cell_padding * (len(widest) + 1) + SCROLLBAR
+        table.add_column("mechanism", width=max(16, width - used))
 
 
 class KatasScreen(Screen):
     BINDINGS = [
-        Binding("escape", "clear", "Clear / to list"),
+        Binding("escape", "clear", "Clear the filter, then the list"),
         Binding("down", "focus_table", "List", show=False),
-        Binding("slash", "filter", "Filter"),
+        Binding("slash", "filter", "Back to the filter", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -56,7 +73,7 @@ class KatasScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*KATA_COLUMNS)
+        add_kata_columns(self.query_one(DataTable), self.app.size.width)
 
     def on_screen_resume(self) -> None:
         self.rows = kata_rows(self.app.store, self.app.katas)
