@@ -37,7 +37,7 @@ class Step:
     topic: str | None = None  # the quiz topic, when it is a drill
 
 
-def next_kata(store: ProgressStore, katas: Sequence[KataDef], workspace: str | os.PathLike | None = None) -> Step:
+def next_kata(store: ProgressStore, katas: Sequence[KataDef], workspace: str | os.PathLike[str] | None = None) -> Step:
     states = {k.id: kata_state(k, store.has_passed(k.id), workspace=workspace) for k in katas}
     started = [k for k in katas if states[k.id] == "started"]
     if started:

@@ -32,7 +32,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,7 +216,7 @@ class CardState:
 
     question: str
     due: datetime
-    card: dict
+    card: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ class MockRecord:
     total: int
     kata: str | None
     kata_status: str | None
-    details: dict
+    details: dict[str, Any]
 
 
 # --- time ----------------------------------------------------------------------
@@ -412,7 +412,7 @@ class ProgressStore:
                 raise _damaged(self.store.path, err) from None
             return self.store._conn
 
-        def __exit__(self, exc_type, exc, tb) -> None:
+        def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
             conn = self.store._conn
             try:
                 if exc_type is None:
@@ -433,7 +433,7 @@ class ProgressStore:
         concurrent writers queue on busy_timeout instead of deadlocking."""
         return ProgressStore._Write(self)
 
-    def _query(self, sql: str, params: tuple | list = (), *, rows: bool = False) -> list:
+    def _query(self, sql: str, params: Sequence[Any] = (), *, rows: bool = False) -> list[Any]:
         """Run a read; `rows=True` gives sqlite3.Row (by column name) instead of tuples."""
         with self._lock:
             try:
@@ -476,7 +476,7 @@ class ProgressStore:
                 ),
             )
         return Attempt(
-            cursor.lastrowid,
+            _inserted(cursor),
             result.kata,
             from_epoch(when),
             result.status,
@@ -524,7 +524,7 @@ class ProgressStore:
 
     # --- quiz reviews and scheduling state ----------------------------------------
 
-    def record_review(self, review: Review, *, card: dict | None = None, due: datetime | None = None) -> int:
+    def record_review(self, review: Review, *, card: dict[str, Any] | None = None, due: datetime | None = None) -> int:
         """Store one answer and, in the same transaction, the question's new
         scheduling state (`card`, fsrs `Card.to_dict()`, due at `due`)."""
         when = to_epoch(review.at)
@@ -545,7 +545,7 @@ class ProgressStore:
             )
             if card is not None:
                 self._put_card(conn, review.question, json.dumps(card), to_epoch(due) if due is not None else when)
-        return int(cursor.lastrowid)
+        return _inserted(cursor)
 
     def reviews(
         self, question: str | None = None, *, since: datetime | None = None, limit: int | None = None
@@ -592,7 +592,7 @@ class ProgressStore:
                 self._put_card(conn, original["question"], json.dumps(before.card), to_epoch(before.due))
 
     def override_review(
-        self, review_id: int, *, rating: int, card: dict, due: datetime | None, at: datetime | None = None
+        self, review_id: int, *, rating: int, card: dict[str, Any], due: datetime | None, at: datetime | None = None
     ) -> None:
         """Count answer `review_id` right although it was graded wrong ("I typed a synonym"):
         the review is marked `overridden`, keeps the answer given, takes `rating`, and the
@@ -681,7 +681,7 @@ class ProgressStore:
         score: float,
         correct: int,
         total: int,
-        details: dict,
+        details: dict[str, Any],
         kata: str | None = None,
         kata_status: str | None = None,
         at: datetime | None = None,
@@ -694,7 +694,7 @@ class ProgressStore:
                 (when, float(duration), float(score), int(correct), int(total), kata, kata_status, json.dumps(details)),
             )
         return MockRecord(
-            int(cursor.lastrowid),
+            _inserted(cursor),
             from_epoch(when),
             float(duration),
             float(score),
@@ -711,7 +711,7 @@ class ProgressStore:
 
     # --- whole store -------------------------------------------------------------------
 
-    def export(self) -> dict:
+    def export(self) -> dict[str, Any]:
         """Everything recorded, as JSON-ready data (times as ISO 8601 UTC). `unreadable`
         lists what could not be read from a damaged file (see `open_readable`)."""
         data: dict[str, Any] = {"schema": self.schema_version, "path": str(self.path), "unreadable": self.unreadable}
@@ -745,7 +745,7 @@ class ProgressStore:
             finally:
                 dest.close()
         except sqlite3.Error as err:
-            raise ProgressError(f"cannot back up the progress store to {target}: {_reason(err)}") from None
+            raise UserError(f"cannot back up the progress store to {target}: {_reason(err)}") from None
         return target
 
     def reset(self, *, backup: bool = True, at: datetime | None = None) -> Path | None:
@@ -767,7 +767,7 @@ class ProgressStore:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _rows(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self._query(sql, params, rows=True)
 
 
@@ -803,6 +803,12 @@ def _mock(row: sqlite3.Row) -> MockRecord:
         row["kata_status"],
         json.loads(row["details"]),
     )
+
+
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 def _statements(script: str) -> Iterator[str]:

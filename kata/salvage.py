@@ -104,9 +104,9 @@ def _scalar(conn: sqlite3.Connection, sql: str) -> Any:
     return row[0] if row else None
 
 
-def _read_rows(conn: sqlite3.Connection, table: str, columns: list[str], unreadable: list[str]) -> list[dict]:
+def _read_rows(conn: sqlite3.Connection, table: str, columns: list[str], unreadable: list[str]) -> list[dict[str, Any]]:
     sql = f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid > ? ORDER BY rowid"
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     after = -MAX_ROWID - 1
     while True:
         try:

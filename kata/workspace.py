@@ -36,7 +36,7 @@ class Started:
     backup: Path | None  # where the previous file went, when `force` replaced one
 
 
-def start_kata(kata: KataDef, *, workspace: str | os.PathLike | None = None, force: bool = False) -> Started:
+def start_kata(kata: KataDef, *, workspace: str | os.PathLike[str] | None = None, force: bool = False) -> Started:
     """Copy the kata's starter to the workspace file and return where it went."""
     target = workspace_file(kata.id, workspace)
     backup = None
@@ -53,7 +53,7 @@ def start_kata(kata: KataDef, *, workspace: str | os.PathLike | None = None, for
     return Started(target, backup)
 
 
-def kata_state(kata: KataDef, passed: bool, *, workspace: str | os.PathLike | None = None) -> str:
+def kata_state(kata: KataDef, passed: bool, *, workspace: str | os.PathLike[str] | None = None) -> str:
     """`passing`, `started` or `not started`, as the kata list shows it."""
     if passed:
         return "passing"

@@ -14,11 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kata.errors import UserError
 
+if TYPE_CHECKING:
+    from grader.catalog import KataDef
+    from grader.runner import GradeEvent
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "grade",
         help="grade your implementation of a kata",
@@ -80,7 +85,7 @@ def _grade(args: argparse.Namespace) -> int:
     return 2 if 2 in codes else max(codes)
 
 
-def _grade_one(kata, path: Path, args: argparse.Namespace, *, record: bool) -> int:
+def _grade_one(kata: KataDef, path: Path, args: argparse.Namespace, *, record: bool) -> int:
     from grader import grade
     from grader.report import render_text
     from kata.progress import ProgressStore
@@ -111,14 +116,14 @@ def _grade_one(kata, path: Path, args: argparse.Namespace, *, record: bool) -> i
     finally:
         if store is not None:
             store.close()
-    return result.exit_code
+    return int(result.exit_code)
 
 
 def _interactive() -> bool:
     return sys.stderr.isatty()
 
 
-def _progress_line(event) -> None:
+def _progress_line(event: GradeEvent) -> None:
     """One self-overwriting line on a terminal: which test is running now."""
     from grader.runner import TestFinished, TestStarted
 

@@ -10,7 +10,7 @@ from kata.commands import readable_store
 from kata.errors import UserError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = subparsers.add_parser("list", help="list the katas and your state in each")
     listing.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
     listing.set_defaults(func=_list)

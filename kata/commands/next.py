@@ -7,7 +7,7 @@ import argparse
 from kata.commands import readable_store
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "next",
         help="what to do next: the kata to work on and the quiz to take",

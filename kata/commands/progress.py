@@ -28,7 +28,7 @@ NOUNS = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     progress = subparsers.add_parser(
         "progress",
         help="export, reset or repair your recorded progress",

@@ -15,9 +15,13 @@ import argparse
 import random
 import sys
 import textwrap
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from kata.errors import UserError
+
+if TYPE_CHECKING:
+    from kata.quiz.mock import MockInterview
+    from kata.quiz.session import Asked, Feedback, QuizSession, Summary
 
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 DONT_KNOW = "?"
@@ -25,7 +29,7 @@ UNDO = ":undo"
 RIGHT = ":right"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "quiz",
         help="answer questions: spaced repetition, topic drills, mistakes, a mock interview",
@@ -96,7 +100,7 @@ class PlainFace:
 
     # --- a session ---------------------------------------------------------------------
 
-    def run(self, session, *, title: str | None = None) -> int:
+    def run(self, session: QuizSession, *, title: str | None = None) -> int:
         if session.idle_reason():
             self.say(f"Nothing to ask: {session.idle_reason()}.")
             return 0
@@ -109,11 +113,11 @@ class PlainFace:
         self.print_summary(session.stop())
         return 0
 
-    def ask_all(self, session) -> None:
+    def ask_all(self, session: QuizSession) -> None:
         """Ask until the plan is done, time is up, `q` or end of input."""
         while (asked := session.next()) is not None:
             self.show(asked)
-            feedback = self._answer(session, asked)
+            feedback = self._answer(session)
             if feedback is None:
                 return
             self.show_feedback(feedback)
@@ -127,7 +131,7 @@ class PlainFace:
                 if line == UNDO:
                     self.ask_all(session)
 
-    def _answer(self, session, asked):
+    def _answer(self, session: QuizSession) -> Feedback | None:
         from kata.quiz.checking import AnswerFormatError
 
         while True:
@@ -144,7 +148,7 @@ class PlainFace:
             except AnswerFormatError as err:
                 self.say(f"  ({err})")
 
-    def _correct(self, session, word: str) -> None:
+    def _correct(self, session: QuizSession, word: str) -> None:
         """`:undo` or `:right` on the last answer."""
         if word == UNDO and session.can_undo:
             self.say("Taken back; again:")
@@ -157,7 +161,7 @@ class PlainFace:
                 "  (nothing to undo)" if word == UNDO else "  (only a typed answer graded wrong can be counted right)"
             )
 
-    def show(self, asked) -> None:
+    def show(self, asked: Asked) -> None:
         q = asked.question
         clock = f" · {_minutes(asked.time_left)} left" if asked.time_left is not None else ""
         self.say(f"\n[{asked.number}/{asked.total}] {q.topic} · {_KIND_LABEL[q.kind]}{clock}")
@@ -171,7 +175,7 @@ class PlainFace:
             for more in lines[1:]:
                 self.say(f"     {more}")
 
-    def show_feedback(self, feedback) -> None:
+    def show_feedback(self, feedback: Feedback) -> None:
         v = feedback.verdict
         if v.correct:
             self.say("Right.")
@@ -181,7 +185,7 @@ class PlainFace:
         self.say(textwrap.fill(f"Why: {v.explain}", width=88))
         self.say(f"(back for review {feedback.due:%Y-%m-%d %H:%M} UTC)")
 
-    def print_summary(self, summary) -> None:
+    def print_summary(self, summary: Summary) -> None:
         self.say(
             f"\nSummary: {summary.correct}/{summary.answered} right"
             f"{f' ({summary.accuracy:.0%})' if summary.answered else ''}"
@@ -196,7 +200,7 @@ class PlainFace:
 
     # --- the mock interview ------------------------------------------------------------------
 
-    def run_mock(self, mock) -> int:
+    def run_mock(self, mock: MockInterview) -> int:
         quiz = mock.quiz
         self.say(
             f"Mock interview: {len(quiz.plan)} questions in {_minutes(quiz.time_limit)}, "
@@ -217,7 +221,7 @@ class PlainFace:
             self.say("Review these topics: " + ", ".join(result.to_review) + " (`kata quiz --mode drill --topic T`)")
         return 0
 
-    def _kata_part(self, mock) -> None:
+    def _kata_part(self, mock: MockInterview) -> None:
         from kata.paths import workspace_file
 
         path = workspace_file(mock.kata)

@@ -50,7 +50,12 @@ def search(questions: Iterable[Question], states: dict[str, str], query: str) ->
             words.append(word)
     found = []
     for q in questions:
-        facets = {"topic": {q.topic}, "tag": set(q.tags), "kind": {q.kind}, "state": {states.get(q.id, "new")}}
+        facets: dict[str, set[str]] = {
+            "topic": {q.topic},
+            "tag": set(q.tags),
+            "kind": {q.kind},
+            "state": {states.get(q.id, "new")},
+        }
         text = f"{q.id} {q.prompt} {q.topic} {' '.join(q.tags)}".lower()
         if all(value in facets[name] for name, value in wanted if value) and all(w in text for w in words):
             found.append(q)

@@ -11,6 +11,7 @@ text face.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from kata.progress import ProgressStore, utcnow
 from kata.quiz.bank import Bank, load_bank
@@ -24,7 +25,7 @@ def progress_stats(
     bank: Bank | None = None,
     clock: Clock = utcnow,
     katas: Sequence[tuple[str, str]] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """{"topics": {id: {title, questions, answered, mastered, mastery}}, "reviews_per_day": {day: n},
     "katas": [{id, title, status, attempts, best_tasks, last}], "mocks": [{at, score, kata, kata_status}]}.
     `katas` is [(id, title)], default the catalog."""
@@ -34,7 +35,7 @@ def progress_stats(
     bank = bank if bank is not None else load_bank()
     now = clock()
     scheduler = Scheduler(store, clock=clock)
-    topics = {}
+    topics: dict[str, dict[str, Any]] = {}
     for topic in bank.topics:
         questions = bank.in_topic(topic.id)
         answered = [q for q in questions if q.id in scheduler.cards]
@@ -67,7 +68,7 @@ def progress_stats(
     return {"topics": topics, "reviews_per_day": store.reviews_per_day(), "katas": rows, "mocks": mocks}
 
 
-def render_stats(data: dict) -> str:
+def render_stats(data: dict[str, Any]) -> str:
     lines = ["Mastery per topic (questions you would recall now):"]
     for tid, row in data["topics"].items():
         bar = "#" * round(row["mastery"] * 20)
@@ -90,7 +91,7 @@ def render_stats(data: dict) -> str:
     return "\n".join(lines)
 
 
-def kata_history(row: dict) -> str:
+def kata_history(row: dict[str, Any]) -> str:
     """`, best 3/4 tasks, 1 attempt` for a kata row of `progress_stats` ("" before any attempt)."""
     return f", best {row['best_tasks']} tasks, {plural(row['attempts'], 'attempt')}" if row["attempts"] else ""
 

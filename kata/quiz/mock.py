@@ -26,6 +26,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ class MockResult:
     record: MockRecord | None = field(default=None, compare=False)
 
 
-def topic_weights(store: ProgressStore, bank: Bank, now) -> dict[str, float]:
+def topic_weights(store: ProgressStore, bank: Bank, now: datetime) -> dict[str, float]:
     """Weight per topic: 1 for a mastered topic up to 3 for one always answered wrong."""
     accuracy = store.topic_accuracy(now - MISTAKE_WINDOW)
     weights = {}

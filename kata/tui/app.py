@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property, partial
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -31,7 +33,7 @@ from kata.tui.home import HomeScreen
 from kata.tui.jobs import Jobs
 
 
-def lazy(module: str, name: str) -> Callable[[], Screen]:
+def lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
     """A mode's screen, its module imported on the first visit."""
     return lambda: getattr(importlib.import_module(f"kata.tui.{module}"), name)()
 
@@ -63,7 +65,7 @@ class Everywhere(Provider):
                 yield Hit(score, matcher.highlight(name), run, help=help_text)
 
 
-class KataApp(App):
+class KataApp(App[int]):
     TITLE = "ipc-kata"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {Everywhere}
@@ -83,7 +85,7 @@ class KataApp(App):
         Binding("ctrl+q", "quit", "Quit, even while typing", show=False, priority=True),
     ]
 
-    def __init__(self, store: ProgressStore, *, clock=utcnow, **kwargs):
+    def __init__(self, store: ProgressStore, *, clock: Callable[[], datetime] = utcnow, **kwargs: Any):
         """`clock`: what "now" is for due questions, streaks and charts (KATA_NOW, or fixed in snapshots)."""
         super().__init__(**kwargs)
         self.store = store

@@ -9,18 +9,18 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from kata.errors import UserError
 from kata.quiz.bank import Bank, Question, load_bank
 from kata.quiz.browse import question_states, search
+from kata.tui.base import AppScreen
 from kata.tui.code import highlighted
 
 STATE_WIDTH, KIND_WIDTH = len("mastered"), len("truefalse")
 
 
-class BrowseScreen(Screen):
+class BrowseScreen(AppScreen[None]):
     HELP = (
         "Type words to find questions (in the id, prompt, topic and tags), or filters: topic:pipes, "
         "tag:eof, kind:short, state:new|due|learning|mastered. Enter opens the highlighted question."
@@ -99,7 +99,7 @@ class BrowseScreen(Screen):
         self.query_one(DataTable).focus()
 
 
-class QuestionScreen(Screen):
+class QuestionScreen(AppScreen[None]):
     BINDINGS = [
         Binding("a", "answer", "Show the answer"),
         Binding("escape", "dismiss", "Back"),

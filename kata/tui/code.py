@@ -11,10 +11,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from kata.sidebyside import diff_rows
+from kata.tui.base import AppScreen
 
 ROW_STYLE = {"equal": "", "replace": "yellow", "delete": "red", "insert": "green"}
 
@@ -24,7 +24,7 @@ def highlighted(code: str) -> Syntax:
     return Syntax(code, "python", line_numbers=True, word_wrap=True, theme="ansi_dark")
 
 
-class CodeScreen(Screen):
+class CodeScreen(AppScreen[None]):
     BINDINGS = [
         Binding("d", "diff", "Side by side with your file"),
         Binding("escape", "dismiss", "Back"),

@@ -22,12 +22,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from grader.report import Result, TestResult, totals
 from grader.runner import GradeEvent, GradeFinished, TestFinished, TestStarted
 from kata.tui.bars import perf_chart
+from kata.tui.base import AppScreen
 from kata.tui.jobs import Job
 
 STATUS_STYLE = {
@@ -91,7 +91,7 @@ def result_summary(result: Result) -> Text:
     return out
 
 
-class GradeScreen(Screen[Result | None]):
+class GradeScreen(AppScreen[Result | None]):
     BINDINGS = [
         Binding("c", "cancel", "Cancel"),
         Binding("g", "regrade", "Grade again"),
@@ -250,7 +250,7 @@ class GradeScreen(Screen[Result | None]):
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
-        return self.tests.get(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.tests.get(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
 
     def show_highlighted(self) -> None:
         test = self.highlighted()

@@ -3,6 +3,8 @@ bindings (plus a screen's `HELP` text) so the help cannot drift from what the ke
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,10 +26,10 @@ def keys_table(title: str, bindings: list[Binding]) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen):
+class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
-    def __init__(self, under: Screen):
+    def __init__(self, under: Screen[Any]):
         super().__init__()
         self.under = under
 
@@ -38,7 +40,7 @@ class HelpScreen(ModalScreen):
             if own:
                 yield Static(keys_table(f"{screen.__name__.removesuffix('Screen')} keys", own))
             if getattr(screen, "HELP", ""):
-                yield Static(screen.HELP)
-            yield Static(keys_table("App keys", list(self.app.BINDINGS)))
+                yield Static(str(screen.HELP))
+            yield Static(keys_table("App keys", [b for b in self.app.BINDINGS if isinstance(b, Binding)]))
             yield Static(ABOUT)
             yield Static("Esc closes this help.")

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from kata.errors import UserError
 from kata.next_step import Step, next_kata, next_quiz
 from kata.progress import ProgressStore
+from kata.tui.base import AppScreen
 from kata.tui.katas import KATA_COLUMNS, fill_kata_table, kata_rows
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def last_grades(store: ProgressStore, limit: int = 4) -> str:
     )
 
 
-class HomeScreen(Screen):
+class HomeScreen(AppScreen[None]):
     HELP = "Up/down and Enter open a kata."
 
     def compose(self) -> ComposeResult:
@@ -122,8 +122,10 @@ class HomeScreen(Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "bank" and event.state == WorkerState.SUCCESS:
-            self.bank = event.worker.result
-            self.show_due(due_line(self.app.store, self.bank, self.app.clock()))
+            bank = event.worker.result
+            assert bank is not None  # load_bank returned the bank, or why it could not
+            self.bank = bank
+            self.show_due(due_line(self.app.store, bank, self.app.clock()))
             self.show_next()
 
     def show_due(self, quiz: str) -> None:
@@ -131,4 +133,4 @@ class HomeScreen(Screen):
         self.query_one("#due", Static).update(f"{quiz}  ·  streak: {days} day{'s' if days != 1 else ''}")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.app.open_kata(event.row_key.value)
+        self.app.open_kata(str(event.row_key.value))

@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
@@ -24,6 +25,7 @@ from textual.widgets import Footer, Header, Markdown, Static
 from grader.catalog import CatalogError, load_kata
 from kata.errors import UserError
 from kata.paths import workspace_file
+from kata.tui.base import AppScreen
 from kata.tui.code import CodeScreen, DiffScreen
 from kata.tui.confirm import ConfirmScreen
 from kata.tui.grade import GradeScreen
@@ -44,7 +46,7 @@ def editor_command() -> list[str]:
     return shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
 
 
-def edit_file(screen: Screen, path: Path) -> None:
+def edit_file(screen: Screen[Any], path: Path) -> None:
     """Hand the terminal to the learner's editor on `path`, then take it back."""
     command = [*editor_command(), str(path)]
     try:
@@ -56,7 +58,7 @@ def edit_file(screen: Screen, path: Path) -> None:
         screen.notify(f"cannot run {command[0]}: {err.strerror} (set $VISUAL or $EDITOR)", severity="error")
 
 
-class KataScreen(Screen):
+class KataScreen(AppScreen[None]):
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("e", "edit", "Edit"),
@@ -135,7 +137,7 @@ class KataScreen(Screen):
                 f"{self.path.name} already holds your work. Start over from the starter? "
                 "Your file is kept next to it as a .bak."
             )
-            self.app.push_screen(ConfirmScreen(question), callback=lambda yes: yes and self.start(force=True))
+            self.app.push_screen(ConfirmScreen(question), callback=self.start_over)
             return
         except UserError as err:
             self.notify(str(err), severity="error", timeout=8)
@@ -143,6 +145,10 @@ class KataScreen(Screen):
         kept = f" (your old file is kept as {started.backup.name})" if started.backup else ""
         self.notify(f"Started: e edits {started.path.name}, g grades it{kept}.")
         self.refresh_status()
+
+    def start_over(self, yes: bool | None) -> None:
+        if yes:
+            self.start(force=True)
 
     def action_edit(self) -> None:
         if self.needs_started():
@@ -205,8 +211,12 @@ class KataScreen(Screen):
     @work(thread=True, exclusive=True, group="watch")
     def watch_saves(self, job: Job) -> None:
         with job as stop:
-            for _ in saves(self.path, stop, on_ready=lambda: self.post_message(WatchReady())):
+            for _ in saves(self.path, stop, on_ready=self.watching):
                 self.post_message(FileSaved())
+
+    def watching(self) -> None:
+        """From the watcher thread: it is live."""
+        self.post_message(WatchReady())
 
     def on_watch_ready(self) -> None:
         self.watch_live = True

@@ -5,15 +5,16 @@ empty filter moves to the list, where the app's one-letter keys work again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
 from grader.catalog import KataDef, kata_ids
 from kata.progress import ProgressStore
+from kata.tui.base import AppScreen
 from kata.workspace import kata_state
 
 SCROLLBAR = 2  # a vertical scrollbar's width, kept free so no cell is cut off
@@ -38,19 +39,19 @@ def kata_rows(store: ProgressStore, katas: list[KataDef]) -> list[KataRow]:
 KATA_COLUMNS = ("kata", "level", "state", "perf")  # Home shows these; Katas adds the mechanism
 
 
-def fill_kata_table(table: DataTable, rows: list[KataRow]) -> None:
+def fill_kata_table(table: DataTable[Any], rows: list[KataRow]) -> None:
     """One row per kata; a mechanism column, when the table has one, wraps long names in place."""
     table.clear()
     with_mechanism = len(table.columns) > len(KATA_COLUMNS)
     for row in rows:
         ratio = f"{row.best_ratio:.2f}x" if row.best_ratio is not None else ""
-        cells = [row.kata.id, "*" * row.kata.difficulty, row.state, ratio]
+        cells: list[str | Text] = [row.kata.id, "*" * row.kata.difficulty, row.state, ratio]
         if with_mechanism:
             cells.append(Text(row.kata.mechanism))
         table.add_row(*cells, key=row.kata.id, height=None if with_mechanism else 1)
 
 
-def add_kata_columns(table: DataTable, width: int | None = None) -> None:
+def add_kata_columns(table: DataTable[Any], width: int | None = None) -> None:
     """The columns; with `width` (the table's), a mechanism column filling the rest of it."""
     table.add_columns(*KATA_COLUMNS)
     if width is not None:
@@ -59,7 +60,7 @@ def add_kata_columns(table: DataTable, width: int | None = None) -> None:
         table.add_column("mechanism", width=max(16, width - used))
 
 
-class KatasScreen(Screen):
+class KatasScreen(AppScreen[None]):
     BINDINGS = [
         Binding("escape", "clear", "Clear the filter, then the list"),
         Binding("down", "focus_table", "List", show=False),
@@ -95,10 +96,10 @@ class KatasScreen(Screen):
     def on_input_submitted(self) -> None:
         table = self.query_one(DataTable)
         if table.row_count:
-            self.app.open_kata(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+            self.app.open_kata(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.app.open_kata(event.row_key.value)
+        self.app.open_kata(str(event.row_key.value))
 
     def action_clear(self) -> None:
         box = self.query_one(Input)

@@ -21,7 +21,8 @@ and the scorecard ends with the full report. All logic stays in the session.
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -29,14 +30,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Markdown, Static
 
 from kata.errors import UserError
 from kata.paths import workspace_file
 from kata.quiz.checking import Shown
+from kata.tui.base import AppScreen
 from kata.tui.code import highlighted
+
+if TYPE_CHECKING:
+    from grader.report import Result
+    from kata.quiz.mock import MockInterview
+    from kata.quiz.session import Asked, Feedback, QuizSession, Summary
 
 
 def minutes(seconds: float | None) -> str:
@@ -49,7 +55,7 @@ def minutes(seconds: float | None) -> str:
 
 class Answer:
     """How one kind of question is answered: the keys it takes (screen actions among
-    pick, step, toggle, move, truth), what is drawn, and the answer for the session."""
+    pick, step, mark, move, truth), what is drawn, and the answer for the session."""
 
     label = ""
     actions: frozenset[str] = frozenset()
@@ -78,7 +84,7 @@ class Answer:
         else:
             self.cursor = (self.cursor + delta) % len(self.choices)
 
-    def toggle(self) -> None:
+    def mark(self) -> None:
         pass
 
     def move(self, delta: int) -> None:
@@ -134,7 +140,7 @@ class TrueFalseAnswer(ChoiceAnswer):
 
 class MultiAnswer(Answer):
     label = "all that apply (digits or space mark)"
-    actions = frozenset({"pick", "step", "toggle"})
+    actions = frozenset({"pick", "step", "mark"})
     hint = "Mark at least one choice first (a digit, or space on the highlighted one), then Enter."
 
     def __init__(self, shown: Shown):
@@ -146,7 +152,7 @@ class MultiAnswer(Answer):
             self.cursor = row
             self.marked ^= {row}
 
-    def toggle(self) -> None:
+    def mark(self) -> None:
         if self.cursor is not None:
             self.marked ^= {self.cursor}
 
@@ -213,7 +219,7 @@ ANSWERS: dict[str, type[Answer]] = {
 # --- the screen ---------------------------------------------------------------------------
 
 
-class QuizScreen(Screen):
+class QuizScreen(AppScreen[None]):
     HELP = (
         "Pick, then Enter answers, for every kind: digits or up/down pick a choice, t / f pick true or false, "
         "space marks a choice of a multi, [ ] (or shift+up/down) move the picked item of an order, a short "
@@ -225,7 +231,7 @@ class QuizScreen(Screen):
         # before the scrolling of the focused question area; off (the area scrolls) after an answer
         Binding("up", "step(-1)", show=False, priority=True),
         Binding("down", "step(1)", show=False, priority=True),
-        Binding("space", "toggle", show=False),
+        Binding("space", "mark", show=False),
         Binding("shift+up,left_square_bracket", "move(-1)", show=False),
         Binding("shift+down,right_square_bracket", "move(1)", show=False),
         Binding("t", "truth(True)", show=False),
@@ -244,18 +250,35 @@ class QuizScreen(Screen):
         Binding("escape", "close", show=False),
     ]
 
-    def __init__(self, mode: str, topic: str | None = None, *, session=None, mock=None):
+    def __init__(
+        self,
+        mode: str,
+        topic: str | None = None,
+        *,
+        session: QuizSession | None = None,
+        mock: MockInterview | None = None,
+    ):
         """`session` (a planned QuizSession) or `mock` (a MockInterview): fixed plans for tests."""
         super().__init__()
         self.mode = mode
         self.topic = topic
         self.mock = mock
         self.session = session if mock is None else mock.quiz
-        self.asked = None
-        self.feedback = None
+        self.asked: Asked | None = None
+        self.feedback: Feedback | None = None
         self.pad: Answer | None = None
         self.choice_rows: list[Static] = []  # one per choice, in the order drawn
         self._stage = "question"
+
+    @property
+    def quiz(self) -> QuizSession:
+        assert self.session is not None, "begin() plans the session before any question"
+        return self.session
+
+    @property
+    def interview(self) -> MockInterview:
+        assert self.mock is not None, "only a mock interview has a kata part"
+        return self.mock
 
     @property
     def stage(self) -> str:
@@ -280,7 +303,7 @@ class QuizScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Each key works at its stage only; off, it is out of the footer."""
         question = self.stage == "question" and self.pad is not None
-        if action in ("pick", "step", "toggle", "move", "truth"):
+        if action in ("pick", "step", "mark", "move", "truth"):
             return question and self.pad is not None and action in self.pad.actions
         stages = {
             "answer": question,
@@ -341,9 +364,9 @@ class QuizScreen(Screen):
     # --- asking ----------------------------------------------------------------------
 
     def ask_next(self) -> None:
-        self.show_question(self.session.next())
+        self.show_question(self.quiz.next())
 
-    def show_question(self, asked) -> None:
+    def show_question(self, asked: Asked | None) -> None:
         self.asked = asked
         self.feedback = None
         if asked is None:
@@ -379,7 +402,7 @@ class QuizScreen(Screen):
         if self.asked is None or self.pad is None:
             return
         q = self.asked.question
-        clock = f" · {minutes(self.session.time_left)} left" if self.session.time_limit else ""
+        clock = f" · {minutes(self.quiz.time_left)} left" if self.quiz.time_limit else ""
         self.query_one("#quiz-progress", Static).update(
             f"[{self.asked.number}/{self.asked.total}] {q.topic} · {self.pad.label}{clock}"
         )
@@ -396,7 +419,7 @@ class QuizScreen(Screen):
 
     def tick(self) -> None:
         self.show_progress()
-        if self.session.time_up and self.stage == "question":
+        if self.quiz.time_up and self.stage == "question":
             self.notify("Time is up.")
             self.after_questions()
 
@@ -408,8 +431,8 @@ class QuizScreen(Screen):
     def action_step(self, delta: int) -> None:
         self._pad_does(lambda pad: pad.step(delta))
 
-    def action_toggle(self) -> None:
-        self._pad_does(lambda pad: pad.toggle())
+    def action_mark(self) -> None:
+        self._pad_does(lambda pad: pad.mark())
 
     def action_move(self, delta: int) -> None:
         self._pad_does(lambda pad: pad.move(delta))
@@ -417,7 +440,7 @@ class QuizScreen(Screen):
     def action_truth(self, value: bool) -> None:
         self._pad_does(lambda pad: pad.truth(value))
 
-    def _pad_does(self, change) -> None:
+    def _pad_does(self, change: Callable[[Answer], None]) -> None:
         if self.stage == "question" and self.pad is not None:
             change(self.pad)
             self.render_choices()
@@ -429,7 +452,7 @@ class QuizScreen(Screen):
         if response is None:
             self.notify(self.pad.hint, severity="warning")
             return
-        self.show_feedback(self.session.answer(response))
+        self.show_feedback(self.quiz.answer(response))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -441,18 +464,18 @@ class QuizScreen(Screen):
 
     def action_dont_know(self) -> None:
         if self.stage == "question":
-            self.show_feedback(self.session.dont_know())
+            self.show_feedback(self.quiz.dont_know())
 
     def action_undo(self) -> None:
-        if self.session is not None and self.session.can_undo:
-            self.show_question(self.session.undo())
+        if self.session is not None and self.quiz.can_undo:
+            self.show_question(self.quiz.undo())
             self.notify("Answer taken back: it is not recorded. Answer again.")
 
     def action_count_right(self) -> None:
-        if self.stage == "feedback" and self.session.can_override:
-            self.show_feedback(self.session.override())
+        if self.stage == "feedback" and self.quiz.can_override:
+            self.show_feedback(self.quiz.override())
 
-    def show_feedback(self, feedback) -> None:
+    def show_feedback(self, feedback: Feedback) -> None:
         self.feedback = feedback
         self.stage = "feedback"
         v = feedback.verdict
@@ -469,7 +492,7 @@ class QuizScreen(Screen):
             out.append(f"The answer: {v.expected}\n")
         out.append(f"\nWhy: {v.explain.strip()}\n")
         keys = "Enter: next question · ctrl+z: take it back"
-        if self.session.can_override:
+        if self.quiz.can_override:
             keys += " · r: count it right"
         out.append(f"\n(back for review {feedback.due:%Y-%m-%d}) {keys}", style="dim")
         self.query_one("#feedback", Static).update(out)
@@ -490,12 +513,12 @@ class QuizScreen(Screen):
 
     def after_questions(self) -> None:
         if self.mock is None:
-            self.end_with(summary_text(self.session.stop()))
+            self.end_with(summary_text(self.quiz.stop()))
             return
-        self.session.stop()
+        self.quiz.stop()
         self.clear_question()
         self.stage = "kata"
-        kata = self.mock.kata
+        kata = self.interview.kata
         from grader.catalog import load_kata
 
         self.query_one("#quiz-progress", Static).update(f"Mock interview: now the kata `{kata}`")
@@ -515,9 +538,9 @@ class QuizScreen(Screen):
         from kata.workspace import WorkExists, start_kata
 
         try:
-            started = start_kata(load_kata(self.mock.kata))
+            started = start_kata(load_kata(self.interview.kata))
         except WorkExists:
-            self.notify(f"{workspace_file(self.mock.kata).name} is already started: e edits it, g grades it.")
+            self.notify(f"{workspace_file(self.interview.kata).name} is already started: e edits it, g grades it.")
             return
         except UserError as err:
             self.notify(str(err), severity="error")
@@ -527,7 +550,7 @@ class QuizScreen(Screen):
     def action_edit_kata(self) -> None:
         from kata.tui.kata import edit_file
 
-        path = workspace_file(self.mock.kata)
+        path = workspace_file(self.interview.kata)
         if not path.exists():
             self.notify("Start the kata first (s).", severity="warning")
             return
@@ -536,33 +559,33 @@ class QuizScreen(Screen):
     def action_grade_kata(self) -> None:
         from kata.tui.grade import GradeScreen
 
-        path = workspace_file(self.mock.kata)
+        path = workspace_file(self.interview.kata)
         if not path.exists():
             self.notify("Start the kata first (s).", severity="warning")
             return
-        self.app.push_screen(GradeScreen(self.mock.kata, path), callback=self.kata_graded)
+        self.app.push_screen(GradeScreen(self.interview.kata, path), callback=self.kata_graded)
 
-    def kata_graded(self, result) -> None:
+    def kata_graded(self, result: Result | None) -> None:
         """Back from the Grade screen: its result is the kata's (None: cancelled, grade again)."""
         if result is None:
             self.notify("Not graded: g grades it again, Esc skips it.")
             return
-        self.mock.graded(result)
+        self.interview.graded(result)
         self.scorecard()
 
     def action_skip_kata(self) -> None:
         if self.stage == "kata":
-            self.mock.skip_kata()
+            self.interview.skip_kata()
             self.scorecard()
 
     def scorecard(self) -> None:
         from grader.report import render_text
 
-        result = self.mock.finish()
+        result = self.interview.finish()
         out = Text("Mock interview scorecard\n\n", style="bold underline")
         out.append(f"Score: {result.score:.0%}\n", style="bold")
         out.append(
-            f"Questions: {len(result.summary.right)}/{len(self.session.plan)} right"
+            f"Questions: {len(result.summary.right)}/{len(self.quiz.plan)} right"
             f"{' (time ran out)' if result.summary.time_up else ''}\n"
         )
         kata = result.kata
@@ -572,9 +595,9 @@ class QuizScreen(Screen):
             out.append(f"  {topic:<16} {row['correct']}/{row['asked']}\n")
         if result.to_review:
             out.append("\nReview these topics: " + ", ".join(result.to_review) + "\n")
-        if self.mock.result is not None:
+        if self.interview.result is not None:
             out.append("\nThe kata's report\n\n", style="bold underline")
-            out.append(render_text(self.mock.result))
+            out.append(render_text(self.interview.result))
         self.end_with(out)
 
     def clear_question(self) -> None:
@@ -596,7 +619,7 @@ class QuizScreen(Screen):
         self.query_one("#question", VerticalScroll).scroll_home(animate=False)
 
 
-def summary_text(summary) -> Text:
+def summary_text(summary: Summary) -> Text:
     out = Text("Summary\n\n", style="bold underline")
     rate = f" ({summary.accuracy:.0%})" if summary.answered else ""
     out.append(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from kata.errors import UserError
+from kata.tui.base import AppScreen
 
 FIXED = [
     Option("Practice: due questions first, then new ones", id="practice"),
@@ -19,7 +19,7 @@ FIXED = [
 ]
 
 
-class QuizMenuScreen(Screen):
+class QuizMenuScreen(AppScreen[None]):
     BINDINGS = [Binding("b", "browse", "Browse the bank")]
 
     def compose(self) -> ComposeResult:
