@@ -6,8 +6,9 @@ It opens `kata` with a fresh $KATA_HOME and goes where a learner goes: Home, hel
 the command palette, Katas, a Kata (a hint, Start), its Grade (and a re-run of one
 test), back Home and to the Katas list, a practice quiz until every kind of
 question has been answered (a wrong answer taken back with ctrl+z, a double Enter,
-a "don't know", a typed answer counted right with r), a mock interview with its
-kata graded on the Grade screen, Stats, and quits. Every screen is captured
+a "don't know", a typed answer counted right with r), a mock interview (its
+design question written, revealed and ticked) with its kata graded on the Grade
+screen, Stats, and quits. Every screen is captured
 (tmux capture-pane) and checked for whole words where text used to be cut off;
 at the end the progress store must hold exactly the answers, hints, grades,
 corrections and mock interview the walk gave, nothing more.
@@ -37,6 +38,7 @@ from kata.quiz.bank import Question, load_bank  # noqa: E402
 
 WIDTH, HEIGHT = 80, 24
 EVERY_KIND = {"choice", "truefalse", "multi", "order", "short", "code"}
+PROGRESS = re.compile(r"^\s*\[\d+/\d+\] ")  # the quiz's progress line
 SCROLLBAR = re.compile(r"\s*[▁▂▃▄▅▆▇█]+\s*$")  # a scrollbar's thumb at the end of a line
 CHOICE_LINE = re.compile(r"^\s*›?\s*(?:\[[ x]\]\s*)?(\d+)\.\s(.*)$")
 
@@ -112,6 +114,14 @@ class Walk:
         for needle in expected:
             self.check(shows(text, needle), f"{name}: {getattr(needle, 'pattern', needle)!r} not shown whole")
         self.check("Traceback" not in text, f"{name}: a traceback")
+        progress = next((line for line in text.splitlines() if PROGRESS.search(line)), "")
+        self.check(not progress or "·" not in progress[-3:], f"{name}: the progress line is cut: {progress!r}")
+        self.check(
+            not progress
+            or progress.rstrip().endswith((")", "left", "answer", "?", "one answer"))
+            or len(progress) < 78,
+            f"{name}: the progress line is cut: {progress!r}",
+        )
         footer = text.rstrip("\n").splitlines()[-1] if text.strip() else ""
         left = footer.split("▏")[0].rstrip()
         self.check(not re.search(r"\s\S{1,3}$", left), f"{name}: the footer ends in a cut word: {left!r}")
@@ -234,13 +244,7 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.keys("Escape")
     w.shot("quiz summary", "Summary", "Session over: Enter goes back", "⏎ Back")
     term.keys("Enter", "Down", "Down", "Enter")  # the mock interview
-    w.shot("mock question", "left", "Don't know")
-    question, _choices = read_question(term, questions)
-    term.keys("C-d")
-    if question is not None:
-        expected.append((question.id, False, False))
-    term.wait_for("⏎ Next")
-    term.keys("Escape")
+    mock(w, term, questions, expected)
     text = w.shot("mock kata", "The spec:", "s starts it", "g grades it")
     kata = re.search(r"now the kata `([\w-]+)`", text)
     if kata and kata.group(1) != "pipe":
@@ -250,9 +254,38 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.keys("Escape")
     w.shot("mock scorecard", "Mock interview scorecard", "The kata's report")
     term.keys("Enter", "t")
-    w.shot("stats", "Mastery per topic", "Answers per day")
+    w.shot("stats", "Mastery per topic")
+    term.keys("End")
+    w.shot("stats, the end", "Katas", "Mock interviews (latest first)")
     term.keys("q")
     time.sleep(1.5)
+
+
+def mock(w: Walk, term: Terminal, questions: list[Question], expected: list[tuple[str, bool, bool]]) -> None:
+    """Give up on each question up to the design question a mixed mock ends with; write,
+    reveal (ctrl+r) and tick one key point of that one."""
+    for n in range(1, 13):
+        w.shot(f"mock question {n}", "left", "Don't know")
+        q, _choices = read_question(term, questions)
+        if q is not None and q.kind == "design":
+            break
+        term.keys("C-d")
+        if q is not None:
+            expected.append((q.id, False, False))
+        term.wait_for("⏎ Next")
+        term.keys("Enter")
+    else:
+        w.check(False, "mock: no design question")
+        return
+    term.type("A ring in shared memory, a semaphore per side.")
+    term.keys("C-r")
+    w.shot("design answer revealed", "Key points", "1. ")
+    term.keys("1", "Enter")
+    w.shot("design answer ticked", "Why:", "⏎ Next")
+    term.keys("Home")  # the verdict's first line, above the explanation
+    text = w.shot("design verdict", re.compile(r"(Right|Wrong)\. Covered \d+ of \d+ key points"))
+    expected.append((q.id, "Right." in text, False))
+    term.keys("Enter")
 
 
 def practice(w: Walk, term: Terminal, questions: list[Question], expected: list[tuple[str, bool, bool]]) -> None:

@@ -14,6 +14,9 @@ The time limit covers the questions (`quiz.next()` returns None once it has
 passed; an answer to a question asked in time still counts); the kata part is
 graded whenever the learner says so, and the total duration is stored.
 
+The last question of a mixed mock is a `design` question when the bank has one:
+a senior interview ends with an open question.
+
 Scoring: the questions are 70 % (every planned question counts, so running out
 of time costs), the kata 30 % (share of its tasks passed). Weak topics: those
 answered below `WEAK_ACCURACY` in the last 30 days weigh up to three times as
@@ -33,6 +36,7 @@ from typing import Any
 from kata.errors import UserError
 from kata.progress import MockRecord, ProgressStore, utcnow
 from kata.quiz.bank import Bank, Question, load_bank
+from kata.quiz.design import pick_design, split_design
 from kata.quiz.scheduler import Clock, Scheduler
 from kata.quiz.session import MISTAKE_WINDOW, WEAK_ACCURACY, QuizSession, Summary
 
@@ -136,7 +140,9 @@ class MockInterview:
 
             questions_of(bank, topic)  # a UserError for an unknown topic
             weights = {topic: 1.0}
-        plan = pick_questions(bank, weights, count, rng, scheduler)
+        asked, designs = split_design(bank, topic)  # one open design question, asked last
+        plan = pick_questions(asked, weights, count - bool(designs), rng, scheduler)
+        plan += pick_design(designs, rng, scheduler)
         kata = choose_kata(store, plan, weights, katas if katas is not None else _catalog())
         quiz = QuizSession(store, plan, mode="mock", clock=clock, rng=rng, time_limit=time_limit, scheduler=scheduler)
         return cls(store, quiz, kata, grade=grade, clock=clock)

@@ -289,7 +289,13 @@ class QuizSession:
         seconds = max(0.0, (now - (self._asked_at or now)).total_seconds())
         before = self.scheduler.cards.get(current.question.id)
         review, state = self.scheduler.record(
-            current.question, correct=verdict.correct, seconds=seconds, answer=answer, mode=self.mode, at=now
+            current.question,
+            correct=verdict.correct,
+            seconds=seconds,
+            answer=answer,
+            mode=self.mode,
+            at=now,
+            partial=verdict.partial,
         )
         feedback = Feedback(current.question, verdict, review.rating, state.due, seconds)
         assert review.id is not None

@@ -66,6 +66,7 @@ def render_stats(stats: dict[str, Any]) -> str:
         "short": "short",
         "order": "order",
         "code": "code",
+        "design": "design",
     }
     name_width = max([len("topic")] + [len(t) for t in stats["topics"]]) + 2
     header = (

@@ -5,7 +5,9 @@ or false; space marks a choice of a multi; [ ] move the picked item of an order;
 typing fills a text box), then Enter answers. Enter with nothing picked answers
 nothing, so a second Enter after an explanation cannot answer the next question.
 ctrl+d gives up ("don't know") and ctrl+z takes the last answer back, in every
-kind, text box included; after a typed answer graded wrong, r counts it right.
+kind, text box included (in a design answer's editor ctrl+z is the editor's);
+after a typed answer graded wrong, r counts it right. A design question is
+written, revealed (ctrl+r) and ticked in its own panel (kata.tui.design).
 While a question or its explanation is on screen the app's letter keys (and q)
 are the quiz's: Esc stops the session, ctrl+q quits.
 
@@ -31,7 +33,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Markdown, Static
+from textual.widgets import Footer, Header, Input, Markdown, Static, TextArea
 
 from kata.errors import UserError
 from kata.paths import workspace_file
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from grader.report import Result
     from kata.quiz.mock import MockInterview
     from kata.quiz.session import Asked, Feedback, QuizSession, Summary
+    from kata.tui.design import DesignPanel
 
 
 def minutes(seconds: float | None) -> str:
@@ -60,6 +63,7 @@ class Answer:
     label = ""
     actions: frozenset[str] = frozenset()
     hint = "Pick an answer first (a digit or up/down), then Enter."
+    enter_answers = True  # False: the kind's own widget answers (a design panel)
 
     def __init__(self, shown: Shown):
         self.shown = shown
@@ -206,6 +210,30 @@ class TypedAnswer(Answer):
         return []  # nothing to pick: the text box is the answer
 
 
+class DesignPad(Answer):
+    """An open design question: the panel (kata.tui.design) takes the writing, the reveal
+    and the ticks, and answers itself (DesignPanel.Answered); the screen hands that on."""
+
+    label = "open question (write; ctrl+r reveals; tick what you covered)"
+    hint = "Write (or think), ctrl+r reveals the model answer, tick what you covered, then Enter."
+    enter_answers = False
+
+    def __init__(self, shown: Shown):
+        super().__init__(shown)
+        from kata.tui.design import DesignPanel
+
+        self.panel = DesignPanel(shown.question)
+
+    def widget(self) -> Widget | None:
+        return self.panel
+
+    def rows(self) -> list[int]:
+        return []
+
+    def response(self) -> Any | None:
+        return None  # the panel posts the answer once the learner has ticked
+
+
 ANSWERS: dict[str, type[Answer]] = {
     "choice": ChoiceAnswer,
     "code": ChoiceAnswer,
@@ -213,6 +241,7 @@ ANSWERS: dict[str, type[Answer]] = {
     "multi": MultiAnswer,
     "order": OrderAnswer,
     "short": TypedAnswer,
+    "design": DesignPad,
 }
 
 
@@ -306,11 +335,15 @@ class QuizScreen(AppScreen[None]):
         if action in ("pick", "step", "mark", "move", "truth"):
             return question and self.pad is not None and action in self.pad.actions
         stages = {
-            "answer": question,
+            "answer": question and self.pad is not None and self.pad.enter_answers,
             "dont_know": question,
             "next": self.stage == "feedback",
             "close": self.stage == "done",
-            "undo": self.captures_keys and self.session is not None and self.session.can_undo,
+            # in a text editor (a design answer) ctrl+z is the editor's own undo
+            "undo": self.captures_keys
+            and self.session is not None
+            and self.session.can_undo
+            and not isinstance(self.focused, TextArea),
             "count_right": self.stage == "feedback" and self.session is not None and self.session.can_override,
             "start_kata": self.stage == "kata",
             "edit_kata": self.stage == "kata",
@@ -458,6 +491,10 @@ class QuizScreen(AppScreen[None]):
         event.stop()
         self.action_answer()
 
+    def on_design_panel_answered(self, message: DesignPanel.Answered) -> None:
+        if self.stage == "question" and isinstance(self.pad, DesignPad):
+            self.show_feedback(self.quiz.answer(message.answer))
+
     def action_next(self) -> None:
         if self.stage == "feedback":
             self.ask_next()
@@ -487,6 +524,9 @@ class QuizScreen(AppScreen[None]):
             out.append("Right.\n", style="bold green")
         else:
             out.append("Wrong. ", style="bold red")
+        if feedback.question.kind == "design":  # what was covered; the model answer is in the panel, above
+            out.append(f"{v.given}\n")
+        elif not v.correct and not feedback.overridden:
             if v.given and v.given != "(don't know)":
                 out.append(f"You said: {v.given}\n")
             out.append(f"The answer: {v.expected}\n")
@@ -497,7 +537,8 @@ class QuizScreen(AppScreen[None]):
         out.append(f"\n(back for review {feedback.due:%Y-%m-%d}) {keys}", style="dim")
         self.query_one("#feedback", Static).update(out)
         self.render_choices()
-        self.query_one("#answer-box", Vertical).remove_children()
+        if not isinstance(self.pad, DesignPad):  # the design panel stays: it shows the model answer
+            self.query_one("#answer-box", Vertical).remove_children()
         self.query_one("#question").focus()
         # after the layout: the feedback and re-rendered choices change the height to scroll
         self.call_after_refresh(self.query_one("#question", VerticalScroll).scroll_end, animate=False)
