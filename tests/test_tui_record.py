@@ -406,3 +406,17 @@ async def test_arrows_pick_and_bring_a_choice_below_long_code_into_view(store):
         await wait_for(pilot, lambda: view.region.contains_region(row.region) if row.region.height else False)
         await pilot.press("enter")
         assert store.review_count() == 1
+
+
+async def test_nothing_to_ask_suggests_what_the_app_offers_not_cli_flags(store):
+    from kata.quiz.scheduler import Scheduler
+
+    scheduler = Scheduler(store)
+    for q in BANK.questions:  # everything answered right just now: nothing due, nothing new
+        scheduler.record(q, correct=True, seconds=5)
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(QuizScreen("practice"))
+        await pilot.pause()
+        said = text_of(app.screen, "#prompt")
+        assert said.startswith("Nothing to ask") and "--" not in said and "Drill" in said, said

@@ -107,7 +107,9 @@ class PlainFace:
 
     def run(self, session: QuizSession, *, title: str | None = None) -> int:
         if session.idle_reason():
-            self.say(f"Nothing to ask: {session.idle_reason()}.")
+            self.say(
+                f"Nothing to ask: {session.idle_reason()}; try a drill (--topic T) or your mistakes (--mode mistakes)."
+            )
             return 0
         self.say(
             title

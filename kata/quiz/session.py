@@ -378,7 +378,7 @@ def _nothing_due(scheduler: Scheduler, questions: Sequence[Question]) -> str:
         parts.append(f"and today's {scheduler.new_per_day} new questions are done")
     if upcoming:
         parts.append(f"(next review {min(upcoming):%Y-%m-%d %H:%M} UTC)")
-    return " ".join(parts) + "; try a drill (--mode drill --topic T) or your mistakes (--mode mistakes)"
+    return " ".join(parts)  # what to do instead is each face's to say: its keys or its flags
 
 
 def clock_from_env(environ: dict[str, str] | None = None) -> Clock:

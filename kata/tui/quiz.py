@@ -392,7 +392,9 @@ class QuizScreen(AppScreen[None]):
                 store, mode=self.mode, topic=self.topic, clock=self.app.clock, rng=random.Random()
             )
             if self.session.idle_reason():
-                raise UserError(self.session.idle_reason())
+                raise UserError(
+                    f"{self.session.idle_reason()}; choose another session in the menu (a Drill asks any topic)"
+                )
 
     # --- asking ----------------------------------------------------------------------
 
