@@ -14,6 +14,8 @@ import psutil
 import pytest
 from rich.syntax import Syntax
 from textual.widgets import DataTable, OptionList, Static
+from textual.widgets._data_table import ColumnKey
+from textual.widgets._footer import FooterKey
 
 from grader.catalog import load_kata
 from kata.progress import ProgressStore
@@ -80,6 +82,10 @@ async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
 
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
+
+
+def footer_keys(app) -> list[str]:
+    return [key.key for key in app.screen.query(FooterKey)]
 
 
 def live_children() -> list[psutil.Process]:
@@ -185,9 +191,18 @@ async def test_grade_failing_file_shows_its_message_in_full(store, workspace):
         first = grade.result.tests[0]
         assert first.message and first.message.strip() in text_of(grade, "#test-detail")
         await pilot.press("down")
-        assert grade.result.tests[1].name in text_of(grade, "#test-detail")
+        chosen = grade.result.tests[1].name
+        assert chosen in text_of(grade, "#test-detail")
         assert text_of(grade, "#grade-status").startswith("FAIL 0/4 tasks")
         assert store.attempts("pipe")[0].status == "fail"
+        everything = len(grade.result.tests)
+        await pilot.press("r")  # re-runs the highlighted test alone (issue 17, item 15)
+        await wait_for(pilot, lambda: grade.result is not None and len(grade.result.tests) == 1)
+        assert grade.result.tests[0].name == chosen
+        assert grade.query_one(DataTable).row_count == everything, "the other tests stay in the list"
+        assert chosen in text_of(grade, "#grade-status")
+        [rerun, full] = store.attempts("pipe")
+        assert full.complete and not rerun.complete, "a re-run of one test is a partial attempt"
 
 
 async def test_cancelled_grade_leaves_no_process(store, tmp_path):
@@ -200,10 +215,15 @@ async def test_cancelled_grade_leaves_no_process(store, tmp_path):
         grade = app.screen
         await wait_for(pilot, lambda: grade.query_one(DataTable).row_count == 1)
         await wait_for(pilot, lambda: len(live_children()) >= 3)  # sandbox, test process, its child
+        await wait_for(pilot, lambda: "c" in footer_keys(app))  # the footer is redrawn on idle
         await pilot.press("c")
         await wait_for(pilot, lambda: grade.result is not None)
         assert grade.result.message == "grading was cancelled"
         assert text_of(grade, "#grade-status").startswith("Cancelled")
+        await wait_for(pilot, lambda: "c" not in footer_keys(app), timeout=10)  # nothing to cancel after the run
+        table = grade.query_one(DataTable)
+        assert "cancelled" in str(table.get_cell_at((0, 0)))
+        assert table.columns[ColumnKey("status")].width >= len("cancelled"), "the cell shows the whole word"
         await wait_for(pilot, lambda: app.jobs.running == 0)
         assert live_children() == []
         assert store.attempts() == []

@@ -8,10 +8,8 @@ import shutil
 
 import pytest
 from rich.console import Console
-from test_tui import HANGING, PIPE, SIZE, live_children, store, text_of, wait_for, workspace
+from test_tui import HANGING, PIPE, SIZE, footer_keys, live_children, store, text_of, wait_for, workspace
 from textual.widgets import DataTable, Footer, Input, Markdown
-from textual.widgets._data_table import ColumnKey
-from textual.widgets._footer import FooterKey
 
 from kata.quiz.bank import load_bank
 from kata.quiz.mock import MockInterview
@@ -49,10 +47,6 @@ async def open_quiz(app, pilot, plan) -> QuizScreen:
     app.push_screen(QuizScreen("drill", session=QuizSession(app.store, plan, mode="drill")))
     await pilot.pause()
     return app.screen
-
-
-def footer_keys(app) -> list[str]:
-    return [key.key for key in app.screen.query(FooterKey)]
 
 
 # --- 1. k opens the Katas list ----------------------------------------------------------
@@ -245,25 +239,6 @@ async def test_every_footer_fits_80_columns(store, workspace):
         assert footer.virtual_size.width <= SIZE[0], footer_keys(app)
 
 
-async def test_grade_keys_follow_the_run_and_cancelled_fits_its_column(store, tmp_path):
-    impl = tmp_path / "hanging.py"
-    impl.write_text(HANGING)
-    app = KataApp(store)
-    async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(GradeScreen("pipe", impl, record=False))
-        await pilot.pause()
-        grade = app.screen
-        await wait_for(pilot, lambda: grade.query_one(DataTable).row_count == 1)
-        await wait_for(pilot, lambda: "c" in footer_keys(app))  # the footer is redrawn on idle
-        await pilot.press("c")
-        await wait_for(pilot, lambda: grade.result is not None)
-        await wait_for(pilot, lambda: "c" not in footer_keys(app), timeout=10)  # nothing to cancel after the run
-        table = grade.query_one(DataTable)
-        assert "cancelled" in str(table.get_cell_at((0, 0)))
-        assert table.columns[ColumnKey("status")].width >= len("cancelled"), "the cell shows the whole word"
-        await wait_for(pilot, lambda: app.jobs.running == 0)
-
-
 def test_wrapped_choices_keep_their_indent():
     from kata.quiz.checking import Shown
     from kata.tui.quiz import ChoiceAnswer
@@ -350,28 +325,7 @@ async def test_home_shows_the_next_kata_and_quiz(store):
         assert "kata pipe" in text_of(app.screen, "#next") and "quiz" in text_of(app.screen, "#next")
 
 
-# --- 15, 16. re-run one test; the diff after a pass ----------------------------------------------
-
-
-async def test_r_reruns_the_highlighted_test_only(store, workspace):
-    workspace.parent.mkdir(parents=True)
-    shutil.copy(PIPE.starter_path, workspace)
-    app = KataApp(store)
-    async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(GradeScreen("pipe", workspace))
-        await pilot.pause()
-        grade = app.screen
-        await wait_for(pilot, lambda: grade.result is not None)
-        everything = len(grade.result.tests)
-        await pilot.press("down")
-        chosen = grade.result.tests[1].name
-        await pilot.press("r")
-        await wait_for(pilot, lambda: grade.result is not None and len(grade.result.tests) == 1)
-        assert grade.result.tests[0].name == chosen
-        assert grade.query_one(DataTable).row_count == everything, "the other tests stay in the list"
-        assert chosen in text_of(grade, "#grade-status")
-        [rerun, full] = store.attempts("pipe")
-        assert full.complete and not rerun.complete
+# --- 16. the diff after a pass (15, `r` re-runs one test: test_tui.py, the failing file's grade) ---------
 
 
 async def test_diff_with_the_reference_after_a_pass(store, workspace):

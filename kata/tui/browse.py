@@ -9,40 +9,32 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from kata.errors import UserError
 from kata.quiz.bank import Bank, Question, load_bank
 from kata.quiz.browse import question_states, search
 from kata.tui.base import AppScreen
 from kata.tui.code import highlighted
+from kata.tui.filtered import FilteredList
 
 STATE_WIDTH, KIND_WIDTH = len("mastered"), len("truefalse")
 
 
-class BrowseScreen(AppScreen[None]):
+class BrowseScreen(FilteredList):
     HELP = (
         "Type words to find questions (in the id, prompt, topic and tags), or filters: topic:pipes, "
         "tag:eof, kind:short, state:new|due|learning|mastered. Enter opens the highlighted question."
     )
-    BINDINGS = [
-        Binding("escape", "clear", "Clear the filter, then the list"),
-        Binding("down", "focus_table", "List", show=False),
-        Binding("slash", "filter", "Back to the filter", show=False),
-    ]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Input(placeholder="words, topic:, tag:, kind:, state: · Enter opens · ↓ or Esc: the list", id="filter")
-        yield DataTable(id="bank", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+    PLACEHOLDER = "words, topic:, tag:, kind:, state:"
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         table.add_column("state", width=STATE_WIDTH)
         table.add_column("kind", width=KIND_WIDTH)
         used = STATE_WIDTH + KIND_WIDTH + 2 * table.cell_padding * 3 + 2  # and a scrollbar
         table.add_column("question", width=max(20, self.app.size.width - used))
+        self.states: dict[str, str] = {}
         try:
             self.bank: Bank | None = load_bank()
         except UserError as err:
@@ -52,51 +44,26 @@ class BrowseScreen(AppScreen[None]):
     def on_screen_resume(self) -> None:
         if self.bank is not None:
             self.states = question_states(self.app.store, self.bank, self.app.clock())
-            self.show(self.query_one(Input).value)
-        self.query_one(Input).focus()
+        super().on_screen_resume()
 
-    def show(self, query: str) -> None:
-        table = self.query_one(DataTable)
+    def show(self, text: str) -> None:
+        table = self.table
         table.clear()
         if self.bank is None:
             return
+        box = self.query_one(Input)
         try:
-            found = search(self.bank.questions, self.states, query)
+            found = search(self.bank.questions, self.states, text)
         except UserError as err:
-            self.query_one(Input).border_subtitle = str(err)
+            box.border_subtitle = str(err)
             return
-        self.query_one(Input).border_subtitle = f"{len(found)} of {len(self.bank.questions)}"
+        box.border_subtitle = f"{len(found)} of {len(self.bank.questions)}"
         for q in found:
             table.add_row(self.states[q.id], q.kind, Text(q.prompt.strip().splitlines()[0]), key=q.id, height=None)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.show(event.value)
-
-    def on_input_submitted(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            self.open(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.open(str(event.row_key.value))
-
-    def open(self, question_id: str) -> None:
+    def open(self, key: str) -> None:
         assert self.bank is not None
-        self.app.push_screen(QuestionScreen(self.bank.question(question_id), self.states[question_id]))
-
-    def action_clear(self) -> None:
-        box = self.query_one(Input)
-        if box.value:
-            box.value = ""
-            box.focus()
-        else:
-            self.query_one(DataTable).focus()
-
-    def action_filter(self) -> None:
-        self.query_one(Input).focus()
-
-    def action_focus_table(self) -> None:
-        self.query_one(DataTable).focus()
+        self.app.push_screen(QuestionScreen(self.bank.question(key), self.states[key]))
 
 
 class QuestionScreen(AppScreen[None]):

@@ -36,7 +36,13 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         screen = type(self.under)
         with VerticalScroll(id="help"):
-            own = screen.__dict__.get("BINDINGS", [])  # not the generic ones every Screen inherits
+            # the screen's own keys and those of its bases in the app, not Textual's generic ones
+            own = [
+                b
+                for cls in screen.__mro__
+                if cls.__module__.startswith("kata.tui")
+                for b in cls.__dict__.get("BINDINGS", [])
+            ]
             if own:
                 yield Static(keys_table(f"{screen.__name__.removesuffix('Screen')} keys", own))
             if getattr(screen, "HELP", ""):

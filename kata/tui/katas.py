@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable
 
 from grader.catalog import KataDef, kata_ids
 from kata.progress import ProgressStore
-from kata.tui.base import AppScreen
+from kata.tui.filtered import FilteredList
 from kata.workspace import kata_state
 
 SCROLLBAR = 2  # a vertical scrollbar's width, kept free so no cell is cut off
@@ -60,57 +58,24 @@ def add_kata_columns(table: DataTable[Any], width: int | None = None) -> None:
         table.add_column("mechanism", width=max(16, width - used))
 
 
-class KatasScreen(AppScreen[None]):
-    BINDINGS = [
-        Binding("escape", "clear", "Clear the filter, then the list"),
-        Binding("down", "focus_table", "List", show=False),
-        Binding("slash", "filter", "Back to the filter", show=False),
-    ]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Input(placeholder="type to filter (id, mechanism, title) · Enter opens · ↓ or Esc: the list", id="filter")
-        yield DataTable(id="katas", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+class KatasScreen(FilteredList):
+    PLACEHOLDER = "type to filter (id, mechanism, title)"
 
     def on_mount(self) -> None:
-        add_kata_columns(self.query_one(DataTable), self.app.size.width)
+        add_kata_columns(self.table, self.app.size.width)
 
     def on_screen_resume(self) -> None:
         self.rows = kata_rows(self.app.store, self.app.katas)
-        self.apply_filter(self.query_one(Input).value)
-        self.query_one(Input).focus()
+        super().on_screen_resume()
 
-    def apply_filter(self, text: str) -> None:
+    def show(self, text: str) -> None:
         words = text.lower().split()
         shown = [
             r
             for r in self.rows
             if all(w in f"{r.kata.id} {r.kata.mechanism} {r.kata.title} {r.state}".lower() for w in words)
         ]
-        fill_kata_table(self.query_one(DataTable), shown)
+        fill_kata_table(self.table, shown)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.apply_filter(event.value)
-
-    def on_input_submitted(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            self.app.open_kata(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.app.open_kata(str(event.row_key.value))
-
-    def action_clear(self) -> None:
-        box = self.query_one(Input)
-        if box.value:
-            box.value = ""
-            box.focus()
-        else:
-            self.query_one(DataTable).focus()
-
-    def action_filter(self) -> None:
-        self.query_one(Input).focus()
-
-    def action_focus_table(self) -> None:
-        self.query_one(DataTable).focus()
+    def open(self, key: str) -> None:
+        self.app.open_kata(key)
