@@ -356,7 +356,7 @@ async def test_arrows_pick_and_bring_a_choice_below_long_code_into_view(store):
         last = len(q.choices)
         await pilot.press(*["down"] * last)
         assert quiz.pad.cursor == last - 1, "down picks, it does not only scroll"
-        row = quiz.choice_rows[-1]
+        row = quiz.choice_rows[last - 1]
         await wait_for(pilot, lambda: view.region.contains_region(row.region) if row.region.height else False)
         await pilot.press("enter")
         assert store.review_count() == 1
@@ -374,3 +374,13 @@ async def test_nothing_to_ask_suggests_what_the_app_offers_not_cli_flags(store):
         await pilot.pause()
         said = text_of(app.screen, "#prompt")
         assert said.startswith("Nothing to ask") and "--" not in said and "Drill" in said, said
+
+
+async def test_ctrl_q_quits_even_inside_a_question(store):
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_quiz(app, pilot, [first("short")])
+        await pilot.press("q")
+        assert app.is_running, "q is typed in the answer box"
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=20)

@@ -82,7 +82,7 @@ class KataApp(App[int]):
         Binding("t", "section('stats')", "Stats", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit, even while typing", show=False, priority=True),
+        Binding("ctrl+q", "quit_anyway", "Quit, even while typing or answering", show=False, priority=True),
     ]
 
     def __init__(self, store: ProgressStore, *, clock: Callable[[], datetime] = utcnow, **kwargs: Any):
@@ -124,3 +124,7 @@ class KataApp(App[int]):
         """Cancel grading runs and watchers, wait for their cleanup (off the UI thread), then exit."""
         await asyncio.to_thread(self.jobs.stop_all)
         self.exit()
+
+    async def action_quit_anyway(self) -> None:
+        """ctrl+q: a quit that no screen captures (q is the quiz's while a question is on screen)."""
+        await self.action_quit()

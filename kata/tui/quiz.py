@@ -296,7 +296,7 @@ class QuizScreen(AppScreen[None]):
         self.asked: Asked | None = None
         self.feedback: Feedback | None = None
         self.pad: Answer | None = None
-        self.choice_rows: list[Static] = []  # one per choice, in the order drawn
+        self.choice_rows: list[Static] = []  # the first len(pad.rows()) show the choices, in the order drawn
         self._stage = "question"
 
     @property
@@ -416,11 +416,7 @@ class QuizScreen(AppScreen[None]):
         if q.code:
             code.update(highlighted(q.code.rstrip("\n")))
         self.query_one("#feedback", Static).update("")
-        choices = self.query_one("#choices", Vertical)
-        choices.remove_children()
-        self.choice_rows = [Static() for _ in self.pad.rows()]
-        choices.mount_all(self.choice_rows)
-        choices.display = bool(self.choice_rows)
+        self.show_rows(len(self.pad.rows()))
         box = self.query_one("#answer-box", Vertical)
         box.remove_children()
         widget = self.pad.widget()
@@ -442,13 +438,24 @@ class QuizScreen(AppScreen[None]):
             f"[{self.asked.number}/{self.asked.total}] {q.topic} · {self.pad.label}{clock}"
         )
 
+    def show_rows(self, count: int) -> None:
+        """`count` rows for choices: widgets are kept from question to question (mounting new
+        ones costs a layout per keypress), the ones not needed hidden."""
+        choices = self.query_one("#choices", Vertical)
+        while len(self.choice_rows) < count:
+            self.choice_rows.append(Static())
+            choices.mount(self.choice_rows[-1])
+        for row, widget in enumerate(self.choice_rows):
+            widget.display = row < count
+        choices.display = count > 0
+
     def render_choices(self) -> None:
         """Redraw the choices, the picked one scrolled into view (long code pushes them down)."""
         if self.pad is None:
             return
-        for row, widget in enumerate(self.choice_rows):
-            widget.update(self.pad.render_row(row, active=self.stage == "question"))
-        if self.pad.cursor is not None and self.pad.cursor < len(self.choice_rows):
+        for row in range(len(self.pad.rows())):
+            self.choice_rows[row].update(self.pad.render_row(row, active=self.stage == "question"))
+        if self.pad.cursor is not None and self.pad.cursor < len(self.pad.rows()):
             picked = self.choice_rows[self.pad.cursor]
             self.call_after_refresh(self.query_one("#question", VerticalScroll).scroll_to_widget, picked, animate=False)
 
@@ -646,8 +653,7 @@ class QuizScreen(AppScreen[None]):
     def clear_question(self) -> None:
         for name in ("#code", "#feedback"):
             self.query_one(name, Static).update("")
-        self.query_one("#choices", Vertical).remove_children()
-        self.choice_rows = []
+        self.show_rows(0)
         self.query_one("#code").display = False
         self.query_one("#spec").display = False
         self.query_one("#answer-box", Vertical).remove_children()
