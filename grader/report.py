@@ -162,14 +162,8 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
     lines += _perf(result.perf)
     lines += _hygiene(result.hygiene)
     lines += [f"note: {notice}" for notice in result.notices]
-    graded = [t for t in result.tasks if t.status != "skipped"]
-    skipped = len(result.tasks) - len(graded)
     lines.append("")
-    lines.append(
-        f"{result.status.upper()}: {result.tasks_passed}/{len(graded)} tasks"
-        + (f" ({skipped} skipped)" if skipped else "")
-        + f", {sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
-    )
+    lines.append(f"{result.status.upper()}: {totals(result)}")
     return "\n".join(lines) + "\n"
 
 
@@ -225,6 +219,18 @@ def _hygiene(findings: list[HygieneFinding]) -> list[str]:
             where = f" in {test}" if test else ""
             lines.append(f"  ... and {count - HYGIENE_SHOWN_PER_KIND} more {kind} findings{where} (all in --json)")
     return lines
+
+
+def totals(result: Result) -> str:
+    """`3/3 tasks (1 skipped), 13/13 tests in 1.0s`: the one wording of a run's totals,
+    shared by the report, `kata watch` and the TUI. Skipped tasks are not counted as failed."""
+    graded = [t for t in result.tasks if t.status != "skipped"]
+    skipped = len(result.tasks) - len(graded)
+    return (
+        f"{result.tasks_passed}/{len(graded)} tasks"
+        + (f" ({skipped} skipped)" if skipped else "")
+        + f", {sum(t.status == 'pass' for t in result.tests)}/{len(result.tests)} tests in {result.duration:.1f}s"
+    )
 
 
 def _ratio(value: float) -> str:
