@@ -447,7 +447,8 @@ class _Namer:
     # --- words ---
 
     def who(self, pid: int, *, fd: int | None = None, subject: int | None = None) -> str:
-        """'the parent (pid 810)', 'child 812 (cat, fd 1)', 'the parent itself (pid 810, fd 6)'."""
+        """'the parent (pid 810)', 'the caller (pid 810)' (no child), 'child 812 (cat, fd 1)',
+        'the parent itself (pid 810, fd 6)'."""
         node = self.graph.processes.get(pid)
         details: list[str] = []
         if node is None:
@@ -455,7 +456,7 @@ class _Namer:
         elif pid == self.focus and any(other.ppid == pid for other in self.graph.processes.values()):
             name, details = "the parent", [f"pid {pid}"]
         elif pid == self.focus:
-            name = f"pid {pid}"
+            name, details = "the caller", [f"pid {pid}"]  # the process that called the learner's function
         elif node.ppid == self.focus:
             name = f"child {pid}"
             if node.comm != self.graph.processes[self.focus].comm:

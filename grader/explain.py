@@ -146,4 +146,4 @@ def _observed_line(entry: Observed, test_pid: int) -> str:
         line = f"{_subject(entry, test_pid)} died of {what}{where}"
     else:
         line = f"{_subject(entry, test_pid)} ended with os._exit({entry.status}) while handling {what}{where}"
-    return line + (f" ({concept})" if concept else "")
+    return line + (f": {concept}" if concept else "")
