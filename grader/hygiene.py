@@ -1,15 +1,19 @@
 """Finding and removing what a test or a run left behind: processes, fds and IPC objects.
 
-Used twice: by the pytest plugin after every test (findings become failed
-checks with the object's name) and by the runner's final sweep (anything that
-escaped, e.g. after a timeout or a crashed test process).
+Used three times: by the pytest plugin after every test (findings become failed
+checks with the object's name), by the runner right after a test it stopped (a
+timeout) or lost (a crash), whose cleanup never ran, and by the runner's final
+sweep (anything that escaped).
 
 Attribution (docs/architecture.md, "Hygiene"): every process of a run carries
 KATA_RUN_TOKEN in its environment (found even after `setsid` and a double
-fork), every POSIX name handed to the learner starts with `kata_<token>`, every
-System V key is recorded, FIFOs and socket files live under the run's scratch
-folder, and the creation ledger (grader/ledger.py) names whatever the learner
-created under names of its own.
+fork), every POSIX name handed to the learner starts with `kata_<token>_<n>_`
+(n: the test's ordinal), every System V key is recorded, FIFOs and socket files
+live under the test's scratch folder (scratch/<n>), and the creation ledger
+(grader/ledger.py) names whatever was created under names of the learner's own,
+with the test, the process and whether the suite or the learner made it. So an
+object is blamed on the test that made it, never on the next one, and an object
+the suite made is removed without blaming anyone.
 """
 
 from __future__ import annotations

@@ -527,3 +527,17 @@ def test_what_may_still_wake_is_never_stopped_early(scenario, name, calls):
     assert not any(watch.proven(now=deadlock.GRACE + n * deadlock.LOOK_EVERY) for n in range(4))
     if name == "read_with_alarm_armed":
         assert run.diagnose()[1].deadlock  # the graph alone would call it stuck: the timer is invisible
+
+
+def test_without_the_system_calls_nothing_is_proven(scenario, monkeypatch):
+    """Where Yama (or a non-dumpable process) hides /proc/<pid>/syscall, the fd is only inferred:
+    evidence enough for a likely cause, never for stopping a test early."""
+    run = scenario("wait_before_read")
+    run.wait_blocked(parent="wait4", child="write")
+
+    def refused(pid: int, tid: int | None = None) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(procfs, "syscall", refused)
+    watch = DeadlockWatch(run.focus, now=0.0)
+    assert not any(watch.proven(now=deadlock.GRACE + n * deadlock.LOOK_EVERY) for n in range(4))
