@@ -16,9 +16,10 @@ run between the two readings, so the first graph shows them all blocked at once,
 and nothing of the run could wake them.
 
 A timer armed with alarm() or setitimer() is not visible in /proc: a stuck process
-that catches SIGALRM, SIGVTALRM or SIGPROF is never called proven (its handler may
-run when the timer fires). A timer left at its default action kills the process
-when it fires; that one case is not seen here (a kata's code has no reason for it).
+that catches SIGALRM, SIGVTALRM or SIGPROF, or waits for one (sigwait), is never
+called proven (the timer may fire). A timer left at its default action kills the
+process when it fires; that one case is not seen here (a kata's code has no reason
+for it).
 """
 
 from __future__ import annotations
@@ -72,11 +73,21 @@ class DeadlockWatch:
         stuck = graph.stuck()
         if self.test_pid not in stuck:
             return None
-        for pid in stuck:
-            masks = graph.processes[pid].signals
-            if masks is None or masks.caught & _TIMER_SIGNALS & ~masks.blocked:
-                return None  # a timer's handler may wake it (or we could not tell)
+        if any(_timer_may_wake(graph.processes[pid]) for pid in stuck):
+            return None
         return _Look(frozenset(stuck), {thread: n for thread, n in switches.items() if thread[0] in stuck})
+
+
+def _timer_may_wake(node: waitgraph.ProcessNode) -> bool:
+    """The process catches a timer's signal, or waits for one (sigwait): an alarm() or setitimer()
+    we cannot see may end its wait. True as well when its signal masks could not be read."""
+    if node.signals is None:
+        return True
+    awaited = 0
+    for wait in node.waits:
+        for need in wait.needs:
+            awaited |= need.signals
+    return bool((node.signals.caught | awaited) & _TIMER_SIGNALS)
 
 
 def _sleeping_threads(root: int) -> list[_Thread] | None:
