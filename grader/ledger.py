@@ -21,17 +21,15 @@ learner when the suite made it.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from types import FrameType, ModuleType
 from typing import Any
 
-from grader import ipc_objects
+from grader import ipc_objects, jsonlog
 from grader.ipc_objects import IpcObject, posix_path
 
 LEDGER_ENV = "KATA_LEDGER"
@@ -73,28 +71,22 @@ def install(path: str, impl_path: str = "") -> None:
 
 
 def entries(path: str | os.PathLike[str]) -> list[Entry]:
-    """Every object recorded so far, in the order of creation (a torn last line is skipped)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return []
+    """Every object recorded so far, in the order of creation (a malformed line is skipped)."""
     found = []
-    for line in lines:
+    for data in jsonlog.records(path):
         try:
-            data = json.loads(line)
-            kind, handle, name = data["kind"], data["handle"], data["name"]
-            test, pid, by_learner = data.get("test", 0), data.get("pid", 0), data.get("by_learner", True)
-        except (ValueError, TypeError, KeyError):
+            entry = Entry(**data)
+        except TypeError:
             continue
         if (
-            isinstance(kind, str)
-            and isinstance(handle, str | int)
-            and isinstance(name, str)
-            and isinstance(test, int)
-            and isinstance(pid, int)
-            and isinstance(by_learner, bool)
+            isinstance(entry.kind, str)
+            and isinstance(entry.handle, str | int)
+            and isinstance(entry.name, str)
+            and isinstance(entry.test, int)
+            and isinstance(entry.pid, int)
+            and isinstance(entry.by_learner, bool)
         ):
-            found.append(Entry(kind, handle, name, test, pid, by_learner))
+            found.append(entry)
     return found
 
 
@@ -134,25 +126,8 @@ class _Recorder:
         self.impl_path = impl_path
 
     def record(self, kind: str, handle: str | int, name: str) -> None:
-        entry = {
-            "kind": kind,
-            "handle": handle,
-            "name": name,
-            "test": current_test(),
-            "pid": os.getpid(),
-            "by_learner": self._called_by_learner(),
-        }
-        line = json.dumps(entry) + "\n"
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError:
-            return
-        try:
-            os.write(fd, line.encode())  # one short O_APPEND write: atomic between processes
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        entry = Entry(kind, handle, name, current_test(), os.getpid(), self._called_by_learner())
+        jsonlog.append(self.path, asdict(entry))
 
     def _called_by_learner(self) -> bool:
         """A frame of the learner's file is on the stack (their function, or a thread or child of it).

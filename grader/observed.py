@@ -15,16 +15,15 @@ the runner those of a test that times out or crashes (grader/explain.py words th
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import traceback
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
+from grader import jsonlog
 from grader.ledger import current_test
 
 OBSERVED_ENV = "KATA_OBSERVED"
@@ -47,9 +46,6 @@ class Observed:
     frames: tuple[str, ...]  # the traceback's frames, outermost first, the grader's own left out
     by_learner: bool  # a frame of the learner's file is in its traceback
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
 
 def install_from_env(impl_path: str) -> None:
     path = os.environ.get(OBSERVED_ENV)
@@ -69,18 +65,12 @@ def install(path: str, impl_path: str) -> None:
 
 
 def read(path: str | os.PathLike[str], test: int) -> list[Observed]:
-    """What was recorded during test `test` (a torn line is skipped)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return []
+    """What was recorded during test `test` (a malformed line is skipped)."""
     found = []
-    for line in lines:
+    for data in jsonlog.records(path):
         try:
-            data = json.loads(line)
-            data["frames"] = tuple(data["frames"])
-            entry = Observed(**data)
-        except (ValueError, TypeError, KeyError):
+            entry = Observed(**(data | {"frames": tuple(data.get("frames", ()))}))
+        except TypeError:
             continue
         if entry.test == test:
             found.append(entry)
@@ -122,11 +112,7 @@ class _Recorder:
                 frames=tuple(self._label(f) for f in frames[-MAX_FRAMES:]),
                 by_learner=bool(mine),
             )
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, (entry.to_json() + "\n").encode())  # one O_APPEND write: atomic between processes
-            finally:
-                os.close(fd)
+            jsonlog.append(self.path, asdict(entry))
         except Exception:  # the learner's process is ending: never stand in its way
             pass
 
