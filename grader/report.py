@@ -270,7 +270,8 @@ def _hygiene(findings: list[HygieneFinding]) -> list[str]:
         group = (h.test, h.kind)
         per_group[group] = per_group.get(group, 0) + 1
         if per_group[group] <= HYGIENE_SHOWN_PER_KIND:
-            where = f" [{h.test}]" if h.test else ""
+            made = ", ".join(filter(None, [h.test, f"made by pid {h.pid}" if h.pid else ""]))
+            where = f" [{made}]" if made else ""
             lines.append(f"  {h.kind} {h.name}{where}: {h.message}")
     for (test, kind), count in per_group.items():
         if count > HYGIENE_SHOWN_PER_KIND:
