@@ -260,7 +260,7 @@ class GradingRun:
         self._output = bytearray()
         self._output_total = 0
         self._watch: tuple[str, DeadlockWatch] | None = None  # the running test's nodeid and its watch
-        self._timed_out: dict[tuple[str, tuple[str, ...]], TestResult] = {}  # (pattern, objects) -> first timeout
+        self._timed_out: dict[tuple[str, tuple[str, ...], str], TestResult] = {}  # see _same_timeout
 
     def execute(self) -> Iterator[GradeEvent]:
         while True:
@@ -439,11 +439,13 @@ class GradingRun:
         return self._record(self._with_observed(result, test, session))
 
     def _same_timeout(self, result: TestResult, diagnosis: TimeoutDiagnosis) -> TestResult | None:
-        """The earlier timeout of this grade with the same pattern on the same kinds of object, if any
-        (then this one is the same bug again); else this one is remembered as the first."""
+        """The earlier timeout of this grade with the same pattern on the same kinds of object, the
+        test process stuck in the same function of the learner's, if any (then this one is the same
+        bug again); else this one is remembered as the first."""
         if not diagnosis.explained:
             return None
-        first = self._timed_out.setdefault((diagnosis.pattern, tuple(diagnosis.objects)), result)
+        key = (diagnosis.pattern, tuple(diagnosis.objects), _learner_function(result.blocked))
+        first = self._timed_out.setdefault(key, result)
         if first is result:
             return None
         diagnosis.same_as = first.name
@@ -621,6 +623,13 @@ class GradingRun:
 def _not_run(test: TestDescription) -> TestResult:
     message = "this test did not run (the sandbox ended before it)"
     return TestResult(test.name, test.task, "error", message, nodeid=test.nodeid)
+
+
+def _learner_function(processes: list[BlockedProcess]) -> str:
+    """The function of the learner's the test process was blocked in ("" when unknown)."""
+    test_process = next((p for p in processes if p.role == "test process"), None)
+    mine = [frame for frame in test_process.stack if frame.endswith("<- your code")] if test_process else []
+    return mine[0].split(" in ", 1)[-1].split()[0] if mine else ""
 
 
 def _timeout_message(
