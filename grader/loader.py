@@ -10,6 +10,7 @@ at once with `os._exit`.
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import importlib.util
 import inspect
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from grader import ledger, observed
+from grader.protocol import DUMP_SIGNAL
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +31,8 @@ MODULE_NAME = "kata_impl"
 ESCAPE_EXIT_STATUS = 70
 _fork_generation = 0
 _end_process = os._exit  # the guard's own exit, not the learner's (grader/observed.py records those)
+STACKS_ENV = "KATA_STACKS"  # where a `python -c` process writes its stack when the runner asks
+_stacks_file: list[object] = []  # kept open for the process's life
 
 
 def _after_fork_in_child() -> None:
@@ -55,6 +59,7 @@ def load_impl(path: str, escapes_dir: str | None = None, required: tuple[str, ..
         sys.path.append(directory)
     ledger.install_from_env(path)
     observed.install_from_env(path)
+    _answer_stack_dumps()
     generation = _fork_generation
     try:
         spec.loader.exec_module(module)
@@ -75,6 +80,21 @@ def load_impl(path: str, escapes_dir: str | None = None, required: tuple[str, ..
         )
     guard_module(module, escapes_dir)
     return module
+
+
+def _answer_stack_dumps() -> None:
+    """A `python -c` process of the suite answers the runner's stack-dump signal as the test
+    process does (grader/blocked.py), so a hang there shows the learner's line too. The test
+    process registers its own handler (grader/plugin.py) and sets $KATA_STACKS only after."""
+    path = os.environ.get(STACKS_ENV)
+    if not path or _stacks_file:
+        return
+    try:
+        stacks = open(path, "ab", buffering=0)  # noqa: SIM115  open for the process's life
+    except OSError:
+        return
+    _stacks_file.append(stacks)
+    faulthandler.register(DUMP_SIGNAL, file=stacks, all_threads=True, chain=False)
 
 
 def _describe_import_error(err: BaseException, path: str) -> str:

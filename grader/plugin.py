@@ -32,7 +32,7 @@ from grader import explain, hygiene, ledger, observed, proctree, protocol
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
 from grader.explain import Verdict
-from grader.loader import ImplLoadError, load_impl
+from grader.loader import STACKS_ENV, ImplLoadError, load_impl
 from grader.perf import PerfRecorder
 from grader.protocol import DUMP_SIGNAL, SandboxConfig, TestDescription
 from grader.report import HygieneFinding, PerfFigure, TestResult
@@ -102,6 +102,7 @@ class GradingPlugin:
             self._module = load_impl(self.config.impl, str(self.folder.escapes), self.kata_def.api)
         except ImplLoadError as err:
             self._abort(protocol.LoadError(str(err)), "the implementation did not load")
+        os.environ[STACKS_ENV] = str(self.folder.stacks)  # after load_impl: python -c processes answer dumps too
         forked = [pid for pid in proctree.children(me) if pid not in before]
         if forked:
             proctree.kill_all(lambda: [pid for pid in proctree.children(me) if pid in forked])
