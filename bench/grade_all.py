@@ -38,13 +38,13 @@ import psutil
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(BENCH)]
+sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from grade_latency import bare_pytest, timed  # noqa: E402
-from katalib import Mutant, declared_mutants, mutant_source  # noqa: E402
 
 from grader import grade  # noqa: E402
 from grader.catalog import KataDef, all_katas  # noqa: E402
+from grader.mutants import Mutant, declared_mutants, mutant_source  # noqa: E402
 
 REFERENCE_MARGIN = 2.0  # the reference's median ratio is at least this many times the threshold
 MUTANT_MARGIN = 2.0  # a slow mutant's median ratio is at most the threshold divided by this

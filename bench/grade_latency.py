@@ -17,7 +17,6 @@ Targets (issue "Foundation"): --no-perf <= 2 s, with perf <= 6 s, overhead <= 0.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import select
@@ -34,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader.catalog import load_kata  # noqa: E402
 from grader.channel import EventReceiver  # noqa: E402
-from grader.sandbox import pytest_args  # noqa: E402
+from grader.protocol import RunFolder, SandboxConfig  # noqa: E402
 
 
 def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | None = None, check: bool = True) -> float:
@@ -55,34 +54,36 @@ def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | No
     return elapsed
 
 
+BARE = (
+    "import sys; from grader.protocol import SandboxConfig; from grader.sandbox import run_pytest; "
+    "sys.exit(run_pytest(SandboxConfig.from_json(open(sys.argv[1]).read())))"
+)
+
+
 def bare_pytest(kata_id: str) -> float:
     """The suite under the grader's plugin, run by plain pytest: no supervisor, no limits, no sweep."""
     kata = load_kata(kata_id)
     token = secrets.token_hex(4)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"kata-bench-{token}-"))
-    for sub in ("escapes", "scratch"):
-        (run_dir / sub).mkdir()
-    receiver = EventReceiver(str(run_dir / "events.sock"))
-    config = {
-        "kata": kata_id,
-        "impl": str(kata.solution_path),
-        "token": token,
-        "perf": False,
-        "run_dir": str(run_dir),
-        "events": receiver.path,
-        "suite_dir": str(kata.suite_dir),
-        "memory_limit_mb": kata.memory_limit_mb,
-        "only": None,
-        "session": 1,
-        "select": {"tasks": None, "tests": None},
-    }
-    (run_dir / "config.json").write_text(json.dumps(config))
-    env = dict(os.environ, KATA_GRADE_CONFIG=str(run_dir / "config.json"), KATA_RUN_TOKEN=token, PYTHONPATH=str(ROOT))
+    folder = RunFolder(Path(tempfile.mkdtemp(prefix=f"kata-bench-{token}-")))
+    folder.create()
+    receiver = EventReceiver(folder.events)
+    config = SandboxConfig(
+        kata=kata_id,
+        impl=str(kata.solution_path),
+        token=token,
+        run_dir=str(folder.root),
+        suite_dir=str(kata.suite_dir),
+        memory_limit_mb=kata.memory_limit_mb,
+        session=1,
+        perf=False,
+    )
+    folder.config(1).write_text(config.to_json())
+    env = dict(os.environ, KATA_RUN_TOKEN=token, PYTHONPATH=str(ROOT))
     try:
-        return timed([sys.executable, "-m", "pytest", *pytest_args(config)], env=env, receiver=receiver, check=False)
+        return timed([sys.executable, "-c", BARE, str(folder.config(1))], env=env, receiver=receiver, check=False)
     finally:
         receiver.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(folder.root, ignore_errors=True)
 
 
 def main() -> None:

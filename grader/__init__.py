@@ -10,10 +10,16 @@ need `grader.testing` or `grader.loader` start fast.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy attributes are, for type checkers
+    from grader.report import Result
+    from grader.runner import GradeFinished, TestFinished, TestStarted, grade, grade_iter
+
 __all__ = ["GradeFinished", "Result", "TestFinished", "TestStarted", "grade", "grade_iter"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in ("grade", "grade_iter", "GradeFinished", "TestFinished", "TestStarted"):
         from grader import runner
 

@@ -1,9 +1,12 @@
 """Where-blocked diagnostics: for each live process of a timed-out test, its
 Python stack (faulthandler, registered by the plugin on a reserved signal and
-inherited across fork) and what the kernel says it waits for.
+inherited across fork), what the kernel says it waits for, and the wait-for
+graph's diagnosis of the whole run (grader.waitgraph, grader.diagnosis).
 
 A process that blocks the signal, replaced the handler, or is not Python
 (an exec'd command) gets the kernel view only: state, wchan and system call.
+The graph is read before any stack is dumped: the dump signal interrupts the
+blocking calls it describes.
 """
 
 from __future__ import annotations
@@ -11,55 +14,72 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from grader.report import BlockedProcess
+from grader import procfs, syscalls, waitgraph
+from grader.diagnosis import Diagnosis, diagnose
+from grader.report import BlockedProcess, TimeoutDiagnosis
 
 MAX_DUMPED = 12
 _FRAME = re.compile(r'File "(?P<file>.*)", line (?P<line>\d+) in (?P<func>.*)')
 _INTERNAL = ("/_pytest/", "/pluggy/", "/grader/plugin.py", "/grader/sandbox.py", "/grader/loader.py", "<frozen ")
 
-# x86_64 numbers of the system calls an IPC program usually blocks in.
-SYSCALLS = {
-    0: "read",
-    1: "write",
-    7: "poll",
-    23: "select",
-    34: "pause",
-    35: "nanosleep",
-    42: "connect",
-    43: "accept",
-    44: "sendto",
-    45: "recvfrom",
-    46: "sendmsg",
-    47: "recvmsg",
-    61: "wait4",
-    64: "semget",
-    65: "semop",
-    68: "msgget",
-    69: "msgsnd",
-    70: "msgrcv",
-    128: "rt_sigtimedwait",
-    130: "rt_sigsuspend",
-    202: "futex",
-    220: "semtimedop",
-    230: "clock_nanosleep",
-    232: "epoll_wait",
-    242: "mq_timedsend",
-    243: "mq_timedreceive",
-    247: "waitid",
-    257: "openat",
-    270: "pselect6",
-    271: "ppoll",
-    281: "epoll_pwait",
-    288: "accept4",
-    2: "open",
-}
+
+@dataclass
+class WhereBlocked:
+    """Everything known about the processes of a timed-out test."""
+
+    processes: list[BlockedProcess]  # stack and kernel state of each, the test process first
+    diagnosis: Diagnosis  # the pattern the wait-for graph names, or the test's hint flagged as a guess
+    waits: dict[int, str] = field(default_factory=dict)  # pid -> "read(): waits to read pipe 4411 (fd 3); ..."
+
+    def summary(self) -> TimeoutDiagnosis:
+        """The diagnosis as the result schema carries it."""
+        d = self.diagnosis
+        return TimeoutDiagnosis(
+            pattern=d.pattern,
+            sentence=d.sentence,
+            confidence=d.confidence,
+            deadlock=d.deadlock,
+            evidence=list(d.evidence),
+            pids=list(d.pids),
+            unreadable=list(d.unreadable),
+            objects=list(d.objects),
+        )
+
+    def cause(self) -> str:
+        """The line that replaces the per-test "Likely cause": evidence first, a guess said as one."""
+        return self.summary().cause()
 
 
 def where_blocked(
+    procs: list[psutil.Process], test_pid: int | None, stacks_log: Path, impl_path: str, dump_signal: int
+) -> list[BlockedProcess]:
+    return inspect(procs, test_pid, stacks_log, impl_path, dump_signal).processes
+
+
+def inspect(
+    procs: list[psutil.Process],
+    test_pid: int | None,
+    stacks_log: Path,
+    impl_path: str,
+    dump_signal: int,
+    hint: str = "",
+) -> WhereBlocked:
+    """The wait-for graph and its diagnosis, then each process's stack."""
+    graph = waitgraph.build(sorted((proc.pid for proc in procs), key=lambda pid: (pid != test_pid, pid)))
+    diagnosis = diagnose(graph, test_pid, hint, quiet_signals=1 << (dump_signal - 1))
+    waits = {pid: graph.describe(pid) for pid in graph.processes}
+    processes = _stacks(procs, test_pid, stacks_log, impl_path, dump_signal)
+    for proc in processes:
+        proc.waits_for = waits.get(proc.pid, "")
+    return WhereBlocked(processes, diagnosis, waits)
+
+
+def _stacks(
     procs: list[psutil.Process], test_pid: int | None, stacks_log: Path, impl_path: str, dump_signal: int
 ) -> list[BlockedProcess]:
     ordered = sorted(procs, key=lambda p: (p.pid != test_pid, p.pid))
@@ -85,33 +105,37 @@ def where_blocked(
 
 
 def kernel_state(pid: int) -> str:
-    """'blocked in read() (pipe_read)', 'running on a CPU (busy loop?)', ..."""
+    """'blocked in read() (kernel: pipe_read)', 'running on a CPU (a busy loop?)', ..."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        state = procfs.task_stat(pid).state
+    except (OSError, ValueError):
         return "gone"
     if state == "R":
         return "running on a CPU (a busy loop?)"
     if state in ("T", "t"):
         return "stopped"
-    wchan = _read(f"/proc/{pid}/wchan")
-    call = _read(f"/proc/{pid}/syscall").split(" ", 1)[0]
-    name = SYSCALLS.get(int(call), f"syscall {call}") if call.isdigit() else ""
-    parts = [f"blocked in {name}()" if name else "sleeping"]
-    if wchan and wchan != "0":
+    try:
+        call = procfs.syscall(pid)
+    except OSError:
+        call = None
+    try:
+        wchan = procfs.wchan(pid)
+    except OSError:
+        wchan = ""
+    parts = [f"blocked in {syscalls.name(call.number)}()" if call is not None and call.number >= 0 else "sleeping"]
+    if wchan:
         parts.append(f"(kernel: {wchan})")
     return " ".join(parts)
 
 
 def _handles(pid: int, signum: int) -> bool:
     """True when the process catches signum and does not block it (faulthandler can answer)."""
-    masks = {}
-    for line in _read(f"/proc/{pid}/status").splitlines():
-        key, _, value = line.partition(":")
-        if key in ("SigCgt", "SigBlk"):
-            masks[key] = int(value.strip(), 16)
+    try:
+        masks = procfs.signal_masks(pid)
+    except OSError:
+        return False
     bit = 1 << (signum - 1)
-    return bool(masks.get("SigCgt", 0) & bit) and not masks.get("SigBlk", 0) & bit
+    return bool(masks.caught & bit) and not masks.blocked & bit
 
 
 def _dump(pid: int, stacks_log: Path, signum: int, timeout: float = 0.5) -> str:
@@ -146,10 +170,3 @@ def _order_frames(dump: str, impl_path: str) -> list[str]:
         label = os.path.basename(path) if path == impl_path else path
         frames.append(f"{label}:{line} in {func}" + ("   <- your code" if path == impl_path else ""))
     return frames
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""

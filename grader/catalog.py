@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from grader.locations import exercises_dir, solutions_dir, suites_dir
 
@@ -190,7 +191,7 @@ def load_hints(path: Path) -> list[str]:
     return [h.strip() for h in hints]
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml  # here, not at the top: the CLI imports CatalogError on every start
 
     try:

@@ -1,35 +1,35 @@
-"""Finding and removing what a run left behind: processes, fds and IPC objects.
+"""Finding and removing what a test or a run left behind: processes, fds and IPC objects.
 
-Used twice: by the pytest plugin after every test (findings become failed
-checks with the object's name) and by the runner's final sweep (anything that
-escaped, e.g. after a timeout or a crashed test process).
+Used three times: by the pytest plugin after every test (findings become failed
+checks with the object's name), by the runner right after a test it stopped (a
+timeout) or lost (a crash), whose cleanup never ran, and by the runner's final
+sweep (anything that escaped).
 
-Attribution: every process of a run carries KATA_RUN_TOKEN in its environment
-(found even after `setsid` and a double fork), every POSIX name handed to the
-learner starts with `kata_<token>`, every System V key is recorded, FIFOs
-and socket files live under the run's scratch folder, and the creation ledger
-(grader/ledger.py) names whatever the learner created under names of its own.
+Attribution (docs/architecture.md, "Hygiene"): every process of a run carries
+KATA_RUN_TOKEN in its environment (found even after `setsid` and a double
+fork), every POSIX name handed to the learner starts with `kata_<token>_<n>_`
+(n: the test's ordinal), every System V key is recorded, FIFOs and socket files
+live under the test's scratch folder (scratch/<n>), and the creation ledger
+(grader/ledger.py) names whatever was created under names of the learner's own,
+with the test, the process and whether the suite or the learner made it. So an
+object is blamed on the test that made it, never on the next one, and an object
+the suite made is removed without blaming anyone.
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import os
-import signal
-import stat
-import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
-from grader import ledger
+from grader import ipc_objects, ledger, proctree
+from grader.ipc_objects import IpcObject
 from grader.report import HygieneFinding
 
 TOKEN_ENV = "KATA_RUN_TOKEN"
-POSIX_SHM_DIR = Path("/dev/shm")
-POSIX_MQ_DIR = Path("/dev/mqueue")
-SYSV_TABLES = {"sysv-shm": "/proc/sysvipc/shm", "sysv-sem": "/proc/sysvipc/sem", "sysv-msg": "/proc/sysvipc/msg"}
-_SYSV_ID_COLUMN = {"sysv-shm": "shmid", "sysv-sem": "semid", "sysv-msg": "msqid"}
 
 LEAK_ADVICE = {
     "posix-shm": "POSIX shared memory segment {name} was never unlinked: call unlink() "
@@ -46,83 +46,89 @@ LEAK_ADVICE = {
     "fifo": "FIFO {name} was never removed: os.unlink() it when the server closes",
     "socket": "socket file {name} was never removed: unlink it when the server stops",
 }
+KIND_NOUNS = {
+    "posix-shm": "POSIX shared memory segment",
+    "posix-sem": "POSIX named semaphore",
+    "posix-mq": "POSIX message queue",
+    "sysv-shm": "System V shared memory segment",
+    "sysv-sem": "System V semaphore set",
+    "sysv-msg": "System V message queue",
+    "fifo": "FIFO",
+    "socket": "socket file",
+}
+STOPPED_ADVICE = (
+    "{what} {name} was still there when the test was stopped, before its cleanup could run; the grader "
+    "removed it. Not a leak by itself: once the test ends normally, its cleanup must remove it"
+)
+MQUEUE_NOTICE = (
+    "/dev/mqueue is not mounted, so leaked POSIX message queues cannot be found "
+    "(as root: mount -t mqueue none /dev/mqueue)"
+)
 
 
-# --- processes ----------------------------------------------------------------
+# --- the processes of a run ------------------------------------------------------------
 
 
-def run_processes(token: str, exclude: set[int] = frozenset()) -> list[psutil.Process]:
+def run_processes(token: str, exclude: Iterable[int] = ()) -> list[int]:
     """Every live process whose environment carries this run's token."""
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid in exclude or proc.pid == os.getpid():
+    return proctree.marked(TOKEN_ENV, token, exclude)
+
+
+def kill_run(token: str, exclude: Iterable[int] = ()) -> set[int]:
+    """Kill every process of the run (but `exclude`); the pids killed, some maybe ours to reap."""
+    spared = set(exclude)
+    return proctree.kill_all(
+        lambda: run_processes(token, spared), still_ours=lambda pid: proctree.environ_value(pid, TOKEN_ENV) == token
+    )
+
+
+# --- after one test, in the test process -------------------------------------------------
+
+
+def leftover_children(test: str) -> list[HygieneFinding]:
+    """Children (and re-parented orphans: the test process is a subreaper) still there,
+    as findings; then they are killed and reaped."""
+    left = proctree.descendants(os.getpid())
+    findings = []
+    for pid in left:
+        st = proctree.stat(pid)
+        if st is None:
             continue
+        if st.zombie:
+            message = (
+                f"child {pid} exited but was never waited for (a zombie): call os.waitpid() on every child you fork"
+            )
+            findings.append(HygieneFinding("zombie", f"pid {pid}", message, test))
+        else:
+            message = (
+                f"process {pid} ({proctree.command_line(pid)}) is still running after the test: every child "
+                "must have exited and been reaped when the function returns (or after close())"
+            )
+            findings.append(HygieneFinding("process", f"pid {pid}", message, test))
+    if left:
+        mine = set(left)
+        proctree.kill_all(lambda: [pid for pid in proctree.descendants(os.getpid()) if pid in mine])
+        proctree.reap(left)
+    return findings
+
+
+def escapes(escapes_dir: Path, test: str) -> list[HygieneFinding]:
+    """Children that left the learner's function instead of ending (grader/loader.py records them)."""
+    findings = []
+    for path in sorted(escapes_dir.glob("*.json")):
         try:
-            if proc.environ().get(TOKEN_ENV) == token:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
             continue
-    return found
-
-
-def kill_all(procs_fn, rounds: int = 50) -> set[int]:
-    """SIGSTOP then SIGKILL whatever `procs_fn()` returns until it returns nothing.
-
-    Stopping first freezes a fork storm so that no new child appears between the
-    scan and the kill; scanning again catches children forked before the stop.
-    Returns the pids killed (for reap_own_children: orphans may be ours to reap).
-    """
-    killed: set[int] = set()
-    for _ in range(rounds):
-        procs = [p for p in procs_fn() if _alive(p)]
-        if not procs:
-            break
-        for sig in (signal.SIGSTOP, signal.SIGKILL):
-            for proc in procs:
-                try:
-                    proc.send_signal(sig)
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-        killed.update(p.pid for p in procs)
-        psutil.wait_procs(procs, timeout=0.2)
-    return killed
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def reap_own_children(pids) -> None:
-    """waitpid the given pids that are (now) our children: this process is a child
-    subreaper, so orphans of a run land here instead of becoming lasting zombies."""
-    for pid in pids:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-
-
-def set_child_subreaper() -> None:
-    """prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to us."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_CHILD_SUBREAPER = 36
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def describe_process(proc: psutil.Process) -> str:
-    try:
-        cmd = " ".join(proc.cmdline()) or proc.name()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        cmd = "?"
-    return cmd if len(cmd) <= 80 else cmd[:77] + "..."
-
-
-# --- file descriptors -----------------------------------------------------------
+        finally:
+            path.unlink(missing_ok=True)
+        message = (
+            f"a forked child (pid {record['pid']}, parent {record['ppid']}) {record['how']} from "
+            f"`{record['function']}` instead of ending with os._exit(): it would go on running the "
+            "caller's code. End every child with os._exit(status), in a try/finally."
+        )
+        findings.append(HygieneFinding("escape", f"pid {record['pid']}", message, test))
+    return findings
 
 
 def fd_snapshot(pid: int | str = "self") -> dict[int, str]:
@@ -137,165 +143,97 @@ def fd_snapshot(pid: int | str = "self") -> dict[int, str]:
     return fds
 
 
-def new_fds(before: dict[int, str], after: dict[int, str]) -> dict[int, str]:
-    return {fd: target for fd, target in after.items() if before.get(fd) != target}
-
-
-# --- IPC objects ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IpcObject:
-    kind: str
-    name: str  # POSIX name ("/x"), "key 0x... (id N)", or a path
-    handle: object  # what remove() needs: POSIX name, System V id, path
-    key: int | None = None  # System V only
-
-    def finding(self, test: str = "") -> HygieneFinding:
-        return HygieneFinding(
-            kind=self.kind, name=self.name, message=LEAK_ADVICE[self.kind].format(name=self.name), test=test
-        )
-
-
-def mqueue_visible() -> bool:
-    return os.path.ismount(POSIX_MQ_DIR)
-
-
-def posix_objects(prefix: str) -> list[IpcObject]:
-    """POSIX shm segments, named semaphores and message queues whose name starts with prefix."""
-    found = []
-    for entry in _listdir(POSIX_SHM_DIR):
-        if entry.startswith("sem.") and entry[4:].startswith(prefix):
-            found.append(IpcObject("posix-sem", "/" + entry[4:], "/" + entry[4:]))
-        elif entry.startswith(prefix):
-            found.append(IpcObject("posix-shm", "/" + entry, "/" + entry))
-    for entry in _listdir(POSIX_MQ_DIR):
-        if entry.startswith(prefix):
-            found.append(IpcObject("posix-mq", "/" + entry, "/" + entry))
-    return found
-
-
-def sysv_objects(keys) -> list[IpcObject]:
-    """System V objects (shm, sem, msg) whose key is one of `keys`."""
-    keys = set(keys)
-    return [obj for obj in all_sysv_objects() if obj.key in keys] if keys else []
-
-
-def all_sysv_objects() -> list[IpcObject]:
-    """Every System V object of the machine, from /proc/sysvipc."""
-    found = []
-    for kind, table in SYSV_TABLES.items():
-        try:
-            lines = Path(table).read_text().splitlines()
-        except OSError:
-            continue
-        header = lines[0].split()
-        key_col, id_col = header.index("key"), header.index(_SYSV_ID_COLUMN[kind])
-        for line in lines[1:]:
-            cols = line.split()
-            key, ident = int(cols[key_col]), int(cols[id_col])
-            found.append(IpcObject(kind, f"key {key:#x} (id {ident})", ident, key))
-    return found
-
-
-def ledger_objects(path) -> list[IpcObject]:
-    """The objects the run's creation ledger names that still exist (see grader/ledger.py)."""
-    sysv = {(obj.kind, obj.handle): obj for obj in all_sysv_objects()}
-    found = []
-    for entry in ledger.entries(path):
-        kind, handle, name = entry.get("kind"), entry.get("handle"), entry.get("name")
-        if kind in _SYSV_ID_COLUMN:
-            obj = sysv.get((kind, handle))
-            if obj is not None and obj.name == name:  # same id and key: not a recycled id
-                found.append(obj)
-        elif kind in ("fifo", "socket"):
-            if _special_kind(handle) == kind:
-                found.append(IpcObject(kind, handle, handle))
-        elif kind in LEAK_ADVICE and _posix_exists(kind, handle):
-            found.append(IpcObject(kind, handle, handle))
-    return found
-
-
-def _posix_exists(kind: str, name: str) -> bool:
-    if kind != "posix-mq" or mqueue_visible():
-        return ledger.posix_path(kind, name).exists()
-    import posix_ipc
-
-    try:
-        posix_ipc.MessageQueue(name).close()
-    except posix_ipc.ExistentialError:
-        return False
-    return True
-
-
-def _special_kind(path: str) -> str | None:
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return None
-    return "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else None
-
-
-def special_files(root: Path) -> list[IpcObject]:
-    """FIFOs and socket files anywhere under root."""
-    found = []
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            kind = _special_kind(path)
-            if kind:
-                found.append(IpcObject(kind, path, path))
-    return found
-
-
-def remove(obj: IpcObject) -> None:
-    """Remove one leaked object; already gone is fine."""
-    import posix_ipc
-    import sysv_ipc
-
-    removers = {
-        "posix-shm": posix_ipc.unlink_shared_memory,
-        "posix-sem": posix_ipc.unlink_semaphore,
-        "posix-mq": posix_ipc.unlink_message_queue,
-        "sysv-shm": sysv_ipc.remove_shared_memory,
-        "sysv-sem": sysv_ipc.remove_semaphore,
-        "sysv-msg": sysv_ipc.remove_message_queue,
-        "fifo": os.unlink,
-        "socket": os.unlink,
-    }
-    try:
-        removers[obj.kind](obj.handle)
-    except (FileNotFoundError, posix_ipc.ExistentialError, sysv_ipc.ExistentialError):
-        pass
-
-
-def sweep_ipc(prefix: str, keys, roots, test: str = "", ledger_path=None) -> list[HygieneFinding]:
-    """Find every IPC object of a test (or a run), report it and remove it."""
-    objects = posix_objects(prefix) + sysv_objects(keys)
-    for root in roots:
-        objects += special_files(Path(root))
-    if ledger_path is not None:
-        objects += ledger_objects(ledger_path)
-        ledger.clear(ledger_path)
+def open_fds(before: dict[int, str], test: str) -> list[HygieneFinding]:
+    """Fds opened since `before` (a snapshot) and still open; unreferenced files close first."""
+    gc.collect()
     findings = []
-    for obj in {(o.kind, o.handle): o for o in objects}.values():
-        findings.append(obj.finding(test))
-        remove(obj)
+    for fd, target in fd_snapshot().items():
+        if before.get(fd) == target:
+            continue
+        message = (
+            f"fd {fd} ({target}) was opened during the test and is still open: close every fd you "
+            "create, in every process (in the parent too, once the child has its copy)"
+        )
+        findings.append(HygieneFinding("fd", str(fd), message, test))
     return findings
 
 
-def _listdir(path: Path) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
+# --- IPC objects ---------------------------------------------------------------------
 
 
-def wait_gone(procs_fn, timeout: float) -> bool:
-    """Wait until procs_fn() returns no live process (zombies reaped by their parent)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not procs_fn():
-            return True
-        time.sleep(0.02)
-    return not procs_fn()
+@dataclass(frozen=True)
+class Leftover:
+    """An IPC object of the run that still exists, and who made it."""
+
+    obj: IpcObject
+    test: int = 0  # the ordinal of the test that made it; 0: not known (or outside any test)
+    pid: int = 0  # the process that made it, when the ledger knows
+    by_suite: bool = False  # the suite's own code made it: never the learner's leak
+
+
+def find_ipc(
+    token: str, scratch: Path, *, test: int = 0, keys: Iterable[int] = (), ledger_path: Path | None = None
+) -> list[Leftover]:
+    """The IPC objects of a run (of one test, when `test` is its ordinal) that still exist:
+    POSIX names with the run's (the test's) prefix, System V `keys`, FIFOs and sockets
+    under the scratch folder (the test's own), what the creation ledger names; each
+    attributed to the test that made it, from the ledger, else its name or folder."""
+    prefix = f"kata_{token}_{test}_" if test else f"kata_{token}_"
+    objects = ipc_objects.posix_objects(lambda name: name.startswith(prefix)) + ipc_objects.sysv_objects(keys)
+    objects += ipc_objects.special_files(scratch / str(test) if test else scratch)
+    made: dict[tuple[str, str | int], ledger.Entry] = {}  # (kind, handle) -> the ledger's latest entry for it
+    if ledger_path is not None:
+        for obj, entry in ledger.surviving_objects(ledger_path, test or None):
+            objects.append(obj)
+            made[(obj.kind, obj.handle)] = entry
+    found = []
+    for obj in {(o.kind, o.handle): o for o in objects}.values():
+        maker = made.get((obj.kind, obj.handle))
+        if maker is not None:
+            found.append(Leftover(obj, maker.test, maker.pid, by_suite=not maker.by_learner))
+        else:
+            found.append(Leftover(obj, test or _test_of(obj, token, scratch)))
+    return found
+
+
+def _test_of(obj: IpcObject, token: str, scratch: Path) -> int:
+    """The ordinal in an object's name (kata_<token>_<n>_...) or folder (scratch/<n>/...); 0: none."""
+    name = obj.name.lstrip("/")
+    if name.startswith(f"kata_{token}_"):
+        number = name[len(f"kata_{token}_") :].split("_", 1)[0]
+        return int(number) if number.isdigit() else 0
+    if obj.kind in ipc_objects.SPECIAL_KINDS:
+        try:
+            number = Path(obj.name).relative_to(scratch).parts[0]
+        except (ValueError, IndexError):
+            return 0
+        return int(number) if number.isdigit() else 0
+    return 0
+
+
+def remove_ipc(
+    found: list[Leftover], test_name: Callable[[int], str], *, stopped: bool = False
+) -> list[HygieneFinding]:
+    """Remove every leftover; each the learner's code made is a finding of the test that made
+    it (`test_name(ordinal)`; "" for the run). `stopped`: the test was stopped (a timeout, a
+    crash) before its cleanup could run, which its findings say instead of calling them leaks."""
+    findings = []
+    for left in found:
+        ipc_objects.remove(left.obj)
+        if left.by_suite:
+            continue  # the suite's own object, left by a test that was stopped: not the learner's
+        findings.append(leak(left.obj, test_name(left.test), left.pid, stopped=stopped))
+    return findings
+
+
+def leak(obj: IpcObject, test: str = "", pid: int = 0, *, stopped: bool = False) -> HygieneFinding:
+    if stopped:
+        message = STOPPED_ADVICE.format(what=KIND_NOUNS[obj.kind], name=obj.name)
+    else:
+        message = LEAK_ADVICE[obj.kind].format(name=obj.name)
+    return HygieneFinding(kind=obj.kind, name=obj.name, message=message, test=test, pid=pid)
+
+
+def notices() -> list[str]:
+    """What the hygiene checks could not see on this machine."""
+    return [] if ipc_objects.mqueue_visible() else [MQUEUE_NOTICE]

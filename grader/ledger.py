@@ -10,33 +10,59 @@ run's ledger file. Forked children inherit the wrappers; `python -c` processes
 install them through `load_impl`. The hygiene sweep removes exactly what the
 ledger names and still exists, so it never touches another run's objects.
 An object that existed before the call is not recorded: opening is not creating.
+
+Each entry also says who made the object (docs/architecture.md, "Hygiene"): the
+test running then (its ordinal, from $KATA_TEST_ORDINAL, which the plugin sets
+and every child inherits), the process, and whether the learner's code made it
+(a frame of the learner's file is on the stack) or the suite itself did. A leak
+is blamed on the test that made it, never on the next one, and never on the
+learner when the suite made it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from types import FrameType, ModuleType
+from typing import Any
+
+from grader import ipc_objects, jsonlog
+from grader.ipc_objects import IpcObject, posix_path
 
 LEDGER_ENV = "KATA_LEDGER"
+TEST_ENV = "KATA_TEST_ORDINAL"  # the test running now (its ordinal in the suite); unset or 0: none
 _installed = False
 
 
-def install_from_env() -> None:
+@dataclass(frozen=True)
+class Entry:
+    """One object the ledger saw created, and who created it."""
+
+    kind: str
+    handle: str | int
+    name: str
+    test: int = 0  # the ordinal of the test running then; 0: outside any test
+    pid: int = 0  # the process that created it
+    by_learner: bool = True  # False: the suite's own code made it (no frame of the learner's file)
+
+
+def install_from_env(impl_path: str = "") -> None:
     path = os.environ.get(LEDGER_ENV)
     if path:
-        install(path)
+        install(path, impl_path)
 
 
-def install(path: str) -> None:
-    """Wrap the IPC constructors of this process (once) to record into `path`."""
+def install(path: str, impl_path: str = "") -> None:
+    """Wrap the IPC constructors of this process (once) to record into `path`; a creation
+    with a frame of `impl_path` on the stack is the learner's."""
     global _installed
     if _installed:
         return
     _installed = True
-    recorder = _Recorder(path)
+    recorder = _Recorder(path, impl_path)
     _wrap_posix_ipc(recorder)
     _wrap_sysv_ipc(recorder)
     _wrap_posixshmem(recorder)
@@ -44,47 +70,78 @@ def install(path: str) -> None:
     sys.addaudithook(recorder.audit)
 
 
-def entries(path: str | os.PathLike) -> list[dict]:
-    """Every object recorded so far (a torn last line is skipped)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return []
+def entries(path: str | os.PathLike[str]) -> list[Entry]:
+    """Every object recorded so far, in the order of creation (a malformed line is skipped)."""
     found = []
-    for line in lines:
+    for data in jsonlog.records(path):
         try:
-            found.append(json.loads(line))
-        except ValueError:
+            entry = Entry(**data)
+        except TypeError:
             continue
+        if (
+            isinstance(entry.kind, str)
+            and isinstance(entry.handle, str | int)
+            and isinstance(entry.name, str)
+            and isinstance(entry.test, int)
+            and isinstance(entry.pid, int)
+            and isinstance(entry.by_learner, bool)
+        ):
+            found.append(entry)
     return found
 
 
-def clear(path: str | os.PathLike) -> None:
-    """Forget what was recorded (after a sweep removed it), keeping the file."""
+def surviving_objects(path: str | os.PathLike[str], test: int | None = None) -> list[tuple[IpcObject, Entry]]:
+    """The objects the ledger names (those test `test` made, when given) that still exist, with
+    their entries (the same object: a System V id now used by another key is not ours)."""
+    sysv = {(obj.kind, obj.handle): obj for obj in ipc_objects.sysv_objects()}
+    found = []
+    for entry in entries(path):
+        if test is not None and entry.test != test:
+            continue
+        kind, handle = entry.kind, entry.handle
+        if kind in ipc_objects.SYSV_TABLES:
+            obj = sysv.get((kind, handle))
+            if obj is not None and obj.name == entry.name:
+                found.append((obj, entry))
+        elif not isinstance(handle, str):
+            continue
+        elif kind in ipc_objects.SPECIAL_KINDS:
+            if ipc_objects.special_kind(handle) == kind:
+                found.append((IpcObject(kind, handle, handle), entry))
+        elif kind in ipc_objects.POSIX_KINDS and ipc_objects.posix_exists(kind, handle):
+            found.append((IpcObject(kind, handle, handle), entry))
+    return found
+
+
+def current_test() -> int:
     try:
-        os.truncate(path, 0)
-    except OSError:
-        pass
+        return int(os.environ.get(TEST_ENV, "0"))
+    except ValueError:
+        return 0
 
 
 class _Recorder:
-    def __init__(self, path: str):
+    def __init__(self, path: str, impl_path: str):
         self.path = path
+        self.impl_path = impl_path
 
-    def record(self, kind: str, handle, name: str) -> None:
-        line = json.dumps({"kind": kind, "handle": handle, "name": name}) + "\n"
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError:
-            return
-        try:
-            os.write(fd, line.encode())  # one short O_APPEND write: atomic between processes
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    def record(self, kind: str, handle: str | int, name: str) -> None:
+        entry = Entry(kind, handle, name, current_test(), os.getpid(), self._called_by_learner())
+        jsonlog.append(self.path, asdict(entry))
 
-    def audit(self, event: str, args: tuple) -> None:
+    def _called_by_learner(self) -> bool:
+        """A frame of the learner's file is on the stack (their function, or a thread or child of it).
+        Without a known file every creation is the learner's, as before the ledger knew better."""
+        if not self.impl_path:
+            return True
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.impl_path:
+                return True
+            frame = frame.f_back
+        return False
+
+    def audit(self, event: str, args: tuple[Any, ...]) -> None:
         if event != "socket.bind":
             return
         sock, address = args
@@ -99,14 +156,34 @@ class _Recorder:
             self.record("socket", path, path)
 
 
-def posix_path(kind: str, name: str) -> Path:
-    """Where Linux shows a POSIX object of this kind and name."""
-    base = name.lstrip("/")
-    return {
-        "posix-shm": Path("/dev/shm") / base,
-        "posix-sem": Path("/dev/shm") / f"sem.{base}",
-        "posix-mq": Path("/dev/mqueue") / base,
-    }[kind]
+_CLASSES = ("SharedMemory", "Semaphore", "MessageQueue")
+
+
+def _record_constructors(
+    module: ModuleType,
+    kinds: tuple[str, str, str],
+    first_param: str,
+    recorder: _Recorder,
+    creates: Callable[[str, Any, int], bool],
+    identity: Callable[[Any], tuple[str | int, str]],
+) -> None:
+    """Replace the shm, semaphore and queue classes of `module` (called as (first_param,
+    flags, ...)) by subclasses that record each object they create, of the matching kind:
+    `creates(kind, first, flags)` is asked before the call (afterwards the object exists
+    either way), `identity(obj)` gives (handle, name)."""
+    for attr, kind in zip(_CLASSES, kinds, strict=True):
+        base = getattr(module, attr)
+
+        def __init__(self: Any, *args: Any, _base: Any = base, _kind: str = kind, **kwargs: Any) -> None:
+            first = args[0] if args else kwargs.get(first_param)
+            flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
+            creating = creates(_kind, first, flags)
+            _base.__init__(self, *args, **kwargs)
+            if creating:
+                recorder.record(_kind, *identity(self))
+
+        namespace = {"__init__": __init__, "__module__": module.__name__, "__doc__": base.__doc__}
+        setattr(module, attr, type(attr, (base,), namespace))
 
 
 def _wrap_posix_ipc(recorder: _Recorder) -> None:
@@ -114,20 +191,12 @@ def _wrap_posix_ipc(recorder: _Recorder) -> None:
         import posix_ipc
     except ImportError:
         return
-    for attr, kind in (("SharedMemory", "posix-shm"), ("Semaphore", "posix-sem"), ("MessageQueue", "posix-mq")):
-        base = getattr(posix_ipc, attr)
 
-        def __init__(self, name, flags=0, *args, _base=base, _kind=kind, **kwargs):
-            existed = name is not None and posix_path(_kind, name).exists()
-            _base.__init__(self, name, flags, *args, **kwargs)
-            if flags & posix_ipc.O_CREAT and not existed:
-                recorder.record(_kind, self.name, self.name)
+    def creates(kind: str, name: str | None, flags: int) -> bool:
+        return bool(flags & posix_ipc.O_CREAT) and not (name is not None and posix_path(kind, name).exists())
 
-        setattr(
-            posix_ipc,
-            attr,
-            type(attr, (base,), {"__init__": __init__, "__module__": "posix_ipc", "__doc__": base.__doc__}),
-        )
+    kinds = ("posix-shm", "posix-sem", "posix-mq")
+    _record_constructors(posix_ipc, kinds, "name", recorder, creates, lambda obj: (obj.name, obj.name))
 
 
 def _wrap_sysv_ipc(recorder: _Recorder) -> None:
@@ -135,28 +204,16 @@ def _wrap_sysv_ipc(recorder: _Recorder) -> None:
         import sysv_ipc
     except ImportError:
         return
-    for attr, kind in (("SharedMemory", "sysv-shm"), ("Semaphore", "sysv-sem"), ("MessageQueue", "sysv-msg")):
-        base = getattr(sysv_ipc, attr)
 
-        def __init__(self, key, flags=0, *args, _base=base, _kind=kind, **kwargs):
-            created = key is None or key == sysv_ipc.IPC_PRIVATE or flags & sysv_ipc.IPC_CREX == sysv_ipc.IPC_CREX
-            if not created and flags & sysv_ipc.IPC_CREAT:
-                created = not _sysv_key_exists(_kind, key)
-            _base.__init__(self, key, flags, *args, **kwargs)
-            if created:
-                recorder.record(_kind, self.id, f"key {self.key:#x} (id {self.id})")
+    def creates(kind: str, key: int | None, flags: int) -> bool:
+        if key is None or key == sysv_ipc.IPC_PRIVATE or flags & sysv_ipc.IPC_CREX == sysv_ipc.IPC_CREX:
+            return True
+        return bool(flags & sysv_ipc.IPC_CREAT) and not any(obj.kind == kind for obj in ipc_objects.sysv_objects([key]))
 
-        setattr(
-            sysv_ipc,
-            attr,
-            type(attr, (base,), {"__init__": __init__, "__module__": "sysv_ipc", "__doc__": base.__doc__}),
-        )
-
-
-def _sysv_key_exists(kind: str, key: int) -> bool:
-    from grader.hygiene import sysv_objects
-
-    return any(obj.kind == kind for obj in sysv_objects([key]))
+    kinds = ("sysv-shm", "sysv-sem", "sysv-msg")
+    _record_constructors(
+        sysv_ipc, kinds, "key", recorder, creates, lambda obj: (obj.id, f"key {obj.key:#x} (id {obj.id})")
+    )
 
 
 def _wrap_posixshmem(recorder: _Recorder) -> None:
@@ -166,9 +223,9 @@ def _wrap_posixshmem(recorder: _Recorder) -> None:
         return
     original = _posixshmem.shm_open
 
-    def shm_open(path, flags, mode=0o777):
+    def shm_open(path: str, flags: int, mode: int = 0o777) -> int:
         existed = posix_path("posix-shm", path).exists()
-        fd = original(path, flags, mode)
+        fd: int = original(path, flags, mode)
         if flags & os.O_CREAT and not existed:
             recorder.record("posix-shm", path, path)
         return fd
@@ -179,7 +236,9 @@ def _wrap_posixshmem(recorder: _Recorder) -> None:
 def _wrap_mkfifo(recorder: _Recorder) -> None:
     original = os.mkfifo
 
-    def mkfifo(path, mode=0o666, *, dir_fd=None):
+    def mkfifo(
+        path: str | bytes | os.PathLike[str] | os.PathLike[bytes], mode: int = 0o666, *, dir_fd: int | None = None
+    ) -> None:
         original(path, mode, dir_fd=dir_fd)
         if dir_fd is None:
             full = os.path.abspath(os.fsdecode(path))

@@ -3,7 +3,9 @@
 In a clone (or an editable install) the data folders sit at the repository root,
 next to the packages. A wheel carries `solutions/` under `ipc_kata_data/` in
 site-packages (see pyproject.toml); `grader/suites/` and `kata/exercises/` are
-package data in both cases.
+package data in both cases (the kata definitions ship with the app, which shows
+them; the grader owns their schema, grader/catalog.py, and finds them here).
+`tests/mutants/` exists only in a clone.
 """
 
 from __future__ import annotations
@@ -33,3 +35,9 @@ def exercises_dir() -> Path:
 
 def solutions_dir() -> Path:
     return data_dir("solutions")
+
+
+def mutants_dir() -> Path | None:
+    """The katas' mutants (grader/mutants.py), beside the project's tests: only in a clone."""
+    folder = _ROOT / "tests" / "mutants"
+    return folder if folder.is_dir() else None

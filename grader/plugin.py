@@ -1,210 +1,319 @@
 """The pytest plugin every hidden suite runs under, inside the sandbox.
 
-It loads the learner's file (suites reach it only through the `impl` fixture),
-gives each test unique IPC names and keys, checks hygiene after every test
-(children, zombies, escaped forks, fds, IPC objects, a killed parent), puts
-back what the learner's code may change in the test process (signal handlers
-and mask, umask, cwd) so the next test starts clean, turns exceptions into
-messages that teach, and sends each test's result to the runner as it finishes.
-Configuration comes from the JSON file named by $KATA_GRADE_CONFIG.
+`GradingPlugin(config)` is handed to `pytest.main(plugins=[...])` by
+grader/sandbox.py. It loads the learner's file (suites reach it only through
+the `impl` fixture), gives each test unique IPC names and keys, checks hygiene
+after every test (children, zombies, escaped forks, fds, IPC objects, a killed
+parent), puts back what the learner's code may change in the test process
+(signal handlers and mask, umask, cwd) so the next test starts clean, turns
+exceptions into messages that teach, and sends each test's result to the
+runner as it finishes (grader/protocol.py). What it knows of one test lives in
+the item's stash (`TestState`).
+
+Fixtures the suites use: impl, kata, names, scratch, perf, forks, python_processes.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import gc
-import json
 import os
 import signal
 import time
-import traceback
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType, ModuleType
+from typing import IO, Any, NoReturn
 
-import psutil
 import pytest
 
-from grader import hygiene, ledger
+from grader import explain, hygiene, ledger, observed, proctree, protocol
 from grader.catalog import KataDef, load_kata
-from grader.channel import send_event
-from grader.loader import ImplLoadError, load_impl
+from grader.channel import EventSender
+from grader.explain import Verdict
+from grader.loader import STACKS_ENV, ImplLoadError, load_impl
 from grader.perf import PerfRecorder
-from grader.report import HygieneFinding, TestResult
+from grader.protocol import DUMP_SIGNAL, SandboxConfig, TestDescription
+from grader.report import HygieneFinding, PerfFigure, TestResult
 from grader.testing import Names, PythonProcesses
 
-CONFIG_ENV = "KATA_GRADE_CONFIG"
-DUMP_SIGNAL = signal.SIGRTMAX - 1  # faulthandler dumps on this; documented as reserved
+ABORTED = 3  # pytest's exit status when the session could not grade anything
 
 
-class _Run:
-    """Everything the plugin knows about the current grading run."""
+@dataclass
+class TestState:
+    """What the plugin knows of the test running now (in `item.stash[STATE]`)."""
 
-    def __init__(self, config: dict):
+    __test__ = False  # not a pytest test class
+    description: TestDescription
+    ordinal: int  # the test's number in the suite: in its IPC names and scratch folder
+    scratch: Path
+    keys: list[int] = field(default_factory=list)  # System V keys handed out by `names.key()`
+    perf: list[dict[str, Any]] = field(default_factory=list)  # figures recorded by the `perf` fixture
+    failure: Verdict | None = None  # the first failure of any phase
+    finished: bool = False  # the call phase ran to its end and passed
+    interrupted_by: str = ""  # the exception that stopped the test past pytest's reporting
+
+
+STATE = pytest.StashKey[TestState]()
+
+
+class GradingPlugin:
+    """One grading session's plugin: its hooks, its fixtures, and the run's configuration."""
+
+    def __init__(self, config: SandboxConfig):
         self.config = config
-        self.kata: KataDef = load_kata(config["kata"])
-        self.impl_path: str = config["impl"]
-        self.token: str = config["token"]
-        self.run_dir = Path(config["run_dir"])
-        self.escapes_dir = self.run_dir / "escapes"
-        self.scratch_root = self.run_dir / "scratch"
-        self.ledger_path = self.run_dir / "ledger"
-        self.impl = None
-        self.ordinals: dict[str, int] = {}
-        self._stacks_file = None
+        self.kata_def: KataDef = load_kata(config.kata)
+        self.folder = config.folder
+        self.events = EventSender(self.folder.events, config.session)
+        self._module: ModuleType | None = None
+        self._descriptions: dict[str, TestDescription] = {}
+        self._ordinals: dict[str, int] = {}
+        self._forks_in_test = 0
+        self._stacks_file: IO[bytes] | None = None
+        os.register_at_fork(after_in_parent=self._count_fork)
 
-    def send(self, event: dict) -> None:
-        send_event(self.config["events"], dict(event, session=self.config["session"]))
+    def _count_fork(self) -> None:
+        self._forks_in_test += 1
 
-    def install_stack_dumper(self) -> None:
-        """faulthandler on DUMP_SIGNAL, inherited by forked children, so the runner
-        can ask any Python process of the run where it is."""
-        self._stacks_file = open(self.run_dir / "stacks.log", "ab", buffering=0)  # noqa: SIM115  open for the process's life
+    def _abort(self, event: protocol.Event, reason: str) -> NoReturn:
+        self.events.send(event)
+        pytest.exit(reason, returncode=ABORTED)
+
+    # --- the session ----------------------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "task(n): the kata task this test grades")
+        config.addinivalue_line("markers", "on_timeout(text): what a timeout of this test most likely means")
+        # faulthandler on DUMP_SIGNAL, inherited by forked children, so that the runner can
+        # ask any Python process of the run where it is (grader/blocked.py).
+        self._stacks_file = open(self.folder.stacks, "ab", buffering=0)  # noqa: SIM115  open for the process's life
         faulthandler.register(DUMP_SIGNAL, file=self._stacks_file, all_threads=True, chain=False)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.events.send(protocol.Hello(os.getpid()))
+        os.chdir(self.folder.scratch)
+        os.environ[ledger.LEDGER_ENV] = str(self.folder.ledger)  # load_impl installs it, here and in python -c
+        os.environ[observed.OBSERVED_ENV] = str(self.folder.observed)  # likewise
+        me = os.getpid()
+        before = set(proctree.children(me))
+        try:
+            self._module = load_impl(self.config.impl, str(self.folder.escapes), self.kata_def.api)
+        except ImplLoadError as err:
+            self._abort(protocol.LoadError(str(err)), "the implementation did not load")
+        os.environ[STACKS_ENV] = str(self.folder.stacks)  # after load_impl: python -c processes answer dumps too
+        forked = [pid for pid in proctree.children(me) if pid not in before]
+        if forked:
+            proctree.kill_all(lambda: [pid for pid in proctree.children(me) if pid in forked])
+            proctree.reap(forked)
+            message = (
+                f"importing {os.path.basename(self.config.impl)} started a process (pid {forked[0]}): "
+                "top-level code runs at import and must only define things; fork inside a function"
+            )
+            self._abort(protocol.LoadError(message), "the implementation forked at import")
+        self.events.send(protocol.Loaded())
 
-_run: _Run | None = None
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        selected: list[pytest.Item] = []
+        deselected: list[pytest.Item] = []
+        for ordinal, item in enumerate(items, start=1):
+            description = self._describe(item)
+            self._descriptions[item.nodeid] = description
+            self._ordinals[item.nodeid] = ordinal
+            (selected if description.selected else deselected).append(item)
+        items[:] = selected
+        config.hook.pytest_deselected(items=deselected)
+        self.events.send(protocol.Collected(tuple(self._descriptions.values())))
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    global _run
-    config.addinivalue_line("markers", "task(n): the kata task this test grades")
-    config.addinivalue_line("markers", "on_timeout(text): what a timeout of this test most likely means")
-    path = os.environ.get(CONFIG_ENV)
-    if not path:
-        raise pytest.UsageError(f"the grader plugin needs ${CONFIG_ENV}")
-    _run = _Run(json.loads(Path(path).read_text()))
-    _run.install_stack_dumper()
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _run.send({"ev": "hello", "pid": os.getpid()})
-    os.chdir(_run.scratch_root)
-    os.environ[ledger.LEDGER_ENV] = str(_run.ledger_path)  # load_impl installs it, here and in python -c
-    before = {c.pid for c in psutil.Process().children()}
-    try:
-        _run.impl = load_impl(_run.impl_path, str(_run.escapes_dir), _run.kata.api)
-    except ImplLoadError as err:
-        _run.send({"ev": "load_error", "message": str(err)})
-        pytest.exit("the implementation did not load", returncode=3)
-    forked = [c for c in psutil.Process().children() if c.pid not in before]
-    if forked:
-        hygiene.kill_all(lambda: [c for c in forked if c.is_running()])
-        for child in forked:
-            hygiene.reap_own_children([child.pid])
-        _run.send(
-            {
-                "ev": "load_error",
-                "message": f"importing {os.path.basename(_run.impl_path)} started a process (pid {forked[0].pid}): "
-                "top-level code runs at import and must only define things; fork inside a function",
-            }
+    def _describe(self, item: pytest.Item) -> TestDescription:
+        marker = item.get_closest_marker("task")
+        if marker is None or not marker.args or not isinstance(marker.args[0], int):
+            self._abort(protocol.SuiteError(f"{item.nodeid} has no @pytest.mark.task(n)"), "a test has no task")
+        task_id = marker.args[0]
+        try:
+            task = self.kata_def.task(task_id)
+        except KeyError:
+            message = f"{item.nodeid} is marked task {task_id}, which {self.kata_def.id}'s kata.yaml does not declare"
+            self._abort(protocol.SuiteError(message), "a test names an unknown task")
+        c = self.config
+        selected = (
+            (c.only is None or item.nodeid in c.only)
+            and (c.perf or not task.perf)
+            and (c.tasks is None or task_id in c.tasks)
+            and (c.tests is None or item.name in c.tests)
         )
-        pytest.exit("the implementation forked at import", returncode=3)
-    _run.send({"ev": "loaded"})
-
-
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    only = set(_run.config.get("only") or [])
-    select = _run.config.get("select") or {}
-    described, selected, deselected = [], [], []
-    for ordinal, item in enumerate(items, start=1):
-        _run.ordinals[item.nodeid] = ordinal
-        task_id = _task_of(item)
-        task = _run.kata.task(task_id)
-        run_it = (
-            (not only or item.nodeid in only)
-            and (_run.config["perf"] or not task.perf)
-            and (select.get("tasks") is None or task_id in select["tasks"])
-            and (select.get("tests") is None or item.name in select["tests"])
+        hint = item.get_closest_marker("on_timeout")
+        return TestDescription(
+            nodeid=item.nodeid,
+            name=item.name,
+            task=task_id,
+            limit=self.kata_def.time_limit(item.name, task_id),
+            selected=selected,
+            on_timeout=str(hint.args[0]) if hint else "",
         )
-        (selected if run_it else deselected).append(item)
-        marker = item.get_closest_marker("on_timeout")
-        described.append(
-            {
-                "nodeid": item.nodeid,
-                "name": item.name,
-                "task": task_id,
-                "limit": _run.kata.time_limit(item.name, task_id),
-                "selected": run_it,
-                "on_timeout": marker.args[0] if marker else "",
-            }
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.events.send(protocol.SessionEnd())
+
+    # --- one test -------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        ordinal = self._ordinals[item.nodeid]
+        state = TestState(self._descriptions[item.nodeid], ordinal, self.folder.scratch / str(ordinal))
+        state.scratch.mkdir(parents=True, exist_ok=True)
+        os.chdir(state.scratch)
+        item.stash[STATE] = state
+        os.environ[ledger.TEST_ENV] = str(ordinal)  # what the learner creates now is this test's
+        gc.collect()
+        fds_before = hygiene.fd_snapshot()
+        saved = ProcessState()
+        parent = os.getppid()
+        self.events.send(protocol.TestStart(item.nodeid))
+        started = time.monotonic()
+        try:
+            return (yield)
+        except BaseException as exc:  # KeyboardInterrupt, pytest.exit(): past the reports, it ends the session
+            state.interrupted_by = type(exc).__name__
+            raise
+        finally:
+            duration = time.monotonic() - started
+            saved.restore()
+            self._report(item, state, fds_before, parent, duration)
+            os.environ[ledger.TEST_ENV] = "0"
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        state = item.stash[STATE]
+        if call.when == "call" and report.passed:
+            state.finished = True
+        if call.excinfo is not None and state.failure is None:
+            message, details = explain.exception(
+                call.excinfo.value, call.excinfo.tb, self.config.impl, self.kata_def.memory_limit_mb
+            )
+            if call.when != "call":
+                message = f"(during test {call.when}) {message}"
+            state.failure = Verdict("fail", message, details)
+        return report
+
+    def _report(
+        self, item: pytest.Item, state: TestState, fds_before: dict[int, str], parent: int, duration: float
+    ) -> None:
+        findings = self._hygiene(item.name, state, fds_before)
+        verdict = self._with_observed(self._verdict(state, findings, parent), state)
+        result = TestResult(
+            name=item.name,
+            task=state.description.task,
+            status=verdict.status,
+            message=verdict.message,
+            details=verdict.details,
+            duration=round(duration, 3),
+            nodeid=item.nodeid,
         )
-    items[:] = selected
-    config.hook.pytest_deselected(items=deselected)
-    _run.send({"ev": "collected", "tests": described})
+        self.events.send(protocol.TestResultEvent.fitted(result, [PerfFigure(**p) for p in state.perf], findings))
 
-
-def _task_of(item: pytest.Item) -> int:
-    marker = item.get_closest_marker("task")
-    if marker is None or not marker.args:
-        raise pytest.UsageError(f"{item.nodeid} has no @pytest.mark.task(n)")
-    return int(marker.args[0])
-
-
-# --- per-test protocol --------------------------------------------------------------
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem):
-    ordinal = _run.ordinals[item.nodeid]
-    scratch = _run.scratch_root / str(ordinal)
-    scratch.mkdir(parents=True, exist_ok=True)
-    os.chdir(scratch)
-    item.kata_state = {"ordinal": ordinal, "scratch": scratch, "keys": [], "perf": [], "failure": None}
-    gc.collect()
-    fds_before = hygiene.fd_snapshot()
-    process_state = _ProcessState()
-    parent = os.getppid()
-    _run.send({"ev": "start", "nodeid": item.nodeid})
-    started = time.monotonic()
-    yield
-    duration = time.monotonic() - started
-    process_state.restore()
-    findings = _check_hygiene(item, fds_before)
-    failure = item.kata_state["failure"]
-    escapes = [f for f in findings if f.kind == "escape"]
-    if escapes:  # the root cause: a child ran the caller's code, whatever failed after that
-        status, message, details = "fail", escapes[0].message, failure[2] if failure else ""
-    elif os.getppid() != parent:  # re-parented: the caller's code killed the supervisor
-        status, message, details = (
-            "fail",
-            (
-                f"the parent of the caller's process (pid {parent}, the grader's supervisor) was killed during "
-                "this test: the implementation signalled os.getppid() (or killed it) from the caller's process. "
-                "Only a forked child may signal its parent; in the caller, the parent is whoever called your "
-                "function."
-            ),
-            failure[2] if failure else "",
+    def _hygiene(self, test: str, state: TestState, fds_before: dict[int, str]) -> list[HygieneFinding]:
+        findings = hygiene.escapes(self.folder.escapes, test) + hygiene.leftover_children(test)
+        findings += hygiene.open_fds(fds_before, test)
+        found = hygiene.find_ipc(
+            self.config.token, self.folder.scratch, test=state.ordinal, keys=state.keys, ledger_path=self.folder.ledger
         )
-    elif failure is not None:
-        status, message, details = failure
-    elif findings:
-        status, message, details = "fail", _hygiene_message(findings), ""
-    else:
-        status, message, details = "pass", "", ""
-    result = TestResult(
-        name=item.name,
-        task=_task_of(item),
-        status=status,
-        message=message,
-        details=details,
-        duration=round(duration, 3),
-        nodeid=item.nodeid,
-    )
-    _run.send(
-        {
-            "ev": "result",
-            "result": _capped(result),
-            "perf": item.kata_state["perf"],
-            "hygiene": [f.__dict__ for f in _capped_findings(findings)],
-        }
-    )
+        return findings + hygiene.remove_ipc(found, lambda ordinal: test)
+
+    @staticmethod
+    def _verdict(state: TestState, findings: list[HygieneFinding], parent: int) -> Verdict:
+        details = state.failure.details if state.failure else ""
+        escapes = [f for f in findings if f.kind == "escape"]
+        if escapes:  # the root cause: a child ran the caller's code, whatever failed after that
+            return Verdict("fail", escapes[0].message, details)
+        if os.getppid() != parent:  # re-parented: the caller's code killed the supervisor
+            return Verdict("fail", explain.PARENT_KILLED.format(parent=parent), details)
+        if state.failure is not None:
+            return state.failure
+        if not state.finished:
+            return Verdict("fail", explain.INTERRUPTED.format(what=state.interrupted_by or "an exception"))
+        if findings:
+            return Verdict("fail", explain.left_behind(findings))
+        return explain.PASSED
+
+    def _with_observed(self, verdict: Verdict, state: TestState) -> Verdict:
+        """A failed test's verdict, with the exceptions that ended threads or children meanwhile
+        (often the real cause: a child's KeyError behind "child failed with status 1")."""
+        if verdict.status == "pass":
+            return verdict
+        message, details = explain.observed(observed.read(self.folder.observed, state.ordinal), os.getpid())
+        if not message:
+            return verdict
+        return Verdict(
+            verdict.status, f"{verdict.message}\n{message}", "\n".join(filter(None, [verdict.details, details]))
+        )
+
+    # --- fixtures the suites use -------------------------------------------------------------
+
+    @pytest.fixture(scope="session")
+    def impl(self) -> ModuleType:
+        """The learner's module (loaded from any path, functions guarded)."""
+        assert self._module is not None, "the session starts only once the module is loaded"
+        return self._module
+
+    @pytest.fixture(scope="session")
+    def kata(self) -> KataDef:
+        return self.kata_def
+
+    @pytest.fixture
+    def names(self, request: pytest.FixtureRequest) -> Names:
+        """Unique POSIX names, System V keys and paths for this test."""
+        state = request.node.stash[STATE]
+        return Names(
+            token=self.config.token,
+            ordinal=state.ordinal,
+            scratch=state.scratch,
+            keys=state.keys,
+            keys_log=self.folder.keys,
+        )
+
+    @pytest.fixture
+    def scratch(self, request: pytest.FixtureRequest) -> Path:
+        """A folder of this test's own; FIFOs and sockets left in it are leaks."""
+        state: TestState = request.node.stash[STATE]
+        return state.scratch
+
+    @pytest.fixture
+    def perf(self, request: pytest.FixtureRequest) -> PerfRecorder:
+        return PerfRecorder(self.kata_def, request.node.name, request.node.stash[STATE].perf)
+
+    @pytest.fixture
+    def forks(self) -> Callable[[], int]:
+        """`forks()` is how many times the test process called fork() since the test began,
+        so a suite can tell "computed in the caller" from "done by a child"."""
+        self._forks_in_test = 0
+        return lambda: self._forks_in_test
+
+    @pytest.fixture
+    def python_processes(self) -> Iterator[PythonProcesses]:
+        """Start unrelated `python -c` processes that load the learner's file as `impl`."""
+        procs = PythonProcesses(self.config.impl)
+        yield procs
+        procs.kill_all()
 
 
-class _ProcessState:
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
+
+
+class ProcessState:
     """What the learner's code may change in the test process that later tests (and the
-    plugin) rely on: signal handlers and mask, umask. Saved before a test, put back after."""
+    plugin) rely on: signal handlers and mask, umask. Saved when made, put back by restore()."""
 
-    def __init__(self):
-        self.handlers = {}
+    def __init__(self) -> None:
+        self.handlers: dict[int, _SignalHandler] = {}
         for signum in signal.valid_signals() - {DUMP_SIGNAL, signal.SIGKILL, signal.SIGSTOP}:
             try:
                 handler = signal.getsignal(signum)
@@ -225,224 +334,3 @@ class _ProcessState:
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
         os.umask(self.umask)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    yield
-    if call.excinfo is None or item.kata_state["failure"] is not None:
-        return
-    if call.excinfo.errisinstance(pytest.skip.Exception):
-        return
-    message, details = explain_exception(call.excinfo, _run.impl_path, _run.kata.memory_limit_mb)
-    if call.when != "call":
-        message = f"(during test {call.when}) {message}"
-    item.kata_state["failure"] = ("fail", message, details)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
-    if _run is not None:
-        _run.send({"ev": "session_end"})
-
-
-# --- fixtures the suites use --------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def impl():
-    """The learner's module (loaded from any path, functions guarded)."""
-    return _run.impl
-
-
-@pytest.fixture(scope="session")
-def kata() -> KataDef:
-    return _run.kata
-
-
-@pytest.fixture
-def names(request) -> Names:
-    """Unique POSIX names, System V keys and paths for this test."""
-    state = request.node.kata_state
-    return Names(
-        token=_run.token,
-        ordinal=state["ordinal"],
-        scratch=state["scratch"],
-        keys=state["keys"],
-        keys_log=_run.run_dir / "keys",
-    )
-
-
-@pytest.fixture
-def scratch(request) -> Path:
-    """A folder of this test's own; FIFOs and sockets left in it are leaks."""
-    return request.node.kata_state["scratch"]
-
-
-@pytest.fixture
-def perf(request) -> PerfRecorder:
-    return PerfRecorder(_run.kata, request.node.name, request.node.kata_state["perf"])
-
-
-_forks_in_test = [0]
-os.register_at_fork(after_in_parent=lambda: _forks_in_test.__setitem__(0, _forks_in_test[0] + 1))
-
-
-@pytest.fixture
-def forks():
-    """`forks()` is how many times the test process called fork() since the test began,
-    so a suite can tell "computed in the caller" from "done by a child"."""
-    _forks_in_test[0] = 0
-    return lambda: _forks_in_test[0]
-
-
-@pytest.fixture
-def python_processes():
-    """Start unrelated `python -c` processes that load the learner's file as `impl`."""
-    procs = PythonProcesses(_run.impl_path)
-    yield procs
-    procs.kill_all()
-
-
-# --- messages -------------------------------------------------------------------------
-
-
-def explain_exception(excinfo, impl_path: str, memory_limit_mb: int) -> tuple[str, str]:
-    """(message, details): what went wrong, in the learner's terms."""
-    exc = excinfo.value
-    if isinstance(exc, pytest.fail.Exception):
-        return str(exc.msg), ""
-    frames = traceback.extract_tb(excinfo.tb)
-    mine = [f for f in frames if f.filename == impl_path]
-    details = "".join(traceback.format_list(frames[-12:])) + "".join(traceback.format_exception_only(type(exc), exc))
-    base = os.path.basename(impl_path)
-    if isinstance(exc, NotImplementedError) and mine:
-        return (
-            f"`{mine[-1].name}` is not implemented yet (it raises NotImplementedError): "
-            "write it as the spec describes.",
-            "",
-        )
-    if isinstance(exc, MemoryError):
-        return (
-            f"hit the memory limit ({memory_limit_mb} MiB): something allocates without bound, "
-            "e.g. reading everything into memory or a list that never stops growing."
-        ), details
-    if isinstance(exc, SystemExit):
-        return (
-            "the implementation called sys.exit() in the caller's process: only a forked child may end "
-            "itself, and it must use os._exit()."
-        ), details
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    if mine:
-        where = mine[-1]
-        return (
-            f"`{where.name}` raised {type(exc).__name__}{': ' + text if text else ''} ({base}:{where.lineno})",
-            details,
-        )
-    return f"{type(exc).__name__}{': ' + text if text else ''}", details
-
-
-def _hygiene_message(findings: list[HygieneFinding]) -> str:
-    lines = [f"{f.kind} {f.name}: {f.message}" for f in findings[:5]]
-    if len(findings) > 5:
-        lines.append(f"... and {len(findings) - 5} more")
-    return "the test passed, but left things behind:\n" + "\n".join(lines)
-
-
-MAX_FINDINGS_SENT = 100  # a fork storm leaves hundreds: the event must stay below channel.MAX_EVENT
-
-
-def _capped_findings(findings: list[HygieneFinding]) -> list[HygieneFinding]:
-    if len(findings) <= MAX_FINDINGS_SENT:
-        return findings
-    kept, rest = findings[: MAX_FINDINGS_SENT - 1], findings[MAX_FINDINGS_SENT - 1 :]
-    more = f"{len(rest)} more things were left behind (not listed; removed like the others)"
-    return [*kept, HygieneFinding(rest[0].kind, f"and {len(rest)} more", more, rest[0].test)]
-
-
-def _capped(result: TestResult) -> dict:
-    data = result.__dict__.copy()
-    data["message"] = data["message"][:8000]
-    data["details"] = data["details"][-16000:]
-    data["blocked"] = []
-    return data
-
-
-# --- hygiene after each test --------------------------------------------------------------
-
-
-def _check_hygiene(item: pytest.Item, fds_before: dict[int, str]) -> list[HygieneFinding]:
-    test = item.name
-    state = item.kata_state
-    gc.collect()  # unreferenced sockets and files close here, not as leaks
-    findings = _escapes(test) + _children(test)
-    for fd, target in hygiene.new_fds(fds_before, hygiene.fd_snapshot()).items():
-        findings.append(
-            HygieneFinding(
-                "fd",
-                str(fd),
-                f"fd {fd} ({target}) was opened during the test and is still open: close every fd you "
-                "create, in every process (in the parent too, once the child has its copy)",
-                test,
-            )
-        )
-    prefix = f"kata_{_run.token}_{state['ordinal']}_"
-    findings += hygiene.sweep_ipc(prefix, state["keys"], [state["scratch"]], test, _run.ledger_path)
-    return findings
-
-
-def _escapes(test: str) -> list[HygieneFinding]:
-    findings = []
-    for path in sorted(_run.escapes_dir.glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        finally:
-            path.unlink(missing_ok=True)
-        findings.append(
-            HygieneFinding(
-                "escape",
-                f"pid {record['pid']}",
-                f"a forked child (pid {record['pid']}, parent {record['ppid']}) {record['how']} from "
-                f"`{record['function']}` instead of ending with os._exit(): it would go on running the "
-                "caller's code. End every child with os._exit(status), in a try/finally.",
-                test,
-            )
-        )
-    return findings
-
-
-def _children(test: str) -> list[HygieneFinding]:
-    """Children (and re-parented orphans: this process is a subreaper) still around."""
-    me = psutil.Process()
-    findings = []
-    children = me.children(recursive=True)
-    for child in children:
-        try:
-            zombie = child.status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            continue
-        if zombie:
-            findings.append(
-                HygieneFinding(
-                    "zombie",
-                    f"pid {child.pid}",
-                    f"child {child.pid} exited but was never waited for (a zombie): call os.waitpid() "
-                    "on every child you fork",
-                    test,
-                )
-            )
-        else:
-            findings.append(
-                HygieneFinding(
-                    "process",
-                    f"pid {child.pid}",
-                    f"process {child.pid} ({hygiene.describe_process(child)}) is still running after the test: "
-                    "every child must have exited and been reaped when the function returns (or after close())",
-                    test,
-                )
-            )
-    if children:
-        hygiene.kill_all(lambda: [c for c in children if c.is_running()])
-        hygiene.reap_own_children([c.pid for c in children])
-    return findings

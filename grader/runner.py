@@ -7,11 +7,16 @@ limit from outside the sandbox (no SIGALRM near the learner's code): a test
 over its limit is diagnosed (where-blocked), everything of the run is killed,
 and a fresh sandbox runs the remaining tests. A test process that dies in the
 middle of a test (os._exit, a signal to its own group) is handled the same way.
+
+Each sandbox session is driven as a small state machine over the events of
+grader/protocol.py (docs/architecture.md, "The event protocol"): a `Phase`
+says what the sandbox is doing and how long it may take, and the session ends
+with an `Outcome` that says whether a fresh sandbox must run the rest.
 """
 
 from __future__ import annotations
 
-import json
+import enum
 import os
 import secrets
 import select
@@ -22,34 +27,43 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TypedDict, Unpack
 
 import psutil
 
-from grader import blocked, hygiene
+from grader import blocked, explain, hygiene, observed, proctree, protocol
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
+from grader.deadlock import DeadlockWatch
+from grader.diagnosis import PATTERNS, describe_objects
+from grader.protocol import DUMP_SIGNAL, RunFolder, SandboxConfig, TestDescription
 from grader.report import (
     OUTPUT_CAP,
+    BlockedProcess,
     HygieneFinding,
     PerfFigure,
     Result,
     TaskResult,
     TestResult,
+    TimeoutDiagnosis,
     cap_output,
     error_result,
-    test_result_from_dict,
 )
 
 STARTUP_LIMIT = 30.0  # interpreter + pytest start, generous for a busy machine
 BETWEEN_TESTS_LIMIT = 30.0  # fixture teardown and collection between results
-DUMP_SIGNAL = signal.SIGRTMAX - 1
+SUITE_BROKEN = "the hidden suite of {kata} is broken: "  # not the learner's doing: said so
+
+
+# --- what a grade tells its caller -----------------------------------------------------
 
 
 @dataclass
 class TestStarted:
+    __test__ = False  # not a pytest test class
     name: str
     nodeid: str
     task: int | None
@@ -57,6 +71,7 @@ class TestStarted:
 
 @dataclass
 class TestFinished:
+    __test__ = False
     result: TestResult
 
 
@@ -68,22 +83,25 @@ class GradeFinished:
 GradeEvent = TestStarted | TestFinished | GradeFinished
 
 
+class GradeOptions(TypedDict, total=False):
+    """grade_iter's keywords, which grade passes on."""
+
+    perf: bool
+    tasks: Iterable[int] | None
+    tests: Iterable[str] | None
+    cancel: threading.Event | None
+
+
 def grade(
     kata_id: str,
-    impl_path: str | os.PathLike,
+    impl_path: str | os.PathLike[str],
     *,
-    perf: bool = True,
-    tasks: Iterable[int] | None = None,
-    tests: Iterable[str] | None = None,
     on_event: Callable[[GradeEvent], None] | None = None,
-    cancel: threading.Event | None = None,
+    **options: Unpack[GradeOptions],
 ) -> Result:
-    """Grade `impl_path` against the hidden suite of `kata_id`.
-
-    `tasks` / `tests` restrict the run to some task ids / test names (the CLI's
-    --task, and the project's mutant tests); `perf=False` skips perf tasks.
-    """
-    for event in grade_iter(kata_id, impl_path, perf=perf, tasks=tasks, tests=tests, cancel=cancel):
+    """Grade `impl_path` against the hidden suite of `kata_id`, calling `on_event` as
+    tests start and finish (`options`: see grade_iter)."""
+    for event in grade_iter(kata_id, impl_path, **options):
         if on_event is not None:
             on_event(event)
         if isinstance(event, GradeFinished):
@@ -93,30 +111,36 @@ def grade(
 
 def grade_iter(
     kata_id: str,
-    impl_path: str | os.PathLike,
+    impl_path: str | os.PathLike[str],
     *,
     perf: bool = True,
     tasks: Iterable[int] | None = None,
     tests: Iterable[str] | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[GradeEvent]:
+    """Grade as `grade` does, yielding the events. `tasks` / `tests` restrict the run to
+    some task ids / test names (the CLI's --task, the project's mutant tests);
+    `perf=False` skips perf tasks; setting `cancel` stops the grade (an error result)."""
     started = time.monotonic()
-    shown_path = str(impl_path)
     try:
         kata = load_kata(kata_id)
     except CatalogError as err:
-        yield GradeFinished(error_result(kata_id, shown_path, str(err)))
+        yield GradeFinished(error_result(kata_id, str(impl_path), str(err)))
         return
     path = Path(impl_path).expanduser().absolute()
     problem = precheck(path, kata.id)
     if problem:
         yield GradeFinished(error_result(kata_id, str(path), problem))
         return
-    selection = {
-        "tasks": sorted(tasks) if tasks is not None else None,
-        "tests": sorted(tests) if tests is not None else None,
-    }
-    run = _Run(kata, path, perf, selection, cancel)
+    try:
+        proctree.become_subreaper()
+    except proctree.SubreaperError as err:
+        yield GradeFinished(error_result(kata_id, str(path), f"the grader cannot isolate the run: {err.strerror}"))
+        return
+    selection = Selection(
+        perf, tuple(sorted(tasks)) if tasks is not None else None, tuple(sorted(tests)) if tests is not None else None
+    )
+    run = GradingRun(kata, path, selection, cancel)
     try:
         yield from run.execute()
     finally:
@@ -149,40 +173,94 @@ def precheck(path: Path, kata_id: str) -> str:
     return ""
 
 
-class _Session:
-    """One sandbox process and the pytest run inside it."""
+# --- one sandbox session as a state machine ----------------------------------------------
 
-    def __init__(self, proc: subprocess.Popen):
+
+@dataclass(frozen=True)
+class Selection:
+    """What the caller asked to grade: perf tasks or not, some tasks, some tests (None: all)."""
+
+    perf: bool
+    tasks: tuple[int, ...] | None
+    tests: tuple[str, ...] | None
+
+
+class Phase(enum.Enum):
+    """What the sandbox is doing; each phase has its own time limit."""
+
+    STARTING = "starting"  # interpreter and pytest start
+    IMPORTING = "importing"  # the learner's module loads (kata.yaml's import_time_limit)
+    COLLECTING = "collecting"
+    RUNNING = "running"  # a test (its own limit) or between tests
+
+
+class Outcome(enum.Enum):
+    """How a session ended."""
+
+    FINISHED = "finished"  # pytest reached its end: every test it ran has its result
+    TEST_LOST = "test lost"  # a test timed out or took the test process with it: a fresh sandbox runs the rest
+    LOAD_FAILED = "load failed"  # nothing can run: the module did not load, or the sandbox died or stalled first
+    CANCELLED = "cancelled"
+
+
+class SandboxSession:
+    """One sandbox process (supervisor and test process) and what the runner knows of it."""
+
+    def __init__(self, number: int, proc: subprocess.Popen[bytes]):
+        self.number = number
         self.proc = proc
+        assert proc.stdout is not None
+        self.output: IO[bytes] = proc.stdout
+        os.set_blocking(self.output.fileno(), False)  # read what is there, never wait for more
         self.test_pid: int | None = None
-        self.test_exit_status: int | None = None
+        self.exit_status: int | None = None  # the test process's wait status, from the supervisor
         self.ended_cleanly = False
+        self.phase = Phase.STARTING
+        self.deadline = time.monotonic() + STARTUP_LIMIT
+        self.current: TestDescription | None = None  # the test running now
+
+    def enter(self, phase: Phase, limit: float) -> None:
+        self.phase = phase
+        self.deadline = time.monotonic() + limit
+
+    def test_process_gone(self) -> bool:
+        if self.exit_status is not None:
+            return True
+        if self.proc.poll() is None:
+            return False  # the supervisor is there: it reports the test process's end
+        if self.test_pid is None:
+            return True  # the supervisor died before pytest said hello
+        # The supervisor is gone (killed by the learner's code): look at the test process itself,
+        # ours to reap now (we are a subreaper).
+        proctree.reap([self.test_pid])
+        return not proctree.alive(self.test_pid)
 
 
-class _Run:
-    def __init__(self, kata: KataDef, impl: Path, perf: bool, selection: dict, cancel: threading.Event | None):
+class GradingRun:
+    """One grade: its run folder and token, the sandbox sessions it starts one after the
+    other, the results they report, and the final sweep."""
+
+    def __init__(self, kata: KataDef, impl: Path, selection: Selection, cancel: threading.Event | None):
         self.kata = kata
         self.impl = impl
-        self.perf = perf
         self.selection = selection
         self.cancel = cancel
         self.token = secrets.token_hex(4)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"kata-{self.token}-"))
-        for sub in ("escapes", "scratch"):
-            (self.dir / sub).mkdir()
-        self.receiver = EventReceiver(str(self.dir / "events.sock"))
-        self.tests: dict[str, dict] = {}  # nodeid -> collected description, in order
+        self.folder = RunFolder(Path(tempfile.mkdtemp(prefix=f"kata-{self.token}-")))
+        self.folder.create()
+        self.receiver = EventReceiver(self.folder.events)
+        self.tests: dict[str, TestDescription] = {}  # nodeid -> description, in suite order
         self.results: dict[str, TestResult] = {}
         self.perf_figures: list[PerfFigure] = []
         self.findings: list[HygieneFinding] = []
         self.load_error = ""
         self.cancelled = False
+        self.violations = 0  # events out of order: ignored
         self.sessions = 0
         self._output = bytearray()
         self._output_total = 0
-        hygiene.set_child_subreaper()
-
-    # --- the loop ---------------------------------------------------------------
+        self._watch: tuple[str, DeadlockWatch] | None = None  # the running test's nodeid and its watch
+        self._timed_out: dict[tuple[str, tuple[str, ...], str], TestResult] = {}  # see _same_timeout
 
     def execute(self) -> Iterator[GradeEvent]:
         while True:
@@ -191,35 +269,36 @@ class _Run:
                 outcome = yield from self._drive(session)
             finally:
                 self._end_session(session)
-            if outcome != "restart" or not self._remaining():
+            if outcome is Outcome.TEST_LOST and session.current is not None:
+                self._sweep_lost_test(session.current)
+            if outcome is not Outcome.TEST_LOST or not self._remaining():
                 return
 
-    def _remaining(self) -> list[str]:
-        return [n for n, t in self.tests.items() if t["selected"] and n not in self.results]
+    def _remaining(self) -> tuple[str, ...]:
+        return tuple(n for n, t in self.tests.items() if t.selected and n not in self.results)
 
-    def _start_session(self) -> _Session:
+    def _start_session(self) -> SandboxSession:
         self.sessions += 1
-        config = {
-            "kata": self.kata.id,
-            "impl": str(self.impl),
-            "token": self.token,
-            "perf": self.perf,
-            "run_dir": str(self.dir),
-            "events": self.receiver.path,
-            "suite_dir": str(self.kata.suite_dir),
-            "memory_limit_mb": self.kata.memory_limit_mb,
-            "only": self._remaining() if self.tests else None,
-            "session": self.sessions,
-            "select": self.selection,
-        }
-        config_path = self.dir / f"config-{self.sessions}.json"
-        config_path.write_text(json.dumps(config))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KATA_GRADE", "COV_"))}
+        config = SandboxConfig(
+            kata=self.kata.id,
+            impl=str(self.impl),
+            token=self.token,
+            run_dir=str(self.folder.root),
+            suite_dir=str(self.kata.suite_dir),
+            memory_limit_mb=self.kata.memory_limit_mb,
+            session=self.sessions,
+            perf=self.selection.perf,
+            only=self._remaining() if self.tests else None,
+            tasks=self.selection.tasks,
+            tests=self.selection.tests,
+        )
+        config_path = self.folder.config(self.sessions)
+        config_path.write_text(config.to_json())
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
         package_parent = str(Path(__file__).resolve().parent.parent)
         env.update(
             {
                 hygiene.TOKEN_ENV: self.token,
-                "KATA_GRADE_CONFIG": str(config_path),
                 "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")])),
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONUNBUFFERED": "1",
@@ -232,162 +311,206 @@ class _Run:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
-            cwd=self.dir,
+            cwd=self.folder.root,
         )
-        os.set_blocking(proc.stdout.fileno(), False)
-        return _Session(proc)
+        return SandboxSession(self.sessions, proc)
 
-    def _drive(self, session: _Session):
-        phase = "starting"
-        deadline = time.monotonic() + STARTUP_LIMIT
-        current: str | None = None
+    def _drive(self, session: SandboxSession) -> Generator[GradeEvent, None, Outcome]:
         while True:
-            wait = min(0.1, max(0.0, deadline - time.monotonic()))
-            select.select([self.receiver, session.proc.stdout], [], [], wait)
-            # Events before output: a test writes only after its "start" is sent, so output read
-            # after handling "start" is the test's (reading first would drop its beginning).
-            for event in self.receiver.drain():
-                if event.get("session") != self.sessions:
+            wait = min(0.1, max(0.0, session.deadline - time.monotonic()))
+            select.select([self.receiver.fileno(), session.output.fileno()], [], [], wait)
+            # Events before output: a test writes only after its TestStart is sent, so output read
+            # after handling TestStart is the test's (reading first would drop its beginning).
+            for envelope in self.receiver.drain():
+                if envelope.session != session.number:
                     continue  # late news from a session already ended
-                kind = event["ev"]
-                now = time.monotonic()
-                if kind == "hello":
-                    session.test_pid = event["pid"]
-                    phase, deadline = "importing", now + self.kata.import_time_limit
-                elif kind == "loaded":
-                    phase, deadline = "collecting", now + BETWEEN_TESTS_LIMIT
-                elif kind == "load_error":
-                    self.load_error = event["message"]
-                    return "load_error"
-                elif kind == "collected":
-                    if not self.tests:
-                        self.tests = {t["nodeid"]: t for t in event["tests"]}
-                    phase, deadline = "running", now + BETWEEN_TESTS_LIMIT
-                elif kind == "start":
-                    current = event["nodeid"]
-                    deadline = now + self.tests[current]["limit"]
-                    self._output.clear()
-                    self._output_total = 0
-                    yield TestStarted(self.tests[current]["name"], current, self.tests[current]["task"])
-                elif kind == "result":
-                    self._read_output(session)  # all the test wrote before sending its result
-                    result = self._record_result(event)
-                    current = None
-                    deadline = now + BETWEEN_TESTS_LIMIT
-                    yield TestFinished(result)
-                elif kind == "pytest_exit":
-                    session.test_exit_status = event["status"]
-                elif kind == "session_end":
-                    session.ended_cleanly = True
+                outcome = yield from self._handle(session, envelope.event)
+                if outcome is not None:
+                    return outcome
             self._read_output(session)
-            if self.cancel is not None and self.cancel.is_set():
-                self.cancelled = True
-                return "cancelled"
-            if self._test_process_gone(session):
-                self._read_output(session)
-                if session.ended_cleanly:
-                    return "done"
-                if current is not None:
-                    yield TestFinished(self._record_crash(current, session))
-                    return "restart"
-                self.load_error = self._early_death_message(session, phase)
-                return "load_error"
-            if time.monotonic() >= deadline:
-                if current is not None:
-                    yield TestFinished(self._record_timeout(current, session))
-                    return "restart"
-                self.load_error = self._stall_message(session, phase)
-                return "load_error"
+            outcome = yield from self._check(session)
+            if outcome is not None:
+                return outcome
 
-    # --- events --------------------------------------------------------------------
+    def _handle(self, session: SandboxSession, event: protocol.Event) -> Generator[GradeEvent, None, Outcome | None]:
+        match event:
+            case protocol.Hello(pid=pid):
+                session.test_pid = pid
+                session.enter(Phase.IMPORTING, self.kata.import_time_limit)
+            case protocol.Loaded():
+                session.enter(Phase.COLLECTING, BETWEEN_TESTS_LIMIT)
+            case protocol.LoadError(message=message):
+                self.load_error = message
+                return Outcome.LOAD_FAILED
+            case protocol.SuiteError(message=message):
+                self.load_error = SUITE_BROKEN.format(kata=self.kata.id) + message
+                return Outcome.LOAD_FAILED
+            case protocol.Collected(tests=tests):
+                if not self.tests:  # a later session collects the same suite
+                    self.tests = {t.nodeid: t for t in tests}
+                session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
+            case protocol.TestStart(nodeid=nodeid):
+                test = self.tests.get(nodeid)
+                if test is None or not test.selected or nodeid in self.results or session.current is not None:
+                    self.violations += 1
+                    return None
+                session.current = test
+                session.enter(Phase.RUNNING, test.limit)
+                self._output.clear()
+                self._output_total = 0
+                yield TestStarted(test.name, nodeid, test.task)
+            case protocol.TestResultEvent():
+                if session.current is None or event.result.nodeid != session.current.nodeid:
+                    self.violations += 1
+                    return None
+                self._read_output(session)  # all the test wrote before sending its result
+                yield TestFinished(self._record_result(event))
+                session.current = None
+                session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
+            case protocol.PytestExit(status=status):
+                session.exit_status = status
+            case protocol.SessionEnd():
+                session.ended_cleanly = True
+        return None
 
-    def _record_result(self, event: dict) -> TestResult:
-        result = test_result_from_dict(event["result"])
+    def _check(self, session: SandboxSession) -> Generator[GradeEvent, None, Outcome | None]:
+        """The end of a session that no event announces: cancel, death, or a deadline passed."""
+        if self.cancel is not None and self.cancel.is_set():
+            self.cancelled = True
+            return Outcome.CANCELLED
+        if session.test_process_gone():
+            self._read_output(session)
+            if session.ended_cleanly:
+                return Outcome.FINISHED
+            if session.current is not None:
+                yield TestFinished(self._record_crash(session.current, session))
+                return Outcome.TEST_LOST
+            self.load_error = self._early_death_message(session)
+            return Outcome.LOAD_FAILED
+        if session.current is not None and self._deadlock_proven(session, session.current):
+            yield TestFinished(self._record_timeout(session.current, session, stopped_early=True))
+            return Outcome.TEST_LOST
+        if time.monotonic() >= session.deadline:
+            if session.current is not None:
+                yield TestFinished(self._record_timeout(session.current, session))
+                return Outcome.TEST_LOST
+            self.load_error = self._stall_message(session)
+            return Outcome.LOAD_FAILED
+        return None
+
+    # --- results ---------------------------------------------------------------------------
+
+    def _record(self, result: TestResult) -> TestResult:
         result.output = cap_output(bytes(self._output), self._output_total)
         self.results[result.nodeid] = result
-        self.perf_figures += [PerfFigure(**p) for p in event["perf"]]
-        self.findings += [HygieneFinding(**h) for h in event["hygiene"]]
         return result
 
-    def _record_timeout(self, nodeid: str, session: _Session) -> TestResult:
-        info = self.tests[nodeid]
-        procs = hygiene.run_processes(self.token, exclude={session.proc.pid})
-        where = blocked.where_blocked(procs, session.test_pid, self.dir / "stacks.log", str(self.impl), DUMP_SIGNAL)
-        message = (
-            f"timed out after {info['limit']:g} s (the limit for this test). A hang in IPC is almost always "
-            "a process blocked in read, write, wait or a semaphore that nobody will release: see where "
-            "each process was."
-        )
-        if info.get("on_timeout"):
-            message += "\nLikely cause: " + info["on_timeout"]
+    def _record_result(self, event: protocol.TestResultEvent) -> TestResult:
+        self.perf_figures += event.perf
+        self.findings += event.hygiene
+        return self._record(event.result)
+
+    def _deadlock_proven(self, session: SandboxSession, test: TestDescription) -> bool:
+        """The wait-for graph proves the running test deadlocked: waiting out its limit is pointless."""
+        if session.test_pid is None:
+            return False
+        if self._watch is None or self._watch[0] != test.nodeid:
+            self._watch = (test.nodeid, DeadlockWatch(session.test_pid))
+        return self._watch[1].proven()
+
+    def _record_timeout(
+        self, test: TestDescription, session: SandboxSession, stopped_early: bool = False
+    ) -> TestResult:
+        where = self._inspect(session, test.on_timeout)
+        diagnosis = where.summary()
+        diagnosis.stopped_early = stopped_early
+        elapsed = min(test.limit, time.monotonic() - (session.deadline - test.limit))
         result = TestResult(
-            name=info["name"],
-            task=info["task"],
-            status="timeout",
-            message=message,
-            output=cap_output(bytes(self._output), self._output_total),
-            duration=info["limit"],
-            blocked=where,
-            nodeid=nodeid,
+            test.name,
+            test.task,
+            "timeout",
+            duration=round(elapsed, 3) if stopped_early else test.limit,
+            blocked=where.processes,
+            nodeid=test.nodeid,
+            diagnosis=diagnosis,
         )
-        self.results[nodeid] = result
-        return result
+        first = self._same_timeout(result, diagnosis)
+        result.message = _timeout_message(test, diagnosis, elapsed, first)
+        return self._record(self._with_observed(result, test, session))
 
-    def _record_crash(self, nodeid: str, session: _Session) -> TestResult:
-        info = self.tests[nodeid]
-        how = _describe_status(session.test_exit_status)
+    def _same_timeout(self, result: TestResult, diagnosis: TimeoutDiagnosis) -> TestResult | None:
+        """The earlier timeout of this grade with the same pattern on the same kinds of object, the
+        test process stuck in the same function of the learner's, if any (then this one is the same
+        bug again); else this one is remembered as the first."""
+        if not diagnosis.explained:
+            return None
+        key = (diagnosis.pattern, tuple(diagnosis.objects), _learner_function(result.blocked))
+        first = self._timed_out.setdefault(key, result)
+        if first is result:
+            return None
+        diagnosis.same_as = first.name
+        return first
+
+    def _record_crash(self, test: TestDescription, session: SandboxSession) -> TestResult:
         message = (
-            f"the test process ended in the middle of this test ({how}). The implementation ended or "
-            "killed the caller's process: os._exit() outside a forked child, a signal to its own process "
-            "group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. Only a forked "
-            "child may end itself, with os._exit()."
+            f"the test process ended in the middle of this test ({_describe_status(session.exit_status)}). The "
+            "implementation ended or killed the caller's process: os._exit() outside a forked child, a signal "
+            "to its own process group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. "
+            "Only a forked child may end itself, with os._exit()."
         )
-        result = TestResult(
-            name=info["name"],
-            task=info["task"],
-            status="error",
-            message=message,
-            output=cap_output(bytes(self._output), self._output_total),
-            nodeid=nodeid,
-        )
-        self.results[nodeid] = result
+        result = TestResult(test.name, test.task, "error", message, nodeid=test.nodeid)
+        return self._record(self._with_observed(result, test, session))
+
+    def _with_observed(self, result: TestResult, test: TestDescription, session: SandboxSession) -> TestResult:
+        """The result, with the exceptions that ended threads or children during the test: often
+        why it hung (a server thread that died) or crashed (os._exit while handling an error)."""
+        entries = observed.read(self.folder.observed, self._ordinal(test))
+        message, details = explain.observed(entries, session.test_pid or 0)
+        if message:
+            result.message += "\n" + message
+            result.details = "\n".join(filter(None, [result.details, details]))
         return result
 
-    def _early_death_message(self, session: _Session, phase: str) -> str:
+    def _run_processes(self, session: SandboxSession) -> list[psutil.Process]:
+        procs = []
+        for pid in hygiene.run_processes(self.token, exclude={session.proc.pid}):
+            try:
+                procs.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                continue
+        return procs
+
+    def _inspect(self, session: SandboxSession, hint: str) -> blocked.WhereBlocked:
+        """Where each process of the run is blocked, and the wait-for graph's diagnosis."""
+        procs = self._run_processes(session)
+        return blocked.inspect(procs, session.test_pid, self.folder.stacks, str(self.impl), DUMP_SIGNAL, hint=hint)
+
+    def _where_blocked(self, session: SandboxSession) -> list[BlockedProcess]:
+        procs = self._run_processes(session)
+        return blocked.where_blocked(procs, session.test_pid, self.folder.stacks, str(self.impl), DUMP_SIGNAL)
+
+    def _early_death_message(self, session: SandboxSession) -> str:
         base = os.path.basename(self.impl)
-        if phase == "importing":
-            how = _describe_status(session.test_exit_status)
+        if session.phase is Phase.IMPORTING:
+            how = _describe_status(session.exit_status)
             return f"{base}: the test process ended while importing the module ({how})"
         tail = bytes(self._output[-400:]).decode(errors="replace").strip().splitlines()
         detail = f": {tail[-1]}" if tail else ""
-        return f"the grading sandbox ended before running any test ({phase}){detail}"
+        return f"the grading sandbox ended before running any test ({session.phase.value}){detail}"
 
-    def _stall_message(self, session: _Session, phase: str) -> str:
-        if phase == "importing":
-            procs = hygiene.run_processes(self.token, exclude={session.proc.pid})
-            where = blocked.where_blocked(procs, session.test_pid, self.dir / "stacks.log", str(self.impl), DUMP_SIGNAL)
+    def _stall_message(self, session: SandboxSession) -> str:
+        if session.phase is Phase.IMPORTING:
+            where = self._where_blocked(session)
             spot = next((p.stack[0] for p in where if p.stack), where[0].state if where else "unknown")
             return (
                 f"importing {os.path.basename(self.impl)} did not finish within {self.kata.import_time_limit:g} s "
                 f"(top-level code runs at import; it was at {spot})"
             )
-        return f"the grading sandbox stalled while {phase} (no progress for {BETWEEN_TESTS_LIMIT:g} s)"
+        return f"the grading sandbox stalled while {session.phase.value} (no progress for {BETWEEN_TESTS_LIMIT:g} s)"
 
-    def _test_process_gone(self, session: _Session) -> bool:
-        if session.test_exit_status is not None:
-            return True
-        if session.proc.poll() is None or session.test_pid is None:
-            return session.proc.poll() is not None and session.test_pid is None
-        # The supervisor is gone (killed by the learner's code): look at the test process itself.
-        hygiene.reap_own_children([session.test_pid])
-        try:
-            return psutil.Process(session.test_pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
-    def _read_output(self, session: _Session) -> None:
+    def _read_output(self, session: SandboxSession) -> None:
         """Keep the first OUTPUT_CAP bytes of the current test's output; count the rest."""
-        fd = session.proc.stdout.fileno()
+        fd = session.output.fileno()
         while True:
             try:
                 chunk = os.read(fd, 1 << 16)
@@ -400,78 +523,73 @@ class _Run:
                 self._output += chunk[:room]
             self._output_total += len(chunk)
 
-    # --- cleanup ----------------------------------------------------------------------
+    # --- cleanup ----------------------------------------------------------------------------
 
-    def _end_session(self, session: _Session) -> None:
+    def _end_session(self, session: SandboxSession) -> None:
         """Kill every process of the run but the supervisor, let it reap, then let it go."""
         sup = session.proc
-        killed = hygiene.kill_all(lambda: hygiene.run_processes(self.token, exclude={sup.pid}))
+        killed = hygiene.kill_run(self.token, exclude={sup.pid})
         # The test process is ours to reap when the learner killed the supervisor (we are a
         # subreaper); it may have become a zombie, which run_processes cannot see, already.
-        hygiene.reap_own_children(killed | ({session.test_pid} if session.test_pid else set()))
-        try:
-            sup.stdin.close()
-        except OSError:
-            pass
+        proctree.reap(killed | ({session.test_pid} if session.test_pid else set()))
+        if sup.stdin is not None:
+            try:
+                sup.stdin.close()
+            except OSError:
+                pass
         try:
             sup.wait(timeout=5)
         except subprocess.TimeoutExpired:
             sup.kill()
             sup.wait()
         self._read_output(session)
-        sup.stdout.close()
+        session.output.close()
+
+    def _sweep_lost_test(self, test: TestDescription) -> None:
+        """A test stopped (a timeout) or cut short (a crash) never reached its cleanup or the plugin's
+        checks: what it made is swept now, attributed to it, before the next test can be blamed."""
+        found = hygiene.find_ipc(
+            self.token, self.folder.scratch, test=self._ordinal(test), ledger_path=self.folder.ledger
+        )
+        self.findings += hygiene.remove_ipc(found, lambda ordinal: test.name, stopped=True)
+        self.findings += hygiene.escapes(self.folder.escapes, test.name)
+
+    def _ordinal(self, test: TestDescription) -> int:
+        """The test's number in the suite, as the plugin numbers them: its place in `Collected`."""
+        return list(self.tests).index(test.nodeid) + 1
+
+    def _test_name(self, ordinal: int) -> str:
+        """The name of the test with this ordinal; "" for none (made outside any test)."""
+        tests = list(self.tests.values())
+        return tests[ordinal - 1].name if 0 < ordinal <= len(tests) else ""
 
     def cleanup(self) -> None:
         """The final sweep: processes, IPC objects and files of the run, then the run folder."""
-        hygiene.reap_own_children(hygiene.kill_all(lambda: hygiene.run_processes(self.token)))
+        proctree.reap(hygiene.kill_run(self.token))
         try:
-            keys = [int(k) for k in (self.dir / "keys").read_text().split()]
+            keys = [int(k) for k in self.folder.keys.read_text().split()]
         except OSError:
             keys = []
-        self.findings += hygiene.sweep_ipc(
-            f"kata_{self.token}_", keys, [self.dir / "scratch"], ledger_path=self.dir / "ledger"
-        )
+        found = hygiene.find_ipc(self.token, self.folder.scratch, keys=keys, ledger_path=self.folder.ledger)
+        self.findings += hygiene.remove_ipc(found, self._test_name)
         self.receiver.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.folder.root, ignore_errors=True)
 
-    # --- the result -----------------------------------------------------------------
+    # --- the result --------------------------------------------------------------------------
 
     def result(self) -> Result:
         if self.load_error:
             return error_result(self.kata.id, str(self.impl), self.load_error)
         if self.cancelled:
             return error_result(self.kata.id, str(self.impl), "grading was cancelled")
-        tests = [self.results.get(n) or _not_run(t) for n, t in self.tests.items() if t["selected"]]
-        tasks = []
-        for task in self.kata.tasks:
-            mine = [t for t in tests if t.task == task.id]
-            passed = sum(t.status == "pass" for t in mine)
-            skipped_because = ""
-            if not mine:
-                status = "skipped"
-                skipped_because = "--no-perf" if task.perf and not self.perf else "not selected"
-            else:
-                status = "pass" if passed == len(mine) else "fail"
-            tasks.append(
-                TaskResult(
-                    id=task.id,
-                    name=task.name,
-                    title=task.title,
-                    status=status,
-                    passed=passed,
-                    total=len(mine),
-                    perf=task.perf,
-                    skipped_because=skipped_because,
-                )
-            )
-        run_level_leak = any(not f.test for f in self.findings)
-        ok = tests and all(t.status == "pass" for t in tests) and not run_level_leak
-        notices = []
-        if not hygiene.mqueue_visible():
-            notices.append(
-                "/dev/mqueue is not mounted, so leaked POSIX message queues cannot be found "
-                "(as root: mount -t mqueue none /dev/mqueue)"
-            )
+        tests = [self.results.get(n) or _not_run(t) for n, t in self.tests.items() if t.selected]
+        tasks = [self._task_result(task.id, tests) for task in self.kata.tasks]
+        run_level_leak = self._leak_outside_failed_tests(tests)
+        ok = bool(tests) and all(t.status == "pass" for t in tests) and not run_level_leak
+        notices = hygiene.notices()
+        ignored = len(self.receiver.rejected) + self.violations
+        if ignored:
+            notices.append(f"{ignored} malformed or out-of-order events from the sandbox were ignored")
         return Result(
             kata=self.kata.id,
             implementation=str(self.impl),
@@ -483,15 +601,59 @@ class _Run:
             notices=notices,
         )
 
+    def _leak_outside_failed_tests(self, tests: list[TestResult]) -> bool:
+        """A finding that no failed test accounts for: made outside any test, or found by the final
+        sweep after its test had passed (e.g. by a process that outlived it). It fails the grade."""
+        failed = {t.name for t in tests if t.status != "pass"}
+        return any(f.test not in failed for f in self.findings)
 
-def _not_run(info: dict) -> TestResult:
-    return TestResult(
-        name=info["name"],
-        task=info["task"],
-        status="error",
-        message="this test did not run (the sandbox ended before it)",
-        nodeid=info["nodeid"],
-    )
+    def _task_result(self, task_id: int, tests: list[TestResult]) -> TaskResult:
+        task = self.kata.task(task_id)
+        mine = [t for t in tests if t.task == task_id]
+        passed = sum(t.status == "pass" for t in mine)
+        if not mine:
+            status, because = "skipped", "--no-perf" if task.perf and not self.selection.perf else "not selected"
+        else:
+            status, because = ("pass" if passed == len(mine) else "fail"), ""
+        return TaskResult(
+            task.id, task.name, task.title, status, passed, len(mine), perf=task.perf, skipped_because=because
+        )
+
+
+def _not_run(test: TestDescription) -> TestResult:
+    message = "this test did not run (the sandbox ended before it)"
+    return TestResult(test.name, test.task, "error", message, nodeid=test.nodeid)
+
+
+def _learner_function(processes: list[BlockedProcess]) -> str:
+    """The function of the learner's the test process was blocked in ("" when unknown)."""
+    test_process = next((p for p in processes if p.role == "test process"), None)
+    mine = [frame for frame in test_process.stack if frame.endswith("<- your code")] if test_process else []
+    return mine[0].split(" in ", 1)[-1].split()[0] if mine else ""
+
+
+def _timeout_message(
+    test: TestDescription, diagnosis: TimeoutDiagnosis, elapsed: float, first: TestResult | None
+) -> str:
+    """What the learner reads: how the test ended, then its cause; one line when an earlier test
+    of this grade already timed out the same way (one failure, one report)."""
+    if diagnosis.stopped_early:
+        ended = f"stopped after {elapsed:.1f} s of its {test.limit:g} s limit"
+    else:
+        ended = f"timed out after {test.limit:g} s (the limit for this test)"
+    if first is not None:
+        return (
+            f"{ended}: the same bug as {first.name} (task {first.task}), {PATTERNS[diagnosis.pattern]} on "
+            f"{describe_objects(diagnosis.objects)}. Fix that one first: this test needs the same fix."
+        )
+    if diagnosis.stopped_early:
+        head = f"{ended}: a proven deadlock (nothing could ever wake these processes), so waiting longer was pointless."
+    else:
+        head = (
+            f"{ended}. A hang in IPC is almost always a process blocked in read, write, wait or a semaphore that "
+            "nobody will release: see where each process was."
+        )
+    return f"{head}\n{diagnosis.cause()}"
 
 
 def _describe_status(status: int | None) -> str:

@@ -138,3 +138,36 @@ def test_an_object_that_existed_before_is_not_removed(tmp_path):
     finally:
         theirs.close_fd()
         theirs.unlink()
+
+
+def test_a_skip_raised_by_the_implementation_is_a_failure_not_a_pass(tmp_path):
+    path = write_impl(
+        tmp_path,
+        """
+        import pytest
+        def child_to_parent(payload):
+            pytest.skip("not today")
+        """,
+    )
+    result = grade("pipe", path, tests=("test_child_to_parent_small",), perf=False)
+    test = result.tests[0]
+    assert test.status == "fail", render_text(result)
+    assert test.message.startswith("`child_to_parent` raised Skipped: not today (impl.py:"), test.message
+    assert result.status == "fail"
+
+
+def test_an_interrupt_raised_inside_a_test_is_never_a_pass(tmp_path):
+    """KeyboardInterrupt passes pytest's reporting by and ends the session: the test fails, the rest did not run."""
+    path = write_impl(
+        tmp_path,
+        """
+        def child_to_parent(payload):
+            raise KeyboardInterrupt
+        """,
+    )
+    result = grade("pipe", path, tests=("test_child_to_parent_small", "test_round_trip_small"), perf=False)
+    interrupted, not_run = result.tests
+    assert (interrupted.name, interrupted.status) == ("test_child_to_parent_small", "fail"), render_text(result)
+    assert interrupted.message.startswith("the test did not run to its end: KeyboardInterrupt was raised")
+    assert (not_run.name, not_run.status) == ("test_round_trip_small", "error"), render_text(result)
+    assert result.status == "fail"

@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
-from katalib import ROOT, declared_mutants, mutant_source
+from katalib import ROOT
 from zoolib import RECORD_PID, assert_run_left_nothing
 
 from grader import grade
 from grader.catalog import load_kata
+from grader.mutants import declared_mutants, mutant_source
 from grader.report import render_text
 
 KATA = "message-queue"

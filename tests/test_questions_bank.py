@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kata.quiz import Bank, BankError, Question, load_bank
+from kata.quiz.answers import Quantity
 from kata.quiz.bank import KINDS, parse_bank
 from kata.quiz.claims import parse_claims
 from kata.quiz.lint import check_bank
@@ -27,6 +28,17 @@ REQUIRED_TOPICS = (
     "sysv-vs-posix",
     "choosing",
 )
+SENIOR_TOPICS = (
+    "memory-ordering",
+    "file-locking",
+    "mmap",
+    "fd-passing",
+    "zero-copy",
+    "signals-threads",
+    "event-fds",
+    "spawning",
+    "containers",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +52,18 @@ def test_shipped_bank_has_no_problems():
 
 
 def test_bank_meets_the_issue_numbers(bank):
-    """At least 150 questions, 12 per required topic, all six kinds, 20 code questions."""
+    """At least 225 questions, 12 per required topic, every kind, 20 code and 20 design
+    questions; at least 70 on the senior topics, with every kind among them."""
     per_topic = Counter(q.topic for q in bank.questions)
     kinds = Counter(q.kind for q in bank.questions)
-    assert len(bank) >= 150
+    assert len(bank) >= 225
     assert {t: n for t, n in per_topic.items() if t in REQUIRED_TOPICS and n < 12} == {}
-    assert set(REQUIRED_TOPICS) <= {t.id for t in bank.topics}
+    assert set(REQUIRED_TOPICS) | set(SENIOR_TOPICS) <= {t.id for t in bank.topics}
     assert set(kinds) == set(KINDS)
-    assert kinds["code"] >= 20
+    assert kinds["code"] >= 20 and kinds["design"] >= 20
+    senior = [q for q in bank.questions if q.topic in SENIOR_TOPICS]
+    assert len(senior) >= 70
+    assert {q.kind for q in senior} == set(KINDS) - {"design"}
 
 
 def test_every_material_claim_is_covered(bank):
@@ -78,12 +94,29 @@ def test_api_lookup_and_order(bank):
     ("qid", "field", "value"),
     [
         ("pipes-not-only-parent-child", "truth", False),
-        ("pipes-capacity-short", "accepted", ("65536", "64 KiB", "64KiB", "64 KB", "64k", "64 kB")),
+        ("pipes-capacity-short", "accepted", ("65536 bytes",)),
+        ("pipes-capacity-short", "number", Quantity(65536, "bytes", kilo=1024)),
+        ("message-queues-rpc-order", "before", ((2, 0), (0, 3), (2, 1))),
+        ("design-worker-pool-crash", "wrong_turns", None),
     ],
 )
 def test_answers_are_decoded_per_kind(bank, qid, field, value):
-    """truefalse -> truth, short -> accepted texts."""
-    assert getattr(bank.question(qid), field) == value
+    """truefalse -> truth, short -> accepted texts and the number, order -> constraints
+    as (earlier, later) choice indices, design -> its parts."""
+    got = getattr(bank.question(qid), field)
+    if value is None:
+        assert got and all(isinstance(turn, str) and turn for turn in got)
+    else:
+        assert got == value
+
+
+def test_design_questions_have_their_parts(bank):
+    """Every design question: a model answer, 4-6 rubric points each with why, wrong turns."""
+    designs = [q for q in bank.questions if q.kind == "design"]
+    assert len(designs) >= 20
+    for q in designs:
+        assert len(q.model) > 200 and 4 <= len(q.rubric) <= 6 and len(q.wrong_turns) >= 2, q.id
+        assert all(p.point and p.why for p in q.rubric), q.id
 
 
 def test_multi_answer_is_sorted_choice_indices(bank):

@@ -19,7 +19,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "questions"
 
 def test_check_shipped_bank_exits_0(capsys):
     assert main(["questions", "check"]) == 0
-    assert capsys.readouterr().out == ""
+    out = capsys.readouterr().out
+    assert out.endswith(": no problems\n") and out.split()[1] == "questions", out
 
 
 def test_check_broken_bank_exits_1_with_file_line(tmp_path, capsys):
@@ -67,8 +68,22 @@ def test_stats_counts_topics_kinds_and_difficulty(capsys):
     assert main(["questions", "stats"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("topic"))
-    assert header.split() == ["topic", "total", "choice", "multi", "t/f", "short", "order", "code", "d1", "d2", "d3"]
+    assert header.split() == [
+        "topic",
+        "total",
+        "choice",
+        "multi",
+        "t/f",
+        "short",
+        "order",
+        "code",
+        "design",
+        "d1",
+        "d2",
+        "d3",
+    ]
     assert any(line.split()[0] == "all" for line in out.splitlines() if line.strip())
+    assert "right choice strictly the longest:" in out and "within bounds: yes" in out
 
 
 def test_stats_json(capsys):
@@ -79,16 +94,34 @@ def test_stats_json(capsys):
     assert sum(stats["difficulty"].values()) == stats["total"]
 
 
-def test_check_run_catches_a_program_that_does_not_do_what_the_answer_says(tmp_path, capsys):
-    """The static check trusts `expect`; --run executes the program and catches the lie."""
+@pytest.mark.parametrize(
+    ("original", "changed", "reported"),
+    [
+        ('print("hi")', 'print("bye")', "pipes.yaml:75: pipes-code: stdout differs"),
+        ("print(os.read(r, 10))", "print(os.read(r, 10), 'extra')", "pipes.yaml:95: pipes-proven: stdout differs"),
+    ],
+    ids=["code-question", "proof"],
+)
+def test_check_run_catches_a_program_that_does_not_do_what_it_says(tmp_path, capsys, original, changed, reported):
+    """The static check trusts `expect`; --run executes code questions and proofs and catches the lie."""
     bank = tmp_path / "bank"
     shutil.copytree(FIXTURES / "valid", bank)
     pipes = bank / "pipes.yaml"
-    pipes.write_text(pipes.read_text().replace('print("hi")', 'print("bye")'))
+    pipes.write_text(pipes.read_text().replace(original, changed))
     assert main(["questions", "check", str(bank), "--katas", "pipe"]) == 0
     assert main(["questions", "check", str(bank), "--katas", "pipe", "--run"]) == 1
-    out = capsys.readouterr().out
-    assert "pipes.yaml:" in out and "pipes-code: stdout differs" in out
+    assert reported in capsys.readouterr().out
+
+
+def test_stats_json_reports_the_cue_figures_within_bounds(capsys):
+    """The issue's done-when figures: >= 225 questions, >= 20 design, the cues in bounds."""
+    assert main(["questions", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    cues = stats["cues"]
+    assert stats["total"] >= 225 and stats["kinds"]["design"] >= 20 and stats["proofs"] >= 10
+    assert cues["within_bounds"] is True
+    assert cues["longest_correct"]["count"] <= 0.30 * cues["longest_correct"]["of"]
+    assert 0.40 <= cues["true_answers"]["count"] / cues["true_answers"]["of"] <= 0.60
 
 
 def test_stats_reports_the_claims(capsys):

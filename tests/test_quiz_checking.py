@@ -1,4 +1,6 @@
-"""Answer checking per kind, structured and typed, with shuffled choices."""
+"""Answer checking per kind, structured and typed, with shuffled choices; fair
+matching of short answers (numbers by value, call syntax, module prefixes, man
+sections, Unicode minus); order questions as partial orders; design answers."""
 
 from __future__ import annotations
 
@@ -6,8 +8,11 @@ import random
 
 import pytest
 
-from kata.quiz.bank import Question
-from kata.quiz.checking import AnswerFormatError, Shown, check, describe_answer, normalise, parse_answer
+from kata.quiz.answers import Quantity, canonical, normalise
+from kata.quiz.bank import Question, RubricPoint
+from kata.quiz.checking import AnswerFormatError, Shown, check, describe_answer, parse_answer
+from kata.quiz.design import DesignAnswer
+from kata.quiz.ordering import right_orders
 
 
 def question(kind, **fields) -> Question:
@@ -97,13 +102,161 @@ def test_short_is_normalised(text, ok):
 
 def test_normalise():
     assert normalise("  Pipe\tBuffer. ") == "pipe buffer"
+    assert normalise("\u221215") == "-15"  # the Unicode minus sign
 
 
-def test_order():
+PIPE_BUF = question("short", accepted=("4096 bytes",), number=Quantity(4096, "bytes", kilo=1024), variants=("4 KB",))
+SI_KILO = question("short", accepted=("4096 bytes",), number=Quantity(4096, "bytes", kilo=1000))
+CAPACITY = question("short", accepted=("65536 bytes",), number=Quantity(65536, "bytes", kilo=1024))
+RETURNCODE = question("short", accepted=("-15",), number=Quantity(-15))
+DELAY = question("short", accepted=("40 ms",), number=Quantity(40, "ms"))
+NAMES = question("short", accepted=("socketpair", "/dev/shm", "SIGSTOP", "WNOHANG"))
+
+
+@pytest.mark.parametrize(
+    "q, text, ok",
+    [
+        (CAPACITY, "64KB", True),
+        (CAPACITY, "65,536", True),
+        (CAPACITY, "65 536", True),
+        (CAPACITY, "65536 bytes", True),
+        (CAPACITY, "2^16", True),
+        (CAPACITY, "2**16", True),
+        (CAPACITY, "2¹⁶", True),
+        (CAPACITY, "1 << 16", True),
+        (CAPACITY, "0x10000", True),
+        (CAPACITY, "64 KiB", True),
+        (CAPACITY, "64 kilobytes", True),
+        (CAPACITY, "64", False),
+        (CAPACITY, "65535", False),
+        (CAPACITY, "64 MB", False),
+        (CAPACITY, "64 pages", False),
+        (PIPE_BUF, "4 KB", True),  # loose: KB read as 1024, as people say it of PIPE_BUF
+        (PIPE_BUF, "4096 bytes", True),
+        (PIPE_BUF, "4kb", True),
+        (PIPE_BUF, "4000", False),
+        (SI_KILO, "4 KiB", True),
+        (SI_KILO, "4 KB", False),  # strict: KB is 1000
+        (RETURNCODE, "-15", True),
+        (RETURNCODE, "\u221215", True),
+        (RETURNCODE, "\u201315", True),
+        (RETURNCODE, "15", False),
+        (RETURNCODE, "-15 bytes", False),
+        (DELAY, "40", True),
+        (DELAY, "0.04 s", True),
+        (DELAY, "40 milliseconds", True),
+        (DELAY, "40000 µs", True),
+        (DELAY, "40 s", False),
+    ],
+)
+def test_numbers_are_compared_by_value(q, text, ok):
+    assert typed(q, text).correct is ok
+
+
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("socket.socketpair()", True),
+        ("socketpair(2)", True),
+        ("dev/shm/", True),
+        ("/dev/shm/", True),
+        ("SIGSTOP (19)", True),
+        ("signal.SIGSTOP", True),
+        ("os.WNOHANG", True),
+        ("`WNOHANG`", True),
+        ("socketpairs", False),
+        ("/dev/mqueue", False),
+        ("SIGTSTP", False),
+        ("socketpair(AF_UNIX)", False),  # arguments are not call syntax to drop: they change the answer
+    ],
+)
+def test_call_syntax_module_prefixes_sections_and_slashes_do_not_matter(text, ok):
+    assert typed(NAMES, text).correct is ok
+
+
+def test_canonical():
+    assert canonical("os.pipe()") == "pipe" and canonical("pipe(2)") == "pipe"
+    assert canonical("signal.Signals.SIGPIPE") == "sigpipe"
+
+
+RUBRIC = tuple(RubricPoint(f"point {n}", f"why {n}") for n in range(1, 5))
+DESIGN = question("design", model="Use a socket.", rubric=RUBRIC, wrong_turns=("a", "b"))
+
+
+@pytest.mark.parametrize(
+    "text, covered, ok",
+    [
+        ("1 3", {0, 2}, True),
+        ("4", {3}, False),
+        ("0", set(), False),
+        ("none", set(), False),
+        ("1,2,3,4", {0, 1, 2, 3}, True),
+    ],
+)
+def test_design_answer_is_the_rubric_points_covered(text, covered, ok):
+    shown = Shown.present(DESIGN)
+    answer = parse_answer(shown, text)
+    assert answer == DesignAnswer(frozenset(covered))
+    verdict = check(shown, answer)
+    assert verdict.correct is ok and verdict.partial == len(covered) / 4
+    assert verdict.expected == "Use a socket."
+
+
+def test_design_feedback_lists_the_missed_points_with_why():
+    verdict = check(Shown.present(DESIGN), DesignAnswer(frozenset({0, 1, 3}), "my notes"))
+    assert verdict.given == "Covered 3 of 4 key points.\nMissed:\n- point 3 (why: why 3)"
+
+
+def test_design_answer_is_stored_with_the_learners_notes():
+    shown = Shown.present(DESIGN)
+    assert (
+        describe_answer(shown, DesignAnswer(frozenset({2, 0}), "pipes\nand poll"))
+        == "covered: 0 2\nnotes: pipes\nand poll"
+    )
+    assert describe_answer(shown, frozenset()) == "covered: none"
+
+
+@pytest.mark.parametrize("text, hint", [("5", "from 1 to 4"), ("1 1", "once"), ("socket", "key points you covered")])
+def test_design_unreadable_ticks_say_what_to_type(text, hint):
+    with pytest.raises(AnswerFormatError, match=hint):
+        parse_answer(Shown.present(DESIGN), text)
+
+
+def test_order_without_constraints_is_a_total_order():
     assert typed(ORDER, "2 3 1").correct
-    wrong = typed(ORDER, "2 1 3")
-    assert not wrong.correct and wrong.partial == pytest.approx(1 / 3)
+    wrong = typed(ORDER, "2 1 3")  # pipe, read, fork: keeps pipe < fork, breaks fork < read
+    assert not wrong.correct and wrong.partial == pytest.approx(1 / 2)
     assert wrong.expected == "1. pipe\n2. fork\n3. read"
+
+
+# pipe, fork, then the child writes and the parent closes its write end in either
+# order, then the parent reads to EOF: steps 3 and 4 may swap.
+PARTIAL = question(
+    "order",
+    choices=("child: write", "pipe()", "parent: read to EOF", "fork()", "parent: close the write end"),
+    correct=(1, 3, 0, 4, 2),
+    before=((1, 3), (3, 0), (0, 2), (3, 4), (4, 2)),
+)
+
+
+def test_partial_order_accepts_every_sequence_that_keeps_the_constraints():
+    assert sorted(right_orders(range(5), PARTIAL.before)) == [(1, 3, 0, 4, 2), (1, 3, 4, 0, 2)]
+    assert typed(PARTIAL, "2 4 1 5 3").correct  # the order as written in the answer
+    assert typed(PARTIAL, "2 4 5 1 3").correct  # the two concurrent steps swapped
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [("4 2 1 5 3", 4), ("2 4 3 1 5", 3), ("2 1 4 5 3", 4), ("3 5 1 4 2", 0)],
+    ids=["fork-before-pipe", "read-first", "write-before-fork", "reversed"],
+)
+def test_partial_order_rejects_a_broken_constraint_with_partial_credit(text, kept):
+    verdict = typed(PARTIAL, text)
+    assert not verdict.correct and verdict.partial == pytest.approx(kept / 5)
+
+
+def test_order_feedback_names_the_steps_that_may_swap():
+    assert PARTIAL.answer_text().endswith("(also right: steps 3 and 4 in either order)")
 
 
 def test_code_is_checked_like_choice():

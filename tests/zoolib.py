@@ -20,7 +20,7 @@ import psutil
 import pytest
 from katalib import ROOT
 
-from grader import hygiene
+from grader import hygiene, ipc_objects
 
 SOLUTION = ROOT / "solutions" / "pipe.py"
 ZOO = ROOT / "tests" / "zoo"
@@ -65,7 +65,7 @@ def marked_lines(path: Path, mark: str) -> set[int]:
 
 def sysv_ids(kind: str) -> set[int]:
     """Ids of the System V objects of one kind (sysv-shm, sysv-sem, sysv-msg) that exist now."""
-    return {obj.handle for obj in hygiene.all_sysv_objects() if obj.kind == kind}
+    return {obj.handle for obj in ipc_objects.sysv_objects() if obj.kind == kind}
 
 
 def recorded_pids(tmp_path: Path) -> list[int]:
@@ -97,10 +97,10 @@ def assert_run_left_nothing(tmp_path: Path, unique: str = "") -> None:
     assert_all_gone(recorded_pids(tmp_path), token)
     if token:
         left = hygiene.run_processes(token)
-        assert not left, f"processes of run {token} still there: {[p.pid for p in left]}"
+        assert not left, f"processes of run {token} still there: {left}"
         assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(f"kata-{token}-*")), "run folder left"
     marks = [m for m in (token and f"kata_{token}_", unique) if m]
-    for folder in (hygiene.POSIX_SHM_DIR, hygiene.POSIX_MQ_DIR):
+    for folder in (ipc_objects.POSIX_SHM_DIR, ipc_objects.POSIX_MQ_DIR):
         for entry in os.listdir(folder):
             assert not any(m in entry for m in marks), f"{folder}/{entry} left behind"
     for dirpath, _dirs, files in os.walk(tmp_path):

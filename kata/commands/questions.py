@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--run",
         action="store_true",
-        help="also execute every code question and compare its behaviour with its answer",
+        help="also execute every code question and proof and compare its behaviour with its answer",
     )
     check.set_defaults(func=_check)
 
@@ -72,13 +72,20 @@ def _check(args: argparse.Namespace) -> int:
         from kata.quiz.bank import parse_bank
         from kata.quiz.coderun import run_all
 
-        problems = sorted(problems + run_all(parse_bank(directory)[0].questions), key=lambda p: (str(p.file), p.line))
+        questions = parse_bank(directory)[0].questions
+        programs = [*questions, *(proof for q in questions if (proof := q.proof_as_code()) is not None)]
+        problems = sorted(problems + run_all(programs), key=lambda p: (str(p.file), p.line))
     cwd = Path.cwd()
     for problem in problems:
         print(problem.format(cwd))
     if problems:
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {directory}", flush=True)
         return 1
+    from kata.quiz.bank import parse_bank
+
+    count = len(parse_bank(directory)[0].questions)
+    ran = " (every code question and proof ran as its answer says)" if args.run else ""
+    print(f"{count} questions in {directory}: no problems{ran}")
     return 0
 
 
@@ -87,15 +94,21 @@ def _stats(args: argparse.Namespace) -> int:
     import sys
 
     from kata.quiz.bank import parse_bank
+    from kata.quiz.cues import measure
     from kata.quiz.stats import bank_stats, claims_stats, render_stats
 
     bank, problems = parse_bank(_directory(args))
     stats = bank_stats(bank)
     stats["claims"] = claims_stats(bank.directory)
+    cues = measure(bank.questions)
+    stats["cues"] = cues.as_dict()
+    stats["proofs"] = sum(1 for q in bank.questions if q.proof is not None)
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
         print(render_stats(stats))
+        print(f"proofs (programs behind explanations, executed like code questions): {stats['proofs']}")
+        print("\n".join(["", *cues.render()]))
     if problems:
         print(
             f"kata: {len(problems)} problem(s) in the bank; broken questions are not counted "

@@ -11,13 +11,17 @@ Every `Question` keeps the file and line it came from, so every message about it
 can say `file:line: message`. `parse_bank` never raises on bad data: it returns
 the questions it could build and a list of `Problem`s. `load_bank` is the strict
 entry point the quiz uses: it raises `BankError` when the bank has problems.
+
+The loader checks structure (fields, types, answers that refer to choices);
+what makes a well-formed question fit to ship is `kata.quiz.lint`'s job.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,8 +31,11 @@ from typing import Any, Literal, get_args
 import yaml
 
 from kata.errors import UserError
+from kata.quiz.answers import KILO_CHOICES, UNITS, Quantity
+from kata.quiz.ordering import ConstraintError, Pair, may_swap, parse_chain, total_order
+from kata.quiz.yamlio import Problem, key_lines, line_of, read_yaml, value_nodes
 
-Kind = Literal["choice", "multi", "truefalse", "short", "order", "code"]
+Kind = Literal["choice", "multi", "truefalse", "short", "order", "code", "design"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
 TOPICS_FILE = "topics.yaml"
@@ -38,36 +45,45 @@ RESERVED_FILES = frozenset({TOPICS_FILE, CLAIMS_FILE})
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 REQUIRED_FIELDS = ("id", "topic", "kind", "prompt", "answer", "explain", "source", "difficulty")
-OPTIONAL_FIELDS = ("choices", "tags", "kata", "code", "expect")
-ALL_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
+# Optional fields, and the kinds that may have each (None: any kind).
+OPTIONAL_FIELDS: dict[str, frozenset[str] | None] = {
+    "tags": None,
+    "kata": None,
+    "proof": None,
+    "choices": frozenset({"choice", "multi", "order", "code"}),
+    "code": frozenset({"code"}),
+    "expect": frozenset({"code"}),
+    "number": frozenset({"short"}),
+    "accepts": frozenset({"short"}),
+    "rejects": frozenset({"short"}),
+    "constraints": frozenset({"order"}),
+    "rubric": frozenset({"design"}),
+    "wrong_turns": frozenset({"design"}),
+}
+ALL_FIELDS = frozenset(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
 
 # Kinds whose answer refers to `choices`, and the fewest choices each needs.
 MIN_CHOICES = {"choice": 2, "multi": 2, "order": 3, "code": 2}
+RUBRIC_POINTS = (4, 6)  # a design question's rubric: at least, at most
+MIN_WRONG_TURNS = 2
 
 EXPECT_FIELDS = frozenset({"stdout", "stderr_contains", "exit_code", "signal", "hangs", "timeout"})
-DEFAULT_RUN_TIMEOUT = 10.0  # a `code` program that is expected to finish
+DEFAULT_RUN_TIMEOUT = 10.0  # a program that is expected to finish
 DEFAULT_HANG_TIMEOUT = 2.0  # how long an expected hang must last
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem in the bank, printed as `file:line: message`."""
-
-    file: Path
-    line: int
-    message: str
-
-    def format(self, relative_to: Path | None = None) -> str:
-        shown = self.file
-        if relative_to is not None:
-            try:
-                shown = self.file.resolve().relative_to(relative_to.resolve())
-            except ValueError:
-                pass
-        return f"{shown}:{self.line}: {self.message}"
-
-    def __str__(self) -> str:
-        return self.format()
+__all__ = [
+    "KINDS",
+    "Bank",
+    "BankError",
+    "Expect",
+    "Problem",
+    "Program",
+    "Question",
+    "RubricPoint",
+    "Topic",
+    "load_bank",
+    "parse_bank",
+]
 
 
 class BankError(UserError):
@@ -83,7 +99,7 @@ class BankError(UserError):
 
 @dataclass(frozen=True)
 class Expect:
-    """The machine-checkable behaviour of a `code` question's program.
+    """The machine-checkable behaviour of a program (a `code` question's, or a `proof`).
 
     The program is run with `python -I -c CODE` in a new session, stdout and
     stderr captured (so stdout is a pipe: block-buffered), cwd and TMPDIR a fresh
@@ -112,20 +128,43 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Program:
+    """A `proof`: a program whose run shows that a question's explanation holds.
+    Executed by the tests and `kata questions check --run`; not shown in the quiz."""
+
+    code: str
+    expect: Expect
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class RubricPoint:
+    """One key point of a design answer, and why an interviewer listens for it."""
+
+    point: str
+    why: str
+
+
+@dataclass(frozen=True)
 class Question:
     """One question. Which answer field is meaningful depends on `kind`:
 
     - `choice`, `code`: `choices` (shown in this order, or shuffled by the quiz),
       `correct` = (index of the right choice,);
     - `multi`: `choices`, `correct` = indices of every right choice (sorted);
-    - `order`: `choices` = the items as shown (scrambled), `correct` = the right
-      sequence as indices into `choices` (a permutation of range(len(choices)));
+    - `order`: `choices` = the items as shown (scrambled), `correct` = one right
+      sequence as indices into `choices`, `before` = the constraints every right
+      sequence keeps, as (earlier, later) choice indices (a partial order);
     - `truefalse`: `truth` is the right answer, `choices` is empty;
-    - `short`: `accepted` = the accepted answers (compare case-insensitively,
-      whitespace collapsed), `choices` is empty.
+    - `short`: `accepted` = the accepted texts (the first is shown), `number` =
+      the numeric answer compared by value (optional), `variants` / `near_misses`
+      = typed answers that must be judged right / wrong (checked and tested);
+    - `design`: `model` = the model answer, `rubric` = its key points,
+      `wrong_turns` = the common wrong turns; the learner ticks what they covered.
 
     A `code` question also has `code` (a Python 3.11 program) and `expect` (what
-    it really does, checked by running it in the test suite).
+    it really does, checked by running it in the test suite). Any question may
+    carry a `proof`: a program that demonstrates a claim of its explanation.
     """
 
     id: str
@@ -137,18 +176,37 @@ class Question:
     difficulty: int  # 1 recall, 2 reasoning, 3 tricky / interview-deep
     choices: tuple[str, ...] = ()
     correct: tuple[int, ...] = ()
+    before: tuple[Pair, ...] = ()
     truth: bool | None = None
     accepted: tuple[str, ...] = ()
+    number: Quantity | None = None
+    variants: tuple[str, ...] = ()
+    near_misses: tuple[str, ...] = ()
+    model: str = ""
+    rubric: tuple[RubricPoint, ...] = ()
+    wrong_turns: tuple[str, ...] = ()
     code: str | None = None
     expect: Expect | None = None
+    proof: Program | None = None
     tags: tuple[str, ...] = ()
     kata: str | None = None
     file: Path = field(default=Path(), compare=False)
     line: int = field(default=0, compare=False)
+    # The line of each field, and of each item of a list field as "name[i]" (0-based).
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def line_of(self, name: str) -> int:
+        """Where a field (or a list item, "accepts[2]") is written; the question's line if unknown."""
+        return self.lines.get(name, self.lines.get(name.split("[")[0], self.line))
+
+    @property
+    def constraints(self) -> tuple[Pair, ...]:
+        """An order question's constraints; a question built without them is a total order."""
+        return self.before or total_order(self.correct)
 
     def answer_text(self) -> str:
         """The right answer as a human would say it (for feedback after answering)."""
@@ -156,9 +214,24 @@ class Question:
             return "True" if self.truth else "False"
         if self.kind == "short":
             return self.accepted[0] if self.accepted else ""
+        if self.kind == "design":
+            return self.model
         if self.kind == "order":
-            return "\n".join(f"{n}. {self.choices[i]}" for n, i in enumerate(self.correct, 1))
+            steps = "\n".join(f"{n}. {self.choices[i]}" for n, i in enumerate(self.correct, 1))
+            step_of = {item: n for n, item in enumerate(self.correct, 1)}
+            free = sorted(tuple(sorted((step_of[a], step_of[b]))) for a, b in may_swap(self.correct, self.constraints))
+            if free:
+                steps += "\n(also right: " + "; ".join(f"steps {a} and {b} in either order" for a, b in free) + ")"
+            return steps
         return "\n".join(self.choices[i] for i in self.correct)
+
+    def proof_as_code(self) -> Question | None:
+        """The proof as a code question (at the proof's line), so the code runner judges it like one."""
+        if self.proof is None:
+            return None
+        return dataclasses.replace(
+            self, kind="code", code=self.proof.code, expect=self.proof.expect, line=self.proof.line
+        )
 
 
 @dataclass(frozen=True)
@@ -262,82 +335,6 @@ def question_files(directory: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------
-# YAML with line numbers
-
-
-def read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, yaml.Node | None]:
-    """Parse one YAML file into (data, node tree). On a YAML error append a
-    `file:line` problem and return (None, None). Duplicate mapping keys, which
-    PyYAML silently accepts, are reported too."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        problems.append(Problem(path, 1, f"not UTF-8 text: {err.reason}"))
-        return None, None
-    except OSError as err:
-        problems.append(Problem(path, 1, f"cannot read: {err.strerror}"))
-        return None, None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        if err.context_mark is not None and "end of stream" in (err.problem or ""):
-            mark = err.context_mark  # an unclosed quote or bracket: point at where it opened
-        line = mark.line + 1 if mark is not None else 1
-        what = err.problem or err.context or "malformed YAML"
-        context = f" ({err.context})" if err.context and err.problem else ""
-        problems.append(Problem(path, line, f"malformed YAML: {what}{context}"))
-        return None, None
-    except yaml.YAMLError as err:
-        problems.append(Problem(path, 1, f"malformed YAML: {str(err).splitlines()[0]}"))
-        return None, None
-    finally:
-        loader.dispose()
-    if node is not None:
-        _report_duplicate_keys(path, node, problems)
-    return data, node
-
-
-def _report_duplicate_keys(path: Path, node: yaml.Node, problems: list[Problem]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    problems.append(Problem(path, key.start_mark.line + 1, f"duplicate key {key.value!r}"))
-                seen.add(key.value)
-            _report_duplicate_keys(path, value, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _report_duplicate_keys(path, item, problems)
-
-
-def line_of(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
-def key_lines(mapping: yaml.Node) -> dict[str, int]:
-    """Line of each key of a mapping node (the last one wins for a duplicate)."""
-    lines: dict[str, int] = {}
-    if isinstance(mapping, yaml.MappingNode):
-        for key, _value in mapping.value:
-            if isinstance(key, yaml.ScalarNode):
-                lines[key.value] = line_of(key)
-    return lines
-
-
-def value_nodes(mapping: yaml.Node) -> dict[str, yaml.Node]:
-    nodes: dict[str, yaml.Node] = {}
-    if isinstance(mapping, yaml.MappingNode):
-        for key, value in mapping.value:
-            if isinstance(key, yaml.ScalarNode):
-                nodes[key.value] = value
-    return nodes
-
-
-# ---------------------------------------------------------------------------
 # topics.yaml
 
 
@@ -403,6 +400,21 @@ def problems_for(path: Path, problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.file == path]
 
 
+_LISTED = re.compile(r"^(?:[ \t]|[-*] |\d+[.)] )")
+
+
+def reflow(text: str) -> str:
+    """A YAML block as flowing paragraphs: the lines of a paragraph are joined, since the
+    quiz faces wrap text to the screen; blank lines between paragraphs stay. A paragraph
+    with indented or list lines keeps its line breaks."""
+    paragraphs = re.split(r"\n[ \t]*\n", text.strip())
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        out.append(paragraph if any(_LISTED.match(line) for line in lines[1:]) else " ".join(paragraph.split()))
+    return "\n\n".join(out)
+
+
 def _text(value: Any) -> str | None:
     """A YAML scalar as text: strings as they are (trailing whitespace removed),
     numbers converted; None for anything else (bools, lists, mappings, null)."""
@@ -419,166 +431,295 @@ class _Reject(Exception):
     """Internal: the question cannot be built; the problem was already recorded."""
 
 
-def _parse_question(path: Path, item: Any, node: yaml.Node, problems: list[Problem]) -> Question | None:
+@dataclass
+class _Item:
+    """One question's mapping while it is parsed: its values, their lines, and the
+    problem list every message goes to (as `file:line: <id>: message`)."""
+
+    path: Path
+    data: dict
+    node: yaml.Node
+    problems: list[Problem]
+    label: str
+
+    @cached_property
+    def start(self) -> int:
+        return line_of(self.node)
+
+    @cached_property
+    def lines(self) -> dict[str, int]:
+        return key_lines(self.node)
+
+    @cached_property
+    def nodes(self) -> dict[str, yaml.Node]:
+        return value_nodes(self.node)
+
+    def bad(self, key: str | None, message: str, line: int | None = None) -> None:
+        if line is None:
+            line = self.lines.get(key, self.start) if key else self.start
+        self.problems.append(Problem(self.path, line, f"{self.label}: {message}"))
+
+    def reject(self, key: str | None, message: str, line: int | None = None) -> _Reject:
+        self.bad(key, message, line)
+        return _Reject()
+
+    def all_lines(self) -> Mapping[str, int]:
+        lines = dict(self.lines)
+        for key, node in self.nodes.items():
+            if isinstance(node, yaml.SequenceNode):
+                lines.update({f"{key}[{i}]": line_of(n) for i, n in enumerate(node.value)})
+        return MappingProxyType(lines)
+
+    def item_line(self, key: str, index: int) -> int | None:
+        """The line of item `index` of the list under `key`, when it is a YAML list."""
+        node = self.nodes.get(key)
+        if isinstance(node, yaml.SequenceNode) and index < len(node.value):
+            return line_of(node.value[index])
+        return None
+
+    def texts(self, key: str, *, at_least: int = 0, what: str = "texts") -> tuple[str, ...]:
+        """A list of non-empty texts under `key` (absent: empty)."""
+        raw = self.data.get(key)
+        if raw is None and at_least == 0:
+            return ()
+        if not isinstance(raw, list) or len(raw) < at_least:
+            raise self.reject(key, f"{key} must be a list of {f'at least {at_least} ' if at_least else ''}{what}")
+        out = []
+        for i, value in enumerate(raw):
+            text = _text(value)
+            if not text or not text.strip():
+                raise self.reject(
+                    key,
+                    f"{key} item {i + 1} must be non-empty text, got {_yaml_type(value)}{_quote_hint(value)}",
+                    self.item_line(key, i),
+                )
+            out.append(text.strip())
+        return tuple(out)
+
+
+def _parse_question(path: Path, raw: Any, node: yaml.Node, problems: list[Problem]) -> Question | None:
     start = line_of(node)
-    if not isinstance(item, dict):
+    if not isinstance(raw, dict):
         problems.append(Problem(path, start, "a question must be a mapping (`id: ...`, `kind: ...`, ...)"))
         return None
-    lines = key_lines(node)
-    values = value_nodes(node)
-    qid = item.get("id")
-    label = qid if isinstance(qid, str) and qid else "question"
+    qid = raw.get("id")
+    item = _Item(path, raw, node, problems, qid if isinstance(qid, str) and qid else "question")
     before = len(problems)
 
-    def bad(key: str | None, message: str, line: int | None = None) -> None:
-        if line is None:
-            line = lines.get(key, start) if key else start
-        problems.append(Problem(path, line, f"{label}: {message}"))
-
-    for name in sorted(set(item) - ALL_FIELDS, key=str):
-        bad(str(name), f"unknown field {name!r}")
-    for name in REQUIRED_FIELDS:
-        if name not in item or item[name] is None:
-            bad(None, f"missing field {name!r}")
-    if len(problems) > before and any("missing field" in p.message for p in problems[before:]):
+    for name in sorted(set(raw) - ALL_FIELDS, key=str):
+        item.bad(str(name), f"unknown field {name!r}")
+    missing = [name for name in REQUIRED_FIELDS if raw.get(name) is None]
+    for name in missing:
+        item.bad(None, f"missing field {name!r}")
+    if missing:
         return None
 
-    if not isinstance(qid, str) or not ID_PATTERN.match(qid):
-        bad("id", f"id must be lowercase words joined by dashes, got {qid!r}")
-    topic = item["topic"]
-    if not isinstance(topic, str) or not ID_PATTERN.match(topic):
-        bad("topic", f"topic must be a topic id, got {topic!r}")
-    kind = item["kind"]
+    common = _common_fields(item)
+    kind = raw["kind"]
     if kind not in KINDS:
-        bad("kind", f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        item.bad("kind", f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         return None
-    prompt = _text(item["prompt"])
-    if not prompt or not isinstance(item["prompt"], str):
-        bad("prompt", "prompt must be non-empty text")
-    explain = item["explain"]
-    if not isinstance(explain, str) or not explain.strip():
-        bad("explain", "explain must be non-empty text")
-    source = item["source"]
-    if not isinstance(source, str) or not source.strip():
-        bad("source", "source must be non-empty text (the material or a man page, e.g. pipe(7))")
-    difficulty = item["difficulty"]
-    if isinstance(difficulty, bool) or not isinstance(difficulty, int) or not 1 <= difficulty <= 3:
-        bad("difficulty", f"difficulty must be 1, 2 or 3, got {difficulty!r}")
-    tags = item.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        bad("tags", "tags must be a list of words")
-        tags = []
-    kata = item.get("kata")
-    if kata is not None and not isinstance(kata, str):
-        bad("kata", f"kata must be a kata id, got {kata!r}")
-
-    choices: tuple[str, ...] = ()
-    correct: tuple[int, ...] = ()
-    truth: bool | None = None
-    accepted: tuple[str, ...] = ()
-    code: str | None = None
-    expect: Expect | None = None
-    answer = item["answer"]
-
+    for name, kinds in OPTIONAL_FIELDS.items():
+        if name in raw and kinds is not None and kind not in kinds:
+            item.bad(name, f"a {kind} question has no {name!r} (only {', '.join(k for k in KINDS if k in kinds)})")
     try:
-        if kind in MIN_CHOICES:
-            choices = _parse_choices(item.get("choices"), values.get("choices"), kind, bad, path, problems, label)
-        elif "choices" in item:
-            bad("choices", f"a {kind} question has no choices")
-
-        if kind in ("choice", "code"):
-            correct = (_choice_index(answer, choices, bad),)
-        elif kind == "multi":
-            if not isinstance(answer, list) or not answer:
-                bad("answer", "a multi answer is a non-empty list of choices")
-                raise _Reject
-            indices = [_choice_index(a, choices, bad) for a in answer]
-            if len(set(indices)) != len(indices):
-                bad("answer", "the answer lists a choice twice")
-            correct = tuple(sorted(set(indices)))
-        elif kind == "order":
-            if not isinstance(answer, list):
-                bad("answer", "an order answer is the list of choices in the right order")
-                raise _Reject
-            texts = [_text(a) for a in answer]
-            if sorted(t or "" for t in texts) != sorted(choices):
-                missing = [c for c in choices if c not in texts]
-                extra = [t for t in texts if t not in choices]
-                detail = []
-                if missing:
-                    detail.append(f"missing {missing[0]!r}")
-                if extra:
-                    detail.append(f"not a choice: {extra[0]!r}")
-                if not detail:
-                    detail.append("an item is repeated")
-                bad("answer", "the order answer must be a permutation of the choices (" + "; ".join(detail) + ")")
-                raise _Reject
-            correct = tuple(choices.index(t) for t in texts)  # type: ignore[arg-type]
-        elif kind == "truefalse":
-            if not isinstance(answer, bool):
-                bad("answer", f"a truefalse answer is true or false, got {answer!r}")
-                raise _Reject
-            truth = answer
-        elif kind == "short":
-            raw = answer if isinstance(answer, list) else [answer]
-            texts = [_text(a) for a in raw]
-            if not texts or any(not t for t in texts):
-                bad("answer", "a short answer is a text or a list of accepted texts")
-                raise _Reject
-            accepted = tuple(t.strip() for t in texts if t)
-
-        if kind == "code":
-            code, expect = _parse_code(item, lines, bad)
-        else:
-            for name in ("code", "expect"):
-                if name in item:
-                    bad(name, f"only a code question has {name!r}")
+        specific = _KIND_PARSERS[kind](item)
+        proof = _parse_program(item, raw["proof"], "proof") if "proof" in raw else None
     except _Reject:
         return None
-
     if len(problems) > before:
         return None
-    return Question(
-        id=qid,
-        topic=topic,
-        kind=kind,
-        prompt=item["prompt"].strip(),
-        explain=" ".join(explain.split()),
-        source=source.strip(),
-        difficulty=difficulty,
-        choices=choices,
-        correct=correct,
-        truth=truth,
-        accepted=accepted,
-        code=code,
-        expect=expect,
-        tags=tuple(tags),
-        kata=kata,
-        file=path,
-        line=start,
-    )
+    return Question(**common, kind=kind, proof=proof, **specific, file=path, line=start, lines=item.all_lines())
 
 
-def _parse_choices(raw, node, kind, bad, path, problems, label) -> tuple[str, ...]:
+def _common_fields(item: _Item) -> dict[str, Any]:
+    raw = item.data
+    qid = raw["id"]
+    if not isinstance(qid, str) or not ID_PATTERN.match(qid):
+        item.bad("id", f"id must be lowercase words joined by dashes, got {qid!r}")
+    topic = raw["topic"]
+    if not isinstance(topic, str) or not ID_PATTERN.match(topic):
+        item.bad("topic", f"topic must be a topic id, got {topic!r}")
+    prompt = raw["prompt"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        item.bad("prompt", "prompt must be non-empty text")
+    explain = raw["explain"]
+    if not isinstance(explain, str) or not explain.strip():
+        item.bad("explain", "explain must be non-empty text")
+    source = raw["source"]
+    if not isinstance(source, str) or not source.strip():
+        item.bad("source", "source must be non-empty text (the material or a man page, e.g. pipe(7))")
+    difficulty = raw["difficulty"]
+    if isinstance(difficulty, bool) or not isinstance(difficulty, int) or not 1 <= difficulty <= 3:
+        item.bad("difficulty", f"difficulty must be 1, 2 or 3, got {difficulty!r}")
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        item.bad("tags", "tags must be a list of words")
+        tags = []
+    kata = raw.get("kata")
+    if kata is not None and not isinstance(kata, str):
+        item.bad("kata", f"kata must be a kata id, got {kata!r}")
+    return {
+        "id": qid,
+        "topic": topic,
+        "prompt": reflow(prompt) if isinstance(prompt, str) else "",
+        "explain": " ".join(explain.split()) if isinstance(explain, str) else "",
+        "source": source.strip() if isinstance(source, str) else "",
+        "difficulty": difficulty,
+        "tags": tuple(tags),
+        "kata": kata,
+    }
+
+
+# --- one parser per kind: the kind's answer fields as Question keyword arguments ---------
+
+
+def _parse_choice(item: _Item) -> dict[str, Any]:
+    choices = _parse_choices(item)
+    return {"choices": choices, "correct": (_choice_index(item, item.data["answer"], choices),)}
+
+
+def _parse_code(item: _Item) -> dict[str, Any]:
+    fields = _parse_choice(item)
+    program = _parse_program(item, item.data, None)
+    return {**fields, "code": program.code, "expect": program.expect}
+
+
+def _parse_multi(item: _Item) -> dict[str, Any]:
+    choices = _parse_choices(item)
+    answer = item.data["answer"]
+    if not isinstance(answer, list) or not answer:
+        raise item.reject("answer", "a multi answer is a non-empty list of choices")
+    indices = [_choice_index(item, a, choices) for a in answer]
+    if len(set(indices)) != len(indices):
+        item.bad("answer", "the answer lists a choice twice")
+    return {"choices": choices, "correct": tuple(sorted(set(indices)))}
+
+
+def _parse_order(item: _Item) -> dict[str, Any]:
+    choices = _parse_choices(item)
+    answer = item.data["answer"]
+    if not isinstance(answer, list):
+        raise item.reject("answer", "an order answer is the list of choices in the right order")
+    texts = [_text(a) for a in answer]
+    if sorted(t or "" for t in texts) != sorted(choices):
+        missing = [c for c in choices if c not in texts]
+        extra = [t for t in texts if t not in choices]
+        detail = []
+        if missing:
+            detail.append(f"missing {missing[0]!r}")
+        if extra:
+            detail.append(f"not a choice: {extra[0]!r}")
+        if not detail:
+            detail.append("an item is repeated")
+        raise item.reject("answer", "the order answer must be a permutation of the choices (" + "; ".join(detail) + ")")
+    correct = tuple(choices.index(t) for t in texts if t is not None)
+    if "constraints" not in item.data:
+        return {"choices": choices, "correct": correct, "before": total_order(correct)}
+    raw = item.data["constraints"]
+    if not isinstance(raw, list) or not raw:
+        raise item.reject("constraints", "constraints must be a list of step chains like '1 < 3' (steps of `answer`)")
+    pairs: list[Pair] = []
+    for i, text in enumerate(raw):
+        try:
+            pairs += [(correct[a], correct[b]) for a, b in parse_chain(text, len(correct))]
+        except ConstraintError as err:
+            raise item.reject("constraints", str(err), item.item_line("constraints", i)) from None
+    return {"choices": choices, "correct": correct, "before": tuple(dict.fromkeys(pairs))}
+
+
+def _parse_truefalse(item: _Item) -> dict[str, Any]:
+    answer = item.data["answer"]
+    if not isinstance(answer, bool):
+        raise item.reject("answer", f"a truefalse answer is true or false, got {answer!r}")
+    return {"truth": answer}
+
+
+def _parse_short(item: _Item) -> dict[str, Any]:
+    answer = item.data["answer"]
+    raw = answer if isinstance(answer, list) else [answer]
+    texts = [_text(a) for a in raw]
+    if not texts or any(not t for t in texts):
+        raise item.reject("answer", "a short answer is a text or a list of accepted texts")
+    return {
+        "accepted": tuple(t.strip() for t in texts if t),
+        "number": _parse_number(item) if "number" in item.data else None,
+        "variants": item.texts("accepts", what="typed answers that must be judged right"),
+        "near_misses": item.texts("rejects", what="typed answers that must be judged wrong"),
+    }
+
+
+def _parse_number(item: _Item) -> Quantity:
+    raw = item.data["number"]
+    if not isinstance(raw, dict) or set(raw) - {"value", "unit", "kilo"}:
+        raise item.reject("number", "number is a mapping of value, unit and (for bytes) kilo")
+    value, unit, kilo = raw.get("value"), raw.get("unit", "count"), raw.get("kilo")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise item.reject("number", f"number.value must be a number, got {value!r}")
+    if unit not in UNITS:
+        raise item.reject("number", f"number.unit must be one of {', '.join(UNITS)}, got {unit!r}")
+    if unit == "bytes" and kilo not in KILO_CHOICES:
+        raise item.reject("number", 'a byte count declares kilo: 1024 ("4 KB" is 4096) or 1000 (only KiB is 1024)')
+    if unit != "bytes" and kilo is not None:
+        raise item.reject("number", "kilo is for byte counts only")
+    return Quantity(float(value), unit, kilo or 1024)
+
+
+def _parse_design(item: _Item) -> dict[str, Any]:
+    model = item.data["answer"]
+    if not isinstance(model, str) or not model.strip():
+        raise item.reject("answer", "a design answer is the model answer, as text")
+    raw = item.data.get("rubric")
+    low, high = RUBRIC_POINTS
+    if not isinstance(raw, list) or not low <= len(raw) <= high:
+        raise item.reject(
+            "rubric" if "rubric" in item.data else None, f"a design question needs a rubric of {low}-{high} points"
+        )
+    rubric = []
+    for i, point in enumerate(raw):
+        texts = {k: _text(point.get(k)) for k in ("point", "why")} if isinstance(point, dict) else {}
+        if set(point if isinstance(point, dict) else ()) != {"point", "why"} or not all(texts.values()):
+            raise item.reject(
+                "rubric", f"rubric item {i + 1} needs exactly `point` and `why`, both text", item.item_line("rubric", i)
+            )
+        rubric.append(RubricPoint(" ".join(str(texts["point"]).split()), " ".join(str(texts["why"]).split())))
+    if "wrong_turns" not in item.data:
+        raise item.reject(None, f"a design question needs `wrong_turns`: at least {MIN_WRONG_TURNS} common wrong turns")
+    wrong_turns = item.texts("wrong_turns", at_least=MIN_WRONG_TURNS, what="common wrong turns")
+    return {
+        "model": reflow(model),
+        "rubric": tuple(rubric),
+        "wrong_turns": tuple(" ".join(t.split()) for t in wrong_turns),
+    }
+
+
+_KIND_PARSERS: dict[str, Callable[[_Item], dict[str, Any]]] = {
+    "choice": _parse_choice,
+    "code": _parse_code,
+    "multi": _parse_multi,
+    "order": _parse_order,
+    "truefalse": _parse_truefalse,
+    "short": _parse_short,
+    "design": _parse_design,
+}
+
+
+def _parse_choices(item: _Item) -> tuple[str, ...]:
+    kind = item.data["kind"]
     need = MIN_CHOICES[kind]
+    raw = item.data.get("choices")
     if not isinstance(raw, list) or len(raw) < need:
-        bad("choices", f"a {kind} question needs a list of at least {need} choices")
-        raise _Reject
+        raise item.reject("choices", f"a {kind} question needs a list of at least {need} choices")
     out: list[str] = []
     for i, value in enumerate(raw):
         text = _text(value)
-        line = line_of(node.value[i]) if isinstance(node, yaml.SequenceNode) and i < len(node.value) else None
-        where = (
-            (lambda msg, line=line: problems.append(Problem(path, line, f"{label}: {msg}")))
-            if line
-            else (lambda msg: bad("choices", msg))
-        )
+        line = item.item_line("choices", i)
         if not text:
-            where(f"choice {i + 1} must be non-empty text, got {_yaml_type(value)}{_quote_hint(value)}")
-            raise _Reject
+            raise item.reject(
+                "choices", f"choice {i + 1} must be non-empty text, got {_yaml_type(value)}{_quote_hint(value)}", line
+            )
         if text in out:
-            where(f"choice {i + 1} repeats an earlier choice: {text!r}")
-            raise _Reject
+            raise item.reject("choices", f"choice {i + 1} repeats an earlier choice: {text!r}", line)
         out.append(text)
     return tuple(out)
 
@@ -603,14 +744,14 @@ def _quote_hint(value: Any) -> str:
     return ""
 
 
-def _choice_index(answer: Any, choices: tuple[str, ...], bad) -> int:
+def _choice_index(item: _Item, answer: Any, choices: tuple[str, ...]) -> int:
     text = _text(answer)
     if text is None:
-        bad("answer", f"an answer must be the text of a choice, got {_yaml_type(answer)}{_quote_hint(answer)}")
-        raise _Reject
+        raise item.reject(
+            "answer", f"an answer must be the text of a choice, got {_yaml_type(answer)}{_quote_hint(answer)}"
+        )
     if text not in choices:
-        bad("answer", f"answer {_short(text)!r} is not among the choices")
-        raise _Reject
+        raise item.reject("answer", f"answer {_short(text)!r} is not among the choices")
     return choices.index(text)
 
 
@@ -620,56 +761,62 @@ def _short(value: Any, width: int = 60) -> Any:
     return value
 
 
-def _parse_code(item: dict, lines: dict[str, int], bad) -> tuple[str, Expect]:
-    code = item.get("code")
+def _parse_program(item: _Item, raw: Any, key: str | None) -> Program:
+    """`code` + `expect` of a code question (key None: in the question itself) or of a `proof` mapping."""
+    where = f"{key}." if key else ""
+    if key is not None and (not isinstance(raw, dict) or set(raw) - {"code", "expect"}):
+        raise item.reject(key, f"{key} is a mapping of `code` (a Python program) and `expect` (what it does)")
+    code = raw.get("code")
     if not isinstance(code, str) or not code.strip():
-        bad(None, "a code question needs `code`: the Python program")
-        raise _Reject
+        raise item.reject(key, f"a {'proof' if key else 'code question'} needs `{where}code`: the Python program")
     try:
         compile(code, "<code>", "exec")
     except SyntaxError as err:
         # A block scalar (`code: |`) starts on the line after its key: point at
         # the offending line of the program.
-        at = lines.get("code", 0) + (err.lineno or 1)
-        bad(None, f"code does not compile: {err.msg} (program line {err.lineno})", line=at)
-        raise _Reject from None
-    raw = item.get("expect")
+        code_line = item.lines.get("code", 0) if key is None else _nested_key_line(item, key, "code")
+        raise item.reject(
+            None, f"{where}code does not compile: {err.msg} (program line {err.lineno})", code_line + (err.lineno or 1)
+        ) from None
+    return Program(code, _parse_expect(item, raw, key), item.lines.get(key, item.start) if key else item.start)
+
+
+def _nested_key_line(item: _Item, key: str, inner: str) -> int:
+    return key_lines(item.nodes[key]).get(inner, item.lines.get(key, item.start))
+
+
+def _parse_expect(item: _Item, holder: dict, key: str | None) -> Expect:
+    where = f"{key}.expect" if key else "expect"
+    at = key or "expect"
+    raw = holder.get("expect")
     if not isinstance(raw, dict) or not raw:
-        bad(
-            "expect" if "expect" in item else None,
-            "a code question needs `expect`: stdout / exit_code / signal / hangs",
+        raise item.reject(
+            at if (key or "expect" in holder) else None,
+            f"a {'proof' if key else 'code question'} needs `{where}`: stdout / exit_code / signal / hangs",
         )
-        raise _Reject
     unknown = set(raw) - EXPECT_FIELDS
     if unknown:
-        bad(
-            "expect", f"unknown expect field {sorted(unknown, key=str)[0]!r}; known: {', '.join(sorted(EXPECT_FIELDS))}"
+        raise item.reject(
+            at, f"unknown {where} field {sorted(unknown, key=str)[0]!r}; known: {', '.join(sorted(EXPECT_FIELDS))}"
         )
-        raise _Reject
     hangs = raw.get("hangs", False)
     if not isinstance(hangs, bool):
-        bad("expect", "expect.hangs must be true or false")
-        raise _Reject
+        raise item.reject(at, f"{where}.hangs must be true or false")
     sig = raw.get("signal")
     if sig is not None and (not isinstance(sig, str) or sig not in signal.Signals.__members__):
-        bad("expect", f"expect.signal must be a signal name like SIGPIPE, got {sig!r}")
-        raise _Reject
+        raise item.reject(at, f"{where}.signal must be a signal name like SIGPIPE, got {sig!r}")
     exit_code = raw.get("exit_code", 0)
     if isinstance(exit_code, bool) or not isinstance(exit_code, int) or not 0 <= exit_code <= 255:
-        bad("expect", f"expect.exit_code must be 0-255, got {exit_code!r}")
-        raise _Reject
+        raise item.reject(at, f"{where}.exit_code must be 0-255, got {exit_code!r}")
     if sum(bool(x) for x in (hangs, sig, "exit_code" in raw)) > 1:
-        bad("expect", "expect says at most one of hangs, signal and exit_code")
-        raise _Reject
+        raise item.reject(at, f"{where} says at most one of hangs, signal and exit_code")
     for name in ("stdout", "stderr_contains"):
         if name in raw and not isinstance(raw[name], str):
-            bad("expect", f"expect.{name} must be text")
-            raise _Reject
+            raise item.reject(at, f"{where}.{name} must be text")
     timeout = raw.get("timeout", DEFAULT_HANG_TIMEOUT if hangs else DEFAULT_RUN_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 30:
-        bad("expect", f"expect.timeout must be seconds in (0, 30], got {timeout!r}")
-        raise _Reject
-    return code, Expect(
+        raise item.reject(at, f"{where}.timeout must be seconds in (0, 30], got {timeout!r}")
+    return Expect(
         stdout=raw.get("stdout"),
         stderr_contains=raw.get("stderr_contains"),
         exit_code=exit_code,

@@ -4,11 +4,17 @@ Answers come in two shapes, so both faces of the quiz share one checker:
 
 - structured (what the TUI hands over): `choice`/`code` an index, `multi` a set
   of indices, `order` a sequence of indices, all 0-based into the choices *as
-  shown*; `truefalse` a bool; `short` the text typed;
+  shown*; `truefalse` a bool; `short` the text typed; `design` a `DesignAnswer`
+  (or a set of 0-based rubric indices: the key points the learner covered);
 - text (what `kata quiz --plain` reads): `parse_answer` turns "2", "1 3", "3,1,2",
   "t"/"false" into the structured shape, with 1-based numbers as printed, and
   raises `AnswerFormatError` (message: what to type) for anything else. A
-  truefalse question is shown as the choices 1. True, 2. False (t/f work too).
+  truefalse question is shown as the choices 1. True, 2. False (t/f work too);
+  for a design question "0" or "none" means no rubric point was covered.
+
+Fairness: a `short` answer is matched by `kata.quiz.answers` (text variants and
+numbers by value); an `order` answer is right when it keeps every constraint of
+the question's partial order, so concurrent steps may come in either order.
 
 `Shown` is a question with its choices in the order presented (the quiz may
 shuffle them); `check` maps the answer back to the bank's indices and returns a
@@ -19,17 +25,20 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kata.quiz.answers import texts_match
 from kata.quiz.bank import Question
+from kata.quiz.design import PASS_SHARE, DesignAnswer, coverage_report
+from kata.quiz.ordering import satisfied
 
 CHOICE_KINDS = frozenset({"choice", "multi", "code", "order"})
 TRUE_FALSE = ("True", "False")  # the choices a truefalse question is shown with, numbered 1 and 2
 TRUE_WORDS = frozenset({"t", "true", "y", "yes", "1"})
 FALSE_WORDS = frozenset({"f", "false", "n", "no", "2"})
+NOTHING_COVERED = frozenset({"0", "none", "-"})
 
 
 class AnswerFormatError(ValueError):
@@ -68,16 +77,14 @@ class Verdict:
     given: str  # the learner's answer in words
     expected: str  # the right answer in words (Question.answer_text)
     explain: str
-    partial: float = 0.0  # share of the answer that was right (multi, order), 1.0 when correct
+    partial: float = 0.0  # share right (multi, order: constraints kept, design: points covered); 1.0 when correct
 
 
-def normalise(text: str) -> str:
-    """How `short` answers are compared: case, accents, surrounding quotes,
-    backticks and final full stop, and runs of whitespace do not matter."""
-    text = unicodedata.normalize("NFKC", text).casefold().strip()
-    text = text.strip("`'\"").strip()
-    text = text.rstrip(".").strip()
-    return " ".join(text.split())
+def short_matches(question: Question, text: str) -> bool:
+    """Is the typed text a right answer to this short question (see kata.quiz.answers)?"""
+    if any(texts_match(text, accepted) for accepted in question.accepted):
+        return True
+    return question.number is not None and question.number.matches(text)
 
 
 def check(shown: Shown, answer: Any) -> Verdict:
@@ -90,8 +97,12 @@ def check(shown: Shown, answer: Any) -> Verdict:
         return Verdict(answer == q.truth, "True" if answer else "False", expected, explain, float(answer == q.truth))
     if q.kind == "short":
         given = str(answer)
-        ok = normalise(given) in {normalise(a) for a in q.accepted}
+        ok = short_matches(q, given)
         return Verdict(ok, given.strip(), expected, explain, float(ok))
+    if q.kind == "design":
+        covered = _covered(q, answer)
+        share = len(covered) / len(q.rubric)
+        return Verdict(share >= PASS_SHARE, coverage_report(q, covered), expected, explain, share)
     if q.kind in ("choice", "code"):
         index = _index(shown, answer)
         bank = shown.to_bank(index)
@@ -108,10 +119,9 @@ def check(shown: Shown, answer: Any) -> Verdict:
         sequence = [shown.to_bank(_index(shown, a)) for a in _many(answer)]
         if sorted(sequence) != list(range(len(q.choices))):
             raise AnswerFormatError(f"give every item once, in order: a permutation of 1-{len(q.choices)}")
-        placed = sum(1 for a, b in zip(sequence, q.correct, strict=False) if a == b)
-        ok = tuple(sequence) == q.correct
+        kept = satisfied(sequence, q.constraints)
         given = "\n".join(f"{n}. {q.choices[i]}" for n, i in enumerate(sequence, 1))
-        return Verdict(ok, given, expected, explain, placed / len(q.correct))
+        return Verdict(kept == len(q.constraints), given, expected, explain, kept / len(q.constraints))
     raise AnswerFormatError(f"unknown question kind {q.kind!r}")
 
 
@@ -123,6 +133,13 @@ def parse_answer(shown: Shown, text: str) -> Any:
         raise AnswerFormatError(_how_to_answer(shown))
     if q.kind == "short":
         return raw
+    if q.kind == "design":
+        if raw.lower() in NOTHING_COVERED:
+            return DesignAnswer(frozenset())
+        numbers = _numbers(raw, len(q.rubric), shown)
+        if len(set(numbers)) != len(numbers):
+            raise AnswerFormatError("name each key point once")
+        return DesignAnswer(frozenset(numbers))
     if q.kind == "truefalse":
         word = raw.lower()
         if word in TRUE_WORDS:
@@ -162,6 +179,8 @@ def _how_to_answer(shown: Shown) -> str:
         "order": f"type the numbers in the right order, e.g. `{' '.join(str(i) for i in range(n, 0, -1))}`",
         "truefalse": "type 1 or t (true), 2 or f (false)",
         "short": "type your answer",
+        "design": f"type the numbers of the key points you covered, e.g. `1 3` (1-{len(shown.question.rubric)}), "
+        "or 0 for none",
     }[shown.question.kind]
 
 
@@ -169,6 +188,15 @@ def _index(shown: Shown, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(shown.order):
         raise AnswerFormatError(f"choose numbers from 1 to {len(shown.order)}")
     return value
+
+
+def _covered(q: Question, answer: Any) -> frozenset[int]:
+    """The rubric indices of a design answer, validated."""
+    covered = answer.covered if isinstance(answer, DesignAnswer) else frozenset(_many(answer))
+    for n in covered:
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < len(q.rubric):
+            raise AnswerFormatError(f"choose key points from 1 to {len(q.rubric)}")
+    return covered
 
 
 def _many(answer: Any) -> Iterable[Any]:
@@ -189,4 +217,8 @@ def describe_answer(shown: Shown, answer: Any) -> str:
         return " ".join(str(shown.to_bank(a)) for a in answer)
     if q.kind == "truefalse":
         return "true" if answer else "false"
+    if q.kind == "design":
+        notes = answer.notes.strip() if isinstance(answer, DesignAnswer) else ""
+        covered = " ".join(str(i) for i in sorted(_covered(q, answer)))
+        return f"covered: {covered or 'none'}" + (f"\nnotes: {notes}" if notes else "")
     return str(answer)

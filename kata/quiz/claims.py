@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from kata.quiz.bank import ID_PATTERN, Problem, key_lines, line_of, read_yaml, value_nodes
+from kata.quiz.bank import ID_PATTERN
+from kata.quiz.yamlio import Problem, key_lines, line_of, read_yaml, value_nodes
 
 VERDICTS = ("accurate", "imprecise", "wrong")
 CLAIM_FIELDS = frozenset({"id", "quote", "verdict", "precise", "questions", "note"})
@@ -96,14 +97,14 @@ def parse_claims(path: Path, problems: list[Problem]) -> list[Claim]:
                 qlines.append(ql)
                 if not isinstance(qid, str):
                     bad(None, f"question id must be text, got {qid!r}", line=ql)
-        if len(problems) > before:
+        if len(problems) > before or not isinstance(cid, str) or not isinstance(quote, str):
             continue
         seen.add(cid)
         claims.append(
             Claim(
                 id=cid,
                 quote=" ".join(quote.split()),
-                verdict=verdict,
+                verdict=str(verdict),
                 precise=" ".join(precise.split()) if isinstance(precise, str) else None,
                 questions=tuple(qids),
                 file=path,

@@ -2,7 +2,8 @@
 
 The tests run every code question through this, so the bank cannot teach a
 wrong output; the quiz may use it to show the learner the real behaviour.
-The program runs under `_sandbox.py` (a separate process, a child subreaper):
+The program runs under `kata.quiz._sandbox` (a separate process, a child subreaper,
+built on the grader's sandbox library):
 on timeout the program's whole process group and every escaped descendant are
 killed and reaped, and IPC objects named after the program's pid are removed.
 """
@@ -17,12 +18,11 @@ import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from kata.quiz.bank import Problem, Question
 from kata.quiz.lint import normalize_output
 
-SANDBOX = Path(__file__).with_name("_sandbox.py")
+SANDBOX_MODULE = "kata.quiz._sandbox"
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class RunResult:
 def run_code(code: str, timeout: float, *, python: str | None = None) -> RunResult:
     request = {"code": code, "timeout": timeout, "python": python or sys.executable}
     proc = subprocess.run(
-        [sys.executable, "-I", str(SANDBOX)],
+        [sys.executable, "-I", "-m", SANDBOX_MODULE],
         input=json.dumps(request),
         capture_output=True,
         text=True,

@@ -12,8 +12,19 @@ of those this module checks what makes a question good enough to ship:
 - `explain` says why in 2-5 sentences; `source` cites the material or a man page;
 - choice-like questions offer at least 3 choices, a multi question has distractors;
 - a `code` question's answer is what its `expect` says the program does, and a
-  program that creates named IPC objects derives their names from os.getpid();
-- claims.yaml: every claim is covered by at least one existing question.
+  program (a code question's or a `proof`) that creates named IPC objects
+  derives their names from os.getpid();
+- a `short` question lists typed variants (`accepts`) and the checker judges
+  each right, and each near miss (`rejects`, required with `number:`) wrong;
+  its accepted texts agree with its number and none is already accepted by the
+  rules (a redundant text belongs in `accepts`, where it is tested);
+- an `order` question's constraints are each needed (none follows from the
+  others), every step is in one, and when several orders are right the
+  explanation says which steps may swap;
+- claims.yaml: every claim is covered by at least one existing question;
+- answer cues over the whole bank (`kata.quiz.cues`): the right choice is not
+  the longest too often, true/false answers are balanced, no topic clusters its
+  answers on one position.
 
 It never runs code: `kata questions check --run` (kata.quiz.coderun.run_all) and
 the test suite execute the code questions.
@@ -21,20 +32,19 @@ the test suite execute the code questions.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from kata.quiz.bank import (
-    CLAIMS_FILE,
-    Problem,
-    Question,
-    default_directory,
-    parse_bank,
-    question_files,
-    read_yaml,
-)
+from kata.quiz.answers import parse_quantity
+from kata.quiz.bank import CLAIMS_FILE, Question, default_directory, parse_bank, question_files
+from kata.quiz.checking import short_matches
 from kata.quiz.claims import parse_claims
+from kata.quiz.cues import measure
+from kata.quiz.ordering import may_swap, redundant, unconstrained
+from kata.quiz.yamlio import Problem, read_yaml
 
 __all__ = ["Problem", "check_bank", "check_question", "count_sentences", "normalize_output"]
 
@@ -44,6 +54,7 @@ HANG_WORDS = ("hang", "block", "deadlock", "forever", "never return")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]`*]*(?=\s|$)")
 _ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|cf)\.$", re.IGNORECASE)
 CREATES_NAMED_IPC = re.compile(r"\b(?:posix_ipc|sysv_ipc)\.(?:Semaphore|MessageQueue|SharedMemory)\(")
+SAYS_WHICH_MAY_SWAP = re.compile(r"\b(?:swap|either order|any order|in parallel|concurrently)\b", re.IGNORECASE)
 
 
 def check_bank(directory: Path | None = None, *, kata_ids: Iterable[str] | None = None) -> list[Problem]:
@@ -62,6 +73,7 @@ def check_bank(directory: Path | None = None, *, kata_ids: Iterable[str] | None 
     known_topics = {t.id for t in bank.topics}
     for q in bank.questions:
         problems.extend(check_question(q, known_katas, known_topics))
+    problems.extend(measure(bank.questions).problems(directory))
 
     # Claims may cite a question that is broken (reported above) but exists.
     existing_ids = _all_question_ids(directory)
@@ -100,6 +112,73 @@ def check_question(q: Question, known_katas: set[str] | None, known_topics: set[
         bad("every choice is correct: a multi question needs distractors")
     if q.kind == "code":
         out.extend(_check_code(q))
+    if q.kind == "short":
+        out.extend(_check_short(q))
+    if q.kind == "order":
+        out.extend(_check_order(q))
+    if q.proof is not None and _names_ipc_without_pid(q.proof.code):
+        out.append(Problem(q.file, q.line_of("proof"), f"{q.id}: proof: {NAMED_IPC_RULE}"))
+    return out
+
+
+NAMED_IPC_RULE = "named IPC objects in a program must be named after os.getpid() (unique, and swept by the tests)"
+
+
+def _names_ipc_without_pid(code: str) -> bool:
+    return bool(CREATES_NAMED_IPC.search(code)) and "getpid()" not in code
+
+
+def _check_short(q: Question) -> list[Problem]:
+    """Every listed variant is judged right, every near miss wrong, and the accepted
+    texts neither contradict the number nor repeat what the rules accept anyway."""
+    out: list[Problem] = []
+
+    def bad(where: str, message: str) -> None:
+        out.append(Problem(q.file, q.line_of(where), f"{q.id}: {message}"))
+
+    if not q.variants:
+        bad("answer", "list in `accepts` how else a learner may type the answer (each variant is tested)")
+    for i, text in enumerate(q.variants):
+        if not short_matches(q, text):
+            bad(
+                f"accepts[{i}]",
+                f"accepts {text!r}, but the checker judges it wrong (add it to answer or declare number)",
+            )
+    for i, text in enumerate(q.near_misses):
+        if short_matches(q, text):
+            bad(f"rejects[{i}]", f"rejects {text!r}, but the checker judges it right")
+    if q.number is not None:
+        if not q.near_misses:
+            bad("number", "a numeric answer lists near misses in `rejects` (e.g. the other reading of KB), each tested")
+        for i, text in enumerate(q.accepted):
+            value = parse_quantity(text, q.number)
+            if value is not None and not math.isclose(value, q.number.value):
+                bad(f"answer[{i}]", f"answer {text!r} is {value:g}, but number.value is {q.number.value:g}")
+    for i, text in enumerate(q.accepted[1:], 1):
+        if short_matches(dataclasses.replace(q, accepted=q.accepted[:i]), text):
+            bad(
+                f"answer[{i}]",
+                f"answer {text!r} is accepted by the rules anyway: move it to `accepts`, where it is tested",
+            )
+    return out
+
+
+def _check_order(q: Question) -> list[Problem]:
+    """Each constraint is needed and testable on its own; no step floats; swaps are explained."""
+    out: list[Problem] = []
+    step = {item: n for n, item in enumerate(q.correct, 1)}
+
+    def bad(where: str, message: str) -> None:
+        out.append(Problem(q.file, q.line_of(where), f"{q.id}: {message}"))
+
+    for a, b in redundant(q.constraints):
+        bad("constraints", f"constraint {step[a]} < {step[b]} follows from the others: remove it")
+    for item in unconstrained(q.correct, q.constraints):
+        bad("constraints", f"step {step[item]} ({q.choices[item]!r}) is in no constraint: it could go anywhere")
+    free = may_swap(q.correct, q.constraints)
+    if free and not SAYS_WHICH_MAY_SWAP.search(q.explain):
+        pairs = ", ".join(f"{min(step[a], step[b])} and {max(step[a], step[b])}" for a, b in free)
+        bad("explain", f"several orders are right (steps {pairs} may swap): the explanation must say so")
     return out
 
 
@@ -129,8 +208,8 @@ def _check_code(q: Question) -> list[Problem]:
             bad("a program that exits must declare expect.stdout (what it prints)")
         elif normalize_output(answer) != printed:
             bad("the answer is not the program's output (expect.stdout)")
-    if CREATES_NAMED_IPC.search(code) and "getpid()" not in code:
-        bad("named IPC objects in a code question must be named after os.getpid() (unique, and swept by the tests)")
+    if _names_ipc_without_pid(code):
+        bad(NAMED_IPC_RULE)
     return out
 
 

@@ -6,12 +6,16 @@ scored at the end with a per-topic breakdown and stored. No UI here.
     quiz = mock.quiz                      # a QuizSession (mode "mock"): drive it as usual
     ...                                   # next()/answer() until next() is None (done or time up)
     mock.kata                             # the kata to implement (its topic is among the weakest)
-    mock.grade_kata(path)                 # grade the learner's file (grader.grade), or mock.skip_kata()
+    mock.grade_kata(path)                 # grade the learner's file (grader.grade), or mock.skip_kata(),
+                                          # or mock.graded(result) for a grade made elsewhere (the app)
     result = mock.finish()                # MockResult: score, per-topic breakdown, what to review; stored
 
 The time limit covers the questions (`quiz.next()` returns None once it has
 passed; an answer to a question asked in time still counts); the kata part is
 graded whenever the learner says so, and the total duration is stored.
+
+The last question of a mixed mock is a `design` question when the bank has one:
+a senior interview ends with an open question.
 
 Scoring: the questions are 70 % (every planned question counts, so running out
 of time costs), the kata 30 % (share of its tasks passed). Weak topics: those
@@ -25,12 +29,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kata.errors import UserError
 from kata.progress import MockRecord, ProgressStore, utcnow
 from kata.quiz.bank import Bank, Question, load_bank
+from kata.quiz.design import pick_design, split_design
 from kata.quiz.scheduler import Clock, Scheduler
 from kata.quiz.session import MISTAKE_WINDOW, WEAK_ACCURACY, QuizSession, Summary
 
@@ -65,7 +71,7 @@ class MockResult:
     record: MockRecord | None = field(default=None, compare=False)
 
 
-def topic_weights(store: ProgressStore, bank: Bank, now) -> dict[str, float]:
+def topic_weights(store: ProgressStore, bank: Bank, now: datetime) -> dict[str, float]:
     """Weight per topic: 1 for a mastered topic up to 3 for one always answered wrong."""
     accuracy = store.topic_accuracy(now - MISTAKE_WINDOW)
     weights = {}
@@ -103,6 +109,7 @@ class MockInterview:
         self._grade = grade
         self.clock = clock
         self.outcome: KataOutcome | None = None
+        self.result: Any = None  # the kata's grader Result, once graded
 
     @classmethod
     def start(
@@ -133,7 +140,9 @@ class MockInterview:
 
             questions_of(bank, topic)  # a UserError for an unknown topic
             weights = {topic: 1.0}
-        plan = pick_questions(bank, weights, count, rng, scheduler)
+        asked, designs = split_design(bank, topic)  # one open design question, asked last
+        plan = pick_questions(asked, weights, count - bool(designs), rng, scheduler)
+        plan += pick_design(designs, rng, scheduler)
         kata = choose_kata(store, plan, weights, katas if katas is not None else _catalog())
         quiz = QuizSession(store, plan, mode="mock", clock=clock, rng=rng, time_limit=time_limit, scheduler=scheduler)
         return cls(store, quiz, kata, grade=grade, clock=clock)
@@ -148,7 +157,12 @@ class MockInterview:
             result = self._grade(self.kata, Path(path))
         if result.status != "error":
             self.store.record_attempt(result, at=self.clock())
+        return self.graded(result)
+
+    def graded(self, result: Any) -> KataOutcome:
+        """Take a grade of the kata made (and recorded) elsewhere, e.g. the app's Grade screen."""
         tasks = list(result.tasks)
+        self.result = result
         self.outcome = KataOutcome(
             self.kata,
             result.status,

@@ -7,7 +7,9 @@ an answer does to its schedule.
     sched.record(question, correct=True, seconds=7.5, answer="2", mode="practice")
 
 - Rating: wrong is Again; right is Easy when answered well under the time the kind
-  and difficulty deserve, Good within it, Hard when slow (`rate`).
+  and difficulty deserve, Good within it, Hard when slow (`rate`). A `design`
+  question is rated by the share of its rubric the learner covered, not by time
+  (open answers take as long as they take): see `design_rating`.
 - The FSRS card of each question lives in the progress store (`Card.to_dict()`),
   so the schedule survives restarts. Card ids are derived from the question id,
   stable across runs (fsrs would otherwise sleep to make a unique one).
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import fsrs
 
@@ -35,8 +39,25 @@ MASTERED_RETRIEVABILITY = 0.8  # `kata stats`: a question counts as mastered abo
 Clock = Callable[[], datetime]
 
 
-def rate(question: Question, correct: bool, seconds: float) -> fsrs.Rating:
-    """Map an answer and the time it took to an FSRS rating."""
+# A design answer's rating by the share of rubric points covered: the least share for each.
+DESIGN_RATINGS = ((1.0, fsrs.Rating.Easy), (0.75, fsrs.Rating.Good), (0.5, fsrs.Rating.Hard))
+
+
+def design_rating(covered: float) -> fsrs.Rating:
+    """Every key point: Easy; three quarters or more: Good; half or more: Hard (still
+    a pass, shorter interval); less than half: Again (it comes back soon). With a
+    rubric of 4: 4 Easy, 3 Good, 2 Hard, 0-1 Again; of 5: 5, 4, 3, 0-2; of 6: 6, 5, 3-4, 0-2."""
+    for least, rating in DESIGN_RATINGS:
+        if covered >= least - 1e-9:
+            return rating
+    return fsrs.Rating.Again
+
+
+def rate(question: Question, correct: bool, seconds: float, partial: float | None = None) -> fsrs.Rating:
+    """Map an answer and the time it took to an FSRS rating (`partial`: the share of a
+    design rubric covered)."""
+    if question.kind == "design":
+        return design_rating(partial if partial is not None else float(correct))
     if not correct:
         return fsrs.Rating.Again
     budget = EXPECTED_SECONDS.get(question.kind, 20) * (0.5 + 0.5 * question.difficulty)
@@ -45,6 +66,11 @@ def rate(question: Question, correct: bool, seconds: float) -> fsrs.Rating:
     if seconds <= 1.5 * budget:
         return fsrs.Rating.Good
     return fsrs.Rating.Hard
+
+
+def card_of(stored: dict[str, Any]) -> fsrs.Card:
+    """The FSRS card kept in the progress store (as `Card.to_dict()` wrote it)."""
+    return fsrs.Card.from_dict(cast("Any", stored))
 
 
 def card_id(question_id: str) -> int:
@@ -96,7 +122,7 @@ class Scheduler:
         state = self.cards.get(question_id)
         if state is None:
             return 0.0
-        return self.fsrs.get_card_retrievability(fsrs.Card.from_dict(state.card), now or self.clock())
+        return self.fsrs.get_card_retrievability(card_of(state.card), now or self.clock())
 
     def mastered(self, question_id: str, now: datetime | None = None) -> bool:
         """Graduated from (re)learning and above MASTERED_RETRIEVABILITY now. Right after
@@ -119,15 +145,31 @@ class Scheduler:
         answer: str = "",
         mode: str = "",
         at: datetime | None = None,
+        partial: float | None = None,
     ) -> tuple[Review, CardState]:
-        """Rate the answer, advance the question's FSRS card, store both in one write."""
+        """Rate the answer, advance the question's FSRS card, store both in one write.
+        The returned review carries its `id` in the store (for an undo or override)."""
         at = at or self.clock()
-        rating = rate(question, correct, seconds)
-        state = self.cards.get(question.id)
-        card = fsrs.Card.from_dict(state.card) if state else fsrs.Card(card_id=card_id(question.id), due=at)
-        card, _log = self.fsrs.review_card(card, rating, at)
+        before = self.cards.get(question.id)
+        rating, new_state = self.rescore(question, before, correct=correct, seconds=seconds, at=at, partial=partial)
         review = Review(question.id, question.topic, correct, int(rating), answer, round(seconds, 3), mode, at)
-        self.store.record_review(review, card=card.to_dict(), due=card.due)
-        new_state = CardState(question.id, card.due, card.to_dict())
+        review = replace(review, id=self.store.record_review(review, card=new_state.card, due=new_state.due))
         self.cards[question.id] = new_state
         return review, new_state
+
+    def rescore(
+        self,
+        question: Question,
+        before: CardState | None,
+        *,
+        correct: bool,
+        seconds: float,
+        at: datetime,
+        partial: float | None = None,
+    ) -> tuple[fsrs.Rating, CardState]:
+        """The rating of an answer and the question's state after it, from the state `before`
+        (None: never answered). Nothing is stored."""
+        rating = rate(question, correct, seconds, partial)
+        card = card_of(before.card) if before else fsrs.Card(card_id=card_id(question.id), due=at)
+        card, _log = self.fsrs.review_card(card, rating, at)
+        return rating, CardState(question.id, card.due, dict(card.to_dict()))

@@ -1,0 +1,5 @@
+"""An unfinished edit."""
+
+
+def child_to_parent(payload):
+    return payload +

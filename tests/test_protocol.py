@@ -1,0 +1,154 @@
+"""The grading protocol (grader/protocol.py): every event survives the wire, anything
+malformed is rejected, and the runner's state machine never turns a test that did not
+report its own end into a pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from grader import protocol as p
+from grader.catalog import load_kata
+from grader.protocol import ProtocolError, decode, encode
+from grader.report import HygieneFinding, PerfFigure, TestResult
+from grader.runner import GradingRun, Outcome, SandboxSession, Selection, TestFinished, TestStarted
+
+SMALL = p.TestDescription("test_pipe.py::test_small", "test_small", 1, 5.0, True, "a hint")
+OTHER = p.TestDescription("test_pipe.py::test_other", "test_other", 2, 5.0, True)
+EVENTS = [
+    p.Hello(1234),
+    p.Loaded(),
+    p.LoadError("impl.py:3: importing the module raised RuntimeError: boom"),
+    p.SuiteError("test_x has no @pytest.mark.task(n)"),
+    p.Collected((SMALL, OTHER)),
+    p.TestStart(SMALL.nodeid),
+    p.TestResultEvent(
+        TestResult("test_small", 1, "fail", "why", "trace", duration=0.5, nodeid=SMALL.nodeid),
+        (PerfFigure("mbps", "throughput", 10.0, "MB/s", 20.0, 0.5, 0.5, True, "test_small"),),
+        (HygieneFinding("fd", "7", "still open", "test_small"),),
+    ),
+    p.PytestExit(9),
+    p.SessionEnd(),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.tag)
+def test_every_event_survives_the_wire(event):
+    assert decode(encode(3, event)) == p.Envelope(3, event)
+
+
+@pytest.mark.parametrize(
+    "data, why",
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not an event of this protocol version"),
+        (json.dumps({"v": 1, "session": 1, "ev": "nope"}).encode(), "unknown event 'nope'"),
+        (json.dumps({"v": 1, "session": 1, "ev": "hello", "pid": "12"}).encode(), "malformed hello event"),
+        (json.dumps({"v": 1, "session": True, "ev": "loaded"}).encode(), "no session number"),
+        (json.dumps({"v": 1, "session": 1, "ev": "collected", "tests": [{"nodeid": "x"}]}).encode(), "malformed"),
+    ],
+)
+def test_a_malformed_datagram_is_rejected_with_the_reason(data, why):
+    with pytest.raises(ProtocolError, match=why):
+        decode(data)
+
+
+def test_a_result_with_an_unknown_status_is_rejected():
+    data = encode(1, p.TestResultEvent(TestResult("t", 1, "pass", nodeid="n")))
+    with pytest.raises(ProtocolError, match="unknown test status 'PASS'"):
+        decode(data.replace(b'"pass"', b'"PASS"'))
+
+
+def test_a_fitted_result_fits_one_datagram_and_says_how_many_findings_were_cut():
+    findings = [HygieneFinding("process", f"pid {n}", "still running " * 20, "t") for n in range(500)]
+    result = TestResult("t", 1, "fail", "m" * 100_000, "d" * 100_000, nodeid="n")
+    event = p.TestResultEvent.fitted(result, [], findings)
+    assert len(encode(1, event)) < 192 * 1024
+    assert len(event.hygiene) == 100 and event.hygiene[-1].name == "and 401 more"
+    assert decode(encode(1, event)).event == event
+
+
+def test_the_sandbox_config_survives_its_file():
+    config = p.SandboxConfig("pipe", "/x/impl.py", "ab12cd34", "/tmp/run", "/s/pipe", 4096, 2, False, ("a", "b"), (1,))
+    assert p.SandboxConfig.from_json(config.to_json()) == config
+
+
+# --- the runner's state machine --------------------------------------------------------------
+
+
+@pytest.fixture
+def machine(tmp_path: Path):
+    """A GradingRun and a session on a stand-in process (the events are fed by hand)."""
+    impl = tmp_path / "impl.py"
+    impl.write_text("")
+    run = GradingRun(load_kata("pipe"), impl, Selection(False, None, None), None)
+    proc = subprocess.Popen(["sleep", "30"], stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+    session = SandboxSession(1, proc)
+    try:
+        yield run, session
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stdin.close()
+        run.cleanup()
+
+
+def feed(run: GradingRun, session: SandboxSession, *events) -> tuple[list, Outcome | None]:
+    """Hand `events` to the state machine: what it yields to the caller and how it ended, if it did."""
+    yielded, outcome = [], None
+    for event in events:
+        steps = run._handle(session, event)
+        try:
+            while True:
+                yielded.append(next(steps))
+        except StopIteration as stop:
+            outcome = stop.value
+        if outcome is not None:
+            break
+    return yielded, outcome
+
+
+def test_a_result_is_taken_only_for_the_test_that_started(machine):
+    run, session = machine
+    yielded, outcome = feed(
+        run,
+        session,
+        p.Hello(1),
+        p.Loaded(),
+        p.Collected((SMALL, OTHER)),
+        p.TestResultEvent(TestResult("test_other", 2, "pass", nodeid=OTHER.nodeid)),  # never started
+        p.TestStart(SMALL.nodeid),
+        p.TestResultEvent(TestResult("test_other", 2, "pass", nodeid=OTHER.nodeid)),  # not the one running
+        p.TestResultEvent(TestResult("test_small", 1, "pass", nodeid=SMALL.nodeid)),
+    )
+    assert outcome is None
+    assert [type(e) for e in yielded] == [TestStarted, TestFinished]
+    assert run.violations == 2
+    result = run.result()
+    assert [(t.name, t.status) for t in result.tests] == [("test_small", "pass"), ("test_other", "error")]
+    assert result.status == "fail"
+    assert "2 malformed or out-of-order events from the sandbox were ignored" in result.notices
+
+
+def test_a_test_that_started_and_lost_its_process_is_an_error_and_the_rest_runs_again(machine):
+    run, session = machine
+    feed(run, session, p.Hello(1), p.Loaded(), p.Collected((SMALL, OTHER)), p.TestStart(SMALL.nodeid), p.PytestExit(9))
+    steps = run._check(session)
+    crash = next(steps)
+    assert isinstance(crash, TestFinished) and crash.result.status == "error"
+    assert "ended in the middle of this test (killed by SIGKILL)" in crash.result.message
+    with pytest.raises(StopIteration) as stop:
+        next(steps)
+    assert stop.value.value is Outcome.TEST_LOST
+    assert run._remaining() == (OTHER.nodeid,)
+
+
+def test_a_load_error_ends_the_session_with_its_message(machine):
+    run, session = machine
+    _, outcome = feed(run, session, p.Hello(1), p.LoadError("impl.py:1: boom"), p.Loaded())
+    assert outcome is Outcome.LOAD_FAILED
+    assert run.result().message == "impl.py:1: boom"
