@@ -39,9 +39,6 @@ BUDGET_SHARE = 0.5  # of a perf test's time limit, for one check's measurements
 # A best ratio under this share of the threshold needs no second attempt: a correct file measures several
 # times the threshold, and noise does not divide its best round by eight.
 CLEARLY_SLOW = 0.25
-# Katas whose suite still passes closures as baselines: the shm-ring rewrite (branch `ring`) converts it;
-# remove the entry when that lands.
-_PORTABILITY_PENDING = frozenset({"shm-ring"})
 
 
 @dataclass(frozen=True)
@@ -154,8 +151,7 @@ class PerfRecorder:
         """
         from grader.testing import fail
 
-        if self._kata.id not in _PORTABILITY_PENDING:
-            require_portable(baseline)
+        require_portable(baseline)
         metric = self._kata.metric(metric_name)
         deadline = clock() + self.budget
         value = base = ratio = -1.0
