@@ -1,4 +1,5 @@
-"""`python -m grader.sandbox CONFIG`: the supervisor of one sandboxed pytest run.
+"""The supervisor of one sandboxed pytest run, started by grader/_boot.py (isolated
+interpreter, explicit import path) with the runner's `Handover` on an inherited pipe.
 
 Process tree of a grade (docs/architecture.md, "Processes of a grade"):
 
@@ -12,6 +13,11 @@ can kill its parent (`os.kill(os.getppid(), SIGKILL)`) without touching the
 grader, and so that orphans of the run are reaped (PID 1 in a container may
 not reap them). It reports the test process's exit status as an event and
 exits when the runner closes its stdin and no child is left.
+
+The test process dies with the supervisor (PR_SET_PDEATHSIG): it is never
+re-parented to the runner, where code that signals its parent would reach
+`kata grade` itself. It leads a process group of its own, so a signal the
+learner's code sends to "its group" never reaches the supervisor.
 """
 
 from __future__ import annotations
@@ -20,12 +26,11 @@ import os
 import resource
 import select
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 from grader import hygiene, proctree
 from grader.channel import EventSender
-from grader.protocol import PytestExit, SandboxConfig
+from grader.protocol import Handover, PytestExit
 
 PYTEST_FAILED_TO_START = 4
 
@@ -38,6 +43,7 @@ def pytest_args(suite_dir: str) -> list[str]:
         os.path.join(os.path.dirname(suite_dir), "pytest.ini"),
         "--rootdir",
         suite_dir,
+        "--noconftest",  # the suites have none: a conftest.py found anywhere was planted
         "-p",
         "no:terminal",
         "-p",
@@ -51,19 +57,23 @@ def pytest_args(suite_dir: str) -> list[str]:
     ]
 
 
-def run_pytest(config: SandboxConfig) -> int:
+def run_pytest(handover: Handover) -> int:
     """The suite under the grading plugin, in this process: pytest's exit status."""
     import pytest
 
     from grader.plugin import GradingPlugin
 
-    return int(pytest.main(pytest_args(config.suite_dir), plugins=[GradingPlugin(config)]))
+    plugin = GradingPlugin(handover.config, handover.key)
+    return int(pytest.main(pytest_args(handover.config.suite_dir), plugins=[plugin]))
 
 
-def run_tests(config: SandboxConfig) -> NoReturn:
-    """In the forked test process: limits, then pytest; never returns."""
+def run_tests(handover: Handover, supervisor: int) -> NoReturn:
+    """In the forked test process: tied to the supervisor, limits, then pytest; never returns."""
+    config = handover.config
     status = PYTEST_FAILED_TO_START
     try:
+        proctree.die_with_parent(supervisor)
+        os.setpgid(0, 0)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
@@ -71,7 +81,7 @@ def run_tests(config: SandboxConfig) -> NoReturn:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         proctree.become_subreaper()
-        status = run_pytest(config)
+        status = run_pytest(handover)
     except OSError as err:  # the runner shows the last line of output as the reason
         print(f"the grading sandbox cannot start the tests: {err}", file=sys.stderr)
     finally:
@@ -80,8 +90,9 @@ def run_tests(config: SandboxConfig) -> NoReturn:
         os._exit(status)
 
 
-def supervise(config: SandboxConfig, child: int) -> int:
-    events = EventSender(config.folder.events, config.session)
+def supervise(handover: Handover, child: int) -> int:
+    config = handover.config
+    events = EventSender(config.folder.events, config.session, handover.key)
     me = os.getpid()
     control_closed = False
     while True:
@@ -100,22 +111,18 @@ def supervise(config: SandboxConfig, child: int) -> int:
             hygiene.kill_run(config.token)
 
 
-def main() -> int:
-    config = SandboxConfig.from_json(Path(sys.argv[1]).read_text())
+def main(handover_fd: int) -> int:
+    """The supervisor: read the handover (and close its pipe), fork the test process, supervise it."""
+    handover = Handover.read(handover_fd)
     try:
         proctree.become_subreaper()
     except proctree.SubreaperError as err:
         print(f"the grading sandbox cannot isolate the run: {err.strerror}", file=sys.stderr)
         return 2
-    import pytest  # noqa: F401  imported once here, before the fork, for a faster start
+    import grader.plugin  # noqa: F401  imported once here, before the fork, for a faster start
 
-    import grader.plugin  # noqa: F401
-
+    supervisor = os.getpid()
     child = os.fork()
     if child == 0:
-        run_tests(config)
-    return supervise(config, child)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        run_tests(handover, supervisor)
+    return supervise(handover, child)

@@ -5,6 +5,9 @@ report its own end into a pass."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -12,10 +15,11 @@ import pytest
 
 from grader import protocol as p
 from grader.catalog import load_kata
-from grader.protocol import ProtocolError, decode, encode
+from grader.protocol import ProtocolError, Unsigned, decode, encode
 from grader.report import HygieneFinding, PerfFigure, TestResult
 from grader.runner import GradingRun, Outcome, SandboxSession, Selection, TestFinished, TestStarted
 
+KEY = p.new_key()
 SMALL = p.TestDescription("test_pipe.py::test_small", "test_small", 1, 5.0, True, "a hint")
 OTHER = p.TestDescription("test_pipe.py::test_other", "test_other", 2, 5.0, True)
 EVENTS = [
@@ -32,12 +36,35 @@ EVENTS = [
     ),
     p.PytestExit(9),
     p.SessionEnd(),
+    p.SessionEnd("KeyboardInterrupt while the grader's code ran (after your code returned)"),
 ]
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.tag)
 def test_every_event_survives_the_wire(event):
-    assert decode(encode(3, event)) == p.Envelope(3, event)
+    assert decode(encode(3, event, KEY), KEY) == p.Envelope(3, event)
+
+
+def sign(payload: bytes, key: bytes = KEY) -> bytes:
+    """`payload` with a valid signature: what a sender holding `key` would send."""
+    return p._mac(key, payload) + payload
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda data: data[p.MAC_BYTES :],  # the JSON alone: what a file that read the old protocol sends
+        lambda data: encode(3, p.SessionEnd(), p.new_key()),  # signed, with another run's key
+        lambda data: data[: p.MAC_BYTES] + data[p.MAC_BYTES :].replace(b'"fail"', b'"pass"'),  # a result rewritten
+        lambda data: b"",
+    ],
+    ids=["unsigned", "another key", "tampered", "empty"],
+)
+def test_an_event_not_signed_with_the_runs_key_is_rejected(forge):
+    data = encode(3, EVENTS[6], KEY)
+    assert decode(data, KEY).event == EVENTS[6]
+    with pytest.raises(Unsigned, match="not signed with this run's key"):
+        decode(forge(data), KEY)
 
 
 @pytest.mark.parametrize(
@@ -53,27 +80,63 @@ def test_every_event_survives_the_wire(event):
 )
 def test_a_malformed_datagram_is_rejected_with_the_reason(data, why):
     with pytest.raises(ProtocolError, match=why):
-        decode(data)
+        decode(sign(data), KEY)
 
 
 def test_a_result_with_an_unknown_status_is_rejected():
-    data = encode(1, p.TestResultEvent(TestResult("t", 1, "pass", nodeid="n")))
+    data = encode(1, p.TestResultEvent(TestResult("t", 1, "pass", nodeid="n")), KEY)
     with pytest.raises(ProtocolError, match="unknown test status 'PASS'"):
-        decode(data.replace(b'"pass"', b'"PASS"'))
+        decode(sign(data[p.MAC_BYTES :].replace(b'"pass"', b'"PASS"')), KEY)
 
 
 def test_a_fitted_result_fits_one_datagram_and_says_how_many_findings_were_cut():
     findings = [HygieneFinding("process", f"pid {n}", "still running " * 20, "t") for n in range(500)]
     result = TestResult("t", 1, "fail", "m" * 100_000, "d" * 100_000, nodeid="n")
     event = p.TestResultEvent.fitted(result, [], findings)
-    assert len(encode(1, event)) < 192 * 1024
+    assert len(encode(1, event, KEY)) < 192 * 1024
     assert len(event.hygiene) == 100 and event.hygiene[-1].name == "and 401 more"
-    assert decode(encode(1, event)).event == event
+    assert decode(encode(1, event, KEY), KEY).event == event
 
 
-def test_the_sandbox_config_survives_its_file():
+def test_the_handover_survives_its_pipe_which_is_then_closed():
     config = p.SandboxConfig("pipe", "/x/impl.py", "ab12cd34", "/tmp/run", "/s/pipe", 4096, 2, False, ("a", "b"), (1,))
-    assert p.SandboxConfig.from_json(config.to_json()) == config
+    fd = p.Handover(config, KEY).write()
+    assert p.Handover.read(fd) == p.Handover(config, KEY)
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_run_folders_are_private_and_in_the_users_own_parent(tmp_path, monkeypatch):
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    folder = p.RunFolder.make("ab12cd34")
+    try:
+        assert folder.root.parent == runtime / "ipc-kata"
+        for path in (folder.root.parent, folder.root):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o700 and path.stat().st_uid == os.getuid()
+        assert folder.root.name.startswith("kata-ab12cd34-") and folder.scratch.is_dir() and folder.escapes.is_dir()
+    finally:
+        shutil.rmtree(folder.root)
+
+
+def test_a_parent_someone_else_could_enter_is_not_used(tmp_path, monkeypatch):
+    """A runtime folder open to others is skipped; a squatted temp-dir parent gives way to a fresh private one."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o777)
+    runtime.chmod(0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    (temp / f"ipc-kata-{os.getuid()}").symlink_to(tmp_path)  # a link planted where the parent goes
+    monkeypatch.setattr(p.tempfile, "tempdir", str(temp))
+    parent = p.private_parent()
+    try:
+        assert parent.parent == temp and parent.name.startswith(f"ipc-kata-{os.getuid()}-"), parent
+        assert stat.S_IMODE(parent.stat().st_mode) == 0o700 and not parent.is_symlink()
+        assert not (runtime / "ipc-kata").exists()
+    finally:
+        parent.rmdir()
 
 
 # --- the runner's state machine --------------------------------------------------------------
