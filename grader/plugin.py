@@ -70,8 +70,9 @@ STATE = pytest.StashKey[TestState]()
 class GradingPlugin:
     """One grading session's plugin: its hooks, its fixtures, and the run's configuration."""
 
-    def __init__(self, config: SandboxConfig, key: bytes):
+    def __init__(self, config: SandboxConfig, key: bytes, unfenced: str = ""):
         self.config = config
+        self.unfenced = unfenced
         self.kata_def: KataDef = load_kata(config.kata)
         self.folder = config.folder
         self.events = EventSender(self.folder.events, config.session, key)
@@ -103,7 +104,7 @@ class GradingPlugin:
         faulthandler.register(DUMP_SIGNAL, file=self._stacks_file, all_threads=True, chain=False)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.events.send(protocol.Hello(os.getpid()))
+        self.events.send(protocol.Hello(os.getpid(), self.unfenced))
         os.chdir(self.folder.scratch)
         os.environ[ledger.LEDGER_ENV] = str(self.folder.ledger)  # load_impl installs it, here and in python -c
 

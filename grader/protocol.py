@@ -7,7 +7,7 @@ imported: never a file or an environment variable another process could read.
 Inside the sandbox the plugin and the supervisor send events back, one datagram each:
 
     supervisor            test process (the plugin)
-                          Hello(pid)                   pytest started
+                          Hello(pid, unfenced)         pytest started (fenced: grader/fence.py)
                           Loaded | LoadError(message)  the learner's module imported, or not
                           SuiteError(message)          the hidden suite is broken (its author's bug)
                           Collected(tests)             every test, selected or not
@@ -228,6 +228,7 @@ class TestDescription:
 class Hello:
     tag: ClassVar[str] = "hello"
     pid: int  # the test process
+    unfenced: str = ""  # why grader/fence.py could not protect the grader's processes, or ""
 
 
 @dataclass(frozen=True)
@@ -406,7 +407,7 @@ def _test_result(data: dict[str, Any]) -> TestResultEvent:
 
 
 _DECODERS: dict[str, Callable[[dict[str, Any]], Event]] = {
-    Hello.tag: lambda d: Hello(_int(d["pid"])),
+    Hello.tag: lambda d: Hello(_int(d["pid"]), _str(d.get("unfenced", ""))),
     Loaded.tag: lambda d: Loaded(),
     LoadError.tag: lambda d: LoadError(_str(d["message"])),
     SuiteError.tag: lambda d: SuiteError(_str(d["message"])),

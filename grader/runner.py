@@ -43,7 +43,7 @@ from typing import IO, TypedDict, Unpack
 
 import psutil
 
-from grader import _boot, blocked, explain, hygiene, proctree, protocol
+from grader import _boot, blocked, hygiene, proctree, protocol
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
 from grader.protocol import DUMP_SIGNAL, Handover, RunFolder, SandboxConfig, TestDescription
@@ -62,6 +62,12 @@ from grader.report import (
 STARTUP_LIMIT = 30.0  # interpreter + pytest start, generous for a busy machine
 BETWEEN_TESTS_LIMIT = 30.0  # fixture teardown and collection between results
 SAME_CRASHES_LIMIT = 3  # identical crashes in a row before the rest is failed as not run
+SUPERVISOR_KILLED = (
+    "the parent of the caller's process (pid {supervisor}, the grader's supervisor) was killed during this test: "
+    "the implementation signalled os.getppid() from the caller's process, or a child it forked outlived the "
+    "caller and signalled its new parent. Only a forked child may signal its parent, and only while that parent "
+    "is the caller; in the caller, the parent is whoever called your function."
+)
 SUITE_BROKEN = "the hidden suite of {kata} is broken: "  # not the learner's doing: said so
 
 
@@ -264,6 +270,7 @@ class GradingRun:
         self.findings: list[HygieneFinding] = []
         self.load_error = ""
         self.interrupted = ""
+        self.unfenced = ""  # why the sandbox could not fence off the grader's processes (grader/fence.py)
         self.cancelled = False
         self.crashed: dict[str, str] = {}  # nodeid -> the short reason, for each test whose process crashed
         self.violations = 0  # events out of order: ignored
@@ -338,8 +345,9 @@ class GradingRun:
 
     def _handle(self, session: SandboxSession, event: protocol.Event) -> Generator[GradeEvent, None, Outcome | None]:
         match event:
-            case protocol.Hello(pid=pid):
+            case protocol.Hello(pid=pid, unfenced=unfenced):
                 session.test_pid = pid
+                self.unfenced = unfenced
                 session.enter(Phase.COLLECTING, BETWEEN_TESTS_LIMIT)
             case protocol.Loaded():
                 session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
@@ -433,7 +441,7 @@ class GradingRun:
             # The supervisor died first (its test process dies with it, PR_SET_PDEATHSIG): killed by the
             # caller's code, which signalled its parent.
             status, reason = "fail", "the caller's code killed its parent (the grader's supervisor)"
-            message = explain.PARENT_KILLED.format(parent=session.proc.pid)
+            message = SUPERVISOR_KILLED.format(supervisor=session.proc.pid)
         else:
             how = _describe_status(session.exit_status)
             status, reason = "error", f"the test process ended in the middle of the test ({how})"
@@ -581,11 +589,16 @@ class GradingRun:
             tests=tests,
             perf=self.perf_figures,
             hygiene=self.findings,
-            notices=hygiene.notices() + self._event_notices(),
+            notices=hygiene.notices() + self._run_notices(),
         )
 
-    def _event_notices(self) -> list[str]:
+    def _run_notices(self) -> list[str]:
         notices = []
+        if self.unfenced:
+            notices.append(
+                f"the learner's processes could not be fenced off the grader's ({self.unfenced}): code that kills "
+                "its parent or every process of the user can end this grade"
+            )
         ignored = len(self.receiver.rejected) + self.violations
         if ignored:
             notices.append(f"{ignored} malformed or out-of-order events from the sandbox were ignored")

@@ -17,7 +17,9 @@ exits when the runner closes its stdin and no child is left.
 The test process dies with the supervisor (PR_SET_PDEATHSIG): it is never
 re-parented to the runner, where code that signals its parent would reach
 `kata grade` itself. It leads a process group of its own, so a signal the
-learner's code sends to "its group" never reaches the supervisor.
+learner's code sends to "its group" never reaches the supervisor, and it is
+fenced (grader/fence.py): no process of the learner's can signal the runner, or
+every process of the user at once (kill(-1)).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import select
 import sys
 from typing import NoReturn
 
-from grader import hygiene, proctree
+from grader import fence, hygiene, proctree
 from grader.channel import EventSender
 from grader.protocol import Handover, PytestExit
 
@@ -57,23 +59,35 @@ def pytest_args(suite_dir: str) -> list[str]:
     ]
 
 
-def run_pytest(handover: Handover) -> int:
+def run_pytest(handover: Handover, unfenced: str = "") -> int:
     """The suite under the grading plugin, in this process: pytest's exit status."""
     import pytest
 
     from grader.plugin import GradingPlugin
 
-    plugin = GradingPlugin(handover.config, handover.key)
+    plugin = GradingPlugin(handover.config, handover.key, unfenced)
     return int(pytest.main(pytest_args(handover.config.suite_dir), plugins=[plugin]))
 
 
-def run_tests(handover: Handover, supervisor: int) -> NoReturn:
-    """In the forked test process: tied to the supervisor, limits, then pytest; never returns."""
+def fence_off(runner: int) -> str:
+    """Keep this process and all it starts from signalling the runner, its process group or
+    every process of the user (grader/fence.py); why it could not, or "". The supervisor is
+    left reachable: its death is a crash the runner explains."""
+    try:
+        fence.install({runner}, {os.getpgid(runner)})
+    except (fence.FenceError, ProcessLookupError) as err:
+        return err.strerror or str(err)
+    return ""
+
+
+def run_tests(handover: Handover, runner: int, supervisor: int) -> NoReturn:
+    """In the forked test process: tied to the supervisor, fenced, limits, then pytest; never returns."""
     config = handover.config
     status = PYTEST_FAILED_TO_START
     try:
         proctree.die_with_parent(supervisor)
         os.setpgid(0, 0)
+        unfenced = fence_off(runner)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
@@ -81,7 +95,7 @@ def run_tests(handover: Handover, supervisor: int) -> NoReturn:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         proctree.become_subreaper()
-        status = run_pytest(handover)
+        status = run_pytest(handover, unfenced)
     except OSError as err:  # the runner shows the last line of output as the reason
         print(f"the grading sandbox cannot start the tests: {err}", file=sys.stderr)
     finally:
@@ -121,8 +135,8 @@ def main(handover_fd: int) -> int:
         return 2
     import grader.plugin  # noqa: F401  imported once here, before the fork, for a faster start
 
-    supervisor = os.getpid()
+    supervisor, runner = os.getpid(), os.getppid()
     child = os.fork()
     if child == 0:
-        run_tests(handover, supervisor)
+        run_tests(handover, runner, supervisor)
     return supervise(handover, child)
