@@ -43,7 +43,7 @@ from typing import IO, TypedDict, Unpack
 
 import psutil
 
-from grader import _boot, blocked, hygiene, proctree, protocol
+from grader import _boot, blocked, hygiene, integrity, proctree, protocol
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
 from grader.protocol import DUMP_SIGNAL, Handover, RunFolder, SandboxConfig, TestDescription
@@ -145,6 +145,10 @@ def grade_iter(
     if problem:
         yield GradeFinished(error_result(kata_id, str(path), problem))
         return
+    installation = integrity.check()
+    if installation.problem:
+        yield GradeFinished(error_result(kata_id, str(path), installation.problem))
+        return
     try:
         proctree.become_subreaper()
     except proctree.SubreaperError as err:
@@ -154,6 +158,7 @@ def grade_iter(
         perf, tuple(sorted(tasks)) if tasks is not None else None, tuple(sorted(tests)) if tests is not None else None
     )
     run = GradingRun(kata, path, selection, cancel)
+    run.notices += installation.notices
     try:
         yield from run.execute()
     finally:
@@ -273,6 +278,7 @@ class GradingRun:
         self.unfenced = ""  # why the sandbox could not fence off the grader's processes (grader/fence.py)
         self.cancelled = False
         self.crashed: dict[str, str] = {}  # nodeid -> the short reason, for each test whose process crashed
+        self.notices: list[str] = []
         self.violations = 0  # events out of order: ignored
         self.sessions = 0
         self._output = bytearray()
@@ -280,6 +286,8 @@ class GradingRun:
 
     def execute(self) -> Iterator[GradeEvent]:
         while True:
+            if self.sessions and self._grader_changed():
+                return
             session = self._start_session()
             try:
                 outcome = yield from self._drive(session)
@@ -291,6 +299,13 @@ class GradingRun:
             if reason:
                 yield from self._give_up(reason)
                 return
+
+    def _grader_changed(self) -> bool:
+        """Did the last session change the grader's files (the next one would import them)?"""
+        problem = integrity.grader_files().problem
+        if problem:
+            self.load_error = f"during this grade, {problem}"
+        return bool(problem)
 
     def _remaining(self) -> tuple[str, ...]:
         return tuple(n for n, t in self.tests.items() if t.selected and n not in self.results)
@@ -589,7 +604,7 @@ class GradingRun:
             tests=tests,
             perf=self.perf_figures,
             hygiene=self.findings,
-            notices=hygiene.notices() + self._run_notices(),
+            notices=hygiene.notices() + self.notices + self._run_notices(),
         )
 
     def _run_notices(self) -> list[str]:

@@ -16,6 +16,7 @@ tests/test_golden.py compares every case in the test suite.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from typing import Any
 import yaml
 
 from grader import grade
+from grader.integrity import EDITING_ENV
+
+os.environ.setdefault(EDITING_ENV, "1")  # the cases grade the working tree's grader, edits included
 
 CASES = Path(__file__).resolve().parent
 ROOT = CASES.parent.parent
