@@ -37,18 +37,17 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from packaging.markers import default_environment
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING
 
 from grader import locations
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 DISTRIBUTION = "ipc-kata"
 PACKAGES = ("grader", "kata")  # the distribution's packages: what a grade runs and reads
 EDITING_ENV = "KATA_EDITING_GRADER"
-# The distributions of grader/_boot.py's DEPENDENCIES (and pytest's own).
-DEPENDENCY_DISTRIBUTIONS = ("pytest", "pluggy", "iniconfig", "packaging", "posix_ipc", "sysv_ipc", "psutil", "PyYAML")
+SANDBOX_DISTRIBUTIONS = ("pytest", "posix_ipc", "sysv_ipc", "psutil", "PyYAML")  # and what they need
 STARTUP_MODULES = ("sitecustomize.py", "usercustomize.py")
 LISTED = 3  # changed files named in the one-line message
 REINSTALL = f"reinstall it: pip install --force-reinstall {DISTRIBUTION}"
@@ -107,6 +106,8 @@ def planted_hooks() -> str:
         for path in sorted(folder.glob("*.pth")) + [folder / name for name in STARTUP_MODULES]:
             if path.is_file() and not _same(path, listed.get(path.name, "")):
                 return str(path)
+    from packaging.utils import canonicalize_name
+
     known = _requirement_closure(DISTRIBUTION)
     for point in metadata.entry_points(group="pytest11"):
         name = canonicalize_name(point.dist.name) if point.dist is not None else "?"
@@ -138,11 +139,16 @@ def _site_folders() -> list[Path]:
 
 
 @functools.cache
-def _requirement_closure(root: str) -> set[str]:
-    """`root` and every distribution it needs, with all of root's extras (the project's own test tools)."""
+def _requirement_closure(root: str, all_extras: bool = True) -> frozenset[str]:
+    """`root` and every installed distribution it needs; with all of root's extras (for ipc-kata:
+    the project's own test tools) or none."""
+    from packaging.requirements import InvalidRequirement, Requirement  # pytest's dependency: not in the sandbox
+    from packaging.utils import canonicalize_name
+
     known: set[str] = set()
     try:
-        root_extras = frozenset(metadata.distribution(root).metadata.get_all("Provides-Extra") or [])
+        provided = metadata.distribution(root).metadata.get_all("Provides-Extra") if all_extras else None
+        root_extras = frozenset(provided or ())
     except metadata.PackageNotFoundError:
         root_extras = frozenset()
     todo: list[tuple[str, frozenset[str]]] = [(root, root_extras)]
@@ -162,11 +168,13 @@ def _requirement_closure(root: str) -> set[str]:
                 continue
             if _wanted(requirement, extras):
                 todo.append((requirement.name, frozenset(requirement.extras)))
-    return known
+    return frozenset(known)
 
 
 def _wanted(requirement: Requirement, extras: frozenset[str]) -> bool:
     """Is `requirement` needed here, for a distribution installed with `extras`?"""
+    from packaging.markers import default_environment
+
     if requirement.marker is None:
         return True
     marker = requirement.marker
@@ -180,7 +188,7 @@ def _wanted(requirement: Requirement, extras: frozenset[str]) -> bool:
 def dependency_changes() -> list[str]:
     """Files of the sandbox's dependencies that differ from their RECORD."""
     changed: list[str] = []
-    for name in DEPENDENCY_DISTRIBUTIONS:
+    for name in sorted(set().union(*(_requirement_closure(d, all_extras=False) for d in SANDBOX_DISTRIBUTIONS))):
         try:
             changed += _record_changes(metadata.distribution(name))
         except metadata.PackageNotFoundError:
@@ -250,6 +258,37 @@ def _git_changes(root: Path) -> tuple[list[str], str]:
 
 
 _GIT_STATES = {"??": "added", "!!": "added, and ignored by git", " M": "modified", " D": "deleted"}
+
+
+# --- the files one grade reads, held still for its length --------------------------------------
+
+
+def held_paths(suite_dir: Path, kata_folder: Path) -> list[Path]:
+    """What a grade reads from the grader's files in its sandbox: the suite, the suites'
+    pytest.ini and the kata's kata.yaml (limits and thresholds)."""
+    return [suite_dir, suite_dir.parent / "pytest.ini", kata_folder / "kata.yaml"]
+
+
+def fingerprint(paths: Iterable[Path]) -> dict[str, str]:
+    """sha256 of every file at or under `paths` (compiled caches skipped): what a grade's
+    sandbox must find unchanged when it loads the suite (see `changed_since`)."""
+    found: dict[str, str] = {}
+    for path in paths:
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            if "__pycache__" not in file.parts:
+                try:
+                    found[str(file)] = hashlib.sha256(file.read_bytes()).hexdigest()
+                except OSError:
+                    continue
+    return found
+
+
+def changed_since(before: dict[str, str], paths: Iterable[Path]) -> list[str]:
+    """Files of `paths` added, removed or changed since `before` was taken, by name."""
+    now = fingerprint(paths)
+    changed = [f"{Path(p).name} ({'modified' if p in now else 'removed'})" for p in before if now.get(p) != before[p]]
+    return changed + [f"{Path(p).name} (added)" for p in now if p not in before]
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import IO, Any, NoReturn
 
 import pytest
 
-from grader import explain, hygiene, interrupts, ledger, proctree, protocol
+from grader import explain, hygiene, integrity, interrupts, ledger, proctree, protocol
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
 from grader.explain import Verdict
@@ -116,7 +116,14 @@ class GradingPlugin:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The learner's module, imported once the suite's modules are: nothing of the
-        learner's runs before the grader's own code is in place."""
+        learner's runs before the grader's own code is in place, and that code is the one
+        the runner checked when the grade began (another process may have changed it since)."""
+        if self.config.grader_files is not None:
+            held = integrity.held_paths(Path(self.config.suite_dir), self.kata_def.folder)
+            changed = integrity.changed_since(self.config.grader_files, held)
+            if changed:
+                message = f"its files were changed while this grade ran: {', '.join(changed[:3])}"
+                self._abort(protocol.SuiteError(message), "the suite was changed")
         me = os.getpid()
         before = set(proctree.children(me))
         try:

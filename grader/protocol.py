@@ -154,6 +154,7 @@ class SandboxConfig:
     only: tuple[str, ...] | None = None  # nodeids left to run (a later session)
     tasks: tuple[int, ...] | None = None  # the selection asked for (--task)
     tests: tuple[str, ...] | None = None  # test names asked for
+    grader_files: dict[str, str] | None = None  # path -> sha256 of integrity.held_paths as the grade began
 
     @property
     def folder(self) -> RunFolder:

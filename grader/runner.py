@@ -279,6 +279,7 @@ class GradingRun:
         self.cancelled = False
         self.crashed: dict[str, str] = {}  # nodeid -> the short reason, for each test whose process crashed
         self.notices: list[str] = []
+        self.grader_files = integrity.fingerprint(integrity.held_paths(kata.suite_dir, kata.folder))
         self.violations = 0  # events out of order: ignored
         self.sessions = 0
         self._output = bytearray()
@@ -324,6 +325,7 @@ class GradingRun:
             only=self._remaining() if self.tests else None,
             tasks=self.selection.tasks,
             tests=self.selection.tests,
+            grader_files=self.grader_files,
         )
         handover = Handover(config, self.key).write()
         try:
