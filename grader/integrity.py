@@ -16,8 +16,9 @@ grade into a pass, so each grade starts with `check()`:
   sysv_ipc, psutil, PyYAML): their files against their RECORD.
 - Startup hooks: a `.pth`, `sitecustomize` or `usercustomize` file in a
   site-packages folder that no installed package's RECORD lists (or whose
-  content differs), and a pytest plugin (`pytest11` entry point) of a package
-  ipc-kata does not depend on.
+  content differs), a `sitecustomize` this interpreter ran from anywhere but the
+  standard library or site-packages (PYTHONPATH), and a pytest plugin (`pytest11`
+  entry point) of a package ipc-kata does not depend on.
 
 Compiled caches (.pyc) are not compared: the sandbox never reads those of the
 grader, the suites or the learner's file (grader/_boot.py). A file is hashed
@@ -34,6 +35,8 @@ import importlib.metadata as metadata
 import os
 import site
 import subprocess
+import sys
+import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,11 +104,18 @@ def grader_files() -> Check:
 
 def planted_hooks() -> str:
     """The first startup hook no installed package accounts for, or ""."""
-    for folder in _site_folders():
+    folders = _site_folders()
+    for folder in folders:
         listed = _hooks_listed(folder)
         for path in sorted(folder.glob("*.pth")) + [folder / name for name in STARTUP_MODULES]:
             if path.is_file() and not _same(path, listed.get(path.name, "")):
                 return str(path)
+    # One found elsewhere on the path (PYTHONPATH, the current folder) ran when this interpreter started.
+    trusted = [Path(sysconfig.get_paths()["stdlib"]).resolve(), *(folder.resolve() for folder in folders)]
+    for name in ("sitecustomize", "usercustomize"):
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if isinstance(file, str) and Path(file).resolve().parent not in trusted:
+            return file
     from packaging.utils import canonicalize_name
 
     known = _requirement_closure(DISTRIBUTION)
