@@ -122,8 +122,8 @@ class GradingPlugin:
             held = integrity.held_paths(Path(self.config.suite_dir), self.kata_def.folder)
             changed = integrity.changed_since(self.config.grader_files, held)
             if changed:
-                message = f"its files were changed while this grade ran: {', '.join(changed[:3])}"
-                self._abort(protocol.SuiteError(message), "the suite was changed")
+                message = f"the grader's files were changed while this grade ran: {', '.join(changed[:3])}"
+                self._abort(protocol.LoadError(message), "the suite was changed")
         me = os.getpid()
         before = set(proctree.children(me))
         try:

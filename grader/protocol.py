@@ -8,7 +8,8 @@ Inside the sandbox the plugin and the supervisor send events back, one datagram 
 
     supervisor            test process (the plugin)
                           Hello(pid, unfenced)         pytest started (fenced: grader/fence.py)
-                          Loaded | LoadError(message)  the learner's module imported, or not
+                          Loaded | LoadError(message)  the learner's module imported, or not (or the
+                                                       grader's files changed since the grade began)
                           SuiteError(message)          the hidden suite is broken (its author's bug)
                           Collected(tests)             every test, selected or not
                           TestStart(nodeid)            then, as the test ends:
@@ -109,24 +110,29 @@ class RunFolder:
 
 
 RUNS_FOLDER = "ipc-kata"
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with its NUL
+RUN_PATH_ROOM = len("/kata-01234567-abcdefgh/scratch/999/") + 20  # a run folder's own part, a FIFO's name
 
 
 def private_parent() -> Path:
     """Where run folders live: `$XDG_RUNTIME_DIR/ipc-kata` (the user's own, 0700, on tmpfs), or
-    `<tempdir>/ipc-kata-<uid>`; either is made 0700 and must be ours, a real folder and private,
-    so that no other user can see a run. When the temp-dir one is not (another user made it
-    first), a fresh private folder is made instead."""
+    `<tempdir>/ipc-kata-<uid>`, or `/tmp/ipc-kata-<uid>` when those paths are too long for the
+    socket and FIFO paths a run makes; each is made 0700 and must be ours, a real folder and
+    private, so that no other user can see a run. When none is (another user made it first),
+    a fresh private folder is made instead."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     candidates = [Path(runtime) / RUNS_FOLDER] if runtime and _private(Path(runtime), parent=True) else []
-    candidates.append(Path(tempfile.gettempdir()) / f"{RUNS_FOLDER}-{os.getuid()}")
+    candidates += [Path(folder) / f"{RUNS_FOLDER}-{os.getuid()}" for folder in (tempfile.gettempdir(), "/tmp")]
     for folder in candidates:
+        if len(os.fsencode(folder)) + RUN_PATH_ROOM > SOCKET_PATH_MAX:
+            continue
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
         except OSError:
             continue
         if _private(folder):
             return folder
-    return Path(tempfile.mkdtemp(prefix=f"{RUNS_FOLDER}-{os.getuid()}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{RUNS_FOLDER}-{os.getuid()}-", dir="/tmp"))
 
 
 def _private(folder: Path, parent: bool = False) -> bool:

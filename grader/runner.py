@@ -145,6 +145,8 @@ def grade_iter(
     if problem:
         yield GradeFinished(error_result(kata_id, str(path), problem))
         return
+    # What the sandbox must find unchanged, taken before the check: a change after the check shows in the sandbox.
+    held = integrity.fingerprint(integrity.held_paths(kata.suite_dir, kata.folder))
     installation = integrity.check()
     if installation.problem:
         yield GradeFinished(error_result(kata_id, str(path), installation.problem))
@@ -157,7 +159,7 @@ def grade_iter(
     selection = Selection(
         perf, tuple(sorted(tasks)) if tasks is not None else None, tuple(sorted(tests)) if tests is not None else None
     )
-    run = GradingRun(kata, path, selection, cancel)
+    run = GradingRun(kata, path, selection, cancel, held)
     run.notices += installation.notices
     try:
         yield from run.execute()
@@ -260,7 +262,14 @@ class GradingRun:
     """One grade: its run folder and token, the sandbox sessions it starts one after the
     other, the results they report, and the final sweep."""
 
-    def __init__(self, kata: KataDef, impl: Path, selection: Selection, cancel: threading.Event | None):
+    def __init__(
+        self,
+        kata: KataDef,
+        impl: Path,
+        selection: Selection,
+        cancel: threading.Event | None,
+        grader_files: dict[str, str] | None = None,
+    ):
         self.kata = kata
         self.impl = impl
         self.selection = selection
@@ -279,7 +288,8 @@ class GradingRun:
         self.cancelled = False
         self.crashed: dict[str, str] = {}  # nodeid -> the short reason, for each test whose process crashed
         self.notices: list[str] = []
-        self.grader_files = integrity.fingerprint(integrity.held_paths(kata.suite_dir, kata.folder))
+        self.barren_sessions = 0  # sessions in a row that ended without a test result
+        self.grader_files = grader_files  # what the sandbox must find unchanged (integrity.fingerprint)
         self.violations = 0  # events out of order: ignored
         self.sessions = 0
         self._output = bytearray()
@@ -290,10 +300,12 @@ class GradingRun:
             if self.sessions and self._grader_changed():
                 return
             session = self._start_session()
+            results = len(self.results)
             try:
                 outcome = yield from self._drive(session)
             finally:
                 self._end_session(session)
+            self.barren_sessions = self.barren_sessions + 1 if len(self.results) == results else 0
             if outcome is not Outcome.TEST_LOST or not self._remaining():
                 return
             reason = self._same_crashes()
@@ -418,6 +430,8 @@ class GradingRun:
             if session.current is not None:
                 yield TestFinished(self._record_crash(session.current, session))
                 return Outcome.TEST_LOST
+            if session.phase is Phase.RUNNING and self.barren_sessions < SAME_CRASHES_LIMIT - 1:
+                return Outcome.TEST_LOST  # killed between tests (from outside): a fresh sandbox runs the rest
             self.load_error = self._early_death_message(session)
             return Outcome.LOAD_FAILED
         if time.monotonic() >= session.deadline:
@@ -578,10 +592,10 @@ class GradingRun:
     # --- the result --------------------------------------------------------------------------
 
     def result(self) -> Result:
-        if self.load_error:
-            return error_result(self.kata.id, str(self.impl), self.load_error)
-        if self.cancelled:
-            return error_result(self.kata.id, str(self.impl), "grading was cancelled")
+        if self.load_error or self.cancelled:
+            failed = error_result(self.kata.id, str(self.impl), self.load_error or "grading was cancelled")
+            failed.notices = self._run_notices()  # a forgery is said even when nothing could be graded
+            return failed
         tests = [self.results.get(n) or _not_run(t) for n, t in self.tests.items() if t.selected]
         tasks = [self._task_result(task.id, tests) for task in self.kata.tasks]
         run_level_leak = any(not f.test for f in self.findings)
