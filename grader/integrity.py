@@ -111,10 +111,11 @@ def planted_hooks() -> str:
             if path.is_file() and not _same(path, listed.get(path.name, "")):
                 return str(path)
     # One found elsewhere on the path (PYTHONPATH, the current folder) ran when this interpreter started.
-    trusted = [Path(sysconfig.get_paths()["stdlib"]).resolve(), *(folder.resolve() for folder in folders)]
+    trusted = {Path(sysconfig.get_paths()["stdlib"]).resolve(), *(folder.resolve() for folder in folders)}
     for name in ("sitecustomize", "usercustomize"):
         file = getattr(sys.modules.get(name), "__file__", None)
-        if isinstance(file, str) and Path(file).resolve().parent not in trusted:
+        # The folder it was found in (Debian's is a link from the standard library to /etc).
+        if isinstance(file, str) and Path(os.path.abspath(file)).parent.resolve() not in trusted:
             return file
     from packaging.utils import canonicalize_name
 
