@@ -72,8 +72,14 @@ def attack_source(name: str) -> str:
     return STARTER.read_text() + PRELUDE + "\n" + (ATTACKS / f"{name}.py").read_text()
 
 
+WHEEL_ENV = "KATA_TAMPER_WHEEL"  # a wheel of this checkout built already (.ci/run builds one for every pass)
+
+
 def build_wheel(shared: Path) -> Path:
-    """The project's wheel, built once for every worker of this test session."""
+    """The project's wheel, built once for every worker of this test session (or $KATA_TAMPER_WHEEL)."""
+    given = os.environ.get(WHEEL_ENV)
+    if given and Path(given).is_file():
+        return Path(given)
     shared.mkdir(parents=True, exist_ok=True)
     with open(shared / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -153,7 +159,7 @@ class Install:
                     shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
                     if name in dirs:
                         dirs.remove(name)
-                elif path.is_file() and not path.is_symlink() and not filecmp.cmp(path, original, shallow=False):
+                elif path.is_file() and not path.is_symlink() and not filecmp.cmp(path, original):  # size, mtime
                     found.append(f"~ {path.relative_to(self.venv)}")
                     shutil.copy2(original, path)
         for folder, _dirs, files in os.walk(self.pristine):
