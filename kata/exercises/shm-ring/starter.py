@@ -1,8 +1,9 @@
-"""The `shm-ring` kata: a ring buffer in shared memory, guarded by semaphores.
+"""The `shm-ring` kata: a ring buffer in shared memory, fast and robust.
 
-Read the spec first (`kata show shm-ring`): the layout, the three semaphores, the rules.
+Read the spec first (`kata show shm-ring`): the layout, one lock per side, the
+doorbells, what a death leaves behind, and the ctypes recipe for a robust mutex.
 Run `kata grade shm-ring` after each step; every task is graded on its own.
-You need: mmap, struct, posix_ipc (segment, `empty`, `full`) and sysv_ipc (the lock).
+You need: mmap, ctypes, posix_ipc (the segment and the two doorbell semaphores).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import zlib
 
 
 def ring_key(name: str) -> int:
-    """The System V key of ring `name`'s lock (given: the grader finds a leaked lock by it).
+    """The System V key of ring `name` (given: the grader finds a leaked System V object by it).
 
-    Use it if your lock is a System V semaphore (task 5 wants one); do not change it.
+    Only if you use a System V object; do not change it.
     """
     return (zlib.crc32(name.encode()) & 0x7FFFFFFF) or 1
 
@@ -22,7 +23,7 @@ class RingBuffer:
     """A bounded FIFO of messages (bytes of 0..slot_size) shared by unrelated processes.
 
     Everything the ring creates is named after `name`: the segment is `name`, the POSIX
-    semaphores `name + <suffix>` (e.g. name + ".empty"), a System V lock uses `ring_key(name)`.
+    semaphores `name + <suffix>` (e.g. name + ".data"); the locks live inside the segment.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -30,8 +31,8 @@ class RingBuffer:
 
     @classmethod
     def create(cls, name: str, slots: int, slot_size: int) -> RingBuffer:
-        """Create the segment and the semaphores and initialise them (empty = slots, full = 0,
-        lock = 1, head = tail = 0). FileExistsError if a ring named `name` exists."""
+        """Create the segment and the semaphores and initialise them (counters at 0, the two
+        robust locks, bells at 0). FileExistsError if a ring named `name` exists."""
         raise NotImplementedError
 
     @classmethod
@@ -42,12 +43,23 @@ class RingBuffer:
 
     def put(self, data: bytes, timeout: float | None = None) -> None:
         """Append one message; block while the ring is full. ValueError if len(data) > slot_size.
-        TimeoutError after `timeout` seconds (None: wait forever; 0: never wait, not even for the lock)."""
+        TimeoutError after `timeout` seconds (None: wait forever; 0: never wait, not even for a lock)."""
         raise NotImplementedError
 
     def get(self, timeout: float | None = None) -> bytes:
         """Remove and return the oldest message; block while the ring is empty.
-        TimeoutError after `timeout` seconds (None: wait forever; 0: never wait, not even for the lock)."""
+        TimeoutError after `timeout` seconds (None: wait forever; 0: never wait, not even for a lock)."""
+        raise NotImplementedError
+
+    def put_many(self, messages: list[bytes], timeout: float | None = None) -> int:
+        """Append the messages in order, as many at a time as fit; return how many were put
+        (all, unless the timeout expired after some went in). TimeoutError if none could be put;
+        ValueError, before anything is put, if one is larger than slot_size."""
+        raise NotImplementedError
+
+    def get_many(self, max_count: int, timeout: float | None = None) -> list[bytes]:
+        """Remove and return the oldest messages: at least 1 (wait up to `timeout` for it), at most
+        `max_count`, as many as are there. ValueError if max_count < 1."""
         raise NotImplementedError
 
     def close(self) -> None:
