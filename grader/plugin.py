@@ -36,6 +36,7 @@ from typing import IO, Any, NoReturn
 import pytest
 
 from grader import explain, hygiene, integrity, interrupts, ledger, proctree, protocol
+from grader.baseline_process import BaselineClient
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
 from grader.explain import Verdict
@@ -70,9 +71,10 @@ STATE = pytest.StashKey[TestState]()
 class GradingPlugin:
     """One grading session's plugin: its hooks, its fixtures, and the run's configuration."""
 
-    def __init__(self, config: SandboxConfig, key: bytes, unfenced: str = ""):
+    def __init__(self, config: SandboxConfig, key: bytes, unfenced: str = "", baselines: BaselineClient | None = None):
         self.config = config
         self.unfenced = unfenced
+        self.baselines = baselines  # times perf baselines away from the learner's code (grader/baseline_process.py)
         self.kata_def: KataDef = load_kata(config.kata)
         self.folder = config.folder
         self.events = EventSender(self.folder.events, config.session, key)

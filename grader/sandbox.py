@@ -19,7 +19,9 @@ re-parented to the runner, where code that signals its parent would reach
 `kata grade` itself. It leads a process group of its own, so a signal the
 learner's code sends to "its group" never reaches the supervisor, and it is
 fenced (grader/fence.py): no process of the learner's can signal the runner, or
-every process of the user at once (kill(-1)).
+every process of the user at once (kill(-1)). The supervisor also starts the
+baseline process (grader/baseline_process.py) when the test process first asks
+for a baseline: forked from the supervisor, it never saw the learner's code.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from __future__ import annotations
 import os
 import resource
 import select
+import socket
 import sys
 from typing import NoReturn
 
-from grader import fence, hygiene, proctree
+from grader import baseline_process, fence, hygiene, proctree
+from grader.baseline_process import BaselineClient
 from grader.channel import EventSender
 from grader.protocol import Handover, PytestExit
 
@@ -59,13 +63,14 @@ def pytest_args(suite_dir: str) -> list[str]:
     ]
 
 
-def run_pytest(handover: Handover, unfenced: str = "") -> int:
+def run_pytest(handover: Handover, unfenced: str = "", baselines: socket.socket | None = None) -> int:
     """The suite under the grading plugin, in this process: pytest's exit status."""
     import pytest
 
     from grader.plugin import GradingPlugin
 
-    plugin = GradingPlugin(handover.config, handover.key, unfenced)
+    client = BaselineClient(baselines) if baselines is not None else None
+    plugin = GradingPlugin(handover.config, handover.key, unfenced, client)
     return int(pytest.main(pytest_args(handover.config.suite_dir), plugins=[plugin]))
 
 
@@ -80,7 +85,7 @@ def fence_off(runner: int) -> str:
     return ""
 
 
-def run_tests(handover: Handover, runner: int, supervisor: int) -> NoReturn:
+def run_tests(handover: Handover, runner: int, supervisor: int, baselines: socket.socket) -> NoReturn:
     """In the forked test process: tied to the supervisor, fenced, limits, then pytest; never returns."""
     config = handover.config
     status = PYTEST_FAILED_TO_START
@@ -95,7 +100,7 @@ def run_tests(handover: Handover, runner: int, supervisor: int) -> NoReturn:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         proctree.become_subreaper()
-        status = run_pytest(handover, unfenced)
+        status = run_pytest(handover, unfenced, baselines)
     except OSError as err:  # the runner shows the last line of output as the reason
         print(f"the grading sandbox cannot start the tests: {err}", file=sys.stderr)
     finally:
@@ -104,11 +109,14 @@ def run_tests(handover: Handover, runner: int, supervisor: int) -> NoReturn:
         os._exit(status)
 
 
-def supervise(handover: Handover, child: int) -> int:
+def supervise(handover: Handover, child: int, baselines: socket.socket, runner: int) -> int:
+    """Report the test process's end; start the baseline process when the test process first
+    asks for it (on `baselines`); when the runner closes stdin, kill the run and wait for it."""
     config = handover.config
     events = EventSender(config.folder.events, config.session, handover.key)
     me = os.getpid()
     control_closed = False
+    waiting: socket.socket | None = baselines
     while True:
         for pid, status in proctree.reap_any():
             if pid == child:
@@ -118,11 +126,37 @@ def supervise(handover: Handover, child: int) -> int:
                     pass
         if control_closed and not proctree.children(me):
             return 0
-        ready, _, _ = select.select([0], [], [], 0.05)
-        if ready and not control_closed and os.read(0, 64) == b"":
+        watched = [0] if waiting is None else [0, waiting.fileno()]
+        ready, _, _ = select.select(watched, [], [], 0.05)
+        if waiting is not None and waiting.fileno() in ready:
+            start_baselines(waiting, handover, runner)  # or the test process closed its end
+            waiting = None
+        if 0 in ready and not control_closed and os.read(0, 64) == b"":
             # The runner is done (or gone): nothing of this run may outlive us.
             control_closed = True
             hygiene.kill_run(config.token)
+
+
+def start_baselines(sock: socket.socket, handover: Handover, runner: int) -> None:
+    """Fork the baseline process (grader/baseline_process.py) to serve the request waiting on `sock`."""
+    try:
+        asked = sock.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        asked = False
+    if asked and os.fork() == 0:
+        status = 1
+        try:
+            proctree.die_with_parent(os.getppid())
+            os.setpgid(0, 0)
+            fence_off(runner)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.close(devnull)
+            baseline_process.serve(sock, handover.config.suite_dir, handover.config.grader_files or {})
+            status = 0
+        finally:
+            os._exit(status)
+    sock.close()
 
 
 def main(handover_fd: int) -> int:
@@ -136,7 +170,10 @@ def main(handover_fd: int) -> int:
     import grader.plugin  # noqa: F401  imported once here, before the fork, for a faster start
 
     supervisor, runner = os.getpid(), os.getppid()
+    tests_end, supervisor_end = socket.socketpair()  # the test process's requests for baselines
     child = os.fork()
     if child == 0:
-        run_tests(handover, runner, supervisor)
-    return supervise(handover, child)
+        supervisor_end.close()
+        run_tests(handover, runner, supervisor, tests_end)
+    tests_end.close()
+    return supervise(handover, child, supervisor_end, runner)
