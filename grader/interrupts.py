@@ -30,6 +30,18 @@ def stops_a_test(exc: BaseException) -> bool:
     return not isinstance(exc, Exception)
 
 
+def from_the_test(tb: TracebackType | None, suite_dir: str, impl_path: str) -> TracebackType | None:
+    """`tb` from the first frame of the suite or of the learner's file on: pytest's and
+    pluggy's own frames above it say nothing to the learner."""
+    start = tb
+    while start is not None:
+        file = start.tb_frame.f_code.co_filename
+        if file == impl_path or file.startswith(suite_dir + os.sep):
+            return start
+        start = start.tb_next
+    return tb
+
+
 def where(tb: TracebackType | None, impl_path: str) -> str:
     """ "at impl.py:41 in child_to_parent" (the innermost frame of the learner's file), or
     where else it was raised."""

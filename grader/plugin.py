@@ -260,7 +260,8 @@ class GradingPlugin:
         message = message if when == "call" else f"(during test {when}) {message}"
         state = item.stash[STATE]
         if state.failure is None:
-            _, details = explain.exception(exc, exc.__traceback__, self.config.impl, self.kata_def.memory_limit_mb)
+            tb = interrupts.from_the_test(exc.__traceback__, self.config.suite_dir, self.config.impl)
+            _, details = explain.exception(exc, tb, self.config.impl, self.kata_def.memory_limit_mb)
             state.failure = Verdict("fail", message, details)
         raise pytest.fail.Exception(message, pytrace=False) from None
 

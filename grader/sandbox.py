@@ -26,6 +26,7 @@ for a baseline: forked from the supervisor, it never saw the learner's code.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import select
@@ -39,6 +40,7 @@ from grader.channel import EventSender
 from grader.protocol import Handover, PytestExit
 
 PYTEST_FAILED_TO_START = 4
+HIGH_FD = 200  # where the test process keeps the baseline process's socket
 
 
 def pytest_args(suite_dir: str) -> list[str]:
@@ -69,9 +71,17 @@ def run_pytest(handover: Handover, unfenced: str = "", baselines: socket.socket 
 
     from grader.plugin import GradingPlugin
 
-    client = BaselineClient(baselines) if baselines is not None else None
+    client = BaselineClient(_out_of_the_way(baselines)) if baselines is not None else None
     plugin = GradingPlugin(handover.config, handover.key, unfenced, client)
     return int(pytest.main(pytest_args(handover.config.suite_dir), plugins=[plugin]))
+
+
+def _out_of_the_way(sock: socket.socket) -> socket.socket:
+    """`sock` moved to a high fd (still closed on exec), so that the learner's first fd is the
+    one it would be without the grader's (reports name fds by number)."""
+    high = fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
+    sock.close()
+    return socket.socket(fileno=high)
 
 
 def fence_off(runner: int) -> str:
