@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -106,37 +107,46 @@ def test_the_handover_survives_its_pipe_which_is_then_closed():
         os.fstat(fd)
 
 
-def test_run_folders_are_private_and_in_the_users_own_parent(tmp_path, monkeypatch):
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+@pytest.fixture
+def short_folder():
+    """A folder of ours with a short path (run folders hold a socket: sun_path is 108 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="kata-t-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_run_folders_are_private_and_in_the_users_own_parent(short_folder, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_folder))
     folder = p.RunFolder.make("ab12cd34")
-    try:
-        assert folder.root.parent == runtime / "ipc-kata"
-        for path in (folder.root.parent, folder.root):
-            assert stat.S_IMODE(path.stat().st_mode) == 0o700 and path.stat().st_uid == os.getuid()
-        assert folder.root.name.startswith("kata-ab12cd34-") and folder.scratch.is_dir() and folder.escapes.is_dir()
-    finally:
-        shutil.rmtree(folder.root)
+    assert folder.root.parent == short_folder / "ipc-kata"
+    for path in (folder.root.parent, folder.root):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700 and path.stat().st_uid == os.getuid()
+    assert folder.root.name.startswith("kata-ab12cd34-") and folder.scratch.is_dir() and folder.escapes.is_dir()
+    assert len(str(folder.events)) <= p.SOCKET_PATH_MAX
 
 
-def test_a_parent_someone_else_could_enter_is_not_used(tmp_path, monkeypatch):
-    """A runtime folder open to others is skipped; a squatted temp-dir parent gives way to a fresh private one."""
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o777)
+def test_a_parent_someone_else_could_enter_or_a_link_is_not_used(short_folder, monkeypatch):
+    """A runtime folder open to others is skipped; a link planted where the temp-dir parent goes too."""
+    runtime = short_folder / "rt"
+    runtime.mkdir()
     runtime.chmod(0o777)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    temp = tmp_path / "temp"
+    temp = short_folder / "tmp"
     temp.mkdir()
-    (temp / f"ipc-kata-{os.getuid()}").symlink_to(tmp_path)  # a link planted where the parent goes
+    (temp / f"ipc-kata-{os.getuid()}").symlink_to(short_folder)
     monkeypatch.setattr(p.tempfile, "tempdir", str(temp))
     parent = p.private_parent()
-    try:
-        assert parent.parent == temp and parent.name.startswith(f"ipc-kata-{os.getuid()}-"), parent
-        assert stat.S_IMODE(parent.stat().st_mode) == 0o700 and not parent.is_symlink()
-        assert not (runtime / "ipc-kata").exists()
-    finally:
-        parent.rmdir()
+    assert not (runtime / "ipc-kata").exists()
+    assert parent.parent != temp and not parent.is_symlink(), parent
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o700 and parent.stat().st_uid == os.getuid()
+
+
+def test_a_runtime_folder_too_long_for_a_socket_path_is_not_used(short_folder, monkeypatch):
+    deep = short_folder / ("x" * 90)
+    deep.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    parent = p.private_parent()
+    assert deep not in parent.parents and len(str(parent)) + p.RUN_PATH_ROOM <= p.SOCKET_PATH_MAX
 
 
 # --- the runner's state machine --------------------------------------------------------------
