@@ -592,9 +592,10 @@ class GradingRun:
     # --- the result --------------------------------------------------------------------------
 
     def result(self) -> Result:
+        notices = self.notices + self._run_notices()
         if self.load_error or self.cancelled:
             failed = error_result(self.kata.id, str(self.impl), self.load_error or "grading was cancelled")
-            failed.notices = self._run_notices()  # a forgery is said even when nothing could be graded
+            failed.notices = notices  # a forgery is said even when nothing could be graded
             return failed
         tests = [self.results.get(n) or _not_run(t) for n, t in self.tests.items() if t.selected]
         tasks = [self._task_result(task.id, tests) for task in self.kata.tasks]
@@ -620,15 +621,15 @@ class GradingRun:
             tests=tests,
             perf=self.perf_figures,
             hygiene=self.findings,
-            notices=hygiene.notices() + self.notices + self._run_notices(),
+            notices=hygiene.notices() + notices,
         )
 
     def _run_notices(self) -> list[str]:
         notices = []
         if self.unfenced:
             notices.append(
-                f"the learner's processes could not be fenced off the grader's ({self.unfenced}): code that kills "
-                "its parent or every process of the user can end this grade"
+                f"the grader could not fence itself off from your code's processes ({self.unfenced}): code that "
+                "kills the grader or every process of yours can end this grade"
             )
         ignored = len(self.receiver.rejected) + self.violations
         if ignored:
