@@ -118,14 +118,8 @@ class GradingPlugin:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The learner's module, imported once the suite's modules are: nothing of the
-        learner's runs before the grader's own code is in place, and that code is the one
-        the runner checked when the grade began (another process may have changed it since)."""
-        if self.config.grader_files is not None:
-            held = integrity.held_paths(Path(self.config.suite_dir), self.kata_def.folder)
-            changed = integrity.changed_since(self.config.grader_files, held)
-            if changed:
-                message = f"the grader's files were changed while this grade ran: {', '.join(changed[:3])}"
-                self._abort(protocol.LoadError(message), "the suite was changed")
+        learner's runs before the grader's own code is in place."""
+        self._check_held_files()
         me = os.getpid()
         before = set(proctree.children(me))
         try:
@@ -142,6 +136,17 @@ class GradingPlugin:
             )
             self._abort(protocol.LoadError(message), "the implementation forked at import")
         self.events.send(protocol.Loaded())
+
+    def _check_held_files(self) -> None:
+        """The suite just collected and kata.yaml are those the runner checked when the grade
+        began: another process may have changed them since."""
+        if self.config.grader_files is None:
+            return
+        held = integrity.held_paths(Path(self.config.suite_dir), self.kata_def.folder)
+        changed = integrity.changed_since(self.config.grader_files, held)
+        if changed:
+            message = f"the grader's files were changed while this grade ran: {', '.join(changed[:3])}"
+            self._abort(protocol.LoadError(message), "the suite was changed")
 
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
