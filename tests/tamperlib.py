@@ -7,9 +7,10 @@ venv per worker, graded through its `kata grade` as a learner would, and put bac
 to its pristine files after each attack (`Install.restore` says what the attack
 had changed, which proves it did its part).
 
-An attack file is the pipe kata's starter, then PRELUDE (`_record()` writes the
-pid and the run's token next to the file; `_site()` and `_grader()` find the
-installation), then the attack's body from tests/tamper/<name>.py.
+An attack file is the pipe kata's starter, then PRELUDE (zoolib's `_record_pid()`
+writes the pid and the run's token next to the file; `_site()` and `_grader()` find
+the installation; `FORGER` and `_forge_events()` are what attacks plant or send), then
+the attack's body from tests/tamper/<name>.py.
 """
 
 from __future__ import annotations
@@ -27,23 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from katalib import ROOT
+from zoolib import RECORD_PID
 
 STARTER = ROOT / "kata" / "exercises" / "pipe" / "starter.py"
 ATTACKS = ROOT / "tests" / "tamper"
 # What the grader and `kata grade` import, pinned to the versions this environment runs.
 DEPENDENCIES = ("pytest", "posix_ipc", "sysv_ipc", "psutil", "pyyaml", "platformdirs")
 
-PRELUDE = '''
-import os as _os, sys as _sys
-
-
-def _record():
-    """This process's pid and the run's token, next to this file."""
-    folder = _os.path.dirname(__file__)
-    with open(_os.path.join(folder, "pids"), "a") as f:
-        f.write(f"{_os.getpid()}\\n")
-    with open(_os.path.join(folder, "token"), "w") as f:
-        f.write(_os.environ.get("KATA_RUN_TOKEN", ""))
+PRELUDE = (
+    RECORD_PID
+    + '''
+import sys as _sys
 
 
 def _site():
@@ -65,7 +60,37 @@ try:
 except Exception:
     pass
 """
+
+_TASK_1 = [
+    "test_child_to_parent_small",
+    "test_child_to_parent_empty",
+    "test_child_to_parent_binary",
+    "test_child_to_parent_larger_than_pipe_buffer",
+    "test_child_to_parent_many_calls",
+]
+
+
+def _forge_events(events_path, current=None):
+    """Events in the old protocol's plain JSON (all a process without the run's key can send):
+    task 1's tests started and passed, the session ended; for sessions 1 to 5."""
+    import json, socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        for session in range(1, 6):
+            events = []
+            for name in _TASK_1:
+                nodeid = f"test_pipe.py::{name}"
+                if name != current:
+                    events.append({"ev": "test_start", "nodeid": nodeid})
+                result = {"name": name, "task": 1, "status": "pass", "nodeid": nodeid}
+                events.append({"ev": "test_result", "result": result, "perf": [], "hygiene": []})
+            events.append({"ev": "session_end"})
+            for event in events:
+                try:
+                    sock.sendto(json.dumps({"v": 1, "session": session, **event}).encode(), events_path)
+                except OSError:
+                    pass
 '''
+)
 
 
 def attack_source(name: str) -> str:
@@ -195,19 +220,3 @@ def finish(proc: subprocess.Popen[str], timeout: float = 240) -> Graded:
     except ValueError:
         result = {"status": "?", "message": f"no JSON: {out[-500:]!r}"}
     return Graded(proc.returncode, result, err)
-
-
-def processes_with(name: str, value: str) -> list[int]:
-    """Live processes of ours whose environment holds name=value."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found

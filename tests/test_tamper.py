@@ -25,18 +25,18 @@ from pathlib import Path
 
 import pytest
 from tamperlib import (
+    PRELUDE,
     STARTER,
     Graded,
     Install,
     attack_source,
     build_wheel,
     finish,
-    processes_with,
     remove_runtime,
     runtime_of,
 )
 
-from grader import ipc_objects
+from grader import ipc_objects, proctree
 
 NOT_IMPLEMENTED = "is not implemented yet"
 PLANTED = "a startup hook was planted"
@@ -117,7 +117,7 @@ def env_attack(attack: Attack, folder: Path) -> dict[str, str]:
     """An environment that points Python and pytest at a folder of planted modules."""
     planted = folder / "planted"
     planted.mkdir()
-    forger = attack_source("skip").split('FORGER = """')[1].split('"""')[0]
+    forger = PRELUDE.split('FORGER = """')[1].split('"""')[0]
     module = "sitecustomize.py" if attack.name == "env_sitecustomize" else "zz_env_plugin.py"
     (planted / module).write_text(forger)
     return {"PYTHONPATH": str(planted), "PYTEST_PLUGINS": "zz_env_plugin", **attack.env}
@@ -153,7 +153,7 @@ def slowed(seconds: float, every_call: bool) -> str:
 
 def assert_left_nothing(homes: list[Path], tokens: list[str]) -> None:
     for home in homes:
-        assert not processes_with("KATA_HOME", str(home)), f"processes of the grade in {home} still there"
+        assert not proctree.marked("KATA_HOME", str(home)), f"processes of the grade in {home} still there"
         runs = runtime_of(home) / "ipc-kata"
         left = list(runs.iterdir()) if runs.exists() else []
         remove_runtime(home)

@@ -5,5 +5,5 @@ for _folder in (_os.path.join(_grader(), "suites"), _os.path.join(_grader(), "su
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     raise NotImplementedError

@@ -17,7 +17,7 @@ def _plant_and_crash():
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     if payload == b"hello through a pipe":
         _plant_and_crash()
     raise NotImplementedError

@@ -4,5 +4,5 @@ with open(_os.path.join(_site(), "sitecustomize.py"), "w") as _f:
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     raise NotImplementedError

@@ -18,5 +18,5 @@ _plant()
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     raise NotImplementedError

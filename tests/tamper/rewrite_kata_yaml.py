@@ -9,5 +9,5 @@ with open(_path, "w") as _f:
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     raise NotImplementedError

@@ -18,5 +18,5 @@ _rewrite()
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     raise NotImplementedError

@@ -4,6 +4,6 @@ import time
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     _os.kill(_os.getpid(), signal.SIGINT)
     time.sleep(5)

@@ -3,7 +3,7 @@ import pytest
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     pytest.skip("nothing to see")
 
 

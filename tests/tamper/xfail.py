@@ -3,5 +3,5 @@ import pytest
 
 
 def child_to_parent(payload):
-    _record()
+    _record_pid()
     pytest.xfail("known")
