@@ -35,7 +35,7 @@ from typing import IO, Any, NoReturn
 
 import pytest
 
-from grader import explain, hygiene, integrity, interrupts, ledger, proctree, protocol
+from grader import baseline_process, explain, hygiene, integrity, interrupts, ledger, proctree, protocol
 from grader.baseline_process import BaselineClient
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
@@ -364,7 +364,9 @@ class GradingPlugin:
 
     @pytest.fixture
     def perf(self, request: pytest.FixtureRequest) -> PerfRecorder:
-        return PerfRecorder(self.kata_def, request.node.name, request.node.stash[STATE].perf)
+        """Same-run perf checks whose baselines run in the baseline process (grader/baseline_process.py)."""
+        baseline_process.CLIENT = self.baselines
+        return _PerfElsewhere(self.kata_def, request.node.name, request.node.stash[STATE].perf)
 
     @pytest.fixture
     def forks(self) -> Callable[[], int]:
@@ -379,6 +381,14 @@ class GradingPlugin:
         procs = PythonProcesses(self.config.impl)
         yield procs
         procs.kill_all()
+
+
+class _PerfElsewhere(PerfRecorder):
+    """grader.perf's recorder, handed each baseline as one to run in the baseline process."""
+
+    def check(self, metric_name: str, learner: Any, baseline: Any, *args: Any, **kwargs: Any) -> PerfFigure:
+        figure: PerfFigure = super().check(metric_name, learner, baseline_process.elsewhere(baseline), *args, **kwargs)
+        return figure
 
 
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers

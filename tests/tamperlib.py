@@ -33,6 +33,7 @@ from zoolib import RECORD_PID
 STARTER = ROOT / "kata" / "exercises" / "pipe" / "starter.py"
 ATTACKS = ROOT / "tests" / "tamper"
 # What the grader and `kata grade` import, pinned to the versions this environment runs.
+TASK_1 = ("pipe", "--task", "1", "--no-perf")  # what an attack's grade runs: five quick tests
 DEPENDENCIES = ("pytest", "posix_ipc", "sysv_ipc", "psutil", "pyyaml", "platformdirs")
 
 PRELUDE = (
@@ -93,8 +94,9 @@ def _forge_events(events_path, current=None):
 )
 
 
-def attack_source(name: str) -> str:
-    return STARTER.read_text() + PRELUDE + "\n" + (ATTACKS / f"{name}.py").read_text()
+def attack_source(name: str, base: Path = STARTER) -> str:
+    """The attack file: `base` (the pipe starter, or a reference), the prelude, the attack's body."""
+    return base.read_text() + PRELUDE + "\n" + (ATTACKS / f"{name}.py").read_text()
 
 
 WHEEL_ENV = "KATA_TAMPER_WHEEL"  # a wheel of this checkout built already (.ci/run builds one for every pass)
@@ -155,21 +157,24 @@ class Install:
         _pip("--python", python, "install", "--no-deps", str(wheel))
         shutil.copytree(self.venv, self.pristine, symlinks=True)
 
-    def start(self, impl: Path, home: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """`kata grade pipe --impl IMPL --task 1 --no-perf --json`, as a learner would, started.
-        Its runtime folder (`runtime_of(home)`) is a short path: its run folders hold a socket."""
+    def start(
+        self, impl: Path, home: Path, env: dict[str, str] | None = None, grade: tuple[str, ...] = TASK_1
+    ) -> subprocess.Popen[str]:
+        """`kata grade pipe --impl IMPL --task 1 --no-perf --json` (or `grade` for the part after
+        `kata grade`), as a learner would, started. Its runtime folder (`runtime_of(home)`) is a
+        short path: its run folders hold a socket."""
         home.mkdir(parents=True, exist_ok=True)
         runtime = runtime_of(home)
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "KATA_"))}
         full = {**clean, "KATA_HOME": str(home), "XDG_RUNTIME_DIR": str(runtime), "PYTHONDONTWRITEBYTECODE": "1"}
         full.update(env or {})
-        command = [str(self.venv / "bin" / "kata"), "grade", "pipe", "--impl", str(impl), "--task", "1"]
-        return subprocess.Popen(
-            [*command, "--no-perf", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full
-        )
+        command = [str(self.venv / "bin" / "kata"), "grade", *grade, "--impl", str(impl), "--json"]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full)
 
-    def grade(self, impl: Path, home: Path, env: dict[str, str] | None = None) -> Graded:
-        return finish(self.start(impl, home, env))
+    def grade(
+        self, impl: Path, home: Path, env: dict[str, str] | None = None, grade: tuple[str, ...] = TASK_1
+    ) -> Graded:
+        return finish(self.start(impl, home, env, grade))
 
     def restore(self) -> list[str]:
         """Put the venv back as installed; what differed (relative paths: "+ added", "~ changed", "- removed")."""

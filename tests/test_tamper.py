@@ -197,6 +197,20 @@ def test_an_attack_never_reads_pass_nor_reaches_another_grade(install, tmp_path,
         assert any("not signed" in notice for notice in concurrent.result.get("notices", [])), str(concurrent)
 
 
+def test_slowing_os_read_in_its_own_process_does_not_slow_the_baseline(install, tmp_path):
+    """A ring slow on purpose that also slows os.read where a pipe baseline used to be timed: the
+    baseline runs in the baseline process, so the ring is still too slow."""
+    ring = Path(__file__).resolve().parent.parent / "solutions" / "shm_ring.py"
+    impl = write(tmp_path / "attack", "impl.py", attack_source("perf_patch_ring", ring))
+    graded = install.grade(impl, tmp_path / "home", grade=("shm-ring", "--task", "4"))
+    assert_left_nothing([tmp_path / "home"], [])
+    assert graded.status == "fail", str(graded)
+    throughput = next(t for t in graded.result["tests"] if t["name"] == "test_throughput")
+    assert throughput["status"] == "fail" and throughput["message"].startswith("too slow: "), str(graded)
+    figures = {f["name"]: f for f in graded.result["perf"]}
+    assert not figures["ring_64b_vs_pipe"]["passed"], figures
+
+
 def test_the_throwaway_install_grades_the_reference_and_refuses_a_changed_file(install, tmp_path):
     """The install itself is sound (a pass is possible), and its check is live."""
     solution = Path(__file__).resolve().parent.parent / "solutions" / "pipe.py"
