@@ -100,10 +100,11 @@ ATTACKS = [
 
 
 @pytest.fixture(scope="module")
-def install(tmp_path_factory, worker_id):
+def install(tmp_path_factory):
     """This worker's throwaway install (the wheel is built once for the whole session)."""
-    wheel = build_wheel(tmp_path_factory.getbasetemp().parent / "tamper-wheel")
-    return Install(tmp_path_factory.mktemp(f"install-{worker_id}"), wheel)
+    session = tmp_path_factory.getbasetemp()  # under xdist, a worker's: its parent is the session's
+    wheel = build_wheel((session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session) / "tamper-wheel")
+    return Install(tmp_path_factory.mktemp("install"), wheel)
 
 
 def write(folder: Path, name: str, source: str) -> Path:
