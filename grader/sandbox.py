@@ -5,8 +5,10 @@ Process tree of a grade (docs/architecture.md, "Processes of a grade"):
 
     runner (kata grade / TUI)          child subreaper, reaps what reaches it
       └─ sandbox supervisor            new session, child subreaper, reaps
-           └─ pytest test process      rlimits, child subreaper, runs the suite
-                └─ the learner's children ...
+           ├─ pytest test process      dies with the supervisor, own group, fenced, rlimits,
+           │    │                      child subreaper, runs the suite
+           │    └─ the learner's children ...
+           └─ baseline process         on the test process's first perf request: fenced
 
 The supervisor exists so that the learner's code, running in the test process,
 can kill its parent (`os.kill(os.getppid(), SIGKILL)`) without touching the
