@@ -256,7 +256,9 @@ def _git_changes(root: Path) -> tuple[list[str], str]:
     except (OSError, subprocess.TimeoutExpired) as err:
         return [], f"git is not available ({err})"
     if done.returncode != 0:
-        return [], f"{root} is not a git checkout"
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        why = said[0].removeprefix("fatal: ") if said else f"exit status {done.returncode}"
+        return [], f"git cannot tell what changed in {root} ({why})"
     changed = []
     for record in done.stdout.decode(errors="replace").split("\0"):
         if len(record) < 4:
