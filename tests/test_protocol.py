@@ -225,3 +225,65 @@ def test_a_load_error_ends_the_session_with_its_message(machine):
     _, outcome = feed(run, session, p.Hello(1), p.LoadError("impl.py:1: boom"), p.Loaded())
     assert outcome is Outcome.LOAD_FAILED
     assert run.result().message == "impl.py:1: boom"
+
+
+def test_a_session_cut_short_between_tests_makes_the_grade_an_error(machine):
+    run, session = machine
+    interrupt = "KeyboardInterrupt while the grader's code ran (after your code returned)"
+    feed(run, session, p.Hello(1), p.Collected((SMALL, OTHER)), p.Loaded(), p.TestStart(SMALL.nodeid))
+    feed(run, session, p.SessionEnd(interrupt), p.PytestExit(2 << 8))
+    steps = run._check(session)
+    cut = next(steps)
+    assert isinstance(cut, TestFinished) and cut.result.status == "fail"
+    assert cut.result.message == f"the test did not run to its end: {interrupt} cut the session short"
+    with pytest.raises(StopIteration) as stop:
+        next(steps)
+    assert stop.value.value is Outcome.INTERRUPTED
+    result = run.result()
+    assert (result.status, result.exit_code) == ("error", 2)
+    assert result.message.startswith(f"the grade was cut short by {interrupt}: 1 of 2 tests did not run")
+    assert [(t.name, t.status) for t in result.tests] == [("test_small", "fail"), ("test_other", "error")]
+
+
+def test_a_session_that_ends_with_a_test_unreported_is_cut_short_too(machine):
+    run, session = machine
+    feed(run, session, p.Hello(1), p.Collected((SMALL,)), p.Loaded(), p.TestStart(SMALL.nodeid), p.SessionEnd())
+    session.exit_status = 0
+    assert next(iter(run._check(session))).result.status == "fail"
+    assert run.result().status == "error"
+
+
+def test_the_supervisor_killed_mid_test_is_a_failure_that_says_so(machine):
+    run, session = machine
+    test_process = subprocess.Popen(["true"])
+    test_process.wait()  # gone, as the supervisor's death takes it along (PR_SET_PDEATHSIG)
+    feed(run, session, p.Hello(test_process.pid), p.Collected((SMALL, OTHER)), p.Loaded(), p.TestStart(SMALL.nodeid))
+    session.proc.kill()  # the stand-in supervisor dies before it could report the test process's end
+    session.proc.wait()
+    crash = next(run._check(session))
+    assert crash.result.status == "fail", crash.result
+    assert f"(pid {session.proc.pid}, the grader's supervisor) was killed during this test" in crash.result.message
+
+
+def test_identical_crashes_stop_the_restarts_and_the_rest_is_not_run(machine):
+    run, _ = machine
+    tests = tuple(p.TestDescription(f"t.py::test_{n}", f"test_{n}", 1, 5.0, True) for n in range(5))
+    run.tests = {t.nodeid: t for t in tests}
+    for test in tests[:3]:
+        run.crashed[test.nodeid] = "the caller's code killed its parent (the grader's supervisor)"
+        run._record(TestResult(test.name, 1, "fail", "killed", nodeid=test.nodeid))
+    reason = run._same_crashes()
+    assert reason == "the caller's code killed its parent (the grader's supervisor)"
+    given_up = [event.result for event in run._give_up(reason)]
+    assert [t.name for t in given_up] == ["test_3", "test_4"] and all(t.status == "fail" for t in given_up)
+    assert given_up[0].message.startswith(f"not run: {reason} in each of the 3 tests before this one")
+
+
+def test_a_crash_among_other_results_does_not_stop_the_restarts(machine):
+    run, _ = machine
+    tests = tuple(p.TestDescription(f"t.py::test_{n}", f"test_{n}", 1, 5.0, True) for n in range(3))
+    run.tests = {t.nodeid: t for t in tests}
+    run.crashed[tests[0].nodeid] = run.crashed[tests[2].nodeid] = "the test process ended (killed by SIGKILL)"
+    for test in tests:
+        run._record(TestResult(test.name, 1, "fail", "x", nodeid=test.nodeid))
+    assert run._same_crashes() == ""
