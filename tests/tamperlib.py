@@ -99,6 +99,7 @@ def attack_source(name: str, base: Path = STARTER) -> str:
     return base.read_text() + PRELUDE + "\n" + (ATTACKS / f"{name}.py").read_text()
 
 
+RUNTIMES = "/tmp"  # where runtime folders go: a short path (the install fixture gives one of its own)
 WHEEL_ENV = "KATA_TAMPER_WHEEL"  # a wheel of this checkout built already (.ci/run builds one for every pass)
 
 
@@ -203,18 +204,11 @@ class Install:
 
 
 def runtime_of(home: Path) -> Path:
-    """A grade's $XDG_RUNTIME_DIR: made once per home, short (/tmp/kata-rt-*), 0700."""
+    """A grade's $XDG_RUNTIME_DIR: one per home, with a short path (`home/runtime` links to it)."""
     link = home / "runtime"
     if not link.exists():
-        link.symlink_to(tempfile.mkdtemp(prefix="kata-rt-", dir="/tmp"))
+        link.symlink_to(tempfile.mkdtemp(prefix="rt-", dir=RUNTIMES))
     return link.resolve()
-
-
-def remove_runtime(home: Path) -> None:
-    link = home / "runtime"
-    if link.is_symlink():
-        shutil.rmtree(link.resolve(), ignore_errors=True)
-        link.unlink()
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 240) -> Graded:

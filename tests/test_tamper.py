@@ -18,12 +18,15 @@ Each attack's grade runs task 1 of the pipe kata only (five tests), so the zoo s
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import tamperlib
 from tamperlib import (
     PRELUDE,
     STARTER,
@@ -32,7 +35,6 @@ from tamperlib import (
     attack_source,
     build_wheel,
     finish,
-    remove_runtime,
     runtime_of,
 )
 
@@ -100,11 +102,21 @@ ATTACKS = [
 
 
 @pytest.fixture(scope="module")
-def install(tmp_path_factory):
-    """This worker's throwaway install (the wheel is built once for the whole session)."""
+def install(tmp_path_factory, monkeypatch_module):
+    """This worker's throwaway install (the wheel is built once for the whole session), and a
+    short folder of its own for the grades' runtime folders, removed afterwards."""
     session = tmp_path_factory.getbasetemp()  # under xdist, a worker's: its parent is the session's
     wheel = build_wheel((session.parent if os.environ.get("PYTEST_XDIST_WORKER") else session) / "tamper-wheel")
-    return Install(tmp_path_factory.mktemp("install"), wheel)
+    runtimes = tempfile.mkdtemp(prefix="kata-rt-", dir="/tmp")
+    monkeypatch_module.setattr(tamperlib, "RUNTIMES", runtimes)
+    yield Install(tmp_path_factory.mktemp("install"), wheel)
+    shutil.rmtree(runtimes, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 def write(folder: Path, name: str, source: str) -> Path:
@@ -156,9 +168,7 @@ def assert_left_nothing(homes: list[Path], tokens: list[str]) -> None:
     for home in homes:
         assert not proctree.marked("KATA_HOME", str(home)), f"processes of the grade in {home} still there"
         runs = runtime_of(home) / "ipc-kata"
-        left = list(runs.iterdir()) if runs.exists() else []
-        remove_runtime(home)
-        assert not left, f"run folders left: {left}"
+        assert not runs.exists() or not list(runs.iterdir()), f"run folders left: {list(runs.iterdir())}"
     for token in filter(None, tokens):
         for folder in (ipc_objects.POSIX_SHM_DIR, ipc_objects.POSIX_MQ_DIR):
             left = [entry for entry in os.listdir(folder) if f"kata_{token}_" in entry]
