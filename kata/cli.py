@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from grader.catalog import CatalogError
 from kata.errors import UserError
@@ -23,12 +24,33 @@ COMMAND_MODULES = (
     "kata.commands.progress",
     "kata.commands.quiz",
     "kata.commands.watch",
+    "kata.commands.next",
     "kata.commands.dev",
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with bad usage in one line (no usage block) and "did you mean" for a
+    mistyped verb or choice. Sub-parsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (`{self.prog} --help` shows the usage)", file=sys.stderr)
+        sys.exit(2)
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        choices = action.choices
+        if choices is not None and value not in choices:
+            from kata.wording import did_you_mean
+
+            names = [str(c) for c in choices]
+            what = action.option_strings[0] if action.option_strings else str(action.metavar or action.dest).strip("<>")
+            raise argparse.ArgumentError(
+                None, f"unknown {what} {value!r};{did_you_mean(str(value), names)} choose from {', '.join(names)}"
+            )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kata",
         description="Interview prep for Unix IPC: quiz, katas and a grader. Run with no arguments to open the app.",
     )

@@ -19,11 +19,11 @@ def kata_home() -> Path:
     return Path(platformdirs.user_data_dir("ipc-kata", appauthor=False))
 
 
-def workspace_dir(override: str | os.PathLike | None = None) -> Path:
+def workspace_dir(override: str | os.PathLike[str] | None = None) -> Path:
     return Path(override).expanduser() if override else kata_home() / "workspace"
 
 
-def workspace_file(kata_id: str, override: str | os.PathLike | None = None) -> Path:
+def workspace_file(kata_id: str, override: str | os.PathLike[str] | None = None) -> Path:
     return workspace_dir(override) / f"{module_name(kata_id)}.py"
 
 

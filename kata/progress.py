@@ -15,9 +15,12 @@ Why it is built this way (DESIGN §6):
   and every write is one short `BEGIN IMMEDIATE` transaction.
 - The schema version is `PRAGMA user_version`; `MIGRATIONS[n]` takes a version-n
   file to n+1, so an older file is upgraded in place, never re-created.
-- A file that is not ours (not SQLite, another program's database, a newer
-  version, damaged pages) raises `ProgressError` with one line, before anything is
-  written to it: what the learner recorded is never silently overwritten.
+- One policy for a file that cannot be written (damaged pages, another program's
+  database, a newer version, a read-only folder): `open()`, for verbs that record,
+  raises `ProgressError` with one line before anything is written; `open_readable()`,
+  for verbs that only read, gives an in-memory copy of what can be read
+  (`kata.salvage`), with `problem` saying what is wrong, and refuses writes.
+  Only a confirmed `kata progress repair` replaces the file, after keeping a copy.
 
 Times are stored as UTC epoch seconds and handed out as aware UTC datetimes; every
 method that records something takes `at=` so tests can move the clock.
@@ -26,9 +29,10 @@ method that records something takes `at=` so tests can move the clock.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,13 +102,65 @@ MIGRATIONS: tuple[str, ...] = (
         details TEXT NOT NULL
     );
     """,
+    # 2 -> 3: answers the learner counted right themselves (a synonym the bank did not
+    # accept), and the log of answers taken back (undo) or overridden, with the original.
+    """
+    ALTER TABLE reviews ADD COLUMN overridden INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        question TEXT NOT NULL,
+        review TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-TABLES = ("attempts", "hints", "reviews", "cards", "mocks")
+TABLES = ("attempts", "hints", "reviews", "cards", "mocks", "corrections")
+
+REPAIR = "`kata progress repair` keeps a copy and rebuilds it from what can be read"
+MOVE_ASIDE = "`kata progress repair` moves it aside and starts a new store"
+
+
+# kind -> (what a recording verb adds, what a reading verb adds)
+ADVICE: dict[str, tuple[str, str]] = {
+    "damaged": (f"it was not touched: {REPAIR}", f"showing what could be read ({REPAIR})"),
+    "foreign": (f"it was not touched: {MOVE_ASIDE}, or set KATA_HOME", f"showing nothing ({MOVE_ASIDE})"),
+    "newer": ("it was not touched: upgrade ipc-kata", "showing what this version can read"),
+    "read-only": (
+        "`kata list`, `kata stats` and `kata progress export` still work (make it writable, or set KATA_HOME)",
+        "showing what is recorded, recording nothing",
+    ),
+    "busy": ("try again", "try again"),
+    "unusable": ("check the path, or set KATA_HOME", "showing nothing recorded"),
+}
 
 
 class ProgressError(UserError):
-    """The progress file is damaged, foreign or unusable. One line; the file is left as it was."""
+    """The progress file cannot be used for recording. `kind` says why: damaged,
+    foreign, newer, read-only, busy or unusable. The message (one line) is what a verb
+    that records says when it refuses; `warning()` is what a verb that reads says."""
+
+    def __init__(self, kind: str, path: Path, reason: str = ""):
+        self.kind = kind
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.what()}; nothing was recorded; {ADVICE[kind][0]}")
+
+    def what(self) -> str:
+        """What is wrong, without advice."""
+        p, why = self.path, self.reason
+        return {
+            "damaged": f"the progress store {p} is damaged ({why})",
+            "foreign": f"{p} is not an ipc-kata progress store (another program's SQLite database)",
+            "newer": f"{p} was written by a newer ipc-kata ({why})",
+            "read-only": f"the progress store {p} is read-only ({why})",
+            "busy": f"the progress store {p} is busy (locked by another kata process)",
+        }.get(self.kind, f"cannot use the progress store {p}: {why}")
+
+    def warning(self) -> str:
+        """What a verb that only reads says before showing what could be read."""
+        return f"{self.what()}; {ADVICE[self.kind][1]}"
 
 
 # --- records -----------------------------------------------------------------
@@ -150,6 +206,8 @@ class Review:
     seconds: float = 0.0
     mode: str = ""  # practice, drill, mistakes, mock
     at: datetime | None = None  # None when recording: now
+    overridden: bool = False  # graded wrong, counted right by the learner ("I typed a synonym")
+    id: int | None = None  # in the store; None before it is recorded
 
 
 @dataclass(frozen=True)
@@ -158,7 +216,7 @@ class CardState:
 
     question: str
     due: datetime
-    card: dict
+    card: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -173,7 +231,7 @@ class MockRecord:
     total: int
     kata: str | None
     kata_status: str | None
-    details: dict
+    details: dict[str, Any]
 
 
 # --- time ----------------------------------------------------------------------
@@ -202,30 +260,36 @@ def from_epoch(value: float) -> datetime:
 class ProgressStore:
     """One open connection to the progress file. Cheap to open; close it when done."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path):
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, refusal: ProgressError | None = None):
         self._conn = conn
         self.path = path
         # One connection may serve the TUI's thread and a grading worker thread.
         self._lock = threading.RLock()
+        # Set on a store opened for reading that cannot be written: every write raises it.
+        self._refusal = refusal
+        self.problem: str | None = None  # what a reading verb warns about (None: nothing wrong)
+        self.unreadable: list[str] = []  # what could not be read, one line each
 
     @classmethod
     def open(cls, path: Path | None = None) -> ProgressStore:
-        """Open (creating it and its folder if missing) and upgrade the store."""
-        if path is None:
-            from kata.paths import progress_db
-
-            path = progress_db()
-        path = Path(path)
+        """Open for recording (creating it and its folder if missing) and upgrade the store.
+        Anything that would stop a write (damage, a foreign or newer file, a read-only
+        folder) raises ProgressError here, before the file is touched."""
+        path = _default_path(path)
+        read_only = _read_only_reason(path)
+        if read_only:
+            raise ProgressError("read-only", path, read_only)
         _check_header(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as err:
-            raise ProgressError(f"cannot open the progress store {path}: {_reason(err)}") from None
+            raise ProgressError("unusable", path, f"cannot open it: {_reason(err)}") from None
         store = cls(conn, path)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             store._check_ours()
+            store._check_intact()
             store._migrate()
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -239,6 +303,50 @@ class ProgressStore:
             raise
         return store
 
+    @classmethod
+    def open_readable(cls, path: Path | None = None) -> ProgressStore:
+        """Open for reading only: the store itself when it can be recorded to, else an
+        in-memory copy of what can be read from it, whose `problem` says what is wrong
+        and whose writes raise the ProgressError that `open()` raised. The file is not
+        created, changed or locked."""
+        path = _default_path(path)
+        try:
+            return cls.open(path) if path.exists() else cls._copy(path, {})
+        except ProgressError as err:
+            if err.kind == "busy":
+                raise
+            refusal = err
+        if not path.exists():  # a folder that cannot be created: nothing recorded yet
+            store = cls._copy(path, {})
+            store._refusal = refusal
+            return store
+        from kata.salvage import salvage
+
+        found = salvage(path)
+        store = cls._copy(path, found.rows)
+        store._refusal = refusal
+        store.problem = refusal.warning()
+        store.unreadable = found.unreadable
+        return store
+
+    @classmethod
+    def _copy(cls, path: Path, rows: dict[str, list[dict[str, Any]]]) -> ProgressStore:
+        """An in-memory store (current schema) holding `rows`; its `path` names the file they came from."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        store = cls(conn, path)
+        store._migrate()
+        store.insert_rows(rows)
+        return store
+
+    def insert_rows(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Add rows as read from a store (`kata.salvage`); one the schema rejects is left out."""
+        with self._write() as conn:
+            for table, items in rows.items():
+                for item in items:
+                    columns = ", ".join(item)
+                    marks = ", ".join("?" for _ in item)
+                    conn.execute(f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})", tuple(item.values()))
+
     def close(self) -> None:
         self._conn.close()
 
@@ -250,7 +358,7 @@ class ProgressStore:
 
     @property
     def schema_version(self) -> int:
-        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     # --- opening ---------------------------------------------------------------
 
@@ -266,15 +374,15 @@ class ProgressStore:
         if version == 0 and app_id == 0 and not tables:
             return  # brand new (or empty) file
         if app_id != APPLICATION_ID:
-            raise ProgressError(
-                f"{self.path} is not an ipc-kata progress store (another program's SQLite database); "
-                "it was not touched: set KATA_HOME to another folder or move the file away"
-            )
+            raise ProgressError("foreign", self.path)
         if version > SCHEMA_VERSION:
-            raise ProgressError(
-                f"{self.path} was written by a newer ipc-kata (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}); it was not touched: upgrade ipc-kata"
-            )
+            raise ProgressError("newer", self.path, f"schema {version}, this one knows {SCHEMA_VERSION}")
+
+    def _check_intact(self) -> None:
+        """Refuse a file with damaged pages before writing to it (a few ms for years of answers)."""
+        verdict = self._conn.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict is not None and verdict[0] != "ok":
+            raise ProgressError("damaged", self.path, "it fails SQLite's integrity check")
 
     def _migrate(self) -> None:
         """Apply the missing migrations, each in its own transaction. Another
@@ -294,6 +402,8 @@ class ProgressStore:
             self.store = store
 
         def __enter__(self) -> sqlite3.Connection:
+            if self.store._refusal is not None:
+                raise self.store._refusal
             self.store._lock.acquire()
             try:
                 self.store._conn.execute("BEGIN IMMEDIATE")
@@ -302,7 +412,7 @@ class ProgressStore:
                 raise _damaged(self.store.path, err) from None
             return self.store._conn
 
-        def __exit__(self, exc_type, exc, tb) -> None:
+        def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
             conn = self.store._conn
             try:
                 if exc_type is None:
@@ -323,7 +433,7 @@ class ProgressStore:
         concurrent writers queue on busy_timeout instead of deadlocking."""
         return ProgressStore._Write(self)
 
-    def _query(self, sql: str, params: tuple | list = (), *, rows: bool = False) -> list:
+    def _query(self, sql: str, params: Sequence[Any] = (), *, rows: bool = False) -> list[Any]:
         """Run a read; `rows=True` gives sqlite3.Row (by column name) instead of tuples."""
         with self._lock:
             try:
@@ -336,11 +446,14 @@ class ProgressStore:
 
     # --- kata attempts ---------------------------------------------------------------
 
-    def record_attempt(self, result: Any, *, at: datetime | None = None) -> Attempt:
-        """Store a grader `Result`: status, tasks passed/total, perf ratios, duration, file."""
+    def record_attempt(self, result: Any, *, at: datetime | None = None, complete: bool | None = None) -> Attempt:
+        """Store a grader `Result`: status, tasks passed/total, perf ratios, duration, file.
+        `complete=False` marks a grade of only some tests (`-k`), which is never a pass of
+        the kata; by default a grade is complete unless a non-perf task was left out."""
         tasks = list(getattr(result, "tasks", []) or [])
         passed = sum(1 for t in tasks if t.status == "pass")
-        complete = not any(t.status == "skipped" and not getattr(t, "perf", False) for t in tasks)
+        if complete is None:
+            complete = not any(t.status == "skipped" and not getattr(t, "perf", False) for t in tasks)
         perf = tuple(
             PerfRecord(p.name, float(p.value), p.unit, float(p.ratio), float(p.threshold), bool(p.passed))
             for p in getattr(result, "perf", []) or []
@@ -363,7 +476,7 @@ class ProgressStore:
                 ),
             )
         return Attempt(
-            cursor.lastrowid,
+            _inserted(cursor),
             result.kata,
             from_epoch(when),
             result.status,
@@ -411,7 +524,7 @@ class ProgressStore:
 
     # --- quiz reviews and scheduling state ----------------------------------------
 
-    def record_review(self, review: Review, *, card: dict | None = None, due: datetime | None = None) -> int:
+    def record_review(self, review: Review, *, card: dict[str, Any] | None = None, due: datetime | None = None) -> int:
         """Store one answer and, in the same transaction, the question's new
         scheduling state (`card`, fsrs `Card.to_dict()`, due at `due`)."""
         when = to_epoch(review.at)
@@ -431,12 +544,8 @@ class ProgressStore:
                 ),
             )
             if card is not None:
-                conn.execute(
-                    "INSERT INTO cards (question, due, card) VALUES (?, ?, ?)"
-                    " ON CONFLICT (question) DO UPDATE SET due = excluded.due, card = excluded.card",
-                    (review.question, to_epoch(due) if due is not None else when, json.dumps(card)),
-                )
-        return int(cursor.lastrowid)
+                self._put_card(conn, review.question, json.dumps(card), to_epoch(due) if due is not None else when)
+        return _inserted(cursor)
 
     def reviews(
         self, question: str | None = None, *, since: datetime | None = None, limit: int | None = None
@@ -464,9 +573,58 @@ class ProgressStore:
                 r["seconds"],
                 r["mode"],
                 from_epoch(r["at"]),
+                bool(r["overridden"]),
+                r["id"],
             )
             for r in self._rows(sql, params)
         ]
+
+    def undo_review(self, review_id: int, *, before: CardState | None, at: datetime | None = None) -> None:
+        """Take answer `review_id` back (Anki's undo): it leaves the reviews, so nothing counts
+        it, for the corrections log, and the question's schedule returns to `before`
+        (None: the question was never answered)."""
+        with self._write() as conn:
+            original = self._correct(conn, review_id, "undo", at)
+            conn.execute("DELETE FROM reviews WHERE id = ?", (review_id,))
+            if before is None:
+                conn.execute("DELETE FROM cards WHERE question = ?", (original["question"],))
+            else:
+                self._put_card(conn, original["question"], json.dumps(before.card), to_epoch(before.due))
+
+    def override_review(
+        self, review_id: int, *, rating: int, card: dict[str, Any], due: datetime | None, at: datetime | None = None
+    ) -> None:
+        """Count answer `review_id` right although it was graded wrong ("I typed a synonym"):
+        the review is marked `overridden`, keeps the answer given, takes `rating`, and the
+        question's schedule becomes `card`; the original is kept in the corrections log."""
+        with self._write() as conn:
+            original = self._correct(conn, review_id, "override", at)
+            conn.execute(
+                "UPDATE reviews SET correct = 1, overridden = 1, rating = ? WHERE id = ?", (int(rating), review_id)
+            )
+            self._put_card(conn, original["question"], json.dumps(card), to_epoch(due) if due else original["at"])
+
+    def _correct(self, conn: sqlite3.Connection, review_id: int, kind: str, at: datetime | None) -> dict[str, Any]:
+        """Log a correction of review `review_id` with the review as it was; return that review."""
+        cursor = conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        row = cursor.execute("SELECT * FROM reviews WHERE id = ?", (review_id,)).fetchone()
+        if row is None:
+            raise UserError(f"there is no answer {review_id} to {kind}")
+        original = dict(row)
+        conn.execute(
+            "INSERT INTO corrections (at, kind, question, review) VALUES (?, ?, ?, ?)",
+            (to_epoch(at), kind, original["question"], json.dumps(original)),
+        )
+        return original
+
+    @staticmethod
+    def _put_card(conn: sqlite3.Connection, question: str, card: str, due: float) -> None:
+        conn.execute(
+            "INSERT INTO cards (question, due, card) VALUES (?, ?, ?)"
+            " ON CONFLICT (question) DO UPDATE SET due = excluded.due, card = excluded.card",
+            (question, due, card),
+        )
 
     def review_count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM reviews")[0][0])
@@ -523,7 +681,7 @@ class ProgressStore:
         score: float,
         correct: int,
         total: int,
-        details: dict,
+        details: dict[str, Any],
         kata: str | None = None,
         kata_status: str | None = None,
         at: datetime | None = None,
@@ -536,7 +694,7 @@ class ProgressStore:
                 (when, float(duration), float(score), int(correct), int(total), kata, kata_status, json.dumps(details)),
             )
         return MockRecord(
-            int(cursor.lastrowid),
+            _inserted(cursor),
             from_epoch(when),
             float(duration),
             float(score),
@@ -553,20 +711,21 @@ class ProgressStore:
 
     # --- whole store -------------------------------------------------------------------
 
-    def export(self) -> dict:
-        """Everything recorded, as JSON-ready data (times as ISO 8601 UTC)."""
-        data: dict[str, Any] = {"schema": self.schema_version, "path": str(self.path)}
+    def export(self) -> dict[str, Any]:
+        """Everything recorded, as JSON-ready data (times as ISO 8601 UTC). `unreadable`
+        lists what could not be read from a damaged file (see `open_readable`)."""
+        data: dict[str, Any] = {"schema": self.schema_version, "path": str(self.path), "unreadable": self.unreadable}
         for table in TABLES:
             rows = []
             for row in self._rows(f"SELECT * FROM {table} ORDER BY rowid"):
                 item = dict(row)
-                for key in ("perf", "card", "details"):
+                for key in ("perf", "card", "details", "review"):
                     if key in item and isinstance(item[key], str):
                         item[key] = json.loads(item[key])
                 for key in ("at", "due"):
                     if key in item and item[key] is not None:
                         item[key] = from_epoch(item[key]).isoformat()
-                for key in ("correct", "complete"):
+                for key in ("correct", "complete", "overridden"):
                     if key in item and table != "mocks":
                         item[key] = bool(item[key])
                 rows.append(item)
@@ -586,7 +745,7 @@ class ProgressStore:
             finally:
                 dest.close()
         except sqlite3.Error as err:
-            raise ProgressError(f"cannot back up the progress store to {target}: {_reason(err)}") from None
+            raise UserError(f"cannot back up the progress store to {target}: {_reason(err)}") from None
         return target
 
     def reset(self, *, backup: bool = True, at: datetime | None = None) -> Path | None:
@@ -608,7 +767,7 @@ class ProgressStore:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _rows(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self._query(sql, params, rows=True)
 
 
@@ -646,11 +805,42 @@ def _mock(row: sqlite3.Row) -> MockRecord:
     )
 
 
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a migration into statements (executescript would commit our transaction)."""
     for part in script.split(";"):
         if part.strip():
             yield part.strip()
+
+
+def _default_path(path: Path | None) -> Path:
+    if path is None:
+        from kata.paths import progress_db
+
+        return progress_db()
+    return Path(path)
+
+
+def _read_only_reason(path: Path) -> str:
+    """Why the store cannot be written where it is, or "". SQLite in WAL mode writes files
+    next to the store, so its folder must be writable too, even to read a live store."""
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            return "the file cannot be written"
+        if not os.access(path.parent, os.W_OK):
+            return f"its folder {path.parent} cannot be written"
+        return ""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        return f"{folder} cannot be written"
+    return ""
 
 
 def _check_header(path: Path) -> None:
@@ -661,14 +851,11 @@ def _check_header(path: Path) -> None:
     except FileNotFoundError:
         return
     except IsADirectoryError:
-        raise ProgressError(f"the progress store {path} is a directory, not a file") from None
+        raise ProgressError("unusable", path, "it is a directory, not a file") from None
     except OSError as err:
-        raise ProgressError(f"cannot read the progress store {path}: {err.strerror}") from None
+        raise ProgressError("unusable", path, f"cannot read it: {err.strerror}") from None
     if head and head != SQLITE_HEADER:
-        raise ProgressError(
-            f"{path} is damaged or not a progress store (not an SQLite database); it was not touched: "
-            "move it away (or set KATA_HOME) to start afresh"
-        )
+        raise ProgressError("damaged", path, "not an SQLite database")
 
 
 def _damaged(path: Path, err: BaseException) -> ProgressError:
@@ -678,12 +865,11 @@ def _damaged(path: Path, err: BaseException) -> ProgressError:
         return err
     if isinstance(err, sqlite3.OperationalError):
         if "locked" in str(err) or "busy" in str(err):
-            return ProgressError(f"the progress store {path} is busy (locked by another kata process); try again")
-        return ProgressError(f"cannot use the progress store {path}: {_reason(err)}")
-    return ProgressError(
-        f"the progress store {path} is damaged ({_reason(err)}); it was not touched: "
-        "move it away (or set KATA_HOME) to start afresh"
-    )
+            return ProgressError("busy", path)
+        if "readonly" in str(err) or "read-only" in str(err):
+            return ProgressError("read-only", path, _reason(err))
+        return ProgressError("unusable", path, _reason(err))
+    return ProgressError("damaged", path, _reason(err))
 
 
 def _reason(err: BaseException) -> str:

@@ -18,22 +18,31 @@ from kata.errors import UserError
 from kata.paths import workspace_file
 
 
+class WorkExists(UserError):
+    """The workspace file exists: starting again needs `force`. The message is the CLI's;
+    the app asks instead (its own words), so it catches this one."""
+
+    def __init__(self, path: Path, kata_id: str):
+        self.path = path
+        super().__init__(
+            f"{path} already exists and holds your work; it was not touched "
+            f"(`kata start {kata_id} --force` replaces it and keeps a backup)"
+        )
+
+
 @dataclass(frozen=True)
 class Started:
     path: Path
     backup: Path | None  # where the previous file went, when `force` replaced one
 
 
-def start_kata(kata: KataDef, *, workspace: str | os.PathLike | None = None, force: bool = False) -> Started:
+def start_kata(kata: KataDef, *, workspace: str | os.PathLike[str] | None = None, force: bool = False) -> Started:
     """Copy the kata's starter to the workspace file and return where it went."""
     target = workspace_file(kata.id, workspace)
     backup = None
     if target.exists():
         if not force:
-            raise UserError(
-                f"{target} already exists and holds your work; it was not touched "
-                f"(`kata start {kata.id} --force` replaces it and keeps a backup)"
-            )
+            raise WorkExists(target, kata.id)
         backup = target.with_name(f"{target.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
         os.replace(target, backup)
     try:
@@ -44,7 +53,7 @@ def start_kata(kata: KataDef, *, workspace: str | os.PathLike | None = None, for
     return Started(target, backup)
 
 
-def kata_state(kata: KataDef, passed: bool, *, workspace: str | os.PathLike | None = None) -> str:
+def kata_state(kata: KataDef, passed: bool, *, workspace: str | os.PathLike[str] | None = None) -> str:
     """`passing`, `started` or `not started`, as the kata list shows it."""
     if passed:
         return "passing"

@@ -167,7 +167,7 @@ def test_version_1_file_is_migrated_keeping_everything(version_1_file):
         assert store.reviews()[0].answer == "2"
         store.record_mock(duration=1, score=1, correct=1, total=1, details={})  # the new table exists
     with ProgressStore.open(version_1_file) as store:  # and reopening is a no-op
-        assert store.counts() == {"attempts": 1, "hints": 1, "reviews": 1, "cards": 1, "mocks": 1}
+        assert store.counts() == {"attempts": 1, "hints": 1, "reviews": 1, "cards": 1, "mocks": 1, "corrections": 0}
 
 
 # --- damaged and foreign files ------------------------------------------------------------
@@ -232,9 +232,13 @@ def test_cli_reports_a_damaged_store_in_one_line(home, capsys):
 
     home.mkdir(parents=True)
     (home / "progress.db").write_text("garbage")
-    assert main(["progress", "export"]) == 2
+    assert main(["hint", "pipe"]) == 2  # a verb that records refuses
     err = capsys.readouterr().err
     assert err.startswith("kata: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert main(["progress", "export"]) == 0  # a verb that reads warns, then shows what it can
+    captured = capsys.readouterr()
+    assert captured.err.startswith("kata: warning: ") and captured.err.count("\n") == 1
+    assert json.loads(captured.out)["unreadable"] == ["the file is not an SQLite database"]
 
 
 # --- concurrent writers -------------------------------------------------------------------

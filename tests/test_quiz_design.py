@@ -244,7 +244,7 @@ async def test_tui_write_reveal_tick(bank, store):
         assert (review.rating, review.answer) == (fsrs.Rating.Hard, "covered: 0 2\nnotes: 1 socket\nd")
         await pilot.press("enter")
         assert quiz.asked.question.id == "pipes-1" and not quiz.query("#design")
-        await pilot.press("1")  # any choice: the next question is answered as usual
+        await pilot.press("1", "enter")  # any choice, then Enter: the next question is answered as usual
         assert [r.question for r in store.reviews()] == ["pipes-1", "design-1"]  # newest first
 
 

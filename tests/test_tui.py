@@ -14,6 +14,8 @@ import psutil
 import pytest
 from rich.syntax import Syntax
 from textual.widgets import DataTable, OptionList, Static
+from textual.widgets._data_table import ColumnKey
+from textual.widgets._footer import FooterKey
 
 from grader.catalog import load_kata
 from kata.progress import ProgressStore
@@ -21,6 +23,7 @@ from kata.quiz.bank import load_bank
 from kata.quiz.session import QuizSession
 from kata.tui.app import KataApp
 from kata.tui.code import CodeScreen
+from kata.tui.confirm import ConfirmScreen
 from kata.tui.grade import GradeScreen
 from kata.tui.help import HelpScreen
 from kata.tui.kata import KataScreen
@@ -81,6 +84,10 @@ def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
+def footer_keys(app) -> list[str]:
+    return [key.key for key in app.screen.query(FooterKey)]
+
+
 def live_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
 
@@ -120,8 +127,11 @@ async def test_kata_start_hint_edit_and_locked_solution(store, workspace):
         await pilot.press("s")
         assert workspace.read_text() == PIPE.starter_path.read_text()
         assert "started" in text_of(screen, "#kata-status")
-        await pilot.press("s")  # never over existing work
-        assert workspace.read_text() == PIPE.starter_path.read_text()
+        workspace.write_text("my work\n")
+        await pilot.press("s")  # never over existing work without a yes
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert workspace.read_text() == "my work\n"
         await pilot.press("n")
         assert store.hints_revealed("pipe") == 1
         assert text_of(screen, "#hints").startswith(f"Hint 1/{len(PIPE.hints())}")
@@ -181,9 +191,18 @@ async def test_grade_failing_file_shows_its_message_in_full(store, workspace):
         first = grade.result.tests[0]
         assert first.message and first.message.strip() in text_of(grade, "#test-detail")
         await pilot.press("down")
-        assert grade.result.tests[1].name in text_of(grade, "#test-detail")
+        chosen = grade.result.tests[1].name
+        assert chosen in text_of(grade, "#test-detail")
         assert text_of(grade, "#grade-status").startswith("FAIL 0/4 tasks")
         assert store.attempts("pipe")[0].status == "fail"
+        everything = len(grade.result.tests)
+        await pilot.press("r")  # re-runs the highlighted test alone (issue 17, item 15)
+        await wait_for(pilot, lambda: grade.result is not None and len(grade.result.tests) == 1)
+        assert grade.result.tests[0].name == chosen
+        assert grade.query_one(DataTable).row_count == everything, "the other tests stay in the list"
+        assert chosen in text_of(grade, "#grade-status")
+        [rerun, full] = store.attempts("pipe")
+        assert full.complete and not rerun.complete, "a re-run of one test is a partial attempt"
 
 
 async def test_cancelled_grade_leaves_no_process(store, tmp_path):
@@ -196,10 +215,15 @@ async def test_cancelled_grade_leaves_no_process(store, tmp_path):
         grade = app.screen
         await wait_for(pilot, lambda: grade.query_one(DataTable).row_count == 1)
         await wait_for(pilot, lambda: len(live_children()) >= 3)  # sandbox, test process, its child
+        await wait_for(pilot, lambda: "c" in footer_keys(app))  # the footer is redrawn on idle
         await pilot.press("c")
         await wait_for(pilot, lambda: grade.result is not None)
         assert grade.result.message == "grading was cancelled"
         assert text_of(grade, "#grade-status").startswith("Cancelled")
+        await wait_for(pilot, lambda: "c" not in footer_keys(app), timeout=10)  # nothing to cancel after the run
+        table = grade.query_one(DataTable)
+        assert "cancelled" in str(table.get_cell_at((0, 0)))
+        assert table.columns[ColumnKey("status")].width >= len("cancelled"), "the cell shows the whole word"
         await wait_for(pilot, lambda: app.jobs.running == 0)
         assert live_children() == []
         assert store.attempts() == []
@@ -228,13 +252,13 @@ def one_of_each_kind():
 
 
 def keys_for_right_answer(q) -> list[str]:
-    """The keystrokes that answer `q` correctly (choices unshuffled)."""
+    """The keystrokes that answer `q` correctly (choices unshuffled): pick, then Enter."""
     if q.kind in ("choice", "code"):
-        return [str(q.correct[0] + 1)]
+        return [str(q.correct[0] + 1), "enter"]
     if q.kind == "multi":
         return [str(i + 1) for i in q.correct] + ["enter"]
     if q.kind == "truefalse":
-        return ["t" if q.truth else "f"]
+        return ["t" if q.truth else "f", "enter"]
     if q.kind == "short":
         return [*q.accepted[0], "enter"]
     keys, current = [], list(range(len(q.choices)))  # order: bring each item up with `[`
@@ -281,10 +305,10 @@ async def test_quiz_wrong_answer_and_dont_know_teach(store):
         await pilot.pause()
         quiz = app.screen
         wrong = next(i for i in range(len(choice.choices)) if i not in choice.correct)
-        await pilot.press(str(wrong + 1))
+        await pilot.press(str(wrong + 1), "enter")
         assert text_of(quiz, "#feedback").startswith("Wrong.")
         assert f"The answer: {choice.answer_text()}" in text_of(quiz, "#feedback")
-        await pilot.press("enter", "d")
+        await pilot.press("enter", "ctrl+d")
         assert text_of(quiz, "#feedback").startswith("Wrong.")
         assert [r.correct for r in store.reviews()] == [False, False]
 
@@ -297,9 +321,9 @@ async def test_mock_interview_countdown_and_scorecard(store):
         quiz = app.screen
         assert isinstance(quiz, QuizScreen) and quiz.mock is not None
         assert "left" in text_of(quiz, "#quiz-progress")
-        await pilot.press("d", "enter", "escape")  # one question given up, then stop answering
-        assert f"`{quiz.mock.kata}`" in text_of(quiz, "#prompt")
-        await pilot.press("s")  # skip the kata
+        await pilot.press("ctrl+d", "enter", "escape")  # one question given up, then stop answering
+        assert f"`{quiz.mock.kata}`" in text_of(quiz, "#quiz-progress")
+        await pilot.press("escape")  # skip the kata
         card = text_of(quiz, "#prompt")
         assert "Mock interview scorecard" in card and "Score: 0%" in card
         assert len(store.mocks()) == 1
@@ -362,3 +386,33 @@ async def test_autograde_regrades_on_save(store, workspace):
         await pilot.press("escape", "a")
         assert "auto-grade off" in text_of(kata, "#kata-status")
         await wait_for(pilot, lambda: app.jobs.running == 0)
+
+
+def test_a_timed_out_test_shows_what_each_process_waited_for_and_the_evidence():
+    from grader.report import BlockedProcess, TimeoutDiagnosis
+    from grader.report import TestResult as GradedTest  # not collected by pytest
+    from kata.tui.grade import test_detail
+
+    parent = BlockedProcess(
+        pid=810,
+        role="test process",
+        command="python",
+        state="blocked in wait4()",
+        stack=["pipe.py:26 in child_to_parent   <- your code"],
+        waits_for="wait4(): waits for child 812 to exit",
+    )
+    diagnosis = TimeoutDiagnosis(
+        pattern="cycle",
+        sentence="A deadlock: ...",
+        confidence="certain",
+        deadlock=True,
+        evidence=["pid 810 waits for child 812", "pid 812 waits to write pipe 4411"],
+        unreadable=["pid 9: syscall"],
+    )
+    test = GradedTest(
+        name="test_x", task=1, status="timeout", message="timed out", blocked=[parent], diagnosis=diagnosis
+    )
+    shown = test_detail(test).plain
+    assert "waits: wait4(): waits for child 812 to exit" in shown
+    assert "evidence (certain):" in shown and "pid 812 waits to write pipe 4411" in shown
+    assert "could not read: pid 9: syscall" in shown

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from grader.catalog import all_katas, load_kata
+from grader.catalog import all_katas
+from kata.catalog import find_kata
+from kata.commands import readable_store
 from kata.errors import UserError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = subparsers.add_parser("list", help="list the katas and your state in each")
     listing.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
     listing.set_defaults(func=_list)
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Reveal the next hint; hints go from a nudge to nearly the answer.",
     )
     hint.add_argument("kata", help="kata id")
-    hint.add_argument("--all", action="store_true", help="show again every hint revealed so far")
+    hint.add_argument("--all", action="store_true", help="show again the hints revealed so far (reveals none)")
     hint.set_defaults(func=_hint)
 
     solution = subparsers.add_parser(
@@ -43,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     solution.add_argument("kata", help="kata id")
     solution.add_argument("--force", action="store_true", help="show it even though you have not passed yet")
+    solution.add_argument("--diff", action="store_true", help="your file and the reference side by side")
+    solution.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
     solution.set_defaults(func=_solution)
 
 
@@ -52,11 +56,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def print_kata_list(workspace: str | None = None) -> int:
     """The kata table with the learner's state in each (also the app's front door)."""
-    from kata.progress import ProgressStore
     from kata.workspace import kata_state
 
     katas = all_katas()
-    with ProgressStore.open() as store:
+    with readable_store() as store:
         rows = [
             (k.id, "*" * k.difficulty, kata_state(k, store.has_passed(k.id), workspace=workspace), k.title)
             for k in katas
@@ -72,7 +75,7 @@ def print_kata_list(workspace: str | None = None) -> int:
 def _start(args: argparse.Namespace) -> int:
     from kata.workspace import start_kata
 
-    kata = load_kata(args.kata)
+    kata = find_kata(args.kata)
     started = start_kata(kata, workspace=args.workspace, force=args.force)
     print(kata.spec_path.read_text(encoding="utf-8"))
     print("-" * 72)
@@ -84,7 +87,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    kata = load_kata(args.kata)
+    kata = find_kata(args.kata)
     print(kata.spec_path.read_text(encoding="utf-8"))
     return 0
 
@@ -92,15 +95,21 @@ def _show(args: argparse.Namespace) -> int:
 def _hint(args: argparse.Namespace) -> int:
     from kata.progress import ProgressStore
 
-    kata = load_kata(args.kata)
+    kata = find_kata(args.kata)
     hints = kata.hints()
     if not hints:
         raise UserError(f"kata {kata.id} has no hints")
-    with ProgressStore.open() as store:
-        revealed = store.hints_revealed(kata.id)
-        next_index = min(revealed, len(hints) - 1)  # past the last: the last again
-        shown = range(max(revealed, 1)) if args.all else range(next_index, next_index + 1)
-        store.reveal_hint(kata.id, shown[-1])  # the store keeps the highest index revealed
+    if args.all:
+        with readable_store() as store:
+            shown = range(min(store.hints_revealed(kata.id), len(hints)))
+        if not shown:
+            print(f"No hint of {kata.id} revealed yet: `kata hint {kata.id}` shows the first.")
+            return 0
+    else:
+        with ProgressStore.open() as store:
+            next_index = min(store.hints_revealed(kata.id), len(hints) - 1)  # past the last: the last again
+            shown = range(next_index, next_index + 1)
+            store.reveal_hint(kata.id, next_index)  # the store keeps the highest index revealed
     for index in shown:
         print(f"Hint {index + 1}/{len(hints)} for {kata.id}:\n\n{hints[index]}\n")
     if shown[-1] == len(hints) - 1:
@@ -109,16 +118,29 @@ def _hint(args: argparse.Namespace) -> int:
 
 
 def _solution(args: argparse.Namespace) -> int:
-    from kata.progress import ProgressStore
-
-    kata = load_kata(args.kata)
+    kata = find_kata(args.kata)
     if not args.force:
-        with ProgressStore.open() as store:
+        with readable_store() as store:
             passed = store.has_passed(kata.id)
         if not passed:
             raise UserError(
                 f"the solution of {kata.id} opens once `kata grade {kata.id}` passes "
                 f"(or now, with `kata solution {kata.id} --force`)"
             )
-    print(kata.solution_path.read_text(encoding="utf-8"), end="")
+    reference = kata.solution_path.read_text(encoding="utf-8")
+    if not args.diff:
+        print(reference, end="")
+        return 0
+    import shutil
+
+    from kata.paths import workspace_file
+    from kata.sidebyside import diff_rows, render
+
+    mine = workspace_file(kata.id, args.workspace)
+    try:
+        text = mine.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise UserError(f"cannot read your file {mine}: {err.strerror} (`kata start {kata.id}` creates it)") from None
+    width = shutil.get_terminal_size((100, 24)).columns
+    print("\n".join(render(diff_rows(text, reference), width)))
     return 0

@@ -1,7 +1,10 @@
-"""`kata progress export|reset` and `kata stats`: look at, save or clear what you recorded.
+"""`kata progress export|reset|repair` and `kata stats`: look at, save, clear or mend what you recorded.
 
 A reset asks first (unless --yes) and keeps a backup copy of the store either way,
-so nothing the learner recorded is lost by one keystroke.
+so nothing the learner recorded is lost by one keystroke. Export and stats only
+read, so they work on a damaged or read-only store too (from what can be read);
+repair asks, keeps the damaged file as it is, and rebuilds the store from what
+could be read (kata.salvage).
 """
 
 from __future__ import annotations
@@ -11,32 +14,53 @@ import json
 import sys
 from pathlib import Path
 
+from kata.commands import readable_store
 from kata.errors import UserError
+from kata.wording import plural
+
+NOUNS = {
+    "attempts": ("attempt", "attempts"),
+    "hints": ("hint", "hints"),
+    "reviews": ("answer", "answers"),
+    "cards": ("scheduled question", "scheduled questions"),
+    "mocks": ("mock interview", "mock interviews"),
+    "corrections": ("correction", "corrections"),
+}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     progress = subparsers.add_parser(
         "progress",
-        help="export or reset your recorded progress",
+        help="export, reset or repair your recorded progress",
         description="Your progress store: $KATA_HOME/progress.db.",
     )
     verbs = progress.add_subparsers(dest="verb", metavar="<verb>", required=True)
-    export = verbs.add_parser("export", help="print everything recorded as JSON")
+    export = verbs.add_parser(
+        "export", help="print everything recorded as JSON (from a damaged store: what can be read)"
+    )
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     export.set_defaults(func=_export)
     reset = verbs.add_parser("reset", help="forget all progress (asks first; a backup is kept)")
     reset.add_argument("--yes", action="store_true", help="do not ask")
     reset.set_defaults(func=_reset)
+    repair = verbs.add_parser(
+        "repair", help="rebuild a damaged store from what can be read (asks first; the damaged file is kept)"
+    )
+    repair.add_argument("--yes", action="store_true", help="do not ask")
+    repair.set_defaults(func=_repair)
 
     stats = subparsers.add_parser("stats", help="your mastery per topic, reviews per day, katas passed")
     stats.add_argument("--json", action="store_true", help="print as JSON")
     stats.set_defaults(func=_stats)
 
 
-def _export(args: argparse.Namespace) -> int:
-    from kata.progress import ProgressStore
+def describe_counts(counts: dict[str, int], empty: str = "nothing yet") -> str:
+    """`1 attempt, 3 answers` (the tables with something in them), or `empty`."""
+    return ", ".join(plural(n, *NOUNS.get(name, (name, name))) for name, n in counts.items() if n) or empty
 
-    with ProgressStore.open() as store:
+
+def _export(args: argparse.Namespace) -> int:
+    with readable_store() as store:
         text = json.dumps(store.export(), indent=2)
     if args.output:
         target = Path(args.output)
@@ -51,27 +75,61 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirm(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    print(f"{question} Type 'yes' to go ahead: ", end="", flush=True)
+    reply = sys.stdin.readline() if sys.stdin is not None else ""
+    return reply.strip().lower() in ("y", "yes")
+
+
 def _reset(args: argparse.Namespace) -> int:
     from kata.progress import ProgressStore
 
     with ProgressStore.open() as store:
-        counts = store.counts()
-        summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "nothing yet"
-        if not args.yes:
-            print(f"This forgets everything in {store.path} ({summary}).")
-            print("Type 'yes' to reset: ", end="", flush=True)
-            reply = sys.stdin.readline() if sys.stdin is not None else ""
-            if reply.strip().lower() not in ("y", "yes"):
-                print("\nNot reset; nothing was deleted.")
-                return 1
+        summary = describe_counts(store.counts())
+        if not _confirm(f"This forgets everything in {store.path} ({summary}).", args.yes):
+            print("\nNot reset; nothing was deleted.")
+            return 1
         backup = store.reset(backup=True)
     print(f"Progress reset. The old store is kept at {backup}.")
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from kata.paths import progress_db
+    from kata.salvage import diagnose, rebuild
+
+    diagnosis = diagnose(progress_db())
+    path = diagnosis.path
+    if diagnosis.problem is None:
+        state = f"it holds {describe_counts(diagnosis.counts)}" if path.exists() else "there is none yet"
+        print(f"Nothing to repair: the progress store {path} is healthy ({state}).")
+        return 0
+    if not diagnosis.repairable:
+        raise diagnosis.problem  # newer, read-only, busy: a repair would not help, or cannot write
+    print(diagnosis.problem.what()[0].upper() + diagnosis.problem.what()[1:] + ".")
+    print(f"What can be read: {describe_counts(diagnosis.counts, empty='nothing')}.")
+    if diagnosis.found.unreadable:
+        print("What could not be read:")
+        for line in diagnosis.found.unreadable:
+            print(f"  {line}")
+    question = (
+        f"Repair keeps the file as it is (renamed, next to it) and puts a new store "
+        f"holding what could be read at {path}."
+    )
+    if not _confirm(question, args.yes):
+        print("\nNot repaired; nothing was changed.")
+        return 1
+    kept = rebuild(diagnosis)
+    print(f"Repaired. The file as it was is kept at {kept}.")
     return 0
 
 
 def _stats(args: argparse.Namespace) -> int:
     from kata.quiz.mastery import progress_stats, render_stats
 
-    data = progress_stats()
+    with readable_store() as store:
+        data = progress_stats(store)
     print(json.dumps(data, indent=2) if args.json else render_stats(data))
     return 0

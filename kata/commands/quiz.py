@@ -2,9 +2,12 @@
 
 Scriptable: numbered choices, one answer per line, `?` for "don't know", `q` to
 stop; end of input also stops, cleanly, with the summary. Every answer is
-recorded as soon as it is given. A design question is answered in two steps:
-write (or think) your answer, an empty line reveals the model answer, its wrong
-turns and its rubric; then type the numbers of the key points you covered. `KATA_NOW=<ISO time>` pretends the session
+recorded as soon as it is given. `:undo` takes the last answer back and asks it
+again; `:right` counts a typed answer graded wrong as right (after the last
+question, one more line is read when that is possible). A design question is
+answered in two steps: write (or think) your answer, an empty line reveals the
+model answer, its wrong turns and its rubric; then type the numbers of the key
+points you covered. `KATA_NOW=<ISO time>` pretends the session
 starts then (see `clock_from_env`). Until the TUI exists, `--plain` is also
 what runs without it.
 """
@@ -15,15 +18,23 @@ import argparse
 import random
 import sys
 import textwrap
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from kata.errors import UserError
 
+if TYPE_CHECKING:
+    from kata.quiz.bank import Question
+    from kata.quiz.mock import MockInterview
+    from kata.quiz.session import Asked, Feedback, QuizSession, Summary
+
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 DONT_KNOW = "?"
+UNDO = ":undo"
+RIGHT = ":right"
+AGAIN = "again"  # what _answer says when the last answer was taken back
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "quiz",
         help="answer questions: spaced repetition, topic drills, mistakes, a mock interview",
@@ -94,31 +105,42 @@ class PlainFace:
 
     # --- a session ---------------------------------------------------------------------
 
-    def run(self, session, *, title: str | None = None) -> int:
+    def run(self, session: QuizSession, *, title: str | None = None) -> int:
         if session.idle_reason():
-            self.say(f"Nothing to ask: {session.idle_reason()}.")
+            self.say(
+                f"Nothing to ask: {session.idle_reason()}; try a drill (--topic T) or your mistakes (--mode mistakes)."
+            )
             return 0
         self.say(
             title
             or f"Quiz ({session.mode}): {len(session.plan)} questions. "
-            "Type the number(s) of your answer, ? if you don't know, q to stop."
+            "Type the number(s) of your answer, ? if you don't know, :undo to take an answer back, q to stop."
         )
         self.ask_all(session)
         self.print_summary(session.stop())
         return 0
 
-    def ask_all(self, session) -> None:
+    def ask_all(self, session: QuizSession) -> None:
         """Ask until the plan is done, time is up, `q` or end of input."""
         while (asked := session.next()) is not None:
             self.show(asked)
             feedback = self._answer(session, asked)
             if feedback is None:
                 return
+            if isinstance(feedback, str):  # taken back: the question comes again
+                continue
             self.show_feedback(feedback)
         if session.time_up:
             self.say("Time is up.")
+        elif session.can_override:
+            self.say(f"({RIGHT} counts it right, {UNDO} takes it back; Enter goes on)")
+            line = self.read()
+            if line in (RIGHT, UNDO) and self._correct(session, line):
+                self.ask_all(session)
 
-    def _answer(self, session, asked):
+    def _answer(self, session: QuizSession, asked: Asked) -> Feedback | str | None:
+        """The feedback of an answer, AGAIN when the last answer was taken back (ask
+        whatever is current again), None to stop."""
         from kata.quiz.checking import AnswerFormatError, parse_answer
         from kata.quiz.design import DesignAnswer
 
@@ -133,6 +155,10 @@ class PlainFace:
             line = self.read()
             if line is None or line.lower() in QUIT_WORDS or line == DONT_KNOW:
                 return _stop_or_give_up(session, line)
+            if line in (UNDO, RIGHT):
+                if self._correct(session, line):
+                    return AGAIN
+                continue
             try:
                 if design:
                     return session.answer(DesignAnswer(parse_answer(asked.shown, line).covered, notes or ""))
@@ -152,7 +178,7 @@ class PlainFace:
             lines.append(line)
         return None
 
-    def reveal(self, q) -> None:
+    def reveal(self, q: Question) -> None:
         """The model answer and its wrong turns, then the rubric to tick."""
         self.show_model(q)
         self.say("Key points (which did your answer cover?):")
@@ -160,7 +186,7 @@ class PlainFace:
             self.say(textwrap.fill(p.point, width=88, initial_indent=f"  {n}. ", subsequent_indent="     "))
         self.say(f"Type the numbers you covered, e.g. `1 3`, or 0 for none (1-{len(q.rubric)}).")
 
-    def show_model(self, q) -> None:
+    def show_model(self, q: Question) -> None:
         self.say("\nModel answer:")
         for paragraph in q.model.split("\n\n"):
             self.say(textwrap.fill(paragraph, width=88, initial_indent="  ", subsequent_indent="  "))
@@ -168,7 +194,22 @@ class PlainFace:
         for turn in q.wrong_turns:
             self.say(textwrap.fill(turn, width=88, initial_indent="  - ", subsequent_indent="    "))
 
-    def show(self, asked) -> None:
+    def _correct(self, session: QuizSession, word: str) -> bool:
+        """`:undo` or `:right` on the last answer; True when an answer was taken back."""
+        if word == UNDO and session.can_undo:
+            session.undo()
+            self.say("Taken back; again:")
+            return True
+        if word == RIGHT and session.can_override:
+            session.override()
+            self.say("Counted right, as you said.")
+        else:
+            self.say(
+                "  (nothing to undo)" if word == UNDO else "  (only a typed answer graded wrong can be counted right)"
+            )
+        return False
+
+    def show(self, asked: Asked) -> None:
         q = asked.question
         clock = f" · {_minutes(asked.time_left)} left" if asked.time_left is not None else ""
         self.say(f"\n[{asked.number}/{asked.total}] {q.topic} · {_KIND_LABEL[q.kind]}{clock}")
@@ -182,7 +223,7 @@ class PlainFace:
             for more in lines[1:]:
                 self.say(f"     {more}")
 
-    def show_feedback(self, feedback) -> None:
+    def show_feedback(self, feedback: Feedback) -> None:
         v = feedback.verdict
         if feedback.question.kind == "design":
             import fsrs
@@ -200,7 +241,7 @@ class PlainFace:
         self.say(textwrap.fill(f"Why: {v.explain}", width=88))
         self.say(f"(back for review {feedback.due:%Y-%m-%d %H:%M} UTC)")
 
-    def print_summary(self, summary) -> None:
+    def print_summary(self, summary: Summary) -> None:
         self.say(
             f"\nSummary: {summary.correct}/{summary.answered} right"
             f"{f' ({summary.accuracy:.0%})' if summary.answered else ''}"
@@ -215,7 +256,7 @@ class PlainFace:
 
     # --- the mock interview ------------------------------------------------------------------
 
-    def run_mock(self, mock) -> int:
+    def run_mock(self, mock: MockInterview) -> int:
         quiz = mock.quiz
         self.say(
             f"Mock interview: {len(quiz.plan)} questions in {_minutes(quiz.time_limit)}, "
@@ -236,7 +277,7 @@ class PlainFace:
             self.say("Review these topics: " + ", ".join(result.to_review) + " (`kata quiz --mode drill --topic T`)")
         return 0
 
-    def _kata_part(self, mock) -> None:
+    def _kata_part(self, mock: MockInterview) -> None:
         from kata.paths import workspace_file
 
         path = workspace_file(mock.kata)
@@ -269,7 +310,7 @@ _KIND_LABEL = {
 }
 
 
-def _stop_or_give_up(session, line: str | None):
+def _stop_or_give_up(session: QuizSession, line: str | None) -> Feedback | None:
     """`?` gives up on the question (its feedback); end of input or a quit word stops (None)."""
     return session.dont_know() if line == DONT_KNOW else None
 

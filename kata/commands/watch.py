@@ -11,18 +11,22 @@ import argparse
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from kata.errors import UserError
 from kata.watching import saves
+
+if TYPE_CHECKING:
+    from grader.report import Result
 
 CLEAR = "\x1b[2J\x1b[H"
 WIDTH = 78
 ALSO_SHOWN = 4  # failing tests named after the first one; `kata grade` lists them all
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "watch",
         help="re-grade your file of a kata every time you save it",
@@ -34,15 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_watch)
 
 
-def short_report(result) -> str:
+def short_report(result: Result) -> str:
     """Status line, then the next failing test in full, then the others by name."""
     if result.status == "error":
         return f"ERROR: {result.message}\n"
+    from grader.report import totals
+
     tests = result.tests
-    lines = [
-        f"{result.status.upper()}: {result.tasks_passed}/{len(result.tasks)} tasks, "
-        f"{sum(t.status == 'pass' for t in tests)}/{len(tests)} tests in {result.duration:.1f}s"
-    ]
+    lines = [f"{result.status.upper()}: {totals(result)}"]
     failing = [t for t in tests if t.status != "pass"]
     if failing:
         first, others = failing[0], failing[1:]
@@ -63,7 +66,14 @@ def short_report(result) -> str:
 
 
 def watch_loop(
-    kata_id: str, path: Path, out: TextIO, stop: threading.Event, *, perf: bool = True, clear: bool = True, record=None
+    kata_id: str,
+    path: Path,
+    out: TextIO,
+    stop: threading.Event,
+    *,
+    perf: bool = True,
+    clear: bool = True,
+    record: Callable[[Result], object] | None = None,
 ) -> None:
     """Grade now, then after each save, until `stop`; `record(result)` stores each attempt."""
     from grader import grade
@@ -89,11 +99,11 @@ def watch_loop(
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from grader.catalog import load_kata
+    from kata.catalog import find_kata
     from kata.paths import workspace_file
     from kata.progress import ProgressStore
 
-    kata = load_kata(args.kata)
+    kata = find_kata(args.kata)
     path = workspace_file(kata.id, args.workspace)
     if not path.exists():
         raise UserError(f"{path} does not exist: `kata start {kata.id}` first")

@@ -11,10 +11,12 @@ text face.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from kata.progress import ProgressStore, utcnow
 from kata.quiz.bank import Bank, load_bank
 from kata.quiz.scheduler import Clock, Scheduler
+from kata.wording import plural
 
 
 def progress_stats(
@@ -23,7 +25,7 @@ def progress_stats(
     bank: Bank | None = None,
     clock: Clock = utcnow,
     katas: Sequence[tuple[str, str]] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """{"topics": {id: {title, questions, answered, mastered, mastery}}, "reviews_per_day": {day: n},
     "katas": [{id, title, status, attempts, best_tasks, last}], "mocks": [{at, score, kata, kata_status}]}.
     `katas` is [(id, title)], default the catalog."""
@@ -33,7 +35,7 @@ def progress_stats(
     bank = bank if bank is not None else load_bank()
     now = clock()
     scheduler = Scheduler(store, clock=clock)
-    topics = {}
+    topics: dict[str, dict[str, Any]] = {}
     for topic in bank.topics:
         questions = bank.in_topic(topic.id)
         answered = [q for q in questions if q.id in scheduler.cards]
@@ -66,7 +68,7 @@ def progress_stats(
     return {"topics": topics, "reviews_per_day": store.reviews_per_day(), "katas": rows, "mocks": mocks}
 
 
-def render_stats(data: dict) -> str:
+def render_stats(data: dict[str, Any]) -> str:
     lines = ["Mastery per topic (questions you would recall now):"]
     for tid, row in data["topics"].items():
         bar = "#" * round(row["mastery"] * 20)
@@ -78,8 +80,7 @@ def render_stats(data: dict) -> str:
     lines.append("")
     lines.append("Katas:")
     for row in data["katas"]:
-        extra = f", best {row['best_tasks']} tasks, {row['attempts']} attempts" if row["attempts"] else ""
-        lines.append(f"  {row['id']:<16} {row['status']}{extra}")
+        lines.append(f"  {row['id']:<16} {row['status']}{kata_history(row)}")
     if data["mocks"]:
         lines.append("")
         lines.append("Mock interviews (latest first):")
@@ -88,6 +89,11 @@ def render_stats(data: dict) -> str:
             for m in data["mocks"]
         ]
     return "\n".join(lines)
+
+
+def kata_history(row: dict[str, Any]) -> str:
+    """`, best 3/4 tasks, 1 attempt` for a kata row of `progress_stats` ("" before any attempt)."""
+    return f", best {row['best_tasks']} tasks, {plural(row['attempts'], 'attempt')}" if row["attempts"] else ""
 
 
 def _catalog() -> list[tuple[str, str]]:

@@ -6,7 +6,8 @@ scored at the end with a per-topic breakdown and stored. No UI here.
     quiz = mock.quiz                      # a QuizSession (mode "mock"): drive it as usual
     ...                                   # next()/answer() until next() is None (done or time up)
     mock.kata                             # the kata to implement (its topic is among the weakest)
-    mock.grade_kata(path)                 # grade the learner's file (grader.grade), or mock.skip_kata()
+    mock.grade_kata(path)                 # grade the learner's file (grader.grade), or mock.skip_kata(),
+                                          # or mock.graded(result) for a grade made elsewhere (the app)
     result = mock.finish()                # MockResult: score, per-topic breakdown, what to review; stored
 
 The time limit covers the questions (`quiz.next()` returns None once it has
@@ -28,6 +29,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,7 @@ class MockResult:
     record: MockRecord | None = field(default=None, compare=False)
 
 
-def topic_weights(store: ProgressStore, bank: Bank, now) -> dict[str, float]:
+def topic_weights(store: ProgressStore, bank: Bank, now: datetime) -> dict[str, float]:
     """Weight per topic: 1 for a mastered topic up to 3 for one always answered wrong."""
     accuracy = store.topic_accuracy(now - MISTAKE_WINDOW)
     weights = {}
@@ -107,6 +109,7 @@ class MockInterview:
         self._grade = grade
         self.clock = clock
         self.outcome: KataOutcome | None = None
+        self.result: Any = None  # the kata's grader Result, once graded
 
     @classmethod
     def start(
@@ -154,7 +157,12 @@ class MockInterview:
             result = self._grade(self.kata, Path(path))
         if result.status != "error":
             self.store.record_attempt(result, at=self.clock())
+        return self.graded(result)
+
+    def graded(self, result: Any) -> KataOutcome:
+        """Take a grade of the kata made (and recorded) elsewhere, e.g. the app's Grade screen."""
         tasks = list(result.tasks)
+        self.result = result
         self.outcome = KataOutcome(
             self.kata,
             result.status,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -146,15 +147,29 @@ class Scheduler:
         at: datetime | None = None,
         partial: float | None = None,
     ) -> tuple[Review, CardState]:
-        """Rate the answer, advance the question's FSRS card, store both in one write."""
+        """Rate the answer, advance the question's FSRS card, store both in one write.
+        The returned review carries its `id` in the store (for an undo or override)."""
         at = at or self.clock()
-        rating = rate(question, correct, seconds, partial)
-        state = self.cards.get(question.id)
-        card = card_of(state.card) if state else fsrs.Card(card_id=card_id(question.id), due=at)
-        card, _log = self.fsrs.review_card(card, rating, at)
+        before = self.cards.get(question.id)
+        rating, new_state = self.rescore(question, before, correct=correct, seconds=seconds, at=at, partial=partial)
         review = Review(question.id, question.topic, correct, int(rating), answer, round(seconds, 3), mode, at)
-        stored = dict(card.to_dict())
-        self.store.record_review(review, card=stored, due=card.due)
-        new_state = CardState(question.id, card.due, stored)
+        review = replace(review, id=self.store.record_review(review, card=new_state.card, due=new_state.due))
         self.cards[question.id] = new_state
         return review, new_state
+
+    def rescore(
+        self,
+        question: Question,
+        before: CardState | None,
+        *,
+        correct: bool,
+        seconds: float,
+        at: datetime,
+        partial: float | None = None,
+    ) -> tuple[fsrs.Rating, CardState]:
+        """The rating of an answer and the question's state after it, from the state `before`
+        (None: never answered). Nothing is stored."""
+        rating = rate(question, correct, seconds, partial)
+        card = card_of(before.card) if before else fsrs.Card(card_id=card_id(question.id), due=at)
+        card, _log = self.fsrs.review_card(card, rating, at)
+        return rating, CardState(question.id, card.due, dict(card.to_dict()))

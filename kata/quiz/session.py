@@ -15,6 +15,9 @@ A face drives a session like this and only renders what it gets back:
   quitting, end of input or a crash loses at most the question on screen.
 - `next()` returns None when the plan is done, the time limit passed, or after
   `stop()`; `session.idle_reason()` says why a session had nothing to ask.
+- `undo()` takes the last answer back (Anki's undo) and asks that question again;
+  `override()` counts a wrong typed answer right ("I typed a synonym"). Both are
+  kept in the store's corrections log, so the record says what the learner decided.
 - `clock` and `rng` are injectable: tests move time and fix the shuffles.
 
 Modes (`MODES`): practice (due first, then new within the daily cap; optionally
@@ -29,12 +32,12 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kata.errors import UserError
-from kata.progress import ProgressStore, utcnow
+from kata.progress import CardState, ProgressStore, utcnow
 from kata.quiz.bank import Bank, Question, load_bank
 from kata.quiz.checking import Shown, Verdict, check, describe_answer, parse_answer
 from kata.quiz.scheduler import Clock, Scheduler
@@ -70,6 +73,7 @@ class Feedback:
     rating: int  # FSRS rating the answer earned (1 Again .. 4 Easy)
     due: datetime  # when the question comes back
     seconds: float
+    overridden: bool = False  # counted right by the learner, not by the checker
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,22 @@ class Summary:
 
 @dataclass
 class _Answer:
-    question: Question
-    correct: bool
+    """One recorded answer, with what an undo or override needs."""
+
+    asked: Asked
+    feedback: Feedback
+    review_id: int
+    before: CardState | None  # the question's schedule before this answer
+    at: datetime
+    typed: bool  # a typed answer (not "don't know", not a pick): one that can be overridden
+
+    @property
+    def question(self) -> Question:
+        return self.asked.question
+
+    @property
+    def correct(self) -> bool:
+        return self.feedback.verdict.correct
 
 
 class QuizSession:
@@ -174,7 +192,8 @@ class QuizSession:
         """Check a structured answer (see kata.quiz.checking), record it, give feedback."""
         current = self._require_current()
         verdict = check(current.shown, response)
-        return self._record(current, verdict, describe_answer(current.shown, response))
+        typed = current.question.kind == "short"
+        return self._record(current, verdict, describe_answer(current.shown, response), typed=typed)
 
     def answer_text(self, text: str) -> Feedback:
         """Like `answer`, from typed text; AnswerFormatError records nothing."""
@@ -185,7 +204,49 @@ class QuizSession:
         """Give up on the question: recorded as wrong, so it comes back soon."""
         current = self._require_current()
         q = current.question
-        return self._record(current, Verdict(False, "(don't know)", q.answer_text(), q.explain), "")
+        return self._record(current, Verdict(False, "(don't know)", q.answer_text(), q.explain), "", typed=False)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._answers) and not self._stopped
+
+    def undo(self) -> Asked:
+        """Take back the last answer: its review leaves the record (logged as an undo), the
+        question's schedule is restored, and the question is asked again as it was shown.
+        A question on screen, unanswered, is asked after it."""
+        if not self.can_undo:
+            raise UserError("nothing to undo: no answer in this session yet")
+        last = self._answers.pop()
+        self.store.undo_review(last.review_id, before=last.before, at=self.clock())
+        if last.before is None:
+            self.scheduler.cards.pop(last.question.id, None)
+        else:
+            self.scheduler.cards[last.question.id] = last.before
+        if self._current is not None:
+            self._position -= 1
+        self._current = last.asked
+        self._asked_at = self.clock()
+        return last.asked
+
+    @property
+    def can_override(self) -> bool:
+        last = self._answers[-1] if self._answers and not self._stopped else None
+        return last is not None and last.typed and not last.correct
+
+    def override(self) -> Feedback:
+        """Count the last answer right, as the learner says ("I typed a synonym"): only a
+        typed answer graded wrong. The review keeps the answer given and is marked
+        overridden; the schedule becomes what a right answer at that time would give."""
+        if not self.can_override:
+            raise UserError("only a typed answer graded wrong can be counted right (undo takes any answer back)")
+        last = self._answers[-1]
+        q = last.question
+        rating, state = self.scheduler.rescore(q, last.before, correct=True, seconds=last.feedback.seconds, at=last.at)
+        self.store.override_review(last.review_id, rating=int(rating), card=state.card, due=state.due, at=self.clock())
+        self.scheduler.cards[q.id] = state
+        verdict = replace(last.feedback.verdict, correct=True, partial=1.0)
+        last.feedback = replace(last.feedback, verdict=verdict, rating=int(rating), due=state.due, overridden=True)
+        return last.feedback
 
     def stop(self) -> Summary:
         """End now (the question on screen, unanswered, is not recorded)."""
@@ -223,9 +284,10 @@ class QuizSession:
             raise RuntimeError("no question on screen: call next() first")
         return self._current
 
-    def _record(self, current: Asked, verdict: Verdict, answer: str) -> Feedback:
+    def _record(self, current: Asked, verdict: Verdict, answer: str, *, typed: bool) -> Feedback:
         now = self.clock()
         seconds = max(0.0, (now - (self._asked_at or now)).total_seconds())
+        before = self.scheduler.cards.get(current.question.id)
         review, state = self.scheduler.record(
             current.question,
             correct=verdict.correct,
@@ -235,9 +297,11 @@ class QuizSession:
             at=now,
             partial=verdict.partial,
         )
-        self._answers.append(_Answer(current.question, verdict.correct))
+        feedback = Feedback(current.question, verdict, review.rating, state.due, seconds)
+        assert review.id is not None
+        self._answers.append(_Answer(current, feedback, review.id, before, now, typed))
         self._current = None
-        return Feedback(current.question, verdict, review.rating, state.due, seconds)
+        return feedback
 
 
 # --- planning -----------------------------------------------------------------------------
@@ -293,8 +357,10 @@ def questions_of(bank: Bank, topic: str | None) -> tuple[Question, ...]:
         return bank.questions
     questions = bank.in_topic(topic)
     if not questions:
+        from kata.wording import unknown
+
         known = [t.id for t in bank.topics if bank.in_topic(t.id)] or sorted({q.topic for q in bank.questions})
-        raise UserError(f"no questions on topic {topic!r}; topics: {', '.join(known)}")
+        raise UserError(unknown("topic", topic, known))
     return questions
 
 
@@ -312,7 +378,7 @@ def _nothing_due(scheduler: Scheduler, questions: Sequence[Question]) -> str:
         parts.append(f"and today's {scheduler.new_per_day} new questions are done")
     if upcoming:
         parts.append(f"(next review {min(upcoming):%Y-%m-%d %H:%M} UTC)")
-    return " ".join(parts) + "; try a drill (--mode drill --topic T) or your mistakes (--mode mistakes)"
+    return " ".join(parts)  # what to do instead is each face's to say: its keys or its flags
 
 
 def clock_from_env(environ: dict[str, str] | None = None) -> Clock:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from kata.quiz.bank import CLAIMS_FILE, KINDS, Bank
 
 DIFFICULTIES = (1, 2, 3)
 
 
-def bank_stats(bank: Bank) -> dict:
+def bank_stats(bank: Bank) -> dict[str, Any]:
     """{"total", "topics": {topic: {"title", "total", "kinds": {...}, "difficulty": {...}}},
     "kinds": {...}, "difficulty": {...}, "code_questions", "katas": {...}}"""
     topic_order = [t.id for t in bank.topics]
@@ -18,32 +19,32 @@ def bank_stats(bank: Bank) -> dict:
         if q.topic not in topic_order:
             topic_order.append(q.topic)
     titles = {t.id: t.title for t in bank.topics}
-    topics = {}
+    topics: dict[str, dict[str, Any]] = {}
     for tid in topic_order:
         qs = [q for q in bank.questions if q.topic == tid]
-        kinds = Counter(q.kind for q in qs)
+        kinds: Counter[str] = Counter(q.kind for q in qs)
         diffs = Counter(q.difficulty for q in qs)
         topics[tid] = {
             "title": titles.get(tid, tid),
             "total": len(qs),
-            "kinds": {k: kinds.get(k, 0) for k in KINDS},
+            "kinds": {k: kinds[k] for k in KINDS},
             "difficulty": {str(d): diffs.get(d, 0) for d in DIFFICULTIES},
         }
-    kinds = Counter(q.kind for q in bank.questions)
+    kinds = Counter[str](q.kind for q in bank.questions)
     diffs = Counter(q.difficulty for q in bank.questions)
     katas = Counter(q.kata for q in bank.questions if q.kata)
     return {
         "directory": str(bank.directory),
         "total": len(bank.questions),
         "topics": topics,
-        "kinds": {k: kinds.get(k, 0) for k in KINDS},
+        "kinds": {k: kinds[k] for k in KINDS},
         "difficulty": {str(d): diffs.get(d, 0) for d in DIFFICULTIES},
         "code_questions": kinds.get("code", 0),
         "katas": dict(sorted(katas.items())),
     }
 
 
-def claims_stats(directory: Path) -> dict:
+def claims_stats(directory: Path) -> dict[str, Any]:
     """{"total", "verdicts": {...}, "questions_cited"} of claims.yaml (problems are
     left to `kata questions check`)."""
     from kata.quiz.claims import VERDICTS, parse_claims
@@ -57,7 +58,7 @@ def claims_stats(directory: Path) -> dict:
     }
 
 
-def render_stats(stats: dict) -> str:
+def render_stats(stats: dict[str, Any]) -> str:
     short = {
         "choice": "choice",
         "multi": "multi",
@@ -76,7 +77,7 @@ def render_stats(stats: dict) -> str:
     )
     lines = [f"{stats['total']} questions in {stats['directory']}", "", header, "-" * len(header)]
 
-    def row(name: str, total: int, kinds: dict, diffs: dict) -> str:
+    def row(name: str, total: int, kinds: dict[str, int], diffs: dict[str, int]) -> str:
         return (
             f"{name:<{name_width}}{total:>6}  "
             + "".join(f"{kinds[k]:>7}" for k in KINDS)

@@ -2,8 +2,12 @@
 palette, and the shared things screens need (progress store, background jobs).
 
 Home, Quiz, Katas and Stats are Textual modes, so each keeps its own stack
-(Katas -> Kata -> Grade) while the learner hops between them. Quitting stops
-every background job first: a grading run's processes never outlive the app.
+(Katas -> Kata -> Grade) while the learner hops between them. The keys h, u, k, t
+open a section's own screen: the pages opened from it (a kata, a grade) close, and
+only a quiz in progress keeps its place (`u` comes back to it). While a question is
+on screen those letters, and q, are the quiz's (a screen says so with
+`captures_keys`); ctrl+q always quits. Quitting stops every background job first:
+a grading run's processes never outlive the app.
 Only Home is imported at launch; the other screens (Markdown, syntax
 highlighting, the grader) are imported when first shown, for a fast first frame.
 """
@@ -13,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property, partial
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -27,7 +33,7 @@ from kata.tui.home import HomeScreen
 from kata.tui.jobs import Jobs
 
 
-def lazy(module: str, name: str) -> Callable[[], Screen]:
+def lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
     """A mode's screen, its module imported on the first visit."""
     return lambda: getattr(importlib.import_module(f"kata.tui.{module}"), name)()
 
@@ -35,10 +41,11 @@ def lazy(module: str, name: str) -> Callable[[], Screen]:
 class Everywhere(Provider):
     """Palette entries: every screen, and every kata by id and title."""
 
-    def _entries(self) -> list[tuple[str, object, str]]:
+    def _entries(self) -> list[tuple[str, Callable[[], object], str]]:
         app: KataApp = self.app  # type: ignore[assignment]
-        entries = [
-            (f"Go to {mode.title()}", partial(app.switch_mode, mode), f"the {mode} screen") for mode in app.MODES
+        entries: list[tuple[str, Callable[[], object], str]] = [
+            (f"Go to {mode.title()}", partial(app.run_action, f"section('{mode}')"), f"the {mode} screen")
+            for mode in app.MODES
         ]
         entries.append(("Help", app.action_help, "keys of this screen and of the app"))
         entries += [
@@ -58,7 +65,7 @@ class Everywhere(Provider):
                 yield Hit(score, matcher.highlight(name), run, help=help_text)
 
 
-class KataApp(App):
+class KataApp(App[int]):
     TITLE = "ipc-kata"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {Everywhere}
@@ -69,16 +76,16 @@ class KataApp(App):
         "stats": lazy("stats", "StatsScreen"),
     }
     BINDINGS = [
-        Binding("h", "switch_mode('home')", "Home", show=False),
-        Binding("u", "switch_mode('quiz')", "Quiz", show=False),
-        Binding("k", "switch_mode('katas')", "Katas", show=False),
-        Binding("t", "switch_mode('stats')", "Stats", show=False),
+        Binding("h", "section('home')", "Home", show=False),
+        Binding("u", "section('quiz')", "Quiz (the one in progress, else the menu)", show=False),
+        Binding("k", "section('katas')", "Katas", show=False),
+        Binding("t", "section('stats')", "Stats", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit, even while typing", show=False, priority=True),
+        Binding("ctrl+q", "quit_anyway", "Quit, even while typing or answering", show=False, priority=True),
     ]
 
-    def __init__(self, store: ProgressStore, *, clock=utcnow, **kwargs):
+    def __init__(self, store: ProgressStore, *, clock: Callable[[], datetime] = utcnow, **kwargs: Any):
         """`clock`: what "now" is for due questions, streaks and charts (KATA_NOW, or fixed in snapshots)."""
         super().__init__(**kwargs)
         self.store = store
@@ -93,6 +100,17 @@ class KataApp(App):
     def on_mount(self) -> None:
         self.switch_mode("home")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Section keys and q belong to a screen that captures keys (a quiz question)."""
+        return not (action in ("section", "quit") and getattr(self.screen, "captures_keys", False))
+
+    async def action_section(self, mode: str) -> None:
+        """A section's own screen: pages opened from it close, a quiz in progress stays."""
+        if mode != self.current_mode:
+            await self.switch_mode(mode)
+        while len(self.screen_stack) > 1 and not getattr(self.screen, "keeps_place", False):
+            await self.pop_screen()
+
     def open_kata(self, kata_id: str) -> None:
         from kata.tui.kata import KataScreen
 
@@ -106,3 +124,7 @@ class KataApp(App):
         """Cancel grading runs and watchers, wait for their cleanup (off the UI thread), then exit."""
         await asyncio.to_thread(self.jobs.stop_all)
         self.exit()
+
+    async def action_quit_anyway(self) -> None:
+        """ctrl+q: a quit that no screen captures (q is the quiz's while a question is on screen)."""
+        await self.action_quit()

@@ -39,7 +39,7 @@ class DesignPanel(Vertical, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("ctrl+r", "reveal", "Reveal model answer"),
+        Binding("ctrl+r", "reveal", "Reveal"),
         *(Binding(str(n), f"tick({n - 1})", show=False) for n in range(1, 10)),
         Binding("up", "cursor(-1)", show=False),
         Binding("down", "cursor(1)", show=False),
@@ -68,7 +68,7 @@ class DesignPanel(Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.query_one("#design-notes", TextArea).focus()
 
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Reveal while writing; tick and answer after the reveal; nothing once answered."""
         if action == "reveal":
             return self.stage == "write"

@@ -4,7 +4,11 @@ full below, then the perf chart against the thresholds and hygiene findings.
 
 The worker only reports (post_message); the screen owns all the state. `c`
 sets the run's cancel event, and the grader then kills its processes; a newer
-run supersedes an older one, whose late messages are ignored.
+run supersedes an older one, whose late messages are ignored; leaving the screen
+cancels its run. `g` grades everything again; `r` re-runs the highlighted test
+alone (recorded as a partial attempt, never a pass), the other rows staying as
+they were. Back, the screen hands its last full result to whoever opened it
+(the mock interview), or None when there is none.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from grader.report import Result, TestResult
+from grader.report import Result, TestResult, totals
 from grader.runner import GradeEvent, GradeFinished, TestFinished, TestStarted
 from kata.tui.bars import perf_chart
+from kata.tui.base import AppScreen
 from kata.tui.jobs import Job
 
 STATUS_STYLE = {
@@ -61,7 +65,13 @@ def test_detail(test: TestResult) -> Text:
         out.append(test.message.rstrip() + "\n")
     for proc in test.blocked:
         out.append(f"\n{proc.describe()}\n")
+        if proc.waits_for:
+            out.append(f"    waits: {proc.waits_for}\n")
         out.append("".join(f"    {frame}\n" for frame in proc.stack[1:]))
+    if test.diagnosis is not None and test.diagnosis.evidence:
+        out.append(f"\nevidence ({test.diagnosis.confidence}):\n", style="bold")
+        out.append("".join(f"  {line}\n" for line in test.diagnosis.evidence))
+        out.append("".join(f"  could not read: {gap}\n" for gap in test.diagnosis.unreadable))
     if test.details:
         out.append("\ndetails:\n", style="bold")
         out.append(test.details.rstrip() + "\n")
@@ -87,10 +97,11 @@ def result_summary(result: Result) -> Text:
     return out
 
 
-class GradeScreen(Screen):
+class GradeScreen(AppScreen[Result | None]):
     BINDINGS = [
         Binding("c", "cancel", "Cancel"),
-        Binding("r", "regrade", "Re-grade"),
+        Binding("g", "regrade", "Grade again"),
+        Binding("r", "rerun", "Re-run this test"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -111,7 +122,9 @@ class GradeScreen(Screen):
         self.events = events
         self.run_number = 0
         self.job: Job | None = None
-        self.result: Result | None = None
+        self.result: Result | None = None  # of the latest run, once it ends
+        self.full_result: Result | None = None  # of the latest run of every test that ended (not cancelled)
+        self.only: list[str] | None = None  # the test names of the run, None: all of them
         self.tests: dict[str, TestResult] = {}
 
     def compose(self) -> ComposeResult:
@@ -125,36 +138,53 @@ class GradeScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("status", key="status", width=8)
+        table.add_column("status", key="status", width=max(len(label) for label, _style in STATUS_STYLE.values()))
         table.add_column("test", key="test")
         table.add_column("task", key="task", width=4)
         table.add_column("time", key="time", width=6)
         self.start()
 
+    def on_unmount(self) -> None:
+        self.action_cancel()  # a run nobody can see any more
+
     @property
     def running(self) -> bool:
         return self.job is not None and self.result is None
 
-    def start(self) -> None:
-        """Begin a fresh run, cancelling the one in progress (if any)."""
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.running
+        if action == "rerun":
+            return not self.running and self.highlighted() is not None
+        return True
+
+    def start(self, only: list[str] | None = None) -> None:
+        """Begin a run of every test, or of the tests named in `only` (their rows are kept
+        for the others), cancelling the one in progress (if any)."""
         if self.job is not None:
             self.job.stop.set()
         self.run_number += 1
         self.result = None
-        self.tests.clear()
-        self.query_one(DataTable).clear()
+        self.only = only
+        table = self.query_one(DataTable)
+        if only is None:
+            self.tests.clear()
+            table.clear()
+            self.query_one("#summary", Static).update("")
+            self.set_status(f"Grading {self.kata_id}: {self.path} ...")
+        else:
+            self.set_status(f"Re-running {', '.join(only)} ...")
         self.query_one("#test-detail", Static).update("")
-        self.query_one("#summary", Static).update("")
-        self.set_status(f"Grading {self.kata_id}: {self.path} ...")
         self.job = self.app.jobs.start()
-        self.grade(self.run_number, self.job)
+        self.refresh_bindings()
+        self.grade(self.run_number, self.job, only)
 
     @work(thread=True, exclusive=True, group="grade")
-    def grade(self, run: int, job: Job) -> None:
+    def grade(self, run: int, job: Job, only: list[str] | None) -> None:
         from grader import grade_iter
 
         with job as cancel:
-            for event in (self.events or grade_iter)(self.kata_id, self.path, cancel=cancel):
+            for event in (self.events or grade_iter)(self.kata_id, self.path, cancel=cancel, tests=only):
                 self.post_message(Graded(run, event))
 
     def set_status(self, text: str | Text) -> None:
@@ -166,8 +196,11 @@ class GradeScreen(Screen):
         event = message.event
         table = self.query_one(DataTable)
         if isinstance(event, TestStarted):
-            table.add_row(status_text("running"), event.name, str(event.task or ""), "", key=event.nodeid)
-            table.scroll_end(animate=False)  # the newest row in view; the cursor stays for reading
+            if event.nodeid in table.rows:  # a re-run: the row is there already
+                table.update_cell(event.nodeid, "status", status_text("running"))
+            else:
+                table.add_row(status_text("running"), event.name, str(event.task or ""), "", key=event.nodeid)
+                table.scroll_end(animate=False)  # the newest row in view; the cursor stays for reading
             self.set_status(f"Grading {self.kata_id}: running {event.name} ...  (c cancels)")
         elif isinstance(event, TestFinished):
             self.show_test(event.result)
@@ -190,52 +223,62 @@ class GradeScreen(Screen):
         for test in result.tests:
             if test.nodeid not in self.tests:
                 self.show_test(test)
-        if result.status == "error" and self.job.stop.is_set():
-            self.set_status("Cancelled; its processes are gone.  (r grades again)")
-            table = self.query_one(DataTable)
+        table = self.query_one(DataTable)
+        cancelled = result.status == "error" and self.job is not None and self.job.stop.is_set()
+        if cancelled:
+            self.set_status("Cancelled; its processes are gone.  (g grades again)")
             for key in table.rows:
                 if key.value not in self.tests:
                     table.update_cell(key, "status", status_text("cancelled"))
         elif result.status == "error":
             self.set_status(Text.assemble(status_text("error"), f" {result.message}"))
-        else:
-            passed = sum(t.status == "pass" for t in result.tests)
+        elif self.only is not None:
             self.set_status(
-                Text.assemble(
-                    status_text(result.status),
-                    f" {result.tasks_passed}/{len(result.tasks)} tasks, {passed}/{len(result.tests)} tests "
-                    f"in {result.duration:.1f}s  (r re-grades)",
-                )
+                Text.assemble(f"{', '.join(self.only)} re-run: ", status_text(result.status), "  (g grades everything)")
             )
+        else:
+            self.set_status(Text.assemble(status_text(result.status), f" {totals(result)}  (g grades again)"))
+        if not cancelled and result.status != "error":
+            if self.only is None:
+                self.full_result = result
+                self.query_one("#summary", Static).update(result_summary(result))
             if self.record:
-                self.app.store.record_attempt(result)
-        self.query_one("#summary", Static).update(result_summary(result))
-        failing = [i for i, t in enumerate(result.tests) if t.status != "pass"]
-        table = self.query_one(DataTable)
-        if failing and table.row_count:
-            table.move_cursor(row=failing[0])
+                self.app.store.record_attempt(result, complete=False if self.only else None)
+        if self.only is None:
+            failing = [i for i, t in enumerate(result.tests) if t.status != "pass"]
+            if failing and table.row_count:
+                table.move_cursor(row=failing[0])
         self.show_highlighted()
+        self.refresh_bindings()
         table.focus()
 
-    def show_highlighted(self) -> None:
+    def highlighted(self) -> TestResult | None:
         table = self.query_one(DataTable)
         if not table.row_count:
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        test = self.tests.get(key)
+            return None
+        return self.tests.get(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    def show_highlighted(self) -> None:
+        test = self.highlighted()
         self.query_one("#test-detail", Static).update(test_detail(test) if test else "")
 
     def on_data_table_row_highlighted(self) -> None:
         self.show_highlighted()
+        self.refresh_bindings()
 
     def action_cancel(self) -> None:
-        if self.running:
+        if self.running and self.job is not None:
             self.job.stop.set()
             self.set_status(f"Cancelling {self.kata_id} ...")
 
     def action_regrade(self) -> None:
         self.start()
 
+    def action_rerun(self) -> None:
+        test = self.highlighted()
+        if test is not None and not self.running:
+            self.start(only=[test.name])
+
     def action_back(self) -> None:
         self.action_cancel()
-        self.dismiss()
+        self.dismiss(self.full_result)

@@ -3,6 +3,8 @@ bindings (plus a screen's `HELP` text) so the help cannot drift from what the ke
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,21 +26,27 @@ def keys_table(title: str, bindings: list[Binding]) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen):
+class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
-    def __init__(self, under: Screen):
+    def __init__(self, under: Screen[Any]):
         super().__init__()
         self.under = under
 
     def compose(self) -> ComposeResult:
         screen = type(self.under)
         with VerticalScroll(id="help"):
-            own = screen.__dict__.get("BINDINGS", [])  # not the generic ones every Screen inherits
+            # the screen's own keys and those of its bases in the app, not Textual's generic ones
+            own = [
+                b
+                for cls in screen.__mro__
+                if cls.__module__.startswith("kata.tui")
+                for b in cls.__dict__.get("BINDINGS", [])
+            ]
             if own:
                 yield Static(keys_table(f"{screen.__name__.removesuffix('Screen')} keys", own))
             if getattr(screen, "HELP", ""):
-                yield Static(screen.HELP)
-            yield Static(keys_table("App keys", list(self.app.BINDINGS)))
+                yield Static(str(screen.HELP))
+            yield Static(keys_table("App keys", [b for b in self.app.BINDINGS if isinstance(b, Binding)]))
             yield Static(ABOUT)
             yield Static("Esc closes this help.")

@@ -1,7 +1,9 @@
 """Kata screen: the spec as Markdown and the actions of the learner's loop:
-Start (copy the starter), Edit (suspend the app, run $VISUAL/$EDITOR), Grade,
-hints one at a time (recorded), Solution once the kata passes, and an
-auto-grade toggle that re-grades on every save of the workspace file.
+Start (copy the starter; over existing work only after a yes, keeping a backup),
+Edit (suspend the app, run $VISUAL/$EDITOR), Grade, hints one at a time
+(recorded), the Solution and a Diff of your file against it once the kata
+passes, and an auto-grade toggle that re-grades on every save of the workspace
+file. Pop-ups name the file, not its path (the status line shows the path).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
@@ -21,11 +25,13 @@ from textual.widgets import Footer, Header, Markdown, Static
 from grader.catalog import CatalogError, load_kata
 from kata.errors import UserError
 from kata.paths import workspace_file
-from kata.tui.code import CodeScreen
+from kata.tui.base import AppScreen
+from kata.tui.code import CodeScreen, DiffScreen
+from kata.tui.confirm import ConfirmScreen
 from kata.tui.grade import GradeScreen
 from kata.tui.jobs import Job
 from kata.watching import saves
-from kata.workspace import kata_state, start_kata
+from kata.workspace import WorkExists, kata_state, start_kata
 
 
 class FileSaved(Message):
@@ -40,16 +46,30 @@ def editor_command() -> list[str]:
     return shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
 
 
-class KataScreen(Screen):
+def edit_file(screen: Screen[Any], path: Path) -> None:
+    """Hand the terminal to the learner's editor on `path`, then take it back."""
+    command = [*editor_command(), str(path)]
+    try:
+        with screen.app.suspend():
+            subprocess.run(command, check=False)
+    except SuspendNotSupported:
+        screen.notify(f"This terminal cannot hand over to an editor: edit {path.name} yourself.", severity="warning")
+    except OSError as err:
+        screen.notify(f"cannot run {command[0]}: {err.strerror} (set $VISUAL or $EDITOR)", severity="error")
+
+
+class KataScreen(AppScreen[None]):
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("e", "edit", "Edit"),
         Binding("g", "grade", "Grade"),
         Binding("n", "hint", "Hint"),
         Binding("o", "solution", "Solution"),
+        Binding("d", "diff", "Your file next to the reference", show=False),
         Binding("a", "autograde", "Auto-grade"),
-        Binding("escape", "back", "Back"),
+        Binding("escape", "back", "Back", show=False),
     ]
+    HELP = "o (the reference) and d (your file next to it) open once your own file passes a full grade."
 
     def __init__(self, kata_id: str):
         super().__init__()
@@ -71,12 +91,24 @@ class KataScreen(Screen):
         self.show_hints()
         self.query_one("#spec").focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The solution and the diff are out of the footer until the kata passes."""
+        if action in ("solution", "diff"):
+            return self.passed
+        return True
+
+    @property
+    def passed(self) -> bool:
+        return self.app.store.has_passed(self.kata.id)
+
     def refresh_status(self) -> None:
-        state = kata_state(self.kata, self.app.store.has_passed(self.kata.id))
+        state = kata_state(self.kata, self.passed)
         auto = "off" if self.watcher is None else ("on" if self.watch_live else "starting")
+        locked = "" if self.passed else " · solution after a pass"
         self.query_one("#kata-status", Static).update(
-            f"{self.kata.id}: {state} · {len(self.hints())} hints · auto-grade {auto}\n{self.path}"
+            f"{self.kata.id}: {state} · {len(self.hints())} hints · auto-grade {auto}{locked}\n{self.path}"
         )
+        self.refresh_bindings()
 
     def show_hints(self) -> None:
         hints = self.hints()
@@ -95,26 +127,33 @@ class KataScreen(Screen):
     # --- actions -------------------------------------------------------------------
 
     def action_start(self) -> None:
+        self.start(force=False)
+
+    def start(self, *, force: bool) -> None:
         try:
-            started = start_kata(self.kata)
-        except UserError as err:
-            self.notify(str(err), severity="warning", timeout=8)
+            started = start_kata(self.kata, force=force)
+        except WorkExists:
+            question = (
+                f"{self.path.name} already holds your work. Start over from the starter? "
+                "Your file is kept next to it as a .bak."
+            )
+            self.app.push_screen(ConfirmScreen(question), callback=self.start_over)
             return
-        self.notify(f"Started: edit {started.path} (e), then grade (g)")
+        except UserError as err:
+            self.notify(str(err), severity="error", timeout=8)
+            return
+        kept = f" (your old file is kept as {started.backup.name})" if started.backup else ""
+        self.notify(f"Started: e edits {started.path.name}, g grades it{kept}.")
         self.refresh_status()
 
+    def start_over(self, yes: bool | None) -> None:
+        if yes:
+            self.start(force=True)
+
     def action_edit(self) -> None:
-        if not self.needs_started():
-            return
-        command = [*editor_command(), str(self.path)]
-        try:
-            with self.app.suspend():
-                subprocess.run(command, check=False)
-        except SuspendNotSupported:
-            self.notify(f"This terminal cannot hand over to an editor: edit {self.path} yourself.", severity="warning")
-        except OSError as err:
-            self.notify(f"cannot run {command[0]}: {err.strerror} (set $VISUAL or $EDITOR)", severity="error")
-        self.refresh_status()
+        if self.needs_started():
+            edit_file(self, self.path)
+            self.refresh_status()
 
     def action_grade(self) -> None:
         if self.needs_started():
@@ -133,11 +172,21 @@ class KataScreen(Screen):
         self.show_hints()
 
     def action_solution(self) -> None:
-        if not self.app.store.has_passed(self.kata.id):
-            self.notify("The solution opens once your own file passes a full grade.", severity="warning")
-            return
-        code = self.kata.solution_path.read_text(encoding="utf-8")
-        self.app.push_screen(CodeScreen(f"Reference solution of {self.kata.id}", code))
+        if self.needs_passed():
+            code = self.kata.solution_path.read_text(encoding="utf-8")
+            self.app.push_screen(CodeScreen(f"Reference solution of {self.kata.id}", code, diff=self.action_diff))
+
+    def action_diff(self) -> None:
+        if self.needs_passed() and self.needs_started():
+            mine = self.path.read_text(encoding="utf-8", errors="replace")
+            reference = self.kata.solution_path.read_text(encoding="utf-8")
+            self.app.push_screen(DiffScreen(f"{self.path.name} next to the reference", mine, reference))
+
+    def needs_passed(self) -> bool:
+        if self.passed:
+            return True
+        self.notify("The solution opens once your own file passes a full grade (g).", severity="warning")
+        return False
 
     def action_autograde(self) -> None:
         if self.watcher is not None:
@@ -154,7 +203,7 @@ class KataScreen(Screen):
     def needs_started(self) -> bool:
         if self.path.exists():
             return True
-        self.notify(f"Start the kata first (s): {self.path} does not exist yet.", severity="warning")
+        self.notify(f"Start the kata first (s): {self.path.name} does not exist yet.", severity="warning")
         return False
 
     # --- auto-grade --------------------------------------------------------------------
@@ -162,12 +211,16 @@ class KataScreen(Screen):
     @work(thread=True, exclusive=True, group="watch")
     def watch_saves(self, job: Job) -> None:
         with job as stop:
-            for _ in saves(self.path, stop, on_ready=lambda: self.post_message(WatchReady())):
+            for _ in saves(self.path, stop, on_ready=self.watching):
                 self.post_message(FileSaved())
+
+    def watching(self) -> None:
+        """From the watcher thread: it is live."""
+        self.post_message(WatchReady())
 
     def on_watch_ready(self) -> None:
         self.watch_live = True
-        self.notify(f"auto-grade on: saving {self.path.name} grades it")
+        self.notify(f"Auto-grade on: saving {self.path.name} grades it.")
         self.refresh_status()
 
     def on_file_saved(self) -> None:

@@ -5,15 +5,17 @@ empty filter moves to the list, where the app's one-letter keys work again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input
+from rich.text import Text
+from textual.widgets import DataTable
 
-from grader.catalog import KataDef
+from grader.catalog import KataDef, kata_ids
 from kata.progress import ProgressStore
+from kata.tui.filtered import FilteredList
 from kata.workspace import kata_state
+
+SCROLLBAR = 2  # a vertical scrollbar's width, kept free so no cell is cut off
 
 
 @dataclass(frozen=True)
@@ -32,67 +34,48 @@ def kata_rows(store: ProgressStore, katas: list[KataDef]) -> list[KataRow]:
     return rows
 
 
-def fill_kata_table(table: DataTable, rows: list[KataRow]) -> None:
+KATA_COLUMNS = ("kata", "level", "state", "perf")  # Home shows these; Katas adds the mechanism
+
+
+def fill_kata_table(table: DataTable[Any], rows: list[KataRow]) -> None:
+    """One row per kata; a mechanism column, when the table has one, wraps long names in place."""
     table.clear()
+    with_mechanism = len(table.columns) > len(KATA_COLUMNS)
     for row in rows:
         ratio = f"{row.best_ratio:.2f}x" if row.best_ratio is not None else ""
-        table.add_row(row.kata.id, "*" * row.kata.difficulty, row.state, ratio, row.kata.mechanism, key=row.kata.id)
+        cells: list[str | Text] = [row.kata.id, "*" * row.kata.difficulty, row.state, ratio]
+        if with_mechanism:
+            cells.append(Text(row.kata.mechanism))
+        table.add_row(*cells, key=row.kata.id, height=None if with_mechanism else 1)
 
 
-KATA_COLUMNS = ("kata", "level", "state", "perf", "mechanism")
+def add_kata_columns(table: DataTable[Any], width: int | None = None) -> None:
+    """The columns; with `width` (the table's), a mechanism column filling the rest of it."""
+    table.add_columns(*KATA_COLUMNS)
+    if width is not None:
+        widest = {"kata": max(len(k) for k in kata_ids()), "level": 5, "state": len("not started"), "perf": 5}
+        used = sum(widest.values()) + 2 * table.cell_padding * (len(widest) + 1) + SCROLLBAR
+        table.add_column("mechanism", width=max(16, width - used))
 
 
-class KatasScreen(Screen):
-    BINDINGS = [
-        Binding("escape", "clear", "Clear / to list"),
-        Binding("down", "focus_table", "List", show=False),
-        Binding("slash", "filter", "Filter"),
-    ]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Input(placeholder="type to filter (id, mechanism, title) · Enter opens · ↓ or Esc: the list", id="filter")
-        yield DataTable(id="katas", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+class KatasScreen(FilteredList):
+    PLACEHOLDER = "type to filter (id, mechanism, title)"
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*KATA_COLUMNS)
+        add_kata_columns(self.table, self.app.size.width)
 
     def on_screen_resume(self) -> None:
         self.rows = kata_rows(self.app.store, self.app.katas)
-        self.apply_filter(self.query_one(Input).value)
-        self.query_one(Input).focus()
+        super().on_screen_resume()
 
-    def apply_filter(self, text: str) -> None:
+    def show(self, text: str) -> None:
         words = text.lower().split()
         shown = [
             r
             for r in self.rows
             if all(w in f"{r.kata.id} {r.kata.mechanism} {r.kata.title} {r.state}".lower() for w in words)
         ]
-        fill_kata_table(self.query_one(DataTable), shown)
+        fill_kata_table(self.table, shown)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.apply_filter(event.value)
-
-    def on_input_submitted(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            self.app.open_kata(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.app.open_kata(event.row_key.value)
-
-    def action_clear(self) -> None:
-        box = self.query_one(Input)
-        if box.value:
-            box.value = ""
-            box.focus()
-        else:
-            self.query_one(DataTable).focus()
-
-    def action_filter(self) -> None:
-        self.query_one(Input).focus()
-
-    def action_focus_table(self) -> None:
-        self.query_one(DataTable).focus()
+    def open(self, key: str) -> None:
+        self.app.open_kata(key)

@@ -4,20 +4,22 @@ and mock interviews, all from `kata.quiz.mastery.progress_stats`."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from kata.errors import UserError
+from kata.quiz.mastery import kata_history, progress_stats
 from kata.tui.bars import bar
+from kata.tui.base import AppScreen
 
 DAYS = 14
 
 
-def mastery_chart(topics: dict) -> Text:
+def mastery_chart(topics: dict[str, dict[str, Any]]) -> Text:
     out = Text("Mastery per topic (questions you would recall now)\n", style="bold underline")
     for tid, row in topics.items():
         out.append(f"{tid:<15} ")
@@ -39,11 +41,10 @@ def reviews_chart(per_day: dict[str, int], today: date) -> Text:
     return out
 
 
-def history(data: dict) -> Text:
+def history(data: dict[str, Any]) -> Text:
     out = Text("\nKatas\n", style="bold underline")
     for row in data["katas"]:
-        extra = f", best {row['best_tasks']} tasks, {row['attempts']} attempts" if row["attempts"] else ""
-        out.append(f"{row['id']:<15} {row['status']}{extra}\n")
+        out.append(f"{row['id']:<15} {row['status']}{kata_history(row)}\n")
     if data["mocks"]:
         out.append("\nMock interviews (latest first)\n", style="bold underline")
         for m in data["mocks"]:
@@ -51,7 +52,7 @@ def history(data: dict) -> Text:
     return out
 
 
-class StatsScreen(Screen):
+class StatsScreen(AppScreen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="stats"):
@@ -59,8 +60,6 @@ class StatsScreen(Screen):
         yield Footer(compact=True)
 
     def on_screen_resume(self) -> None:
-        from kata.quiz.mastery import progress_stats
-
         body = self.query_one("#stats-body", Static)
         try:
             data = progress_stats(self.app.store, clock=self.app.clock)
