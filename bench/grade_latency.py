@@ -24,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,14 +32,22 @@ sys.path.insert(0, str(ROOT))
 
 from grader.catalog import load_kata  # noqa: E402
 from grader.channel import EventReceiver  # noqa: E402
-from grader.protocol import RunFolder, SandboxConfig  # noqa: E402
+from grader.protocol import Handover, RunFolder, SandboxConfig, new_key  # noqa: E402
 
 
-def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | None = None, check: bool = True) -> float:
+def timed(
+    argv: list[str],
+    env: dict | None = None,
+    receiver: EventReceiver | None = None,
+    check: bool = True,
+    pass_fds: tuple[int, ...] = (),
+) -> float:
     """Wall time of one command; `receiver` is drained meanwhile (the plugin's events would fill it).
     `check=False` for bare pytest: a test that needs the sandbox (its subreaper) may fail there."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT, pass_fds=pass_fds
+    )
     while proc.poll() is None:
         if receiver is not None:
             select.select([receiver], [], [], 0.01)
@@ -55,8 +62,8 @@ def timed(argv: list[str], env: dict | None = None, receiver: EventReceiver | No
 
 
 BARE = (
-    "import sys; from grader.protocol import SandboxConfig; from grader.sandbox import run_pytest; "
-    "sys.exit(run_pytest(SandboxConfig.from_json(open(sys.argv[1]).read())))"
+    "import sys; from grader.protocol import Handover; from grader.sandbox import run_pytest; "
+    "sys.exit(run_pytest(Handover.read(int(sys.argv[1]))))"
 )
 
 
@@ -64,9 +71,9 @@ def bare_pytest(kata_id: str) -> float:
     """The suite under the grader's plugin, run by plain pytest: no supervisor, no limits, no sweep."""
     kata = load_kata(kata_id)
     token = secrets.token_hex(4)
-    folder = RunFolder(Path(tempfile.mkdtemp(prefix=f"kata-bench-{token}-")))
-    folder.create()
-    receiver = EventReceiver(folder.events)
+    folder = RunFolder.make(token)
+    key = new_key()
+    receiver = EventReceiver(folder.events, key)
     config = SandboxConfig(
         kata=kata_id,
         impl=str(kata.solution_path),
@@ -77,11 +84,13 @@ def bare_pytest(kata_id: str) -> float:
         session=1,
         perf=False,
     )
-    folder.config(1).write_text(config.to_json())
+    handover = Handover(config, key).write()
     env = dict(os.environ, KATA_RUN_TOKEN=token, PYTHONPATH=str(ROOT))
     try:
-        return timed([sys.executable, "-c", BARE, str(folder.config(1))], env=env, receiver=receiver, check=False)
+        argv = [sys.executable, "-c", BARE, str(handover)]
+        return timed(argv, env=env, receiver=receiver, check=False, pass_fds=(handover,))
     finally:
+        os.close(handover)
         receiver.close()
         shutil.rmtree(folder.root, ignore_errors=True)
 

@@ -25,7 +25,15 @@ from grader.report import BlockedProcess, TimeoutDiagnosis
 
 MAX_DUMPED = 12
 _FRAME = re.compile(r'File "(?P<file>.*)", line (?P<line>\d+) in (?P<func>.*)')
-_INTERNAL = ("/_pytest/", "/pluggy/", "/grader/plugin.py", "/grader/sandbox.py", "/grader/loader.py", "<frozen ")
+_INTERNAL = (
+    "/_pytest/",
+    "/pluggy/",
+    "/grader/plugin.py",
+    "/grader/sandbox.py",
+    "/grader/_boot.py",
+    "/grader/loader.py",
+    "<frozen ",
+)
 
 
 @dataclass

@@ -10,6 +10,13 @@ exceptions into messages that teach, and sends each test's result to the
 runner as it finishes (grader/protocol.py). What it knows of one test lives in
 the item's stash (`TestState`).
 
+A test passes only when its call ran to its end and returned (`TestState.returned`,
+set by the `pytest_pyfunc_call` wrapper) and nothing failed in any phase: whatever
+else the learner's code raises that pytest would take for a skip, an expected
+failure or the end of the session is turned into a failure naming it
+(grader/interrupts.py). The learner's file is imported after collection, so the
+suite's modules are compiled before any of its code runs.
+
 Fixtures the suites use: impl, kata, names, scratch, perf, forks, python_processes.
 """
 
@@ -28,7 +35,8 @@ from typing import IO, Any, NoReturn
 
 import pytest
 
-from grader import explain, hygiene, ledger, observed, proctree, protocol
+from grader import baseline_process, explain, hygiene, integrity, interrupts, ledger, observed, proctree, protocol
+from grader.baseline_process import BaselineClient
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
 from grader.explain import Verdict
@@ -52,8 +60,9 @@ class TestState:
     keys: list[int] = field(default_factory=list)  # System V keys handed out by `names.key()`
     perf: list[dict[str, Any]] = field(default_factory=list)  # figures recorded by the `perf` fixture
     failure: Verdict | None = None  # the first failure of any phase
-    finished: bool = False  # the call phase ran to its end and passed
-    interrupted_by: str = ""  # the exception that stopped the test past pytest's reporting
+    returned: bool = False  # the test function was called and returned normally
+    finished: bool = False  # ... and the call phase was reported as passed
+    interrupted_by: str = ""  # what stopped the test past pytest's reporting, and where (a message)
 
 
 STATE = pytest.StashKey[TestState]()
@@ -62,11 +71,15 @@ STATE = pytest.StashKey[TestState]()
 class GradingPlugin:
     """One grading session's plugin: its hooks, its fixtures, and the run's configuration."""
 
-    def __init__(self, config: SandboxConfig):
+    def __init__(self, config: SandboxConfig, key: bytes, unfenced: str = "", baselines: BaselineClient | None = None):
         self.config = config
+        self.unfenced = unfenced
+        self.baselines = baselines  # times perf baselines away from the learner's code (grader/baseline_process.py)
         self.kata_def: KataDef = load_kata(config.kata)
         self.folder = config.folder
-        self.events = EventSender(self.folder.events, config.session)
+        self.events = EventSender(self.folder.events, config.session, key)
+        self._aborting = False
+        self._interrupted = ""  # what ended the session early, and where
         self._module: ModuleType | None = None
         self._descriptions: dict[str, TestDescription] = {}
         self._ordinals: dict[str, int] = {}
@@ -79,6 +92,7 @@ class GradingPlugin:
 
     def _abort(self, event: protocol.Event, reason: str) -> NoReturn:
         self.events.send(event)
+        self._aborting = True
         pytest.exit(reason, returncode=ABORTED)
 
     # --- the session ----------------------------------------------------------------------
@@ -92,10 +106,21 @@ class GradingPlugin:
         faulthandler.register(DUMP_SIGNAL, file=self._stacks_file, all_threads=True, chain=False)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.events.send(protocol.Hello(os.getpid()))
+        self.events.send(protocol.Hello(os.getpid(), self.unfenced))
         os.chdir(self.folder.scratch)
         os.environ[ledger.LEDGER_ENV] = str(self.folder.ledger)  # load_impl installs it, here and in python -c
         os.environ[observed.OBSERVED_ENV] = str(self.folder.observed)  # likewise
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            lines = str(report.longrepr).strip().splitlines() or ["no reason given"]
+            message = f"{report.nodeid or 'the suite'} could not be collected: {lines[-1]}"
+            self._abort(protocol.SuiteError(message), "the suite could not be collected")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The learner's module, imported once the suite's modules are: nothing of the
+        learner's runs before the grader's own code is in place."""
+        self._check_held_files()
         me = os.getpid()
         before = set(proctree.children(me))
         try:
@@ -113,6 +138,17 @@ class GradingPlugin:
             )
             self._abort(protocol.LoadError(message), "the implementation forked at import")
         self.events.send(protocol.Loaded())
+
+    def _check_held_files(self) -> None:
+        """The suite just collected and kata.yaml are those the runner checked when the grade
+        began: another process may have changed them since."""
+        if self.config.grader_files is None:
+            return
+        held = integrity.held_paths(Path(self.config.suite_dir), self.kata_def.folder)
+        changed = integrity.changed_since(self.config.grader_files, held)
+        if changed:
+            message = f"the grader's files were changed while this grade ran: {', '.join(changed[:3])}"
+            self._abort(protocol.LoadError(message), "the suite was changed")
 
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -155,8 +191,17 @@ class GradingPlugin:
             on_timeout=str(hint.args[0]) if hint else "",
         )
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """KeyboardInterrupt or pytest.exit() got past every test's phases and ends the session:
+        said to the runner, which makes the grade an error (the rest did not run)."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the session is over: no more of them
+        if not self._aborting:
+            exc = excinfo.value
+            self._interrupted = f"{interrupts.name(exc)} {interrupts.where(excinfo.tb, self.config.impl)}"
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.events.send(protocol.SessionEnd())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.events.send(protocol.SessionEnd(self._interrupted))
 
     # --- one test -------------------------------------------------------------------------
 
@@ -173,19 +218,61 @@ class GradingPlugin:
         gc.collect()
         fds_before = hygiene.fd_snapshot()
         saved = ProcessState()
-        parent = os.getppid()
         self.events.send(protocol.TestStart(item.nodeid))
         started = time.monotonic()
         try:
             return (yield)
-        except BaseException as exc:  # KeyboardInterrupt, pytest.exit(): past the reports, it ends the session
-            state.interrupted_by = type(exc).__name__
+        except BaseException as exc:  # past pytest's reports: it ends the session
+            state.interrupted_by = interrupts.message(exc, exc.__traceback__, self.config.impl)
             raise
         finally:
             duration = time.monotonic() - started
             saved.restore()
-            self._report(item, state, fds_before, parent, duration)
+            self._report(item, state, fds_before, duration)
             os.environ[ledger.TEST_ENV] = "0"
+
+    # Each phase of a test under a guard: what would end it without a failure becomes one.
+    # (No `yield from` a shared generator: it would not pass a GeneratorExit on.)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        try:
+            return (yield)
+        except BaseException as exc:
+            self._fail_instead(item, "setup", exc)
+            raise
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+        try:
+            outcome = yield
+        except BaseException as exc:
+            self._fail_instead(pyfuncitem, "call", exc)
+            raise
+        pyfuncitem.stash[STATE].returned = True
+        return outcome
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, object, object]:
+        try:
+            return (yield)
+        except BaseException as exc:
+            self._fail_instead(item, "teardown", exc)
+            raise
+
+    def _fail_instead(self, item: pytest.Item, when: str, exc: BaseException) -> None:
+        """Raise a failure naming `exc` (recorded as the test's verdict) when pytest would not
+        count `exc` as one; return when it would."""
+        if not interrupts.stops_a_test(exc):
+            return
+        message = interrupts.message(exc, exc.__traceback__, self.config.impl)
+        message = message if when == "call" else f"(during test {when}) {message}"
+        state = item.stash[STATE]
+        if state.failure is None:
+            tb = interrupts.from_the_test(exc.__traceback__, self.config.suite_dir, self.config.impl)
+            _, details = explain.exception(exc, tb, self.config.impl, self.kata_def.memory_limit_mb)
+            state.failure = Verdict("fail", message, details)
+        raise pytest.fail.Exception(message, pytrace=False) from None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -193,7 +280,7 @@ class GradingPlugin:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         state = item.stash[STATE]
-        if call.when == "call" and report.passed:
+        if call.when == "call" and report.passed and state.returned:
             state.finished = True
         if call.excinfo is not None and state.failure is None:
             message, details = explain.exception(
@@ -204,11 +291,17 @@ class GradingPlugin:
             state.failure = Verdict("fail", message, details)
         return report
 
-    def _report(
-        self, item: pytest.Item, state: TestState, fds_before: dict[int, str], parent: int, duration: float
-    ) -> None:
+    def _report(self, item: pytest.Item, state: TestState, fds_before: dict[int, str], duration: float) -> None:
+        """Hygiene, the verdict, the result event; a SIGINT meanwhile is dropped: it is not the test's."""
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._send_result(item, state, fds_before, duration)
+        finally:
+            signal.signal(signal.SIGINT, handler)
+
+    def _send_result(self, item: pytest.Item, state: TestState, fds_before: dict[int, str], duration: float) -> None:
         findings = self._hygiene(item.name, state, fds_before)
-        verdict = self._with_observed(self._verdict(state, findings, parent), state)
+        verdict = self._with_observed(self._verdict(state, findings), state)
         result = TestResult(
             name=item.name,
             task=state.description.task,
@@ -229,17 +322,17 @@ class GradingPlugin:
         return findings + hygiene.remove_ipc(found, lambda ordinal: test)
 
     @staticmethod
-    def _verdict(state: TestState, findings: list[HygieneFinding], parent: int) -> Verdict:
+    def _verdict(state: TestState, findings: list[HygieneFinding]) -> Verdict:
         details = state.failure.details if state.failure else ""
         escapes = [f for f in findings if f.kind == "escape"]
         if escapes:  # the root cause: a child ran the caller's code, whatever failed after that
             return Verdict("fail", escapes[0].message, details)
-        if os.getppid() != parent:  # re-parented: the caller's code killed the supervisor
-            return Verdict("fail", explain.PARENT_KILLED.format(parent=parent), details)
         if state.failure is not None:
             return state.failure
+        if state.interrupted_by:
+            return Verdict("fail", state.interrupted_by)
         if not state.finished:
-            return Verdict("fail", explain.INTERRUPTED.format(what=state.interrupted_by or "an exception"))
+            return Verdict("fail", explain.INTERRUPTED.format(what="an interrupt (KeyboardInterrupt)"))
         if findings:
             return Verdict("fail", explain.left_behind(findings))
         return explain.PASSED
@@ -288,7 +381,9 @@ class GradingPlugin:
 
     @pytest.fixture
     def perf(self, request: pytest.FixtureRequest) -> PerfRecorder:
-        return PerfRecorder(self.kata_def, request.node.name, request.node.stash[STATE].perf)
+        """Same-run perf checks whose baselines run in the baseline process (grader/baseline_process.py)."""
+        baseline_process.CLIENT = self.baselines
+        return _PerfElsewhere(self.kata_def, request.node.name, request.node.stash[STATE].perf)
 
     @pytest.fixture
     def forks(self) -> Callable[[], int]:
@@ -303,6 +398,14 @@ class GradingPlugin:
         procs = PythonProcesses(self.config.impl)
         yield procs
         procs.kill_all()
+
+
+class _PerfElsewhere(PerfRecorder):
+    """grader.perf's recorder, handed each baseline as one to run in the baseline process."""
+
+    def check(self, metric_name: str, learner: Any, baseline: Any, *args: Any, **kwargs: Any) -> PerfFigure:
+        figure: PerfFigure = super().check(metric_name, learner, baseline_process.elsewhere(baseline), *args, **kwargs)
+        return figure
 
 
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers

@@ -1,30 +1,41 @@
 """What the runner and the sandbox say to each other, as types (docs/architecture.md,
 "The event protocol").
 
-The runner starts a sandbox with a `SandboxConfig` (a JSON file in the run folder);
-inside it the plugin and the supervisor send events back, one datagram each:
+The runner starts a sandbox with a `Handover` (its `SandboxConfig` and the run's key),
+written to a pipe the sandbox inherits and reads before the learner's file is
+imported: never a file or an environment variable another process could read.
+Inside the sandbox the plugin and the supervisor send events back, one datagram each:
 
     supervisor            test process (the plugin)
-                          Hello(pid)                   pytest started
-                          Loaded | LoadError(message)  the learner's module imported, or not
+                          Hello(pid, unfenced)         pytest started (fenced: grader/fence.py)
+                          Loaded | LoadError(message)  the learner's module imported, or not (or the
+                                                       grader's files changed since the grade began)
                           SuiteError(message)          the hidden suite is broken (its author's bug)
                           Collected(tests)             every test, selected or not
                           TestStart(nodeid)            then, as the test ends:
                           TestResultEvent(result, perf, hygiene)
-                          SessionEnd                   pytest reached its end
+                          SessionEnd(interrupted)      pytest reached its end (or was cut short: what and where)
     PytestExit(status)                                 the test process has ended (wait status)
 
 A test passes only through a TestResultEvent that follows its TestStart: a test
 process that dies or hangs in between is a crash or a timeout, never a pass.
 `encode` / `decode` are the only places that know the wire format (JSON, with
 the session number in an envelope, so that news from an ended session is told
-apart); `decode` rejects anything malformed with ProtocolError.
+apart, signed with the run's key: HMAC-SHA256 over the JSON); `decode` rejects
+anything unsigned or signed with another key (`Unsigned`) and anything malformed
+(`ProtocolError`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
+import secrets
 import signal
+import stat
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,8 +50,21 @@ MAX_MESSAGE = 8000
 MAX_DETAILS = 16000
 
 
+KEY_BYTES = 32
+MAC_BYTES = 32  # HMAC-SHA256, in front of every datagram
+
+
 class ProtocolError(ValueError):
     """A datagram that is not a well-formed event."""
+
+
+class Unsigned(ProtocolError):
+    """A datagram not signed with this run's key: forged, or from another run."""
+
+
+def new_key() -> bytes:
+    """A run's key: it signs every event of the run (docs/architecture.md, "The event protocol")."""
+    return secrets.token_bytes(KEY_BYTES)
 
 
 # --- the run folder and the sandbox's configuration ------------------------------------
@@ -80,12 +104,49 @@ class RunFolder:
     def stacks(self) -> Path:
         return self.root / "stacks.log"  # faulthandler's dumps on DUMP_SIGNAL
 
-    def config(self, session: int) -> Path:
-        return self.root / f"config-{session}.json"
+    @classmethod
+    def make(cls, token: str) -> RunFolder:
+        """A new run folder, mode 0700, in the user's private parent (`private_parent`)."""
+        folder = cls(Path(tempfile.mkdtemp(prefix=f"kata-{token}-", dir=private_parent())))
+        for sub in (folder.escapes, folder.scratch):
+            sub.mkdir()
+        return folder
 
-    def create(self) -> None:
-        for folder in (self.escapes, self.scratch):
-            folder.mkdir()
+
+RUNS_FOLDER = "ipc-kata"
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with its NUL
+RUN_PATH_ROOM = len("/kata-01234567-abcdefgh/scratch/999/") + 20  # a run folder's own part, a FIFO's name
+
+
+def private_parent() -> Path:
+    """Where run folders live: `$XDG_RUNTIME_DIR/ipc-kata` (the user's own, 0700, on tmpfs), or
+    `<tempdir>/ipc-kata-<uid>`, or `/tmp/ipc-kata-<uid>` when those paths are too long for the
+    socket and FIFO paths a run makes; each is made 0700 and must be ours, a real folder and
+    private, so that no other user can see a run. When none is (another user made it first),
+    a fresh private folder is made instead."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    candidates = [Path(runtime) / RUNS_FOLDER] if runtime and _private(Path(runtime), parent=True) else []
+    candidates += [Path(folder) / f"{RUNS_FOLDER}-{os.getuid()}" for folder in (tempfile.gettempdir(), "/tmp")]
+    for folder in candidates:
+        if len(os.fsencode(folder)) + RUN_PATH_ROOM > SOCKET_PATH_MAX:
+            continue
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+        except OSError:
+            continue
+        if _private(folder):
+            return folder
+    return Path(tempfile.mkdtemp(prefix=f"{RUNS_FOLDER}-{os.getuid()}-", dir="/tmp"))
+
+
+def _private(folder: Path, parent: bool = False) -> bool:
+    """A folder (not a link) of ours that no one else can enter (a parent may be searchable)."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    closed = 0o022 if parent else 0o077
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & closed
 
 
 @dataclass(frozen=True)
@@ -103,21 +164,59 @@ class SandboxConfig:
     only: tuple[str, ...] | None = None  # nodeids left to run (a later session)
     tasks: tuple[int, ...] | None = None  # the selection asked for (--task)
     tests: tuple[str, ...] | None = None  # test names asked for
+    grader_files: dict[str, str] | None = None  # path -> sha256 of integrity.held_paths as the grade began
 
     @property
     def folder(self) -> RunFolder:
         return RunFolder(Path(self.run_dir))
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
     @classmethod
-    def from_json(cls, text: str) -> SandboxConfig:
-        data = json.loads(text)
+    def from_dict(cls, data: dict[str, Any]) -> SandboxConfig:
+        data = dict(data)
         for name in ("only", "tasks", "tests"):
             if data.get(name) is not None:
                 data[name] = tuple(data[name])
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a sandbox session gets from the runner on an inherited pipe: its configuration
+    and the run's key. The sandbox reads it and closes the pipe before anything of the
+    learner's runs, so no other process (of this run or another) can read the key."""
+
+    config: SandboxConfig
+    key: bytes
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"config": asdict(self.config), "key": self.key.hex()}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Handover:
+        message = json.loads(data)
+        return cls(SandboxConfig.from_dict(message["config"]), bytes.fromhex(message["key"]))
+
+    def write(self) -> int:
+        """A pipe holding the handover: the read end, for the sandbox to inherit (close it after the start)."""
+        read_end, write_end = os.pipe()
+        try:
+            data = self.to_bytes()  # far below a pipe's buffer: written at once, never blocks
+            while data:
+                data = data[os.write(write_end, data) :]
+        finally:
+            os.close(write_end)
+        return read_end
+
+    @classmethod
+    def read(cls, fd: int) -> Handover:
+        """The handover on `fd`, which is then closed."""
+        chunks = []
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return cls.from_bytes(b"".join(chunks))
 
 
 @dataclass(frozen=True)
@@ -140,6 +239,7 @@ class TestDescription:
 class Hello:
     tag: ClassVar[str] = "hello"
     pid: int  # the test process
+    unfenced: str = ""  # why grader/fence.py could not protect the grader's processes, or ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +309,7 @@ class PytestExit:
 @dataclass(frozen=True)
 class SessionEnd:
     tag: ClassVar[str] = "session_end"
+    interrupted: str = ""  # what cut the session short and where (KeyboardInterrupt, pytest.exit), or ""
 
 
 Event = Hello | Loaded | LoadError | SuiteError | Collected | TestStart | TestResultEvent | PytestExit | SessionEnd
@@ -223,15 +324,20 @@ class Envelope:
 # --- the wire ---------------------------------------------------------------------------
 
 
-def encode(session: int, event: Event) -> bytes:
+def encode(session: int, event: Event, key: bytes) -> bytes:
     body = asdict(event)
-    return json.dumps({"v": PROTOCOL_VERSION, "session": session, "ev": event.tag, **body}).encode()
+    payload = json.dumps({"v": PROTOCOL_VERSION, "session": session, "ev": event.tag, **body}).encode()
+    return _mac(key, payload) + payload
 
 
-def decode(data: bytes) -> Envelope:
-    """The envelope in `data`; ProtocolError when it is not a well-formed event."""
+def decode(data: bytes, key: bytes) -> Envelope:
+    """The envelope in `data`; Unsigned when it is not signed with `key`, ProtocolError when
+    it is not a well-formed event."""
+    mac, payload = data[:MAC_BYTES], data[MAC_BYTES:]
+    if not hmac.compare_digest(mac, _mac(key, payload)):
+        raise Unsigned("not signed with this run's key")
     try:
-        message = json.loads(data)
+        message = json.loads(payload)
     except ValueError as err:
         raise ProtocolError(f"not JSON: {err}") from None
     if not isinstance(message, dict) or message.get("v") != PROTOCOL_VERSION:
@@ -247,6 +353,10 @@ def decode(data: bytes) -> Envelope:
         return Envelope(session, _DECODERS[tag](message))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ProtocolError(f"malformed {tag} event: {err}") from None
+
+
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()
 
 
 def _str(value: object) -> str:
@@ -308,7 +418,7 @@ def _test_result(data: dict[str, Any]) -> TestResultEvent:
 
 
 _DECODERS: dict[str, Callable[[dict[str, Any]], Event]] = {
-    Hello.tag: lambda d: Hello(_int(d["pid"])),
+    Hello.tag: lambda d: Hello(_int(d["pid"]), _str(d.get("unfenced", ""))),
     Loaded.tag: lambda d: Loaded(),
     LoadError.tag: lambda d: LoadError(_str(d["message"])),
     SuiteError.tag: lambda d: SuiteError(_str(d["message"])),
@@ -316,5 +426,5 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Event]] = {
     TestStart.tag: lambda d: TestStart(_str(d["nodeid"])),
     TestResultEvent.tag: _test_result,
     PytestExit.tag: lambda d: PytestExit(_int(d["status"])),
-    SessionEnd.tag: lambda d: SessionEnd(),
+    SessionEnd.tag: lambda d: SessionEnd(_str(d.get("interrupted", ""))),
 }

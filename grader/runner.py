@@ -12,11 +12,21 @@ Each sandbox session is driven as a small state machine over the events of
 grader/protocol.py (docs/architecture.md, "The event protocol"): a `Phase`
 says what the sandbox is doing and how long it may take, and the session ends
 with an `Outcome` that says whether a fresh sandbox must run the rest.
+
+A session starts isolated (grader/_boot.py): an interpreter that ignores the
+user's environment and site hooks, an import path computed here, no pytest
+plugin autoload, the root folder as its working folder, and its configuration
+and the run's key on an inherited pipe (`protocol.Handover`). A test process
+that keeps crashing the same way is not restarted forever: after
+SAME_CRASHES_LIMIT identical crashes in a row the rest are failed as not run.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import importlib.util
+import json
 import os
 import secrets
 import select
@@ -24,7 +34,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -34,12 +43,12 @@ from typing import IO, TypedDict, Unpack
 
 import psutil
 
-from grader import blocked, explain, hygiene, observed, proctree, protocol
+from grader import _boot, blocked, explain, hygiene, integrity, observed, proctree, protocol
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
 from grader.deadlock import DeadlockWatch
 from grader.diagnosis import PATTERNS, describe_objects
-from grader.protocol import DUMP_SIGNAL, RunFolder, SandboxConfig, TestDescription
+from grader.protocol import DUMP_SIGNAL, Handover, RunFolder, SandboxConfig, TestDescription
 from grader.report import (
     OUTPUT_CAP,
     BlockedProcess,
@@ -55,6 +64,13 @@ from grader.report import (
 
 STARTUP_LIMIT = 30.0  # interpreter + pytest start, generous for a busy machine
 BETWEEN_TESTS_LIMIT = 30.0  # fixture teardown and collection between results
+SAME_CRASHES_LIMIT = 3  # identical crashes in a row before the rest is failed as not run
+SUPERVISOR_KILLED = (
+    "the parent of the caller's process (pid {supervisor}, the grader's supervisor) was killed during this test: "
+    "the implementation signalled os.getppid() from the caller's process, or a child it forked outlived the "
+    "caller and signalled its new parent. Only a forked child may signal its parent, and only while that parent "
+    "is the caller; in the caller, the parent is whoever called your function."
+)
 SUITE_BROKEN = "the hidden suite of {kata} is broken: "  # not the learner's doing: said so
 
 
@@ -132,6 +148,12 @@ def grade_iter(
     if problem:
         yield GradeFinished(error_result(kata_id, str(path), problem))
         return
+    # What the sandbox must find unchanged, taken before the check: a change after the check shows in the sandbox.
+    held = integrity.fingerprint(integrity.held_paths(kata.suite_dir, kata.folder))
+    installation = integrity.check()
+    if installation.problem:
+        yield GradeFinished(error_result(kata_id, str(path), installation.problem))
+        return
     try:
         proctree.become_subreaper()
     except proctree.SubreaperError as err:
@@ -140,7 +162,8 @@ def grade_iter(
     selection = Selection(
         perf, tuple(sorted(tasks)) if tasks is not None else None, tuple(sorted(tests)) if tests is not None else None
     )
-    run = GradingRun(kata, path, selection, cancel)
+    run = GradingRun(kata, path, selection, cancel, held)
+    run.notices += installation.notices
     try:
         yield from run.execute()
     finally:
@@ -189,8 +212,8 @@ class Phase(enum.Enum):
     """What the sandbox is doing; each phase has its own time limit."""
 
     STARTING = "starting"  # interpreter and pytest start
+    COLLECTING = "collecting"  # the suite's modules load (before any of the learner's code)
     IMPORTING = "importing"  # the learner's module loads (kata.yaml's import_time_limit)
-    COLLECTING = "collecting"
     RUNNING = "running"  # a test (its own limit) or between tests
 
 
@@ -200,6 +223,7 @@ class Outcome(enum.Enum):
     FINISHED = "finished"  # pytest reached its end: every test it ran has its result
     TEST_LOST = "test lost"  # a test timed out or took the test process with it: a fresh sandbox runs the rest
     LOAD_FAILED = "load failed"  # nothing can run: the module did not load, or the sandbox died or stalled first
+    INTERRUPTED = "interrupted"  # KeyboardInterrupt or pytest.exit() ended pytest between tests: an error
     CANCELLED = "cancelled"
 
 
@@ -215,6 +239,7 @@ class SandboxSession:
         self.test_pid: int | None = None
         self.exit_status: int | None = None  # the test process's wait status, from the supervisor
         self.ended_cleanly = False
+        self.interrupted = ""  # what cut pytest short between tests, and where (SessionEnd)
         self.phase = Phase.STARTING
         self.deadline = time.monotonic() + STARTUP_LIMIT
         self.current: TestDescription | None = None  # the test running now
@@ -240,21 +265,34 @@ class GradingRun:
     """One grade: its run folder and token, the sandbox sessions it starts one after the
     other, the results they report, and the final sweep."""
 
-    def __init__(self, kata: KataDef, impl: Path, selection: Selection, cancel: threading.Event | None):
+    def __init__(
+        self,
+        kata: KataDef,
+        impl: Path,
+        selection: Selection,
+        cancel: threading.Event | None,
+        grader_files: dict[str, str] | None = None,
+    ):
         self.kata = kata
         self.impl = impl
         self.selection = selection
         self.cancel = cancel
         self.token = secrets.token_hex(4)
-        self.folder = RunFolder(Path(tempfile.mkdtemp(prefix=f"kata-{self.token}-")))
-        self.folder.create()
-        self.receiver = EventReceiver(self.folder.events)
+        self.key = protocol.new_key()
+        self.folder = RunFolder.make(self.token)
+        self.receiver = EventReceiver(self.folder.events, self.key)
         self.tests: dict[str, TestDescription] = {}  # nodeid -> description, in suite order
         self.results: dict[str, TestResult] = {}
         self.perf_figures: list[PerfFigure] = []
         self.findings: list[HygieneFinding] = []
         self.load_error = ""
+        self.interrupted = ""
+        self.unfenced = ""  # why the sandbox could not fence off the grader's processes (grader/fence.py)
         self.cancelled = False
+        self.crashed: dict[str, str] = {}  # nodeid -> the short reason, for each test whose process crashed
+        self.notices: list[str] = []
+        self.barren_sessions = 0  # sessions in a row that ended without a test result
+        self.grader_files = grader_files  # what the sandbox must find unchanged (integrity.fingerprint)
         self.violations = 0  # events out of order: ignored
         self.sessions = 0
         self._output = bytearray()
@@ -264,15 +302,30 @@ class GradingRun:
 
     def execute(self) -> Iterator[GradeEvent]:
         while True:
+            if self.sessions and self._grader_changed():
+                return
             session = self._start_session()
+            results = len(self.results)
             try:
                 outcome = yield from self._drive(session)
             finally:
                 self._end_session(session)
+            self.barren_sessions = self.barren_sessions + 1 if len(self.results) == results else 0
             if outcome is Outcome.TEST_LOST and session.current is not None:
                 self._sweep_lost_test(session.current)
             if outcome is not Outcome.TEST_LOST or not self._remaining():
                 return
+            reason = self._same_crashes()
+            if reason:
+                yield from self._give_up(reason)
+                return
+
+    def _grader_changed(self) -> bool:
+        """Did the last session change the grader's files (the next one would import them)?"""
+        problem = integrity.grader_files().problem
+        if problem:
+            self.load_error = f"during this grade, {problem}"
+        return bool(problem)
 
     def _remaining(self) -> tuple[str, ...]:
         return tuple(n for n, t in self.tests.items() if t.selected and n not in self.results)
@@ -291,28 +344,22 @@ class GradingRun:
             only=self._remaining() if self.tests else None,
             tasks=self.selection.tasks,
             tests=self.selection.tests,
+            grader_files=self.grader_files,
         )
-        config_path = self.folder.config(self.sessions)
-        config_path.write_text(config.to_json())
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-        package_parent = str(Path(__file__).resolve().parent.parent)
-        env.update(
-            {
-                hygiene.TOKEN_ENV: self.token,
-                "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")])),
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.sandbox", str(config_path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-            cwd=self.folder.root,
-        )
+        handover = Handover(config, self.key).write()
+        try:
+            proc = subprocess.Popen(
+                sandbox_command(handover),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=sandbox_env(self.token),
+                cwd="/",  # no folder the learner's code can write (nothing is found there: -I)
+                pass_fds=(handover,),
+            )
+        finally:
+            os.close(handover)
         return SandboxSession(self.sessions, proc)
 
     def _drive(self, session: SandboxSession) -> Generator[GradeEvent, None, Outcome]:
@@ -334,11 +381,12 @@ class GradingRun:
 
     def _handle(self, session: SandboxSession, event: protocol.Event) -> Generator[GradeEvent, None, Outcome | None]:
         match event:
-            case protocol.Hello(pid=pid):
+            case protocol.Hello(pid=pid, unfenced=unfenced):
                 session.test_pid = pid
-                session.enter(Phase.IMPORTING, self.kata.import_time_limit)
-            case protocol.Loaded():
+                self.unfenced = unfenced
                 session.enter(Phase.COLLECTING, BETWEEN_TESTS_LIMIT)
+            case protocol.Loaded():
+                session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
             case protocol.LoadError(message=message):
                 self.load_error = message
                 return Outcome.LOAD_FAILED
@@ -348,7 +396,7 @@ class GradingRun:
             case protocol.Collected(tests=tests):
                 if not self.tests:  # a later session collects the same suite
                     self.tests = {t.nodeid: t for t in tests}
-                session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
+                session.enter(Phase.IMPORTING, self.kata.import_time_limit)
             case protocol.TestStart(nodeid=nodeid):
                 test = self.tests.get(nodeid)
                 if test is None or not test.selected or nodeid in self.results or session.current is not None:
@@ -369,8 +417,9 @@ class GradingRun:
                 session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
             case protocol.PytestExit(status=status):
                 session.exit_status = status
-            case protocol.SessionEnd():
+            case protocol.SessionEnd(interrupted=interrupted):
                 session.ended_cleanly = True
+                session.interrupted = interrupted
         return None
 
     def _check(self, session: SandboxSession) -> Generator[GradeEvent, None, Outcome | None]:
@@ -380,11 +429,16 @@ class GradingRun:
             return Outcome.CANCELLED
         if session.test_process_gone():
             self._read_output(session)
-            if session.ended_cleanly:
+            if session.interrupted or (session.ended_cleanly and session.current is not None):
+                yield from self._record_interrupted(session)
+                return Outcome.INTERRUPTED
+            if session.ended_cleanly and session.phase is Phase.RUNNING:
                 return Outcome.FINISHED
             if session.current is not None:
                 yield TestFinished(self._record_crash(session.current, session))
                 return Outcome.TEST_LOST
+            if session.phase is Phase.RUNNING and self.barren_sessions < SAME_CRASHES_LIMIT - 1:
+                return Outcome.TEST_LOST  # killed between tests (from outside): a fresh sandbox runs the rest
             self.load_error = self._early_death_message(session)
             return Outcome.LOAD_FAILED
         if session.current is not None and self._deadlock_proven(session, session.current):
@@ -452,14 +506,49 @@ class GradingRun:
         return first
 
     def _record_crash(self, test: TestDescription, session: SandboxSession) -> TestResult:
-        message = (
-            f"the test process ended in the middle of this test ({_describe_status(session.exit_status)}). The "
-            "implementation ended or killed the caller's process: os._exit() outside a forked child, a signal "
-            "to its own process group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. "
-            "Only a forked child may end itself, with os._exit()."
-        )
-        result = TestResult(test.name, test.task, "error", message, nodeid=test.nodeid)
+        if session.proc.poll() is not None and session.exit_status is None:
+            # The supervisor died first (its test process dies with it, PR_SET_PDEATHSIG): killed by the
+            # caller's code, which signalled its parent.
+            status, reason = "fail", "the caller's code killed its parent (the grader's supervisor)"
+            message = SUPERVISOR_KILLED.format(supervisor=session.proc.pid)
+        else:
+            how = _describe_status(session.exit_status)
+            status, reason = "error", f"the test process ended in the middle of the test ({how})"
+            message = (
+                f"the test process ended in the middle of this test ({how}). The "
+                "implementation ended or killed the caller's process: os._exit() outside a forked child, a signal "
+                "to its own process group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. "
+                "Only a forked child may end itself, with os._exit()."
+            )
+        self.crashed[test.nodeid] = reason
+        result = TestResult(test.name, test.task, status, message, nodeid=test.nodeid)
         return self._record(self._with_observed(result, test, session))
+
+    def _record_interrupted(self, session: SandboxSession) -> Iterator[GradeEvent]:
+        """pytest was cut short between tests: the test it was reporting (if any) failed, the grade is an error."""
+        self.interrupted = session.interrupted or "a KeyboardInterrupt in the grader's code"
+        if session.current is not None:
+            test = session.current
+            message = f"the test did not run to its end: {self.interrupted} cut the session short"
+            yield TestFinished(self._record(TestResult(test.name, test.task, "fail", message, nodeid=test.nodeid)))
+
+    def _same_crashes(self) -> str:
+        """The reason, when the last SAME_CRASHES_LIMIT results are crashes of that same reason; else ""."""
+        last = list(self.results)[-SAME_CRASHES_LIMIT:]
+        reasons = {self.crashed.get(nodeid, "") for nodeid in last}
+        if len(last) < SAME_CRASHES_LIMIT or len(reasons) != 1:
+            return ""
+        return reasons.pop()
+
+    def _give_up(self, reason: str) -> Iterator[GradeEvent]:
+        """Fail every test still to run, without restarting a sandbox that would only crash again."""
+        message = (
+            f"not run: {reason} in each of the {SAME_CRASHES_LIMIT} tests before this one, so the grader stopped "
+            "restarting the sandbox. Fix that first."
+        )
+        for nodeid in self._remaining():
+            test = self.tests[nodeid]
+            yield TestFinished(self._record(TestResult(test.name, test.task, "fail", message, nodeid=nodeid)))
 
     def _with_observed(self, result: TestResult, test: TestDescription, session: SandboxSession) -> TestResult:
         """The result, with the exceptions that ended threads or children during the test: often
@@ -578,28 +667,56 @@ class GradingRun:
     # --- the result --------------------------------------------------------------------------
 
     def result(self) -> Result:
-        if self.load_error:
-            return error_result(self.kata.id, str(self.impl), self.load_error)
-        if self.cancelled:
-            return error_result(self.kata.id, str(self.impl), "grading was cancelled")
+        notices = self.notices + self._run_notices()
+        if self.load_error or self.cancelled:
+            failed = error_result(self.kata.id, str(self.impl), self.load_error or "grading was cancelled")
+            failed.notices = notices  # a forgery is said even when nothing could be graded
+            return failed
         tests = [self.results.get(n) or _not_run(t) for n, t in self.tests.items() if t.selected]
         tasks = [self._task_result(task.id, tests) for task in self.kata.tasks]
         run_level_leak = self._leak_outside_failed_tests(tests)
         ok = bool(tests) and all(t.status == "pass" for t in tests) and not run_level_leak
-        notices = hygiene.notices()
-        ignored = len(self.receiver.rejected) + self.violations
-        if ignored:
-            notices.append(f"{ignored} malformed or out-of-order events from the sandbox were ignored")
+        status, message = ("pass" if ok else "fail"), ""
+        if self.interrupted:
+            not_run = sum(n not in self.results for n, t in self.tests.items() if t.selected)
+            status, message = (
+                "error",
+                (
+                    f"the grade was cut short by {self.interrupted}: {not_run} of {len(tests)} tests did not run. "
+                    "A SIGINT (or pytest.exit()) reached the test process between tests; a grade needs every test "
+                    "to run."
+                ),
+            )
         return Result(
             kata=self.kata.id,
             implementation=str(self.impl),
-            status="pass" if ok else "fail",
+            status=status,
+            message=message,
             tasks=tasks,
             tests=tests,
             perf=self.perf_figures,
             hygiene=self.findings,
-            notices=notices,
+            notices=hygiene.notices() + notices,
         )
+
+    def _run_notices(self) -> list[str]:
+        notices = []
+        if self.unfenced:
+            notices.append(
+                f"the grader could not fence itself off from your code's processes ({self.unfenced}): code that "
+                "kills the grader or every process of yours can end this grade"
+            )
+        ignored = len(self.receiver.rejected) + self.violations
+        if ignored:
+            notices.append(f"{ignored} malformed or out-of-order events from the sandbox were ignored")
+        forgers = sorted(set(self.receiver.unsigned))
+        if forgers:
+            pids = ", ".join(str(pid) for pid in forgers[:5]) + (", ..." if len(forgers) > 5 else "")
+            notices.append(
+                f"{len(self.receiver.unsigned)} events not signed by this grade's sandbox were ignored (sent by pid "
+                f"{pids}): a process tried to forge this grade's results"
+            )
+        return notices
 
     def _leak_outside_failed_tests(self, tests: list[TestResult]) -> bool:
         """A finding that no failed test accounts for: made outside any test, or found by the final
@@ -618,6 +735,44 @@ class GradingRun:
         return TaskResult(
             task.id, task.name, task.title, status, passed, len(mine), perf=task.perf, skipped_because=because
         )
+
+
+@functools.cache
+def sandbox_path() -> tuple[str, ...]:
+    """Where the sandbox imports the grader's dependencies from (the folders holding them
+    here); the standard library comes first by itself, the grader is loaded by location."""
+    folders: list[str] = []
+    for name in _boot.DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"the grader needs {name}, which is not installed")
+        origin = Path(spec.origin)
+        folder = str(origin.parent.parent if spec.submodule_search_locations else origin.parent)
+        if folder not in folders:
+            folders.append(folder)
+    return tuple(folders)
+
+
+def sandbox_command(handover_fd: int) -> list[str]:
+    """An isolated interpreter (-I: no cwd, user site or PYTHON* variables; -S: no .pth;
+    -B: writes no cache; -u: output as it happens) running grader/_boot.py."""
+    boot = str(Path(_boot.__file__).resolve())
+    return [sys.executable, "-I", "-S", "-B", "-u", boot, json.dumps(sandbox_path()), str(handover_fd)]
+
+
+def sandbox_env(token: str) -> dict[str, str]:
+    """The user's environment without what configures Python or pytest, plus the run's token
+    (every process of the run carries it) and no pytest plugin autoload."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "COV_"))}
+    env.update(
+        {
+            hygiene.TOKEN_ENV: token,
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",  # for the learner's own python processes
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
 
 
 def _not_run(test: TestDescription) -> TestResult:

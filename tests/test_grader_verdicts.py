@@ -140,34 +140,84 @@ def test_an_object_that_existed_before_is_not_removed(tmp_path):
         theirs.unlink()
 
 
-def test_a_skip_raised_by_the_implementation_is_a_failure_not_a_pass(tmp_path):
+# --- no accidental pass: what pytest takes for a skip or the end of the session is a failure ----------
+
+RAISERS = {
+    "skip": ('pytest.skip("not today")', "your code raised pytest.skip() (not today) at impl.py:{line}"),
+    "xfail": ('pytest.xfail("later")', "your code raised pytest.xfail() (later) at impl.py:{line}"),
+    "exit": ('pytest.exit("bye")', "your code called pytest.exit() (bye) at impl.py:{line}"),
+    "unittest skip": ('raise unittest.SkipTest("nah")', "your code raised unittest.SkipTest (nah) at impl.py:{line}"),
+    "KeyboardInterrupt": ("raise KeyboardInterrupt", "KeyboardInterrupt was raised at impl.py:{line}"),
+    "SIGINT to itself": (
+        "os.kill(os.getpid(), signal.SIGINT); time.sleep(5)",
+        "KeyboardInterrupt was raised at impl.py:{line} in child_to_parent: a SIGINT reached the test process",
+    ),
+    "GeneratorExit": ("raise GeneratorExit", "GeneratorExit escaped at impl.py:{line}"),
+    "own BaseException": (
+        'raise Stop("halt")',
+        "your code raised Stop (halt) at impl.py:{line} in child_to_parent, a BaseException that is not an Exception",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", RAISERS)
+def test_what_pytest_would_not_count_as_a_failure_fails_naming_it_and_the_next_test_runs(tmp_path, kind):
+    statement, expected = RAISERS[kind]
+    path = write_impl(
+        tmp_path,
+        f"""
+        import pytest, signal, time, unittest
+        class Stop(BaseException):
+            pass
+        def child_to_parent(payload):
+            {statement}  # the line
+        """,
+    )
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.endswith("# the line"))
+    result = grade("pipe", path, tests=("test_child_to_parent_small", "test_round_trip_small"), perf=False)
+    raised, after = result.tests
+    assert (raised.status, after.status) == ("fail", "pass"), render_text(result)
+    assert raised.message.startswith(expected.format(line=line)), raised.message
+    assert result.status == "fail" and result.exit_code == 1
+
+
+def test_a_module_getattr_that_skips_provides_nothing(tmp_path):
     path = write_impl(
         tmp_path,
         """
         import pytest
-        def child_to_parent(payload):
-            pytest.skip("not today")
+        def __getattr__(name):
+            pytest.skip(f"{name} skipped")
         """,
+        with_solution=False,
     )
-    result = grade("pipe", path, tests=("test_child_to_parent_small",), perf=False)
-    test = result.tests[0]
-    assert test.status == "fail", render_text(result)
-    assert test.message.startswith("`child_to_parent` raised Skipped: not today (impl.py:"), test.message
-    assert result.status == "fail"
+    result = grade("pipe", path, perf=False)
+    assert result.status == "error" and result.exit_code == 2, render_text(result)
+    assert (
+        result.message == "impl.py does not define child_to_parent, round_trip_digest, gather (the kata's API is: "
+        "child_to_parent, round_trip_digest, gather)"
+    )
 
 
-def test_an_interrupt_raised_inside_a_test_is_never_a_pass(tmp_path):
-    """KeyboardInterrupt passes pytest's reporting by and ends the session: the test fails, the rest did not run."""
+def test_interrupts_that_land_between_tests_make_the_grade_an_error(tmp_path):
+    """A thread of the learner's that interrupts the main thread without pause: some land in the
+    tests (failures), one lands in pytest's or the grader's own code and ends the session."""
     path = write_impl(
         tmp_path,
         """
+        import _thread, threading, time
+        def _interrupt():
+            while True:
+                _thread.interrupt_main()
+                time.sleep(0.001)
         def child_to_parent(payload):
-            raise KeyboardInterrupt
+            threading.Thread(target=_interrupt, daemon=True).start()
+            time.sleep(5)
         """,
     )
-    result = grade("pipe", path, tests=("test_child_to_parent_small", "test_round_trip_small"), perf=False)
-    interrupted, not_run = result.tests
-    assert (interrupted.name, interrupted.status) == ("test_child_to_parent_small", "fail"), render_text(result)
-    assert interrupted.message.startswith("the test did not run to its end: KeyboardInterrupt was raised")
-    assert (not_run.name, not_run.status) == ("test_round_trip_small", "error"), render_text(result)
-    assert result.status == "fail"
+    tests = ("test_child_to_parent_small", "test_round_trip_small", "test_gather_more_tasks_than_workers")
+    result = grade("pipe", path, tests=tests, perf=False)
+    assert result.status == "error" and result.exit_code == 2, render_text(result)
+    assert result.message.startswith("the grade was cut short by KeyboardInterrupt"), result.message
+    assert "tests did not run" in result.message
+    assert not any(t.status == "pass" for t in result.tests[:1]), render_text(result)

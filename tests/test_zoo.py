@@ -195,6 +195,25 @@ def test_ending_the_callers_process_is_named_and_the_grader_goes_on(tmp_path, zo
     assert result.status == "fail" and result.exit_code == 1
 
 
+def test_a_child_that_signals_up_the_tree_cannot_reach_the_grader(tmp_path):
+    """Without the fence (grader/fence.py) the child, re-parented to the runner once the test process
+    and the supervisor are dead, would kill the grader itself: here the grade must come back."""
+    result = grade_zoo(tmp_path, "child_signals_up_the_tree", SMALL, OTHERS[0])
+    test = named(result, SMALL)
+    # The test process dies first; whether its supervisor could report that before it died too is a race.
+    died = ("ended in the middle of this test (killed by SIGKILL)", "the grader's supervisor) was killed")
+    assert test.status in ("error", "fail") and any(d in test.message for d in died), render_text(result)
+    assert_rest_pass(result, OTHERS[:1])
+    assert len(recorded_pids(tmp_path)) == 2
+
+
+def test_signals_to_the_grader_or_to_everyone_are_refused(tmp_path):
+    result = grade_zoo(tmp_path, "signal_everyone", SMALL)
+    assert result.status == "pass", render_text(result)
+    outcomes = json.loads((tmp_path / "outcomes.json").read_text())
+    assert outcomes == dict.fromkeys(("everyone", "runner", "runner's group"), "Operation not permitted")
+
+
 # --- resources -----------------------------------------------------------------------------------
 
 

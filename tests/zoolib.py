@@ -20,7 +20,7 @@ import psutil
 import pytest
 from katalib import ROOT
 
-from grader import hygiene, ipc_objects
+from grader import hygiene, ipc_objects, protocol
 
 SOLUTION = ROOT / "solutions" / "pipe.py"
 ZOO = ROOT / "tests" / "zoo"
@@ -98,7 +98,7 @@ def assert_run_left_nothing(tmp_path: Path, unique: str = "") -> None:
     if token:
         left = hygiene.run_processes(token)
         assert not left, f"processes of run {token} still there: {left}"
-        assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(f"kata-{token}-*")), "run folder left"
+        assert not list(protocol.private_parent().glob(f"kata-{token}-*")), "run folder left"
     marks = [m for m in (token and f"kata_{token}_", unique) if m]
     for folder in (ipc_objects.POSIX_SHM_DIR, ipc_objects.POSIX_MQ_DIR):
         for entry in os.listdir(folder):

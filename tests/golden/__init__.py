@@ -16,6 +16,7 @@ tests/test_golden.py compares every case in the test suite.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from typing import Any
 import yaml
 
 from grader import grade
+from grader.integrity import EDITING_ENV
+
+os.environ.setdefault(EDITING_ENV, "1")  # the cases grade the working tree's grader, edits included
 
 CASES = Path(__file__).resolve().parent
 ROOT = CASES.parent.parent
@@ -82,7 +86,7 @@ def _rules(impl: Path) -> list[Rule]:
         (re.compile(r"^<root>/grader/suites/(\S+):\d+ in ", re.M), r"<suites>/\1:<n> in "),  # stack frames
         (re.compile(r"^/\S*/([^/\s:]+):\d+ in ", re.M), r"<lib>/\1:<n> in "),
         # A command line is cut at 80 characters, where depends on the interpreter's path.
-        (re.compile(r"^<python> -m grader\.sandbox .*"), "<python> -m grader.sandbox <config>"),
+        (re.compile(r"^<python> (?:-\w+ )*\S*/grader/_boot\.py .*"), "<python> <isolated> <boot> <path> <fd>"),
         # Perf figures in a "too slow" message: the ratio and the rates vary from run to run.
         (
             re.compile(r"reached [\d,.]+ (\S+), [\d.]+x the same-run baseline of [\d,.]+"),
