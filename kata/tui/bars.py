@@ -5,9 +5,13 @@ marks a threshold; colour only repeats what the words already say.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from rich.text import Text
 
 from grader.report import PerfFigure
+from kata.perf_history import perf_lines
 
 FULL, EMPTY, MARK = "█", "·", "|"
 
@@ -36,4 +40,17 @@ def perf_chart(figures: list[PerfFigure], width: int = 30) -> Text:
         out.append(f" {fig.ratio:.2f}x  (needs {fig.threshold:.2f}x) ")
         out.append(verdict, style=f"bold {style}")
         out.append(f"\n  {fig.value:,.1f} {fig.unit} vs baseline {fig.baseline:,.1f} {fig.unit}\n")
+    return out
+
+
+def history_chart(metrics: Sequence[dict[str, Any]], indent: str = "  ") -> Text:
+    """Perf history (kata.perf_history): per metric the latest ratios as a sparkline, green when the
+    best reaches the threshold and red when not, and the best in words."""
+    out = Text()
+    lines = perf_lines(metrics)
+    width = max((len(line.name) for line in lines), default=0)
+    for line in lines:
+        start = len(out) + len(indent) + width + 1
+        out.append(f"{indent}{line.text(width)}\n")
+        out.stylize("green" if line.reached else "red", start, start + len(line.spark))
     return out
