@@ -3,13 +3,11 @@
     python bench/diagnoses.py [--kata pipe ...] [--out bench/diagnoses.md]
 
 Grades every mutant declared with `status: timeout` in tests/mutants/<kata>/mutants.yaml
-on its tests, and for every test that timed out records what grader.blocked.inspect
-concluded from /proc at that moment (the runner calls where_blocked there; this script
-wraps it to keep the diagnosis). A timeout is *explained* when the graph names a
-pattern, *proven* when it also proves that nothing could wake the test process, and
-a *fallback* when only the test's hint remains.
-
-Each timeout costs its test's full time limit: expect a minute or two.
+on its tests, and for every test that timed out reads the diagnosis the result carries
+(`TestResult.diagnosis`, from grader.blocked.inspect at that moment). A timeout is
+*explained* when the graph names a pattern, *proven* when it also proves that nothing
+could wake the test process (the runner then stops the test early), and a *fallback*
+when only the test's hint remains. The time column is what the timeout cost.
 """
 
 from __future__ import annotations
@@ -27,51 +25,61 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from katalib import Mutant, declared_mutants, mutant_source  # noqa: E402
-
-from grader import blocked, grade  # noqa: E402
+from grader import grade  # noqa: E402
 from grader.catalog import all_katas, load_kata  # noqa: E402
-from grader.diagnosis import Diagnosis  # noqa: E402
-
-FALLBACK = ("hint", "unknown")
+from grader.mutants import Mutant, declared_mutants, mutant_source  # noqa: E402
+from grader.report import TestResult  # noqa: E402
 
 
 @dataclass
 class Row:
     mutant: Mutant
     test: str
-    diagnosis: Diagnosis | None  # None: the test did not time out
+    result: TestResult | None  # None: the test did not time out
 
 
-def grade_with_diagnoses(mutant: Mutant) -> list[Row]:
-    """Grade one mutant, keeping the diagnosis of each timeout."""
-    seen: list[Diagnosis] = []
-    original = blocked.where_blocked
+def grade_with_diagnoses(mutant: Mutant, tests: tuple[str, ...] | None = None) -> list[Row]:
+    """Grade one mutant (on its own tests, or these); a row per test that timed out."""
+    with tempfile.TemporaryDirectory(prefix="kata-diagnoses-") as folder:
+        path = Path(folder) / f"{load_kata(mutant.kata).module}.py"
+        path.write_text(mutant_source(mutant))
+        result = grade(mutant.kata, path, perf=mutant.perf or tests is not None, tests=tests or mutant.tests)
+    rows = [Row(mutant, t.name, t) for t in result.tests if t.status == "timeout"]
+    return rows or [Row(mutant, mutant.tests[0], None)]
 
-    def recording(procs, test_pid, stacks_log, impl_path, dump_signal):  # type: ignore[no-untyped-def]
-        where = blocked.inspect(procs, test_pid, stacks_log, impl_path, dump_signal)
-        seen.append(where.diagnosis)
-        return where.processes
 
-    blocked.where_blocked = recording
-    try:
-        with tempfile.TemporaryDirectory(prefix="kata-diagnoses-") as folder:
-            path = Path(folder) / f"{load_kata(mutant.kata).module}.py"
-            path.write_text(mutant_source(mutant))
-            result = grade(mutant.kata, path, perf=mutant.perf, tests=mutant.tests)
-    finally:
-        blocked.where_blocked = original
-    timeouts = [t for t in result.tests if t.status == "timeout"]
-    rows = [Row(mutant, t.name, d) for t, d in zip(timeouts, seen, strict=False)]
-    if not rows:
-        rows = [Row(mutant, mutant.tests[0], None)]
-    return rows
+# Issue 20's case: the perf test waited out its 30 s on the deadlock task 1 had already reported.
+RECURRENCE = (
+    "pipe",
+    "waitpid_before_read",
+    ("test_child_to_parent_larger_than_pipe_buffer", "test_child_to_parent_throughput"),
+)
+
+
+def recurrence() -> list[str]:
+    kata, name, tests = RECURRENCE
+    mutant = next(m for m in declared_mutants(kata) if m.name == name)
+    rows = [r for r in grade_with_diagnoses(mutant, tests) if r.result is not None]
+    limits = sum(load_kata(kata).time_limit(r.test, r.result.task or 0) for r in rows if r.result)
+    lines = [
+        "",
+        f"## One failure, one report: {kata}/{name} with its perf test",
+        "",
+        f"{len(rows)} timeouts cost {sum(r.result.duration for r in rows if r.result):.1f} s of their {limits:g} s "
+        "of limits. What the second one says:",
+        "",
+    ]
+    lines += [f"> {r.result.message}" for r in rows[1:] if r.result]
+    return lines
 
 
 def table(rows: list[Row], elapsed: float) -> str:
-    timed_out = [r for r in rows if r.diagnosis is not None]
-    explained = [r for r in timed_out if r.diagnosis and r.diagnosis.pattern not in FALLBACK]
-    proven = [r for r in explained if r.diagnosis and r.diagnosis.deadlock]
+    timed_out = [(r, r.result.diagnosis) for r in rows if r.result is not None and r.result.diagnosis is not None]
+    explained = [(r, d) for r, d in timed_out if d.explained]
+    proven = [(r, d) for r, d in explained if d.deadlock]
+    early = [(r, d) for r, d in timed_out if d.stopped_early]
+    spent = sum(r.result.duration for r, _ in timed_out if r.result is not None)
+    limits = sum(load_kata(r.mutant.kata).time_limit(r.test, r.result.task or 0) for r, _ in timed_out if r.result)
     lines = [
         f"# Timeouts explained by the wait-for graph, {datetime.date.today().isoformat()}",
         "",
@@ -80,23 +88,25 @@ def table(rows: list[Row], elapsed: float) -> str:
         "",
         f"**{len(explained)} of {len(timed_out)} timeouts explained by the graph** "
         f"({len(proven)} proven deadlocks); {len(timed_out) - len(explained)} fell back to the test's hint.",
+        f"{len(early)} stopped early: the timeouts cost {spent:.0f} s of their {limits:g} s of limits.",
         "",
-        "| kata | mutant | test | pattern | confidence | proven deadlock |",
-        "|---|---|---|---|---|---|",
+        "| kata | mutant | test | expected | pattern | confidence | proven deadlock | stopped after |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        d = row.diagnosis
-        if d is None:
-            lines.append(f"| {row.mutant.kata} | {row.mutant.name} | {row.test} | (no timeout) | | |")
+        if row.result is None or row.result.diagnosis is None:
+            lines.append(
+                f"| {row.mutant.kata} | {row.mutant.name} | {row.test} | {row.mutant.pattern} | (no timeout) |||"
+            )
             continue
-        deadlock = "yes" if d.deadlock else "no"
+        d = row.result.diagnosis
         lines.append(
-            f"| {row.mutant.kata} | {row.mutant.name} | {row.test} | {d.pattern} | {d.confidence} | {deadlock} |"
+            f"| {row.mutant.kata} | {row.mutant.name} | {row.test} | {row.mutant.pattern or '-'} | {d.pattern} | "
+            f"{d.confidence} | {'yes' if d.deadlock else 'no'} | {row.result.duration:.1f} s |"
         )
     lines += ["", "## What the learner reads", ""]
-    for row in timed_out:
-        assert row.diagnosis is not None
-        lines.append(f"- **{row.mutant}** ({row.test}): {row.diagnosis.sentence}")
+    for row, d in timed_out:
+        lines.append(f"- **{row.mutant}** ({row.test}): {d.sentence}")
     return "\n".join(lines) + "\n"
 
 
@@ -112,7 +122,8 @@ def main() -> int:
     for mutant in mutants:
         print(f"grading {mutant} ...", file=sys.stderr, flush=True)
         rows += grade_with_diagnoses(mutant)
-    report = table(rows, time.monotonic() - started)
+    extra = recurrence() if "pipe" in katas else []
+    report = table(rows, time.monotonic() - started) + "\n".join(extra) + ("\n" if extra else "")
     print(report)
     if args.out:
         args.out.write_text(report)

@@ -315,5 +315,6 @@ _MUTANTS = """\
 #   tests: [<the tests it is graded on>]
 #   status: fail            # of the first test: fail, timeout or error
 #   message: <words of the message that name the bug>
+#   pattern: cycle          # a timeout only: what the wait-for graph must name (grader/diagnosis.py)
 []
 """

@@ -21,7 +21,7 @@ import psutil
 
 from grader import procfs, syscalls, waitgraph
 from grader.diagnosis import Diagnosis, diagnose
-from grader.report import BlockedProcess
+from grader.report import BlockedProcess, TimeoutDiagnosis
 
 MAX_DUMPED = 12
 _FRAME = re.compile(r'File "(?P<file>.*)", line (?P<line>\d+) in (?P<func>.*)')
@@ -36,12 +36,23 @@ class WhereBlocked:
     diagnosis: Diagnosis  # the pattern the wait-for graph names, or the test's hint flagged as a guess
     waits: dict[int, str] = field(default_factory=dict)  # pid -> "read(): waits to read pipe 4411 (fd 3); ..."
 
+    def summary(self) -> TimeoutDiagnosis:
+        """The diagnosis as the result schema carries it."""
+        d = self.diagnosis
+        return TimeoutDiagnosis(
+            pattern=d.pattern,
+            sentence=d.sentence,
+            confidence=d.confidence,
+            deadlock=d.deadlock,
+            evidence=list(d.evidence),
+            pids=list(d.pids),
+            unreadable=list(d.unreadable),
+            objects=list(d.objects),
+        )
+
     def cause(self) -> str:
         """The line that replaces the per-test "Likely cause": evidence first, a guess said as one."""
-        if self.diagnosis.confidence == "guess":
-            return self.diagnosis.sentence
-        proven = " (a proven deadlock: nothing can wake these processes)" if self.diagnosis.deadlock else ""
-        return f"Cause, from what each process waits for{proven}: {self.diagnosis.sentence}"
+        return self.summary().cause()
 
 
 def where_blocked(
@@ -62,7 +73,10 @@ def inspect(
     graph = waitgraph.build(sorted((proc.pid for proc in procs), key=lambda pid: (pid != test_pid, pid)))
     diagnosis = diagnose(graph, test_pid, hint, quiet_signals=1 << (dump_signal - 1))
     waits = {pid: graph.describe(pid) for pid in graph.processes}
-    return WhereBlocked(_stacks(procs, test_pid, stacks_log, impl_path, dump_signal), diagnosis, waits)
+    processes = _stacks(procs, test_pid, stacks_log, impl_path, dump_signal)
+    for proc in processes:
+        proc.waits_for = waits.get(proc.pid, "")
+    return WhereBlocked(processes, diagnosis, waits)
 
 
 def _stacks(

@@ -21,18 +21,33 @@ from typing import Any
 
 from grader.waitgraph import Need, ProcessNode, Wait, WaitGraph, describe_wait, signal_names
 
-PATTERNS = (
-    "no-eof",  # a reader that cannot see EOF: a write end (or socket end) kept open where it is not used
-    "cycle",  # processes waiting for each other
-    "no-waker",  # a wait on an object nobody will post, write or send
-    "fifo-no-peer",  # open() of a FIFO whose other side nobody opens
-    "lost-wakeup",  # waiting for a signal that may already have been handled
-    "busy-loop",  # not blocked at all: spinning on a CPU
-    "sleeping",  # a long sleep where a wait was meant
-    "threads",  # the threads of one process waiting for each other
-    "hint",  # the graph named nothing: the test's hint, a guess
-    "unknown",  # the graph named nothing and there is no hint
-)
+PATTERNS = {  # pattern -> what it is, in a few words (the one-line report of a recurrence)
+    "no-eof": "a reader that cannot see EOF",  # a write end (or socket end) kept open where it is not used
+    "cycle": "processes waiting for each other",
+    "no-waker": "a wait nobody will satisfy",  # an object nobody will post, write or send
+    "fifo-no-peer": "an open() of a FIFO whose other side nobody opens",
+    "lost-wakeup": "a wait for a signal that may already have been handled",
+    "busy-loop": "a busy loop",  # not blocked at all: spinning on a CPU
+    "sleeping": "a sleep where a wait was meant",
+    "threads": "threads of one process waiting for each other",
+    "hint": "no pattern the wait-for graph could name",  # the test's hint speaks, as a guess
+    "unknown": "no pattern the wait-for graph could name",  # and there is no hint
+}
+
+OBJECT_WORDS = {  # Need.key kinds, for a learner
+    "child": "a child's exit",
+    "pipe": "a pipe",
+    "fifo": "a FIFO",
+    "socket": "a socket",
+    "posix-sem": "a POSIX semaphore",
+    "shm-futex": "a lock in shared memory",
+    "sysv-sem": "a System V semaphore",
+    "sysv-msg": "a System V message queue",
+    "mqueue": "a POSIX message queue",
+    "signal": "a signal",
+    "thread": "another thread",
+    "file": "a file",
+}
 
 POLL_NAP = 1.0  # a sleep shorter than this is one nap of a try-and-sleep loop, not a wait in itself
 # Handlers nobody waits on: Python's SIGINT, and faulthandler's fatal-error ones (pytest enables it).
@@ -48,6 +63,7 @@ class Diagnosis:
     pids: tuple[int, ...] = ()  # the processes the sentence is about
     deadlock: bool = False  # nothing can wake the process waited on: waiting longer is pointless
     unreadable: tuple[str, ...] = ()  # what /proc refused, which may hide the real cause
+    objects: tuple[str, ...] = ()  # kinds of object the named processes wait on ('child', 'pipe', 'posix-sem' ...)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +117,7 @@ def diagnose(graph: WaitGraph, focus: int | None = None, hint: str = "", quiet_s
         pids=tuple(dict.fromkeys(involved)),
         deadlock=deadlock,
         unreadable=unreadable,
+        objects=namer.objects(involved),
     )
 
 
@@ -415,10 +432,23 @@ class _Namer:
             )
         return text
 
+    def objects(self, pids: list[int]) -> tuple[str, ...]:
+        """The kinds of object these processes wait on: with the pattern, what makes two
+        timeouts "the same bug" (a parent waiting for a child that writes into a full pipe)."""
+        kinds = set()
+        for pid in pids:
+            node = self.graph.processes.get(pid)
+            wait = node.primary_wait() if node else None
+            need = self._pick_need(pid, wait)
+            if need is not None and need.key[0]:
+                kinds.add(str(need.key[0]))
+        return tuple(sorted(kinds))
+
     # --- words ---
 
     def who(self, pid: int, *, fd: int | None = None, subject: int | None = None) -> str:
-        """'the parent (pid 810)', 'child 812 (cat, fd 1)', 'the parent itself (pid 810, fd 6)'."""
+        """'the parent (pid 810)', 'the caller (pid 810)' (no child), 'child 812 (cat, fd 1)',
+        'the parent itself (pid 810, fd 6)'."""
         node = self.graph.processes.get(pid)
         details: list[str] = []
         if node is None:
@@ -426,7 +456,7 @@ class _Namer:
         elif pid == self.focus and any(other.ppid == pid for other in self.graph.processes.values()):
             name, details = "the parent", [f"pid {pid}"]
         elif pid == self.focus:
-            name = f"pid {pid}"
+            name, details = "the caller", [f"pid {pid}"]  # the process that called the learner's function
         elif node.ppid == self.focus:
             name = f"child {pid}"
             if node.comm != self.graph.processes[self.focus].comm:
@@ -467,6 +497,11 @@ class _Namer:
     def evidence(self, steps: list[_Step]) -> list[str]:
         order = [s.pid for s in steps] + sorted(set(self.graph.processes) - {s.pid for s in steps})
         return [f"pid {pid} ({self.graph.processes[pid].comm}) {self.graph.describe(pid)}" for pid in order]
+
+
+def describe_objects(kinds: list[str] | tuple[str, ...]) -> str:
+    """'a child's exit and a pipe' (Diagnosis.objects, for a learner)."""
+    return _and([OBJECT_WORDS.get(kind, kind) for kind in kinds]) or "objects the graph could not name"
 
 
 def _and(parts: list[str], word: str = "and") -> str:

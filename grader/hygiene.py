@@ -1,15 +1,19 @@
 """Finding and removing what a test or a run left behind: processes, fds and IPC objects.
 
-Used twice: by the pytest plugin after every test (findings become failed
-checks with the object's name) and by the runner's final sweep (anything that
-escaped, e.g. after a timeout or a crashed test process).
+Used three times: by the pytest plugin after every test (findings become failed
+checks with the object's name), by the runner right after a test it stopped (a
+timeout) or lost (a crash), whose cleanup never ran, and by the runner's final
+sweep (anything that escaped).
 
 Attribution (docs/architecture.md, "Hygiene"): every process of a run carries
 KATA_RUN_TOKEN in its environment (found even after `setsid` and a double
-fork), every POSIX name handed to the learner starts with `kata_<token>`, every
-System V key is recorded, FIFOs and socket files live under the run's scratch
-folder, and the creation ledger (grader/ledger.py) names whatever the learner
-created under names of its own.
+fork), every POSIX name handed to the learner starts with `kata_<token>_<n>_`
+(n: the test's ordinal), every System V key is recorded, FIFOs and socket files
+live under the test's scratch folder (scratch/<n>), and the creation ledger
+(grader/ledger.py) names whatever was created under names of the learner's own,
+with the test, the process and whether the suite or the learner made it. So an
+object is blamed on the test that made it, never on the next one, and an object
+the suite made is removed without blaming anyone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import gc
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader import ipc_objects, ledger, proctree
@@ -41,6 +46,20 @@ LEAK_ADVICE = {
     "fifo": "FIFO {name} was never removed: os.unlink() it when the server closes",
     "socket": "socket file {name} was never removed: unlink it when the server stops",
 }
+KIND_NOUNS = {
+    "posix-shm": "POSIX shared memory segment",
+    "posix-sem": "POSIX named semaphore",
+    "posix-mq": "POSIX message queue",
+    "sysv-shm": "System V shared memory segment",
+    "sysv-sem": "System V semaphore set",
+    "sysv-msg": "System V message queue",
+    "fifo": "FIFO",
+    "socket": "socket file",
+}
+STOPPED_ADVICE = (
+    "{what} {name} was still there when the test was stopped, before its cleanup could run; the grader "
+    "removed it. Not a leak by itself: once the test ends normally, its cleanup must remove it"
+)
 MQUEUE_NOTICE = (
     "/dev/mqueue is not mounted, so leaked POSIX message queues cannot be found "
     "(as root: mount -t mqueue none /dev/mqueue)"
@@ -142,31 +161,77 @@ def open_fds(before: dict[int, str], test: str) -> list[HygieneFinding]:
 # --- IPC objects ---------------------------------------------------------------------
 
 
-def leak(obj: IpcObject, test: str = "") -> HygieneFinding:
-    return HygieneFinding(kind=obj.kind, name=obj.name, message=LEAK_ADVICE[obj.kind].format(name=obj.name), test=test)
+@dataclass(frozen=True)
+class Leftover:
+    """An IPC object of the run that still exists, and who made it."""
+
+    obj: IpcObject
+    test: int = 0  # the ordinal of the test that made it; 0: not known (or outside any test)
+    pid: int = 0  # the process that made it, when the ledger knows
+    by_suite: bool = False  # the suite's own code made it: never the learner's leak
 
 
-def sweep_ipc(
-    prefix: str,
-    keys: Iterable[int],
-    roots: Iterable[Path],
-    test: str = "",
-    ledger_path: Path | None = None,
-) -> list[HygieneFinding]:
-    """Find every IPC object of a test (or a run), report it and remove it: POSIX names
-    starting with `prefix`, System V `keys`, FIFOs and sockets under `roots`, and what
-    the creation ledger names."""
+def find_ipc(
+    token: str, scratch: Path, *, test: int = 0, keys: Iterable[int] = (), ledger_path: Path | None = None
+) -> list[Leftover]:
+    """The IPC objects of a run (of one test, when `test` is its ordinal) that still exist:
+    POSIX names with the run's (the test's) prefix, System V `keys`, FIFOs and sockets
+    under the scratch folder (the test's own), what the creation ledger names; each
+    attributed to the test that made it, from the ledger, else its name or folder."""
+    prefix = f"kata_{token}_{test}_" if test else f"kata_{token}_"
     objects = ipc_objects.posix_objects(lambda name: name.startswith(prefix)) + ipc_objects.sysv_objects(keys)
-    for root in roots:
-        objects += ipc_objects.special_files(root)
+    objects += ipc_objects.special_files(scratch / str(test) if test else scratch)
+    made: dict[tuple[str, str | int], ledger.Entry] = {}  # (kind, handle) -> the ledger's latest entry for it
     if ledger_path is not None:
-        objects += ledger.surviving_objects(ledger_path)
-        ledger.clear(ledger_path)
-    findings = []
+        for obj, entry in ledger.surviving_objects(ledger_path, test or None):
+            objects.append(obj)
+            made[(obj.kind, obj.handle)] = entry
+    found = []
     for obj in {(o.kind, o.handle): o for o in objects}.values():
-        findings.append(leak(obj, test))
-        ipc_objects.remove(obj)
+        maker = made.get((obj.kind, obj.handle))
+        if maker is not None:
+            found.append(Leftover(obj, maker.test, maker.pid, by_suite=not maker.by_learner))
+        else:
+            found.append(Leftover(obj, test or _test_of(obj, token, scratch)))
+    return found
+
+
+def _test_of(obj: IpcObject, token: str, scratch: Path) -> int:
+    """The ordinal in an object's name (kata_<token>_<n>_...) or folder (scratch/<n>/...); 0: none."""
+    name = obj.name.lstrip("/")
+    if name.startswith(f"kata_{token}_"):
+        number = name[len(f"kata_{token}_") :].split("_", 1)[0]
+        return int(number) if number.isdigit() else 0
+    if obj.kind in ipc_objects.SPECIAL_KINDS:
+        try:
+            number = Path(obj.name).relative_to(scratch).parts[0]
+        except (ValueError, IndexError):
+            return 0
+        return int(number) if number.isdigit() else 0
+    return 0
+
+
+def remove_ipc(
+    found: list[Leftover], test_name: Callable[[int], str], *, stopped: bool = False
+) -> list[HygieneFinding]:
+    """Remove every leftover; each the learner's code made is a finding of the test that made
+    it (`test_name(ordinal)`; "" for the run). `stopped`: the test was stopped (a timeout, a
+    crash) before its cleanup could run, which its findings say instead of calling them leaks."""
+    findings = []
+    for left in found:
+        ipc_objects.remove(left.obj)
+        if left.by_suite:
+            continue  # the suite's own object, left by a test that was stopped: not the learner's
+        findings.append(leak(left.obj, test_name(left.test), left.pid, stopped=stopped))
     return findings
+
+
+def leak(obj: IpcObject, test: str = "", pid: int = 0, *, stopped: bool = False) -> HygieneFinding:
+    if stopped:
+        message = STOPPED_ADVICE.format(what=KIND_NOUNS[obj.kind], name=obj.name)
+    else:
+        message = LEAK_ADVICE[obj.kind].format(name=obj.name)
+    return HygieneFinding(kind=obj.kind, name=obj.name, message=message, test=test, pid=pid)
 
 
 def notices() -> list[str]:

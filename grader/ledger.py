@@ -10,39 +10,59 @@ run's ledger file. Forked children inherit the wrappers; `python -c` processes
 install them through `load_impl`. The hygiene sweep removes exactly what the
 ledger names and still exists, so it never touches another run's objects.
 An object that existed before the call is not recorded: opening is not creating.
+
+Each entry also says who made the object (docs/architecture.md, "Hygiene"): the
+test running then (its ordinal, from $KATA_TEST_ORDINAL, which the plugin sets
+and every child inherits), the process, and whether the learner's code made it
+(a frame of the learner's file is on the stack) or the suite itself did. A leak
+is blamed on the test that made it, never on the next one, and never on the
+learner when the suite made it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
+from dataclasses import asdict, dataclass
+from types import FrameType, ModuleType
 from typing import Any
 
-from grader import ipc_objects
+from grader import ipc_objects, jsonlog
 from grader.ipc_objects import IpcObject, posix_path
 
 LEDGER_ENV = "KATA_LEDGER"
+TEST_ENV = "KATA_TEST_ORDINAL"  # the test running now (its ordinal in the suite); unset or 0: none
 _installed = False
 
 
-def install_from_env() -> None:
+@dataclass(frozen=True)
+class Entry:
+    """One object the ledger saw created, and who created it."""
+
+    kind: str
+    handle: str | int
+    name: str
+    test: int = 0  # the ordinal of the test running then; 0: outside any test
+    pid: int = 0  # the process that created it
+    by_learner: bool = True  # False: the suite's own code made it (no frame of the learner's file)
+
+
+def install_from_env(impl_path: str = "") -> None:
     path = os.environ.get(LEDGER_ENV)
     if path:
-        install(path)
+        install(path, impl_path)
 
 
-def install(path: str) -> None:
-    """Wrap the IPC constructors of this process (once) to record into `path`."""
+def install(path: str, impl_path: str = "") -> None:
+    """Wrap the IPC constructors of this process (once) to record into `path`; a creation
+    with a frame of `impl_path` on the stack is the learner's."""
     global _installed
     if _installed:
         return
     _installed = True
-    recorder = _Recorder(path)
+    recorder = _Recorder(path, impl_path)
     _wrap_posix_ipc(recorder)
     _wrap_sysv_ipc(recorder)
     _wrap_posixshmem(recorder)
@@ -50,70 +70,76 @@ def install(path: str) -> None:
     sys.addaudithook(recorder.audit)
 
 
-def entries(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every object recorded so far (a torn last line is skipped)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return []
+def entries(path: str | os.PathLike[str]) -> list[Entry]:
+    """Every object recorded so far, in the order of creation (a malformed line is skipped)."""
     found = []
-    for line in lines:
+    for data in jsonlog.records(path):
         try:
-            entry = json.loads(line)
-        except ValueError:
+            entry = Entry(**data)
+        except TypeError:
             continue
-        if isinstance(entry, dict):
+        if (
+            isinstance(entry.kind, str)
+            and isinstance(entry.handle, str | int)
+            and isinstance(entry.name, str)
+            and isinstance(entry.test, int)
+            and isinstance(entry.pid, int)
+            and isinstance(entry.by_learner, bool)
+        ):
             found.append(entry)
     return found
 
 
-def surviving_objects(path: str | os.PathLike[str]) -> list[IpcObject]:
-    """The objects the ledger names that still exist (the same object: a System V id
-    now used by another key is not ours)."""
+def surviving_objects(path: str | os.PathLike[str], test: int | None = None) -> list[tuple[IpcObject, Entry]]:
+    """The objects the ledger names (those test `test` made, when given) that still exist, with
+    their entries (the same object: a System V id now used by another key is not ours)."""
     sysv = {(obj.kind, obj.handle): obj for obj in ipc_objects.sysv_objects()}
     found = []
     for entry in entries(path):
-        kind, handle, name = entry.get("kind"), entry.get("handle"), entry.get("name")
-        if not isinstance(kind, str) or not isinstance(handle, str | int):
+        if test is not None and entry.test != test:
             continue
+        kind, handle = entry.kind, entry.handle
         if kind in ipc_objects.SYSV_TABLES:
             obj = sysv.get((kind, handle))
-            if obj is not None and obj.name == name:
-                found.append(obj)
+            if obj is not None and obj.name == entry.name:
+                found.append((obj, entry))
         elif not isinstance(handle, str):
             continue
         elif kind in ipc_objects.SPECIAL_KINDS:
             if ipc_objects.special_kind(handle) == kind:
-                found.append(IpcObject(kind, handle, handle))
+                found.append((IpcObject(kind, handle, handle), entry))
         elif kind in ipc_objects.POSIX_KINDS and ipc_objects.posix_exists(kind, handle):
-            found.append(IpcObject(kind, handle, handle))
+            found.append((IpcObject(kind, handle, handle), entry))
     return found
 
 
-def clear(path: str | os.PathLike[str]) -> None:
-    """Forget what was recorded (after a sweep removed it), keeping the file."""
+def current_test() -> int:
     try:
-        os.truncate(path, 0)
-    except OSError:
-        pass
+        return int(os.environ.get(TEST_ENV, "0"))
+    except ValueError:
+        return 0
 
 
 class _Recorder:
-    def __init__(self, path: str):
+    def __init__(self, path: str, impl_path: str):
         self.path = path
+        self.impl_path = impl_path
 
     def record(self, kind: str, handle: str | int, name: str) -> None:
-        line = json.dumps({"kind": kind, "handle": handle, "name": name}) + "\n"
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError:
-            return
-        try:
-            os.write(fd, line.encode())  # one short O_APPEND write: atomic between processes
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        entry = Entry(kind, handle, name, current_test(), os.getpid(), self._called_by_learner())
+        jsonlog.append(self.path, asdict(entry))
+
+    def _called_by_learner(self) -> bool:
+        """A frame of the learner's file is on the stack (their function, or a thread or child of it).
+        Without a known file every creation is the learner's, as before the ledger knew better."""
+        if not self.impl_path:
+            return True
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.impl_path:
+                return True
+            frame = frame.f_back
+        return False
 
     def audit(self, event: str, args: tuple[Any, ...]) -> None:
         if event != "socket.bind":

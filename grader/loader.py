@@ -10,6 +10,7 @@ at once with `os._exit`.
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import importlib.util
 import inspect
@@ -20,7 +21,8 @@ import types
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from grader import ledger
+from grader import ledger, observed
+from grader.protocol import DUMP_SIGNAL
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,6 +30,9 @@ R = TypeVar("R")
 MODULE_NAME = "kata_impl"
 ESCAPE_EXIT_STATUS = 70
 _fork_generation = 0
+_end_process = os._exit  # the guard's own exit, not the learner's (grader/observed.py records those)
+STACKS_ENV = "KATA_STACKS"  # where a `python -c` process writes its stack when the runner asks
+_stacks_file: list[object] = []  # kept open for the process's life
 
 
 def _after_fork_in_child() -> None:
@@ -52,7 +57,9 @@ def load_impl(path: str, escapes_dir: str | None = None, required: tuple[str, ..
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in sys.path:
         sys.path.append(directory)
-    ledger.install_from_env()
+    ledger.install_from_env(path)
+    observed.install_from_env(path)
+    _answer_stack_dumps()
     generation = _fork_generation
     try:
         spec.loader.exec_module(module)
@@ -60,12 +67,12 @@ def load_impl(path: str, escapes_dir: str | None = None, required: tuple[str, ..
         raise ImplLoadError(f"{err.filename}:{err.lineno}: SyntaxError: {err.msg}") from None
     except BaseException as err:  # the learner's top-level code may raise anything
         if _fork_generation != generation:
-            os._exit(ESCAPE_EXIT_STATUS)
+            _end_process(ESCAPE_EXIT_STATUS)
         raise ImplLoadError(_describe_import_error(err, path)) from None
     if _fork_generation != generation:
         # A child forked by top-level code finished importing: it must not run the suite.
         _record_escape(escapes_dir, "<module import>", "finished importing")
-        os._exit(ESCAPE_EXIT_STATUS)
+        _end_process(ESCAPE_EXIT_STATUS)
     missing = [name for name in required if not hasattr(module, name)]
     if missing:
         raise ImplLoadError(
@@ -73,6 +80,21 @@ def load_impl(path: str, escapes_dir: str | None = None, required: tuple[str, ..
         )
     guard_module(module, escapes_dir)
     return module
+
+
+def _answer_stack_dumps() -> None:
+    """A `python -c` process of the suite answers the runner's stack-dump signal as the test
+    process does (grader/blocked.py), so a hang there shows the learner's line too. The test
+    process registers its own handler (grader/plugin.py) and sets $KATA_STACKS only after."""
+    path = os.environ.get(STACKS_ENV)
+    if not path or _stacks_file:
+        return
+    try:
+        stacks = open(path, "ab", buffering=0)  # noqa: SIM115  open for the process's life
+    except OSError:
+        return
+    _stacks_file.append(stacks)
+    faulthandler.register(DUMP_SIGNAL, file=stacks, all_threads=True, chain=False)
 
 
 def _describe_import_error(err: BaseException, path: str) -> str:
@@ -118,7 +140,7 @@ def _guard(fn: Callable[P, R], label: str, escapes_dir: str | None) -> Callable[
             result = fn(*args, **kwargs)
         except BaseException as exc:
             if _fork_generation != generation:
-                _escape(escapes_dir, label, f"raised {type(exc).__name__}")
+                _escape(escapes_dir, label, _raised(exc, fn.__code__.co_filename))
             raise
         if _fork_generation != generation:
             _escape(escapes_dir, label, "returned")
@@ -127,9 +149,19 @@ def _guard(fn: Callable[P, R], label: str, escapes_dir: str | None) -> Callable[
     return guarded
 
 
+def _raised(exc: BaseException, impl_path: str) -> str:
+    """'raised KeyError: 'x' (at impl.py:24 in worker)': the exception and where in the learner's file."""
+    import traceback
+
+    text = (str(exc).splitlines() or [""])[0]
+    mine = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == impl_path]
+    where = f" (at {os.path.basename(impl_path)}:{mine[-1].lineno} in {mine[-1].name})" if mine else ""
+    return f"raised {type(exc).__name__}{': ' + text if text else ''}{where}"
+
+
 def _escape(escapes_dir: str | None, label: str, how: str) -> None:
     _record_escape(escapes_dir, label, how)
-    os._exit(ESCAPE_EXIT_STATUS)
+    _end_process(ESCAPE_EXIT_STATUS)
 
 
 def _record_escape(escapes_dir: str | None, label: str, how: str) -> None:

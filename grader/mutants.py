@@ -9,7 +9,10 @@ exactly the bug it plants and stops applying, loudly, when the reference
 changes under it; and `mutants.yaml`, one row per mutant: `name`, the `tests`
 it is graded on, the `status` of the first of them, a piece of its `message`,
 and optionally `perf: true` (graded with its perf task) and `leak: <kind>` (the
-hygiene finding its bug leaves behind). An installed package has no mutants.
+hygiene finding its bug leaves behind). A `timeout` row also names the `pattern`
+the wait-for graph must find (grader/diagnosis.py's PATTERNS: cycle, no-eof, ...):
+its timeout is explained from evidence, with pids, never by the test's hint alone.
+An installed package has no mutants.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.catalog import load_kata
+from grader.diagnosis import PATTERNS
 from grader.locations import mutants_dir
-from grader.report import Result, render_text
+from grader.report import Result, TestResult, render_text
 from grader.runner import grade
 
 STATUSES = ("fail", "timeout", "error")
@@ -41,6 +45,7 @@ class Mutant:
     message: str  # a piece of the message that names the bug
     perf: bool = False  # graded with its perf task (a slow-but-correct mutant)
     leak: str = ""  # the hygiene finding kind its bug leaves behind, when that is the bug
+    pattern: str = ""  # a timeout's blocking pattern, as the wait-for graph must name it
 
     def __str__(self) -> str:
         return f"{self.kata}/{self.name}"
@@ -90,6 +95,7 @@ def declared_mutants(kata_id: str) -> list[Mutant]:
                 message=str(row["message"]),
                 perf=bool(row.get("perf", False)),
                 leak=str(row.get("leak", "")),
+                pattern=str(row.get("pattern", "")),
             )
             for row in rows
         ]
@@ -100,6 +106,13 @@ def declared_mutants(kata_id: str) -> list[Mutant]:
     for mutant in mutants:
         if mutant.status not in STATUSES or not mutant.tests:
             raise MutantError(f"{path}: {mutant.name}: status must be one of {', '.join(STATUSES)}, with tests")
+        if (mutant.status == "timeout") != bool(mutant.pattern) or mutant.pattern in ("hint", "unknown"):
+            raise MutantError(
+                f"{path}: {mutant.name}: a timeout row (and only one) names the pattern the wait-for graph finds: "
+                f"one of {', '.join(p for p in PATTERNS if p not in ('hint', 'unknown'))}"
+            )
+        if mutant.pattern and mutant.pattern not in PATTERNS:
+            raise MutantError(f"{path}: {mutant.name}: unknown pattern {mutant.pattern!r}")
     return mutants
 
 
@@ -170,12 +183,32 @@ def _problem(mutant: Mutant, result: Result) -> str:
         return f"{mutant}: {first.name} is {first.status}, expected {mutant.status}"
     if mutant.message not in first.message:
         return f"{mutant}: the message of {first.name} does not name the bug ({mutant.message!r})"
+    if mutant.pattern:
+        problem = _diagnosis_problem(mutant, first)
+        if problem:
+            return problem
     if mutant.leak:
         named = {finding.kind: finding.name for finding in result.hygiene}
         if mutant.leak not in named:
             return f"{mutant}: no {mutant.leak} leak finding"
         if named[mutant.leak] not in first.message:
             return f"{mutant}: the message does not name the leaked object {named[mutant.leak]}"
+    return ""
+
+
+def _diagnosis_problem(mutant: Mutant, test: TestResult) -> str:
+    """A timeout must be explained by the wait-for graph: the declared pattern, with the pids
+    (and the fds, for pipes and sockets) it rests on."""
+    found = test.diagnosis
+    if found is None or not found.explained:
+        why = found.sentence if found else "no diagnosis"
+        return f"{mutant}: the timeout of {test.name} fell back to a guess, not the {mutant.pattern} pattern: {why}"
+    if found.pattern != mutant.pattern:
+        return f"{mutant}: {test.name}'s timeout is named {found.pattern}, expected {mutant.pattern}: {found.sentence}"
+    if "pid " not in found.sentence:
+        return f"{mutant}: the diagnosis of {test.name} names no pid: {found.sentence}"
+    if {"pipe", "socket"} & set(found.objects) and "fd " not in found.sentence:
+        return f"{mutant}: the diagnosis of {test.name} names no fd: {found.sentence}"
     return ""
 
 

@@ -28,11 +28,11 @@ from typing import IO, Any, NoReturn
 
 import pytest
 
-from grader import explain, hygiene, ledger, proctree, protocol
+from grader import explain, hygiene, ledger, observed, proctree, protocol
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
 from grader.explain import Verdict
-from grader.loader import ImplLoadError, load_impl
+from grader.loader import STACKS_ENV, ImplLoadError, load_impl
 from grader.perf import PerfRecorder
 from grader.protocol import DUMP_SIGNAL, SandboxConfig, TestDescription
 from grader.report import HygieneFinding, PerfFigure, TestResult
@@ -95,12 +95,14 @@ class GradingPlugin:
         self.events.send(protocol.Hello(os.getpid()))
         os.chdir(self.folder.scratch)
         os.environ[ledger.LEDGER_ENV] = str(self.folder.ledger)  # load_impl installs it, here and in python -c
+        os.environ[observed.OBSERVED_ENV] = str(self.folder.observed)  # likewise
         me = os.getpid()
         before = set(proctree.children(me))
         try:
             self._module = load_impl(self.config.impl, str(self.folder.escapes), self.kata_def.api)
         except ImplLoadError as err:
             self._abort(protocol.LoadError(str(err)), "the implementation did not load")
+        os.environ[STACKS_ENV] = str(self.folder.stacks)  # after load_impl: python -c processes answer dumps too
         forked = [pid for pid in proctree.children(me) if pid not in before]
         if forked:
             proctree.kill_all(lambda: [pid for pid in proctree.children(me) if pid in forked])
@@ -167,6 +169,7 @@ class GradingPlugin:
         state.scratch.mkdir(parents=True, exist_ok=True)
         os.chdir(state.scratch)
         item.stash[STATE] = state
+        os.environ[ledger.TEST_ENV] = str(ordinal)  # what the learner creates now is this test's
         gc.collect()
         fds_before = hygiene.fd_snapshot()
         saved = ProcessState()
@@ -182,6 +185,7 @@ class GradingPlugin:
             duration = time.monotonic() - started
             saved.restore()
             self._report(item, state, fds_before, parent, duration)
+            os.environ[ledger.TEST_ENV] = "0"
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -204,7 +208,7 @@ class GradingPlugin:
         self, item: pytest.Item, state: TestState, fds_before: dict[int, str], parent: int, duration: float
     ) -> None:
         findings = self._hygiene(item.name, state, fds_before)
-        verdict = self._verdict(state, findings, parent)
+        verdict = self._with_observed(self._verdict(state, findings, parent), state)
         result = TestResult(
             name=item.name,
             task=state.description.task,
@@ -219,9 +223,10 @@ class GradingPlugin:
     def _hygiene(self, test: str, state: TestState, fds_before: dict[int, str]) -> list[HygieneFinding]:
         findings = hygiene.escapes(self.folder.escapes, test) + hygiene.leftover_children(test)
         findings += hygiene.open_fds(fds_before, test)
-        prefix = f"kata_{self.config.token}_{state.ordinal}_"
-        findings += hygiene.sweep_ipc(prefix, state.keys, [state.scratch], test, self.folder.ledger)
-        return findings
+        found = hygiene.find_ipc(
+            self.config.token, self.folder.scratch, test=state.ordinal, keys=state.keys, ledger_path=self.folder.ledger
+        )
+        return findings + hygiene.remove_ipc(found, lambda ordinal: test)
 
     @staticmethod
     def _verdict(state: TestState, findings: list[HygieneFinding], parent: int) -> Verdict:
@@ -238,6 +243,18 @@ class GradingPlugin:
         if findings:
             return Verdict("fail", explain.left_behind(findings))
         return explain.PASSED
+
+    def _with_observed(self, verdict: Verdict, state: TestState) -> Verdict:
+        """A failed test's verdict, with the exceptions that ended threads or children meanwhile
+        (often the real cause: a child's KeyError behind "child failed with status 1")."""
+        if verdict.status == "pass":
+            return verdict
+        message, details = explain.observed(observed.read(self.folder.observed, state.ordinal), os.getpid())
+        if not message:
+            return verdict
+        return Verdict(
+            verdict.status, f"{verdict.message}\n{message}", "\n".join(filter(None, [verdict.details, details]))
+        )
 
     # --- fixtures the suites use -------------------------------------------------------------
 

@@ -111,6 +111,17 @@ def signal_masks(pid: int, tid: int | None = None) -> SignalMasks:
     )
 
 
+def context_switches(pid: int, tid: int | None = None) -> int:
+    """How many times the task has been switched out, voluntarily or not (status): a task
+    whose count did not change between two readings did not run in between."""
+    total = 0
+    for line in (_task_dir(pid, tid) / "status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+            total += int(value)
+    return total
+
+
 def cpu_ns(pid: int) -> int:
     """CPU time used so far, in ns (schedstat; stat's clock ticks are too coarse to see a spin)."""
     try:

@@ -73,6 +73,10 @@ class RunFolder:
         return self.root / "keys"  # System V keys handed out by `names.key()`
 
     @property
+    def observed(self) -> Path:
+        return self.root / "observed"  # grader/observed.py: exceptions that ended threads and children
+
+    @property
     def stacks(self) -> Path:
         return self.root / "stacks.log"  # faulthandler's dumps on DUMP_SIGNAL
 

@@ -13,7 +13,9 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+# 1: the first schema. 2: tests[].diagnosis (why a test timed out, from the wait-for graph),
+# tests[].blocked[].waits_for, hygiene[].pid (the process that created the object).
+SCHEMA_VERSION = 2
 OUTPUT_CAP = 8 * 1024  # bytes of captured output kept per test
 TEST_STATUSES = ("pass", "fail", "error", "timeout")
 
@@ -27,11 +29,42 @@ class BlockedProcess:
     command: str
     state: str  # e.g. "sleeping in pipe_read", "running"
     stack: list[str] = field(default_factory=list)  # "file:line in func", innermost first
+    waits_for: str = ""  # what the wait-for graph says it waits for: "read(): waits to read pipe 4411 (fd 3); ..."
 
     def describe(self) -> str:
         mine = [frame for frame in self.stack if frame.endswith("<- your code")]
         where = (mine or self.stack or ["no Python stack available"])[0]
         return f"pid {self.pid} ({self.role}): {where}; {self.state}"
+
+
+@dataclass
+class TimeoutDiagnosis:
+    """Why a test timed out, read from what each process waited for (grader/diagnosis.py)."""
+
+    pattern: str  # cycle, no-eof, no-waker, fifo-no-peer, lost-wakeup, busy-loop, sleeping, threads, hint, unknown
+    sentence: str  # the cause, with pids and fds; a guess says so
+    confidence: str  # certain (a proven deadlock), likely, guess (the test's own hint)
+    deadlock: bool = False  # proven: nothing could wake the test process
+    evidence: list[str] = field(default_factory=list)  # one line per process: what it waited for
+    pids: list[int] = field(default_factory=list)  # the processes the sentence is about
+    unreadable: list[str] = field(default_factory=list)  # what /proc refused, which may hide the cause
+    objects: list[str] = field(default_factory=list)  # kinds of object waited on: pipe, child, socket, posix-sem...
+    stopped_early: bool = False  # the deadlock was proven before the limit: the test was stopped then
+    same_as: str = ""  # an earlier test of this grade that timed out the same way (one failure, one report)
+
+    @property
+    def explained(self) -> bool:
+        """The graph named the pattern (not a fallback to the test's hint)."""
+        return self.confidence != "guess"
+
+    def cause(self) -> str:
+        """The line a learner reads under the timeout: evidence first, a guess said as one."""
+        if not self.explained:
+            return self.sentence
+        proven = (
+            " (a proven deadlock: nothing can wake these processes)" if self.deadlock and not self.stopped_early else ""
+        )
+        return f"Cause, from what each process waits for{proven}: {self.sentence}"
 
 
 @dataclass
@@ -52,7 +85,8 @@ class HygieneFinding:
     kind: str  # zombie, process, fd, escape, posix-shm, posix-sem, posix-mq, sysv-shm, sysv-sem, sysv-msg, fifo, socket
     name: str  # the object: pid, fd, name or key
     message: str
-    test: str = ""  # empty: found by the final sweep of the run
+    test: str = ""  # the test that created it; empty: made outside any test, found by the run's final sweep
+    pid: int = 0  # the process that created it, when the creation ledger knows (0: unknown)
 
 
 @dataclass
@@ -67,6 +101,7 @@ class TestResult:
     duration: float = 0.0
     blocked: list[BlockedProcess] = field(default_factory=list)
     nodeid: str = ""
+    diagnosis: TimeoutDiagnosis | None = None  # a timeout's cause, from the wait-for graph
 
 
 @dataclass
@@ -122,6 +157,8 @@ class Result:
 def test_result_from_dict(data: dict[str, Any]) -> TestResult:
     data = dict(data)
     data["blocked"] = [BlockedProcess(**b) for b in data.get("blocked", [])]
+    if data.get("diagnosis") is not None:
+        data["diagnosis"] = TimeoutDiagnosis(**data["diagnosis"])
     return TestResult(**data)
 
 
@@ -177,15 +214,30 @@ def _failures(tests: list[TestResult], verbose: bool) -> list[str]:
         heading = f"{_MARK[test.status]} {', '.join(t.name for t in group)} (task {tasks})"
         lines.extend(textwrap.wrap(heading, width=92, initial_indent="  ", subsequent_indent="      "))
         lines.extend("    " + line for line in test.message.splitlines())
-        for proc in test.blocked:
-            lines.append("      " + proc.describe())
-            lines.extend("        " + frame for frame in proc.stack[1:6])
+        if test.diagnosis is not None and test.diagnosis.same_as and not verbose:
+            continue  # the same bug as a test above: its one line says so, --verbose shows the rest
+        lines += _blocked(test, verbose)
         if test.details and (verbose or test.status == "error"):
             lines.extend("    | " + line for line in test.details.splitlines())
         if test.output:
             output = test.output if verbose else _tail(test.output, 12)
             lines.append("    output:")
             lines.extend("    > " + line for line in output.splitlines())
+    return lines
+
+
+def _blocked(test: TestResult, verbose: bool) -> list[str]:
+    """Each process of a timed-out test: where it was, what it waited for, its frames;
+    with --verbose, the evidence the diagnosis rests on and what /proc refused."""
+    lines = []
+    for proc in test.blocked:
+        lines.append("      " + proc.describe())
+        if proc.waits_for:
+            lines.append("        waits: " + proc.waits_for)
+        lines.extend("        " + frame for frame in proc.stack[1:6])
+    if verbose and test.diagnosis is not None:
+        lines += ["    evidence:", *("      " + line for line in test.diagnosis.evidence)]
+        lines += ["      could not read: " + gap for gap in test.diagnosis.unreadable]
     return lines
 
 
@@ -212,7 +264,8 @@ def _hygiene(findings: list[HygieneFinding]) -> list[str]:
         group = (h.test, h.kind)
         per_group[group] = per_group.get(group, 0) + 1
         if per_group[group] <= HYGIENE_SHOWN_PER_KIND:
-            where = f" [{h.test}]" if h.test else ""
+            made = ", ".join(filter(None, [h.test, f"made by pid {h.pid}" if h.pid else ""]))
+            where = f" [{made}]" if made else ""
             lines.append(f"  {h.kind} {h.name}{where}: {h.message}")
     for (test, kind), count in per_group.items():
         if count > HYGIENE_SHOWN_PER_KIND:

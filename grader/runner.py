@@ -34,9 +34,11 @@ from typing import IO, TypedDict, Unpack
 
 import psutil
 
-from grader import blocked, hygiene, proctree, protocol
+from grader import blocked, explain, hygiene, observed, proctree, protocol
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
+from grader.deadlock import DeadlockWatch
+from grader.diagnosis import PATTERNS, describe_objects
 from grader.protocol import DUMP_SIGNAL, RunFolder, SandboxConfig, TestDescription
 from grader.report import (
     OUTPUT_CAP,
@@ -46,6 +48,7 @@ from grader.report import (
     Result,
     TaskResult,
     TestResult,
+    TimeoutDiagnosis,
     cap_output,
     error_result,
 )
@@ -256,6 +259,8 @@ class GradingRun:
         self.sessions = 0
         self._output = bytearray()
         self._output_total = 0
+        self._watch: tuple[str, DeadlockWatch] | None = None  # the running test's nodeid and its watch
+        self._timed_out: dict[tuple[str, tuple[str, ...], str], TestResult] = {}  # see _same_timeout
 
     def execute(self) -> Iterator[GradeEvent]:
         while True:
@@ -264,6 +269,8 @@ class GradingRun:
                 outcome = yield from self._drive(session)
             finally:
                 self._end_session(session)
+            if outcome is Outcome.TEST_LOST and session.current is not None:
+                self._sweep_lost_test(session.current)
             if outcome is not Outcome.TEST_LOST or not self._remaining():
                 return
 
@@ -380,6 +387,9 @@ class GradingRun:
                 return Outcome.TEST_LOST
             self.load_error = self._early_death_message(session)
             return Outcome.LOAD_FAILED
+        if session.current is not None and self._deadlock_proven(session, session.current):
+            yield TestFinished(self._record_timeout(session.current, session, stopped_early=True))
+            return Outcome.TEST_LOST
         if time.monotonic() >= session.deadline:
             if session.current is not None:
                 yield TestFinished(self._record_timeout(session.current, session))
@@ -400,18 +410,46 @@ class GradingRun:
         self.findings += event.hygiene
         return self._record(event.result)
 
-    def _record_timeout(self, test: TestDescription, session: SandboxSession) -> TestResult:
-        message = (
-            f"timed out after {test.limit:g} s (the limit for this test). A hang in IPC is almost always "
-            "a process blocked in read, write, wait or a semaphore that nobody will release: see where "
-            "each process was."
+    def _deadlock_proven(self, session: SandboxSession, test: TestDescription) -> bool:
+        """The wait-for graph proves the running test deadlocked: waiting out its limit is pointless."""
+        if session.test_pid is None:
+            return False
+        if self._watch is None or self._watch[0] != test.nodeid:
+            self._watch = (test.nodeid, DeadlockWatch(session.test_pid))
+        return self._watch[1].proven()
+
+    def _record_timeout(
+        self, test: TestDescription, session: SandboxSession, stopped_early: bool = False
+    ) -> TestResult:
+        where = self._inspect(session, test.on_timeout)
+        diagnosis = where.summary()
+        diagnosis.stopped_early = stopped_early
+        elapsed = min(test.limit, time.monotonic() - (session.deadline - test.limit))
+        result = TestResult(
+            test.name,
+            test.task,
+            "timeout",
+            duration=round(elapsed, 3) if stopped_early else test.limit,
+            blocked=where.processes,
+            nodeid=test.nodeid,
+            diagnosis=diagnosis,
         )
-        if test.on_timeout:
-            message += "\nLikely cause: " + test.on_timeout
-        where = self._where_blocked(session)
-        return self._record(
-            TestResult(test.name, test.task, "timeout", message, duration=test.limit, blocked=where, nodeid=test.nodeid)
-        )
+        first = self._same_timeout(result, diagnosis)
+        result.message = _timeout_message(test, diagnosis, elapsed, first)
+        return self._record(self._with_observed(result, test, session))
+
+    def _same_timeout(self, result: TestResult, diagnosis: TimeoutDiagnosis) -> TestResult | None:
+        """The earlier timeout of this grade with the same pattern on the same kinds of object, the
+        test process stuck in the same function of the learner's, if any (then this one is the same
+        bug again); else this one is remembered as the first."""
+        if not diagnosis.explained:
+            return None
+        key = (diagnosis.pattern, tuple(diagnosis.objects), _learner_function(result.blocked))
+        first = self._timed_out.setdefault(key, result)
+        if first is result:
+            return None
+        diagnosis.same_as = first.name
+        return first
 
     def _record_crash(self, test: TestDescription, session: SandboxSession) -> TestResult:
         message = (
@@ -420,15 +458,35 @@ class GradingRun:
             "to its own process group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. "
             "Only a forked child may end itself, with os._exit()."
         )
-        return self._record(TestResult(test.name, test.task, "error", message, nodeid=test.nodeid))
+        result = TestResult(test.name, test.task, "error", message, nodeid=test.nodeid)
+        return self._record(self._with_observed(result, test, session))
 
-    def _where_blocked(self, session: SandboxSession) -> list[BlockedProcess]:
+    def _with_observed(self, result: TestResult, test: TestDescription, session: SandboxSession) -> TestResult:
+        """The result, with the exceptions that ended threads or children during the test: often
+        why it hung (a server thread that died) or crashed (os._exit while handling an error)."""
+        entries = observed.read(self.folder.observed, self._ordinal(test))
+        message, details = explain.observed(entries, session.test_pid or 0)
+        if message:
+            result.message += "\n" + message
+            result.details = "\n".join(filter(None, [result.details, details]))
+        return result
+
+    def _run_processes(self, session: SandboxSession) -> list[psutil.Process]:
         procs = []
         for pid in hygiene.run_processes(self.token, exclude={session.proc.pid}):
             try:
                 procs.append(psutil.Process(pid))
             except psutil.NoSuchProcess:
                 continue
+        return procs
+
+    def _inspect(self, session: SandboxSession, hint: str) -> blocked.WhereBlocked:
+        """Where each process of the run is blocked, and the wait-for graph's diagnosis."""
+        procs = self._run_processes(session)
+        return blocked.inspect(procs, session.test_pid, self.folder.stacks, str(self.impl), DUMP_SIGNAL, hint=hint)
+
+    def _where_blocked(self, session: SandboxSession) -> list[BlockedProcess]:
+        procs = self._run_processes(session)
         return blocked.where_blocked(procs, session.test_pid, self.folder.stacks, str(self.impl), DUMP_SIGNAL)
 
     def _early_death_message(self, session: SandboxSession) -> str:
@@ -487,6 +545,24 @@ class GradingRun:
         self._read_output(session)
         session.output.close()
 
+    def _sweep_lost_test(self, test: TestDescription) -> None:
+        """A test stopped (a timeout) or cut short (a crash) never reached its cleanup or the plugin's
+        checks: what it made is swept now, attributed to it, before the next test can be blamed."""
+        found = hygiene.find_ipc(
+            self.token, self.folder.scratch, test=self._ordinal(test), ledger_path=self.folder.ledger
+        )
+        self.findings += hygiene.remove_ipc(found, lambda ordinal: test.name, stopped=True)
+        self.findings += hygiene.escapes(self.folder.escapes, test.name)
+
+    def _ordinal(self, test: TestDescription) -> int:
+        """The test's number in the suite, as the plugin numbers them: its place in `Collected`."""
+        return list(self.tests).index(test.nodeid) + 1
+
+    def _test_name(self, ordinal: int) -> str:
+        """The name of the test with this ordinal; "" for none (made outside any test)."""
+        tests = list(self.tests.values())
+        return tests[ordinal - 1].name if 0 < ordinal <= len(tests) else ""
+
     def cleanup(self) -> None:
         """The final sweep: processes, IPC objects and files of the run, then the run folder."""
         proctree.reap(hygiene.kill_run(self.token))
@@ -494,9 +570,8 @@ class GradingRun:
             keys = [int(k) for k in self.folder.keys.read_text().split()]
         except OSError:
             keys = []
-        self.findings += hygiene.sweep_ipc(
-            f"kata_{self.token}_", keys, [self.folder.scratch], ledger_path=self.folder.ledger
-        )
+        found = hygiene.find_ipc(self.token, self.folder.scratch, keys=keys, ledger_path=self.folder.ledger)
+        self.findings += hygiene.remove_ipc(found, self._test_name)
         self.receiver.close()
         shutil.rmtree(self.folder.root, ignore_errors=True)
 
@@ -509,7 +584,7 @@ class GradingRun:
             return error_result(self.kata.id, str(self.impl), "grading was cancelled")
         tests = [self.results.get(n) or _not_run(t) for n, t in self.tests.items() if t.selected]
         tasks = [self._task_result(task.id, tests) for task in self.kata.tasks]
-        run_level_leak = any(not f.test for f in self.findings)
+        run_level_leak = self._leak_outside_failed_tests(tests)
         ok = bool(tests) and all(t.status == "pass" for t in tests) and not run_level_leak
         notices = hygiene.notices()
         ignored = len(self.receiver.rejected) + self.violations
@@ -525,6 +600,12 @@ class GradingRun:
             hygiene=self.findings,
             notices=notices,
         )
+
+    def _leak_outside_failed_tests(self, tests: list[TestResult]) -> bool:
+        """A finding that no failed test accounts for: made outside any test, or found by the final
+        sweep after its test had passed (e.g. by a process that outlived it). It fails the grade."""
+        failed = {t.name for t in tests if t.status != "pass"}
+        return any(f.test not in failed for f in self.findings)
 
     def _task_result(self, task_id: int, tests: list[TestResult]) -> TaskResult:
         task = self.kata.task(task_id)
@@ -542,6 +623,37 @@ class GradingRun:
 def _not_run(test: TestDescription) -> TestResult:
     message = "this test did not run (the sandbox ended before it)"
     return TestResult(test.name, test.task, "error", message, nodeid=test.nodeid)
+
+
+def _learner_function(processes: list[BlockedProcess]) -> str:
+    """The function of the learner's the test process was blocked in ("" when unknown)."""
+    test_process = next((p for p in processes if p.role == "test process"), None)
+    mine = [frame for frame in test_process.stack if frame.endswith("<- your code")] if test_process else []
+    return mine[0].split(" in ", 1)[-1].split()[0] if mine else ""
+
+
+def _timeout_message(
+    test: TestDescription, diagnosis: TimeoutDiagnosis, elapsed: float, first: TestResult | None
+) -> str:
+    """What the learner reads: how the test ended, then its cause; one line when an earlier test
+    of this grade already timed out the same way (one failure, one report)."""
+    if diagnosis.stopped_early:
+        ended = f"stopped after {elapsed:.1f} s of its {test.limit:g} s limit"
+    else:
+        ended = f"timed out after {test.limit:g} s (the limit for this test)"
+    if first is not None:
+        return (
+            f"{ended}: the same bug as {first.name} (task {first.task}), {PATTERNS[diagnosis.pattern]} on "
+            f"{describe_objects(diagnosis.objects)}. Fix that one first: this test needs the same fix."
+        )
+    if diagnosis.stopped_early:
+        head = f"{ended}: a proven deadlock (nothing could ever wake these processes), so waiting longer was pointless."
+    else:
+        head = (
+            f"{ended}. A hang in IPC is almost always a process blocked in read, write, wait or a semaphore that "
+            "nobody will release: see where each process was."
+        )
+    return f"{head}\n{diagnosis.cause()}"
 
 
 def _describe_status(status: int | None) -> str:

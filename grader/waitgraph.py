@@ -285,7 +285,7 @@ class _Builder:
             time.sleep(remaining)
         for pid, node in list(self.graph.processes.items()):
             before, since = cpu_before[pid]
-            after, elapsed = _cpu(pid), time.monotonic() - since
+            after, elapsed = _cpu(pid), max(time.monotonic() - since, 1e-6)
             share = (after - before) / 1e9 / elapsed if before is not None and after is not None else None
             if any(wait.running for wait in node.waits):
                 # Caught between two blocking calls, or spinning: a second look tells.

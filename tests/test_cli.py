@@ -93,7 +93,7 @@ def test_grading_a_missing_workspace_file_is_one_line_without_traceback(kata_hom
 def test_grade_solution_json_passes(capsys):
     assert main(["grade", "pipe", "--solution", "--json", "--no-perf"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["status"] == "pass" and result["schema"] == 1
+    assert result["status"] == "pass" and result["schema"] == 2
     assert [t["status"] for t in result["tasks"]] == ["pass", "pass", "pass", "skipped"]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from grader import mutants
 from grader.catalog import kata_ids, load_kata
-from grader.mutants import MINIMUM, MutantError, apply_diff, declared_mutants, mutant_source, stored_diffs
+from grader.mutants import MINIMUM, Mutant, MutantError, apply_diff, declared_mutants, mutant_source, stored_diffs
+from grader.report import Result, TestResult, TimeoutDiagnosis
 
 
 @pytest.mark.parametrize("kata_id", kata_ids())
@@ -24,3 +26,32 @@ def test_a_diff_that_no_longer_matches_the_solution_fails_loudly():
     assert apply_diff("one\ntwo\nthree\nfour\n", diff, "m") == "one\ntwo\nTHREE\nfour\n"
     with pytest.raises(MutantError, match="m no longer applies at line 3"):
         apply_diff("one\ntwo\n3\nfour\n", diff, "m")
+
+
+def _declare(tmp_path, monkeypatch, rows: str) -> list[Mutant]:
+    (tmp_path / "pipe").mkdir(exist_ok=True)
+    (tmp_path / "pipe" / "mutants.yaml").write_text(rows)
+    monkeypatch.setattr(mutants, "_folder", lambda kata_id: tmp_path / kata_id)
+    return declared_mutants("pipe")
+
+
+def test_a_timeout_row_must_name_the_pattern_the_graph_finds(tmp_path, monkeypatch):
+    row = "- {name: m, tests: [t], status: timeout, message: x%s}\n"
+    for missing_or_a_guess in ("", ", pattern: hint"):
+        with pytest.raises(MutantError, match=r"a timeout row \(and only one\) names the pattern"):
+            _declare(tmp_path, monkeypatch, row % missing_or_a_guess)
+    assert _declare(tmp_path, monkeypatch, row % ", pattern: cycle")[0].pattern == "cycle"
+
+
+def test_a_timeout_named_otherwise_or_guessed_is_a_problem():
+    mutant = Mutant("pipe", "m", ("t",), "timeout", "x", pattern="cycle")
+
+    def graded(pattern: str, confidence: str, sentence: str) -> Result:
+        diagnosis = TimeoutDiagnosis(pattern, sentence, confidence, objects=["child", "pipe"])
+        return Result("pipe", "x.py", "fail", tests=[TestResult("t", 1, "timeout", "x", diagnosis=diagnosis)])
+
+    ok = graded("cycle", "certain", "the parent (pid 9) waits for child 10 to exit; ... pipe 7 (fd 4) ...")
+    assert mutants._problem(mutant, ok) == ""
+    assert "is named no-eof, expected cycle" in mutants._problem(mutant, graded("no-eof", "likely", "pid 9 (fd 4)"))
+    assert "fell back to a guess" in mutants._problem(mutant, graded("hint", "guess", "A guess from this test"))
+    assert "names no fd" in mutants._problem(mutant, graded("cycle", "certain", "pid 9 waits for pid 10"))

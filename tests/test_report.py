@@ -1,6 +1,17 @@
 """The human report: what a learner reads must stay short when the findings are many."""
 
-from grader.report import HygieneFinding, Result, TaskResult, TestResult, render_text
+import json
+
+from grader.report import (
+    SCHEMA_VERSION,
+    BlockedProcess,
+    HygieneFinding,
+    Result,
+    TaskResult,
+    TestResult,
+    TimeoutDiagnosis,
+    render_text,
+)
 
 
 def test_identical_failures_are_shown_once_with_every_test_named():
@@ -29,3 +40,49 @@ def test_skipped_tasks_are_not_counted_as_failed():
     text = render_text(Result("pipe", "x.py", "pass", tasks=tasks, tests=[TestResult("t", 1, "pass")] * 2))
     assert "PASS: 1/1 tasks (1 skipped), 2/2 tests" in text
     assert "(--no-perf)" in text
+
+
+def _timeout(name: str, same_as: str = "") -> TestResult:
+    diagnosis = TimeoutDiagnosis(
+        pattern="cycle",
+        sentence="A deadlock: the parent (pid 10) waits for child 11 to exit; ...",
+        confidence="certain",
+        deadlock=True,
+        evidence=["pid 10 (python) wait4(): waits for child 11 to exit"],
+        pids=[10, 11],
+        objects=["child", "pipe"],
+        stopped_early=True,
+        same_as=same_as,
+    )
+    blocked = [
+        BlockedProcess(10, "test process", "python", "blocked in wait4()", ["impl.py:3 in f   <- your code"]),
+        BlockedProcess(11, "child of 10", "python", "blocked in write()", [], waits_for="write(): waits to write"),
+    ]
+    message = "stopped after 1.6 s of its 5 s limit" + (f": the same bug as {same_as}" if same_as else "")
+    return TestResult(name, 1, "timeout", message, blocked=blocked, diagnosis=diagnosis)
+
+
+def test_a_timeout_shows_what_each_process_waits_for_and_the_evidence_when_verbose():
+    result = Result("pipe", "x.py", "fail", tests=[_timeout("test_a")])
+    text = render_text(result)
+    assert "        waits: write(): waits to write" in text
+    assert "evidence:" not in text
+    verbose = render_text(result, verbose=True)
+    assert "      pid 10 (python) wait4(): waits for child 11 to exit" in verbose
+
+
+def test_the_same_bug_again_is_one_line_and_its_processes_show_only_when_verbose():
+    result = Result("pipe", "x.py", "fail", tests=[_timeout("test_a"), _timeout("test_b", same_as="test_a")])
+    text = render_text(result)
+    assert "the same bug as test_a" in text
+    assert text.count("waits: ") == 1 and text.count("pid 11 (child of 10)") == 1
+    assert render_text(result, verbose=True).count("pid 11 (child of 10)") == 2
+
+
+def test_a_result_with_a_diagnosis_survives_json():
+    result = Result(
+        "pipe", "x.py", "fail", tests=[_timeout("test_a")], hygiene=[HygieneFinding("fifo", "/f", "m", "t", 7)]
+    )
+    again = Result.from_dict(json.loads(result.to_json()))
+    assert again == result and again.schema == SCHEMA_VERSION == 2
+    assert again.tests[0].diagnosis.cause().startswith("Cause, from what each process waits for: A deadlock")

@@ -26,7 +26,8 @@ import psutil
 import pytest
 import sysv_ipc
 
-from grader import blocked, procfs, syscalls
+from grader import blocked, deadlock, procfs, syscalls
+from grader.deadlock import DeadlockWatch
 from grader.diagnosis import Diagnosis, diagnose
 from grader.waitgraph import WaitGraph, build
 
@@ -363,7 +364,7 @@ def test_a_worker_thread_is_followed_past_the_main_threads_join(scenario):
     assert found.pattern == "no-eof", found.sentence
     assert f"reads pipe {facts['pipe']} (fd {facts['read_fd']}) until EOF" in found.sentence
     assert f"pid {facts['pid']} itself (pid" not in found.sentence  # one label per process
-    assert f"still open in pid {facts['pid']} itself (fd {facts['write_fd']})" in found.sentence
+    assert f"still open in the caller itself (pid {facts['pid']}, fd {facts['write_fd']})" in found.sentence
     assert found.deadlock
     assert graph.describe(facts["pid"]).startswith(f"in thread {facts['worker']}: read(): waits to read pipe")
     assert "its main thread waits for another thread" in graph.describe(facts["pid"])
@@ -379,7 +380,7 @@ def test_threads_of_one_process_that_wait_for_each_other(scenario):
         time.sleep(0.01)
     _, found = run.diagnose()
     assert found.pattern == "threads", found.sentence
-    assert found.sentence.startswith(f"The threads of pid {facts['pid']} wait for one another: ")
+    assert found.sentence.startswith(f"The threads of the caller (pid {facts['pid']}) wait for one another: ")
     for tid, fd in zip(facts["threads"], (facts["client_fd"], facts["server_fd"]), strict=True):
         assert f"thread {tid} recvfrom(): waits to read stream socket" in found.sentence
         assert f"(fd {fd})" in found.sentence
@@ -487,3 +488,56 @@ def test_where_blocked_keeps_each_process_state_and_adds_the_graph(scenario, tmp
     assert where.cause().startswith("Cause, from what each process waits for (a proven deadlock: nothing can wake")
     guess = Diagnosis("hint", f"The wait-for graph names no pattern (...). A guess from this test: {HINT}", (), "guess")
     assert blocked.WhereBlocked([], guess).cause() == guess.sentence  # a guess is never dressed as a cause
+
+
+# --- stopping a test early: a deadlock proven by two quiet looks --------------------------------
+
+
+def test_a_deadlock_is_proven_by_two_looks_with_no_thread_switched_between(scenario):
+    run = scenario("wait_before_read")
+    run.wait_blocked(parent="wait4", child="write")
+    watch = DeadlockWatch(run.focus, now=0.0)
+    assert not watch.proven(now=deadlock.GRACE / 2)  # within the grace period nothing is read
+    assert not watch.proven(now=deadlock.GRACE)  # one look proves nothing: the graph is not one instant
+    assert not watch.proven(now=deadlock.GRACE + deadlock.LOOK_EVERY / 2)  # not due yet
+    assert watch.proven(now=deadlock.GRACE + deadlock.LOOK_EVERY)
+
+
+def test_a_thread_that_ran_between_the_looks_is_no_proof(scenario, monkeypatch):
+    run = scenario("wait_before_read")
+    run.wait_blocked(parent="wait4", child="write")
+    counts = iter(range(1_000_000))
+    monkeypatch.setattr(procfs, "context_switches", lambda pid, tid=None: next(counts))
+    watch = DeadlockWatch(run.focus, now=0.0)
+    assert not any(watch.proven(now=deadlock.GRACE + n * deadlock.LOOK_EVERY) for n in range(4))
+
+
+@pytest.mark.parametrize(
+    ("name", "calls"),
+    [
+        ("sleep_instead_of_waiting", {"sleeper": "clock_nanosleep"}),  # a timed wait: it will wake
+        ("busy_child", {"parent": "wait4", "child": "running"}),  # a running process may still act
+        ("read_with_alarm_armed", {"parent": "read"}),  # an alarm's handler may end the read
+    ],
+)
+def test_what_may_still_wake_is_never_stopped_early(scenario, name, calls):
+    run = scenario(name)
+    run.wait_blocked(**calls)
+    watch = DeadlockWatch(run.focus, now=0.0)
+    assert not any(watch.proven(now=deadlock.GRACE + n * deadlock.LOOK_EVERY) for n in range(4))
+    if name == "read_with_alarm_armed":
+        assert run.diagnose()[1].deadlock  # the graph alone would call it stuck: the timer is invisible
+
+
+def test_without_the_system_calls_nothing_is_proven(scenario, monkeypatch):
+    """Where Yama (or a non-dumpable process) hides /proc/<pid>/syscall, the fd is only inferred:
+    evidence enough for a likely cause, never for stopping a test early."""
+    run = scenario("wait_before_read")
+    run.wait_blocked(parent="wait4", child="write")
+
+    def refused(pid: int, tid: int | None = None) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(procfs, "syscall", refused)
+    watch = DeadlockWatch(run.focus, now=0.0)
+    assert not any(watch.proven(now=deadlock.GRACE + n * deadlock.LOOK_EVERY) for n in range(4))

@@ -86,6 +86,7 @@ def assert_rest_pass(result: Result, tests=OTHERS) -> None:
 class Hang:
     zoo: str
     where: dict  # role ("test process" / "child") -> (mark of the line, or None: no Python stack; kernel state)
+    deadlock: bool = False  # the wait-for graph proves it: the test is stopped then, not at its limit
 
     def __str__(self) -> str:
         return self.zoo
@@ -104,6 +105,7 @@ HANGS = [
     Hang(
         "pipe_deadlock",
         {"test process": ("caller reads", "blocked in read()"), "child": ("child reads", "blocked in read()")},
+        deadlock=True,
     ),
 ]
 
@@ -114,7 +116,12 @@ def test_a_hang_times_out_saying_where_each_process_was(tmp_path, hang):
     report = render_text(result)
     test = result.tests[0]
     assert test.status == "timeout", report
-    assert test.message.startswith(f"timed out after {limit_of(SMALL):g} s"), report
+    assert test.diagnosis is not None and test.diagnosis.stopped_early is hang.deadlock, report
+    if hang.deadlock:
+        assert test.diagnosis.deadlock, report
+        assert test.message.startswith("stopped after ") and f"of its {limit_of(SMALL):g} s limit" in test.message
+    else:
+        assert test.message.startswith(f"timed out after {limit_of(SMALL):g} s"), report
     assert result.status == "fail" and result.exit_code == 1
     roles = {"test process" if p.role == "test process" else "child": p for p in test.blocked}
     assert set(roles) == set(hang.where), report

@@ -70,8 +70,12 @@ def _rules(impl: Path) -> list[Rule]:
         (re.compile(r"/[\w./-]*/kata-[0-9a-f]{8}-\w+"), "<run>"),  # the run's folder
         (re.compile(r"kata_[0-9a-f]{8}_"), "kata_<token>_"),  # the run's IPC names
         (re.compile(r"\bpid \d+"), "pid <pid>"),
+        (re.compile(r"\bpids \d+(, \d+)*"), "pids <pids>"),
         (re.compile(r"\b(parent|child|child of) \d+"), r"\1 <pid>"),
         (re.compile(r"(pipe|socket|anon_inode):\[\d+\]"), r"\1:[<inode>]"),
+        (re.compile(r"\b(pipe|socket|inode) \d+"), r"\1 <inode>"),  # in the wait-for graph's words
+        (re.compile(r"\((python[\d.]*)\)"), "(python)"),  # a process's name: the interpreter's file name
+        (re.compile(r"stopped after [\d.]+ s"), "stopped after <n> s"),  # a deadlock stopped before its limit
         (re.compile(r"\(kernel: [^)]*\)"), "(kernel: <wchan>)"),  # the wait channel's name varies by kernel
         (re.compile(r'File "<root>/grader/suites/([^"]+)", line \d+'), r'File "<suites>/\1", line <n>'),
         (re.compile(r'File "(?!<impl>)[^"]*/([^"/]+)", line \d+'), r'File "<lib>/\1", line <n>'),
@@ -92,10 +96,15 @@ def normalise(result: dict[str, Any], impl: Path) -> dict[str, Any]:
     result = _map_strings(result, lambda text: _apply(rules, text))
     result["duration"] = 0.0
     for test in result["tests"]:
-        if test["status"] != "timeout":  # a timeout's duration is the test's limit: stable
+        stopped_early = bool(test["diagnosis"] and test["diagnosis"]["stopped_early"])
+        if test["status"] != "timeout" or stopped_early:  # a timeout's duration is the test's limit: stable
             test["duration"] = 0.0
         for proc in test["blocked"]:
             proc["pid"] = 0
+        if test["diagnosis"]:
+            test["diagnosis"]["pids"] = [0 for _ in test["diagnosis"]["pids"]]
+    for finding in result["hygiene"]:
+        finding["pid"] = "<pid>" if finding["pid"] else 0  # known or not
     for figure in result["perf"]:
         figure.update(value=0.0, baseline=0.0, ratio=0.0)
     return result

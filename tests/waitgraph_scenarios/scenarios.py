@@ -75,6 +75,18 @@ def _read_with_own_write_end(dumpable: bool) -> None:
         pass
 
 
+def read_with_alarm_armed(token: str, workdir: str) -> None:
+    """The parent keeps its write end and reads, but a SIGALRM handler and an alarm would end
+    the wait: stuck as far as /proc shows, yet not a deadlock anyone may stop early."""
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(600)
+    _read_with_own_write_end(dumpable=True)
+
+
 def sibling_inherits_write_end(token: str, workdir: str) -> None:
     """Child 2 is forked while the parent still holds child 1's write end, and keeps it;
     child 2 then blocks writing its big output, which the parent reads only later."""
@@ -280,6 +292,7 @@ SCENARIOS = {
         wait_before_read,
         parent_keeps_write_end,
         undumpable_reader,
+        read_with_alarm_armed,
         sibling_inherits_write_end,
         socketpair_child_keeps_parent_end,
         fifo_open_no_writer,
