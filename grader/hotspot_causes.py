@@ -17,16 +17,6 @@ import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-# Calls that may block until the other side acts: their time waiting is not the line's own time.
-# Writes are among them: a write blocks while the pipe, socket or queue is full, when the reader is the slow one.
-WAITS = frozenset(
-    {
-        *("read", "readinto", "recv", "recv_into", "recvfrom", "recvmsg", "accept", "get", "receive"),
-        *("acquire", "wait", "waitpid", "wait4", "waitid", "join", "select", "poll", "epoll", "semop", "msgrcv"),
-        *("sigwait", "sigwaitinfo", "sigtimedwait", "pause", "sigsuspend"),
-        *("write", "send", "sendall", "sendmsg", "put", "msgsnd"),
-    }
-)
 TRANSFERS = frozenset(
     {"read", "write", "readinto", "recv", "recv_into", "send", "sendall", "sendmsg", "recvmsg", "pread", "pwrite"}
 )
@@ -36,6 +26,7 @@ OPENS = frozenset(
     {"open", "fdopen", "mmap", "shm_open", "SharedMemory", "attach", "Semaphore", "MessageQueue", "socket", "connect"}
 )
 ENCODERS = frozenset({"json", "pickle", "marshal"})
+SETUPS = OPENS | {"dumps", "loads", "dump", "load"}  # calls whose cost is what they call: counted with it
 COPIES = frozenset({"bytes", "tobytes"})
 
 LARGE_READ = 1024  # a read asking this much is no tiny read, however often the other side makes it return less
@@ -58,7 +49,7 @@ class Statement:
     calls: tuple[str, ...] = ()  # what its own line calls, dotted as written: "os.read", "self._sock.recv"
     concat: str = ""  # the target of a `+=` (or `x = x + ...`): "buf", "self.buf"
     in_loop: bool = False
-    waits: bool = False  # it calls something that may wait for the other side (and sleeps not)
+    sleeps: bool = False  # it calls a sleep: its nap is its own time, though no CPU works then
     asks_much: bool = False  # it reads with a constant size of at least LARGE_READ bytes
 
     def calling(self, names: frozenset[str]) -> str:
@@ -87,7 +78,7 @@ def statements(source: str) -> dict[int, Statement]:
                     calls=calls,
                     concat=_concat_target(child),
                     in_loop=in_loop,
-                    waits=bool(names & WAITS) and not names & SLEEPS,
+                    sleeps=bool(names & SLEEPS),
                     asks_much=any(size >= LARGE_READ for size in _read_sizes(header, constants)),
                 )
                 for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
@@ -107,11 +98,13 @@ def name_cause(statement: Statement, runs: int, grown: str = "", largest: int = 
     if statement.concat and grown in ("bytes", "str") and largest >= LARGE_BUFFER:
         return f"{grown} concatenation", "each += copies the whole buffer: quadratic; collect the parts and join once"
     sleep = statement.calling(SLEEPS)
-    if sleep:
+    if sleep and statement.in_loop:
         return (
-            f"{sleep} in a wait loop" if statement.in_loop else sleep,
+            f"{sleep} in a wait loop",
             f"{runs:,} naps: the data is ready long before a nap ends; block in the call that waits instead",
         )
+    if sleep:
+        return sleep, "the round waits out the nap whatever the other side does; block in the call that waits instead"
     encoder = next((call for call in statement.calls if call.split(".", 1)[0] in ENCODERS), "")
     if encoder and runs >= REPEATED:
         return f"{encoder} per message ({runs:,} times)", "the payload is bytes already: frame it, do not encode it"

@@ -4,15 +4,16 @@ traced line by line in the learner's file, and the top places named.
 Why a line tracer and not cProfile: the learner needs a line ("pipe.py:33"),
 and cProfile only knows functions; a bytes `+=` is no function call at all.
 Only frames of the learner's file are traced line by line (sys.settrace hands
-every other frame back untraced), so the cost stays on the learner's lines,
-and the tracer's own bookkeeping is left out of every figure.
+every other frame back untraced), so the cost stays on the learner's lines;
+what tracing adds to each line is measured once per process and taken off.
 
-A statement's own time is the wall time from its line to the next line of the
-learner's file, less what deeper calls into the file took. Time blocked in a
-call that waits for the other side (read, write, recv, acquire, waitpid...)
-is left out (what the line did on the CPU meanwhile is kept): a reader blocked
-on a slow writer must not hide the writer's slow line. Sleeping is the
-learner's choice and counts.
+A statement's own time is the CPU time its thread spent from the statement's
+line to the next line of the learner's file (less deeper calls into the file),
+and for a statement that sleeps, the wall time of its nap too: sleeping is the
+learner's choice. Time blocked waiting for the other side (read, acquire,
+waitpid...) or taken by other processes on a busy machine is nobody's own
+time, so a reader blocked on a slow writer does not hide the writer's slow
+line, and a neighbour's load does not move the figures.
 
 What is profiled: the process that runs the round (the calling thread and the
 threads it starts) and the children it forks, which leave what they saw in a
@@ -36,7 +37,10 @@ from dataclasses import asdict, dataclass, field
 from types import FrameType
 from typing import Any, NoReturn
 
-from grader.hotspot_causes import Statement, name_cause, statements
+from grader import proctree
+from grader.hotspot_causes import SETUPS, Statement, name_cause, statements
+from grader.loader import MODULE_NAME
+from grader.report import Hotspot
 
 clock = time.perf_counter
 cpu_clock = time.thread_time
@@ -45,28 +49,6 @@ TOP = 2  # places named in a report
 BUDGET = 2.0  # seconds of traced time; the rest of the round runs untraced
 SHOWN_SHARE = 0.05  # a place under this share of the profiled time is not worth a line
 CALIBRATION_RUNS = 5000
-
-
-@dataclass
-class Hotspot:
-    """One statement of the learner's file and its share of the own time profiled there."""
-
-    file: str  # the learner's file as graded
-    line: int
-    function: str
-    share: float  # of the own time profiled in the learner's file, 0..1
-    seconds: float  # own time of the statement in the profiled round
-    runs: int  # times it ran
-    process: str = "test process"  # or "thread" (one the round started) or "child" (a forked child)
-    cause: str = ""  # what the profile shows it doing, when recognised: "bytes concatenation"
-    why: str = ""  # why that is slow and what to do instead
-
-    def describe(self) -> str:
-        """`71% of the time in bytes concatenation at pipe.py:33 in child_to_parent (each += copies ...)`"""
-        where = f"{os.path.basename(self.file)}:{self.line} in {self.function}"
-        where += {"child": ", in a forked child", "thread": ", in a thread"}.get(self.process, "")
-        text = f"{self.share:.0%} of the time " + (f"in {self.cause} at {where}" if self.cause else f"at {where}")
-        return text + (f" ({self.why})" if self.why else "")
 
 
 @dataclass
@@ -88,22 +70,30 @@ class Seen:
     function: str
     own: float = 0.0  # seconds, the overhead of tracing not yet taken off
     runs: int = 0
-    waited: float = 0.0  # seconds blocked in a call that waits for the other side
+    beneath: float = 0.0  # own seconds of the lines of the file it called (in its functions), overhead not taken off
+    beneath_runs: int = 0  # how many lines ran there
     grown: str = ""  # the type a concatenation grows, once seen
     largest: int = 0  # the largest size it grew to (bytes, str, bytearray)
 
     def add(self, other: Seen) -> None:
         self.own += other.own
         self.runs += other.runs
-        self.waited += other.waited
+        self.beneath += other.beneath
+        self.beneath_runs += other.beneath_runs
         self.grown = self.grown or other.grown
         self.largest = max(self.largest, other.largest)
+
+    def less_overhead(self, overhead: float) -> Seen:
+        """The figures without what tracing added to each line that ran."""
+        own = max(0.0, self.own - self.runs * overhead)
+        beneath = max(0.0, self.beneath - self.beneath_runs * overhead)
+        return Seen(self.line, self.function, own, self.runs, beneath, self.beneath_runs, self.grown, self.largest)
 
 
 class _Figures:
     """What one thread sees of one statement, as it runs (slots: the tracer touches them at every line)."""
 
-    __slots__ = ("function", "grown", "largest", "own", "runs", "statement", "waited")
+    __slots__ = ("beneath", "beneath_runs", "function", "grown", "largest", "own", "runs", "statement")
 
     def __init__(self, statement: Statement, function: str):
         self.statement = statement
@@ -113,11 +103,12 @@ class _Figures:
         self.largest = 0
 
     def clear(self) -> None:
-        self.own = self.waited = 0.0
-        self.runs = 0
+        self.own = self.beneath = 0.0
+        self.runs = self.beneath_runs = 0
 
     def seen(self) -> Seen:
-        return Seen(self.statement.line, self.function, self.own, self.runs, self.waited, self.grown, self.largest)
+        line, function = self.statement.line, self.function
+        return Seen(line, function, self.own, self.runs, self.beneath, self.beneath_runs, self.grown, self.largest)
 
 
 class _Session:
@@ -133,6 +124,7 @@ class _Session:
         self.active = True
         self.stopped_early = False
         self.forked = 0  # by this process during the round
+        self.already_running = 0  # child processes of the test process when the round began: not profiled
         self.tracers: list[_Tracer] = []
 
     def tracer(self, role: str) -> _Tracer:
@@ -155,13 +147,13 @@ class _Session:
             tracer.role = "child"
             for figures in tracer.by_line.values():
                 figures.clear()
-            tracer.mark = clock()
+            tracer.mark, tracer.cpu_mark = clock(), cpu_clock()
 
     def child_exits(self) -> None:
         """A forked child ends: it leaves what it saw in the spool for the parent."""
         try:
             for tracer in self.tracers:
-                tracer.charge(clock())
+                tracer.charge(clock(), cpu_clock())
             seen = [asdict(seen) for _role, seen in self.seen() if seen.runs or seen.own]
             with open(os.path.join(self.spool, f"{os.getpid()}.json"), "w") as out:
                 json.dump({"seen": seen, "forked": self.forked}, out)
@@ -184,25 +176,27 @@ class _Tracer:
         self.role = role
         self.by_line: dict[int, _Figures] = {}  # every line seen -> its statement's figures
         self.current: _Figures | None = None  # the statement being timed; None: outside the file
-        self.stack: list[_Figures | None] = []
-        self.mark = clock()
-        self.cpu_mark: float | None = None  # while `current` may wait: the thread's CPU time when it began
+        self.frame = [0.0, 0]  # own seconds and lines run so far in the current frame of the file and below it
+        self.stack: list[tuple[_Figures | None, list[float]]] = []  # the callers' statements and frames
+        self.mark = clock()  # when the tracer last handed back to the learner's code
+        self.cpu_mark = cpu_clock()  # the thread's CPU time then
 
     def enter(self, frame: FrameType, event: str, arg: object) -> Any:
         """The global trace function: a frame of the learner's file is traced, any other left alone."""
         session = self.session
         if event != "call" or not session.active or frame.f_code.co_filename not in session.files:
             return None
-        self.charge(clock())
-        self.stack.append(self.current)
+        now, cpu = clock(), cpu_clock()
+        self.charge(now, cpu)
+        self.stack.append((self.current, self.frame))
         self.current = None
-        self.cpu_mark = None
-        self.mark = clock()
+        self.frame = [0.0, 0]
+        self.mark, self.cpu_mark = now, cpu
         return self.step
 
     def step(self, frame: FrameType, event: str, arg: object) -> Any:
         """The local trace function of a frame of the learner's file."""
-        now = clock()
+        now, cpu = clock(), cpu_clock()
         session = self.session
         if not session.active:
             return None
@@ -211,20 +205,31 @@ class _Tracer:
             session.active = False
             return None
         if event == "line":
-            self.charge(now)
+            self.charge(now, cpu)
             figures = self.by_line.get(frame.f_lineno) or self.first_sight(frame)
             if figures is not self.current:  # a statement over several lines runs once
                 figures.runs += 1
+                self.frame[1] += 1
             if figures.statement.concat:
                 _peek(figures, frame)
+                now, cpu = clock(), cpu_clock()  # the look is no part of the statement
             self.current = figures
-            self.cpu_mark = cpu_clock() if figures.statement.waits else None
         elif event == "return":
-            self.charge(now)
-            current = self.current = self.stack.pop() if self.stack else None
-            self.cpu_mark = cpu_clock() if current is not None and current.statement.waits else None
-        self.mark = clock()
+            self.charge(now, cpu)
+            self.returned()
+        self.mark, self.cpu_mark = now, cpu
         return self.step
+
+    def returned(self) -> None:
+        """Back in the caller: what ran in the frame that returns counts beneath the caller's statement."""
+        done = self.frame
+        caller, self.frame = self.stack.pop() if self.stack else (None, [0.0, 0])
+        self.current = caller
+        self.frame[0] += done[0]
+        self.frame[1] += done[1]
+        if caller is not None:
+            caller.beneath += done[0]
+            caller.beneath_runs += int(done[1])
 
     def first_sight(self, frame: FrameType) -> _Figures:
         line = frame.f_lineno
@@ -233,16 +238,14 @@ class _Tracer:
         figures = self.by_line[line] = same or _Figures(statement, frame.f_code.co_qualname)
         return figures
 
-    def charge(self, now: float) -> None:
+    def charge(self, now: float, cpu: float) -> None:
+        """The statement that ran since the last event: its CPU time, or the wall time of a nap. (The tracer's
+        own time, one clock reading per event, goes with it: `_overhead` takes it off.)"""
         current = self.current
-        if current is None:
-            return
-        spent = now - self.mark
-        if self.cpu_mark is not None:
-            busy = min(spent, cpu_clock() - self.cpu_mark)
-            current.waited += spent - busy
-            spent = busy
-        current.own += spent
+        if current is not None:
+            spent = now - self.mark if current.statement.sleeps else cpu - self.cpu_mark
+            current.own += spent
+            self.frame[0] += spent
 
 
 def _peek(figures: _Figures, frame: FrameType) -> None:
@@ -290,6 +293,13 @@ def _exit(status: int) -> NoReturn:
         _real_exit(status)
 
 
+def profile_learner(work: Callable[[], object], *, budget: float = BUDGET) -> Profile | None:
+    """`profile` on the learner's file as grader.loader loaded it (in the test process of a grade);
+    None when no learner's file is loaded."""
+    path = getattr(sys.modules.get(MODULE_NAME), "__file__", None)
+    return profile(work, path, budget=budget) if path else None
+
+
 def profile(work: Callable[[], object], learner_file: str, *, budget: float = BUDGET, top: int = TOP) -> Profile:
     """Run `work` once, tracing the learner's file, and name the `top` statements by own time."""
     global _session
@@ -299,6 +309,7 @@ def profile(work: Callable[[], object], learner_file: str, *, budget: float = BU
     spool = tempfile.mkdtemp(prefix="kata-profile-")
     session = _session = _Session(learner_file, budget, spool)
     failure = ""
+    session.already_running = len(proctree.children(os.getpid()))
     started = clock()
     previous, previous_threads = sys.gettrace(), threading.gettrace()
     os._exit = _exit
@@ -306,7 +317,9 @@ def profile(work: Callable[[], object], learner_file: str, *, budget: float = BU
     sys.settrace(session.tracer("test process").enter)
     try:
         work()
-    except Exception as err:  # a round that raises still shows where its time went
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # the verdict is in: nothing the round raises (a skip, an exit) may change it
         failure = f"the profiled round raised {type(err).__name__}"
     finally:
         sys.settrace(previous)
@@ -367,56 +380,62 @@ def _children(spool: str) -> list[dict[str, Any]]:
 def _ranked(
     session: _Session, children: list[dict[str, Any]], learner_file: str, top: int, overhead: float
 ) -> list[Hotspot]:
-    """The figures of a statement summed per kind of process, less the overhead of tracing; the `top` by own time."""
+    """The figures of each statement summed per kind of process, less the overhead of tracing; the `top` by own
+    time, where a statement that opens, maps or encodes counts what its calls into the file took too (a per-call
+    `attach()` of the learner's own costs inside it)."""
     totals: dict[tuple[str, int], Seen] = {}
     seen = [*session.seen(), *(("child", Seen(**item)) for child in children for item in child["seen"])]
     for process, figures in seen:
-        figures.own = max(0.0, figures.own - figures.runs * overhead)
         totals.setdefault((process, figures.line), Seen(figures.line, figures.function)).add(figures)
-    profiled = sum(total.own for total in totals.values())
+    profiled = sum(total.less_overhead(overhead).own for total in totals.values())
+    places = []
+    for (process, line), total in totals.items():
+        figures = total.less_overhead(overhead)
+        statement = session.statements.get(line) or Statement(line)
+        cause, why = name_cause(statement, figures.runs, figures.grown, figures.largest)
+        spent = figures.own + (figures.beneath if statement.calling(SETUPS) else 0.0)
+        places.append((spent, process, figures, cause, why))
+    places.sort(key=lambda place: -place[0])
     hotspots = []
-    for (process, line), total in sorted(totals.items(), key=lambda item: -item[1].own)[:top]:
-        share = total.own / profiled if profiled else 0.0
+    for spent, process, figures, cause, why in places[:top]:
+        share = min(1.0, spent / profiled) if profiled else 0.0
         if share < SHOWN_SHARE:
             break
-        statement = session.statements.get(line) or Statement(line)
-        cause, why = name_cause(statement, total.runs, total.grown, total.largest)
-        hotspots.append(
-            Hotspot(
-                learner_file,
-                line,
-                total.function,
-                round(share, 3),
-                round(total.own, 4),
-                total.runs,
-                process,
-                cause,
-                why,
-            )
-        )
+        where = (learner_file, figures.line, figures.function)
+        hotspots.append(Hotspot(*where, round(share, 3), round(spent, 4), figures.runs, process, cause, why))
     return hotspots
 
 
 def _coverage(session: _Session, children: list[dict[str, Any]], elapsed: float, failure: str) -> str:
     """What the figures cover: the round, the processes seen and those not seen."""
-    seen = "the test process"
+    seen = ["the test process"]
     if any(tracer.role == "thread" for tracer in session.tracers):
-        seen += " and the threads it started"
+        seen.append("the threads it started")
     forked = session.forked + sum(int(child.get("forked", 0)) for child in children)
     reported = len(children)
     if forked:
-        seen += f", {reported} of {forked} forked children"
-    parts = [f"one round ({elapsed:.2f} s) profiled in {seen}"]
+        seen.append(f"{reported} of {forked} forked children")
+    places = ", ".join(seen[:-1]) + " and " + seen[-1] if len(seen) > 1 else seen[0]
+    parts = [f"one round of {elapsed:.2f} s, profiled in {places}"]
     if session.stopped_early:
         parts.append(f"tracing stopped after {session.budget:g} s, the round finished untraced")
     if forked > reported:
         parts.append(
-            f"{forked - reported} forked children ran another program, were killed or were still "
-            "running at the end: their time is not shown"
+            f"{_count(forked - reported, 'forked child', 'forked children')} not seen (another program run by "
+            "exec, killed, or still running at the end)"
+        )
+    if session.already_running:
+        parts.append(
+            f"{_count(session.already_running, 'child process', 'child processes')} already running when the round "
+            "began: not profiled, and your code may run there too"
         )
     if failure:
         parts.append(failure)
     return "; ".join(parts)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _read(path: str) -> str:

@@ -8,7 +8,9 @@ reaped by the learner code itself."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -21,8 +23,10 @@ import pytest
 from grader import hotspots
 from grader.catalog import load_kata
 from grader.hotspot_causes import Statement, name_cause, statements
-from grader.hotspots import Hotspot, profile
+from grader.hotspots import profile
 from grader.mutants import declared_mutants, mutant_source
+from grader.report import Hotspot, PerfFigure, Result, render_text
+from grader.runner import grade
 
 _loaded = 0
 
@@ -70,13 +74,13 @@ def test_statements_map_every_line_to_the_innermost_statement_and_a_header_to_it
     )
     found = statements(source)
     header = found[6]
-    assert header.line == 6 and header.calls == ("os.read",) and header.waits and header.asks_much
+    assert header.line == 6 and header.calls == ("os.read",) and header.asks_much and not header.sleeps
     assert not header.in_loop  # the loop's own header is not inside it
     assert found[7].concat == "data" and found[7].in_loop
     assert found[8].concat == "self.buf"
     assert found[9] is found[10] is found[11]  # one statement over three lines
-    assert found[9].calls == ("time.sleep",) and not found[9].waits  # sleeping is no wait for the other side
-    assert found[12].waits and not found[12].asks_much  # a read of 16 bytes is a small one
+    assert found[9].calls == ("time.sleep",) and found[9].sleeps
+    assert found[12].calls == ("os.read",) and not found[12].asks_much  # a read of 16 bytes is a small one
     assert found[13].calls == ("json.dumps",)
     assert statements("def broken(:\n") == {}
 
@@ -133,7 +137,7 @@ def test_a_quadratic_concatenation_is_named_at_its_line(tmp_path):
     assert (top.line, top.function, top.process) == (line_of(path, "data += part"), "grow", "test process")
     assert top.cause == "bytes concatenation" and "quadratic" in top.why
     assert top.runs == 100
-    assert found.coverage.startswith("one round (") and "forked" not in found.coverage
+    assert found.coverage.startswith("one round of ") and "forked" not in found.coverage
 
 
 def test_a_bytearray_grown_the_same_way_is_not_called_quadratic(tmp_path):
@@ -207,7 +211,19 @@ def test_a_child_that_runs_another_program_is_said_not_to_be_seen(tmp_path):
     )
     found = profile(module.run_true, path)
     assert "0 of 1 forked children" in found.coverage
-    assert "1 forked children ran another program, were killed or were still running" in found.coverage
+    assert (
+        "1 forked child not seen (another program run by exec, killed, or still running at the end)" in found.coverage
+    )
+
+
+def test_child_processes_started_before_the_round_are_said_not_to_be_profiled(tmp_path):
+    module, path = learner(tmp_path, "def nothing():\n    return 1\n")
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as beside:
+        try:
+            found = profile(module.nothing, path)
+        finally:
+            beside.kill()
+    assert "1 child process already running when the round began: not profiled" in found.coverage
 
 
 def test_a_thread_started_by_the_round_is_traced(tmp_path):
@@ -265,6 +281,8 @@ def test_a_round_that_raises_is_reported_not_raised(tmp_path):
     found = profile(module.fails, path)
     assert "the profiled round raised TimeoutError" in found.coverage
     assert found.hotspots[0].cause == "time.sleep"
+    skipped = profile(lambda: pytest.skip("a round that skips its test"), path)  # the verdict is in already
+    assert "the profiled round raised Skipped" in skipped.coverage
 
 
 def test_the_process_is_left_as_it_was(tmp_path, monkeypatch):
@@ -310,3 +328,43 @@ def test_the_pipe_reference_shows_no_cause(tmp_path):
     payload = os.urandom(1 << 20) * 16
     found = profile(lambda: module.child_to_parent(payload), path)
     assert [spot.cause for spot in found.hotspots if spot.cause] == []
+
+
+# --- in a grade: profiled only when the perf task fails, shown in the report and the JSON ------------------
+
+
+def test_a_slow_mutants_grade_names_the_line_of_its_bug(tmp_path):
+    mutant = next(m for m in declared_mutants("pipe") if m.name == "quadratic_concat")
+    path = tmp_path / "pipe.py"
+    path.write_text(mutant_source(mutant))
+    result = grade("pipe", path, tests=list(mutant.tests))
+    (figure,) = result.perf
+    assert not figure.passed
+    top = figure.hotspots[0]
+    assert (top.file, top.line, top.cause) == (str(path), line_of(str(path), "data += chunk"), "bytes concatenation")
+    assert figure.profiled.startswith("one round of ") and "1 of 1 forked children" in figure.profiled
+    text = render_text(result)
+    assert "where the time went" in text and f"bytes concatenation at pipe.py:{top.line} in _read_all" in text
+    again = Result.from_dict(json.loads(result.to_json()))
+    assert again.perf[0].hotspots == figure.hotspots and again.schema == 3
+
+
+def test_a_passing_perf_task_is_not_profiled(tmp_path):
+    result = grade("pipe", load_kata("pipe").solution_path, tests=["test_child_to_parent_throughput"])
+    (figure,) = result.perf
+    assert figure.passed and figure.hotspots == [] and figure.profiled == ""
+    assert "where the time went" not in render_text(result)
+
+
+def test_the_report_shows_the_places_under_the_figure_or_says_none_stands_out():
+    spot = Hotspot("/w/pipe.py", 9, "child_to_parent", 0.81, 0.1, 1, cause="time.sleep", why="nap")
+    slow = PerfFigure("mbps", "throughput", 1.0, "MB/s", 10.0, 0.1, 0.5, False, "test_t", [spot], "one round of 0.1 s")
+    flat = PerfFigure("ops", "requests", 1.0, "op/s", 10.0, 0.1, 0.5, False, "test_t", [], "one round of 0.2 s")
+    lines = render_text(Result("pipe", "pipe.py", "fail", perf=[slow, flat])).splitlines()
+    at = lines.index("    where the time went, by own time per line of your file:")
+    assert lines[at - 1].endswith("TOO SLOW") and lines[at - 1].startswith("  throughput:")
+    assert lines[at + 1 : at + 3] == [
+        "      81% of the time in time.sleep at pipe.py:9 in child_to_parent (nap)",
+        "      (one round of 0.1 s)",
+    ]
+    assert lines[at + 5 : at + 7] == ["      no line of your file stands out", "      (one round of 0.2 s)"]

@@ -19,7 +19,8 @@ from textual.widgets._data_table import ColumnKey
 from textual.widgets._footer import FooterKey
 
 from grader.catalog import load_kata
-from grader.report import PerfFigure, Result
+from grader.report import Hotspot, PerfFigure, Result, TestResult
+from grader.runner import GradeFinished
 from kata.perf_history import sparkline
 from kata.progress import ProgressStore
 from kata.quiz.bank import load_bank
@@ -182,6 +183,26 @@ async def test_grade_reference_streams_results_then_perf_chart(store, workspace,
         assert "child_to_parent_mbps" in history and "needs 0.50x" in history
         await pilot.press("o")  # passed: the solution opens
         assert isinstance(app.screen, CodeScreen)
+
+
+async def test_a_slow_figure_shows_where_the_time_went(store, workspace):
+    spot = Hotspot(str(workspace), 131, "_read_all", 0.89, 0.08, 128, cause="bytes concatenation", why="quadratic")
+    slow = PerfFigure("child_to_parent_mbps", "throughput", 130.0, "MB/s", 360.0, 0.36, 0.5, False)
+    slow.hotspots, slow.profiled = [spot], "one round of 0.09 s, profiled in the test process"
+    test = TestResult("test_child_to_parent_throughput", 4, "fail", "too slow", nodeid="t::slow")
+    result = Result("pipe", str(workspace), "fail", tests=[test], perf=[slow])
+
+    def events(kata_id, path, cancel, tests=None):
+        yield GradeFinished(result)
+
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(GradeScreen("pipe", workspace, record=False, events=events))
+        await wait_for(pilot, lambda: app.screen.result is not None)
+        summary = text_of(app.screen, "#summary")
+        assert "Where the time went" in summary
+        assert "89% of the time in bytes concatenation at pipe.py:131 in _read_all (quadratic)" in summary
+        assert "one round of 0.09 s, profiled in the test process" in summary
 
 
 async def test_grade_failing_file_shows_its_message_in_full(store, workspace):
