@@ -444,3 +444,33 @@ async def test_autograde_regrades_on_save(store, workspace):
         await pilot.press("escape", "a")
         assert "auto-grade off" in text_of(kata, "#kata-status")
         await wait_for(pilot, lambda: app.jobs.running == 0)
+
+
+def test_a_timed_out_test_shows_what_each_process_waited_for_and_the_evidence():
+    from grader.report import BlockedProcess, TimeoutDiagnosis
+    from grader.report import TestResult as GradedTest  # not collected by pytest
+    from kata.tui.grade import test_detail
+
+    parent = BlockedProcess(
+        pid=810,
+        role="test process",
+        command="python",
+        state="blocked in wait4()",
+        stack=["pipe.py:26 in child_to_parent   <- your code"],
+        waits_for="wait4(): waits for child 812 to exit",
+    )
+    diagnosis = TimeoutDiagnosis(
+        pattern="cycle",
+        sentence="A deadlock: ...",
+        confidence="certain",
+        deadlock=True,
+        evidence=["pid 810 waits for child 812", "pid 812 waits to write pipe 4411"],
+        unreadable=["pid 9: syscall"],
+    )
+    test = GradedTest(
+        name="test_x", task=1, status="timeout", message="timed out", blocked=[parent], diagnosis=diagnosis
+    )
+    shown = test_detail(test).plain
+    assert "waits: wait4(): waits for child 812 to exit" in shown
+    assert "evidence (certain):" in shown and "pid 812 waits to write pipe 4411" in shown
+    assert "could not read: pid 9: syscall" in shown

@@ -65,7 +65,13 @@ def test_detail(test: TestResult) -> Text:
         out.append(test.message.rstrip() + "\n")
     for proc in test.blocked:
         out.append(f"\n{proc.describe()}\n")
+        if proc.waits_for:
+            out.append(f"    waits: {proc.waits_for}\n")
         out.append("".join(f"    {frame}\n" for frame in proc.stack[1:]))
+    if test.diagnosis is not None and test.diagnosis.evidence:
+        out.append(f"\nevidence ({test.diagnosis.confidence}):\n", style="bold")
+        out.append("".join(f"  {line}\n" for line in test.diagnosis.evidence))
+        out.append("".join(f"  could not read: {gap}\n" for gap in test.diagnosis.unreadable))
     if test.details:
         out.append("\ndetails:\n", style="bold")
         out.append(test.details.rstrip() + "\n")
