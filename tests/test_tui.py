@@ -201,7 +201,8 @@ async def test_a_slow_figure_shows_where_the_time_went(store, workspace):
         await wait_for(pilot, lambda: app.screen.result is not None)
         summary = text_of(app.screen, "#summary")
         assert "Where the time went" in summary
-        assert "89% of the time in bytes concatenation at pipe.py:131 in _read_all (quadratic)" in summary
+        # wrapped for 80 columns, the continuation under the place's text
+        assert "  · 89% of the time in bytes concatenation at pipe.py:131 in _read_all\n    (quadratic)\n" in summary
         assert "one round of 0.09 s, profiled in the test process" in summary
 
 
