@@ -9,13 +9,15 @@ explicit "timeout" status.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # 1: the first schema. 2: tests[].diagnosis (why a test timed out, from the wait-for graph),
 # tests[].blocked[].waits_for, hygiene[].pid (the process that created the object).
-SCHEMA_VERSION = 2
+# 3: perf[].hotspots and perf[].profiled (where a failed perf task's time went, grader/hotspots.py).
+SCHEMA_VERSION = 3
 OUTPUT_CAP = 8 * 1024  # bytes of captured output kept per test
 TEST_STATUSES = ("pass", "fail", "error", "timeout")
 
@@ -68,6 +70,28 @@ class TimeoutDiagnosis:
 
 
 @dataclass
+class Hotspot:
+    """One statement of the learner's file and its share of the own time profiled there."""
+
+    file: str  # the learner's file as graded
+    line: int
+    function: str
+    share: float  # of the own time profiled in the learner's file, 0..1
+    seconds: float  # own time of the statement in the profiled round
+    runs: int  # times it ran
+    process: str = "test process"  # or "thread" (one the round started) or "child" (a forked child)
+    cause: str = ""  # what the profile shows it doing, when recognised: "bytes concatenation"
+    why: str = ""  # why that is slow and what to do instead
+
+    def describe(self) -> str:
+        """`71% of the time in bytes concatenation at pipe.py:33 in child_to_parent (each += copies ...)`"""
+        where = f"{os.path.basename(self.file)}:{self.line} in {self.function}"
+        where += {"child": ", in a forked child", "thread": ", in a thread"}.get(self.process, "")
+        text = f"{self.share:.0%} of the time " + (f"in {self.cause} at {where}" if self.cause else f"at {where}")
+        return text + (f" ({self.why})" if self.why else "")
+
+
+@dataclass
 class PerfFigure:
     name: str
     description: str
@@ -78,6 +102,13 @@ class PerfFigure:
     threshold: float
     passed: bool
     test: str = ""
+    # A failed figure's profile (grader/hotspots.py): the top places of the learner's file, and what was profiled
+    hotspots: list[Hotspot] = field(default_factory=list)
+    profiled: str = ""
+
+    def __post_init__(self) -> None:
+        """From JSON (the protocol, --json, a stored result) the places arrive as dicts."""
+        self.hotspots = [spot if isinstance(spot, Hotspot) else Hotspot(**spot) for spot in self.hotspots]
 
 
 @dataclass
@@ -251,6 +282,20 @@ def _perf(figures: list[PerfFigure]) -> list[str]:
             f"  {p.description or p.name}: {p.value:,.1f} {p.unit} vs baseline {p.baseline:,.1f} {p.unit}"
             f" = {_ratio(p.ratio)}x (threshold {_ratio(p.threshold)}x) {verdict}"
         )
+        lines += _where_the_time_went(p)
+    return lines
+
+
+def _where_the_time_went(figure: PerfFigure) -> list[str]:
+    """A failed figure's top places in the learner's file, and what the profile covered."""
+    if not figure.profiled:
+        return []
+    lines = ["    where the time went, by own time per line of your file:"]
+    for spot in figure.hotspots:
+        lines += textwrap.wrap(spot.describe(), width=92, initial_indent="      ", subsequent_indent="        ")
+    if not figure.hotspots:
+        lines.append("      no line of your file stands out")
+    lines += textwrap.wrap(f"({figure.profiled})", width=92, initial_indent="      ", subsequent_indent="       ")
     return lines
 
 

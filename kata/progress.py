@@ -2,7 +2,7 @@
 
     with ProgressStore.open() as store:          # default path: kata.paths.progress_db()
         store.record_attempt(result)             # a grader.report.Result, from `kata grade`
-        store.has_passed("pipe"); store.attempts("pipe", limit=5)
+        store.has_passed("pipe"); store.attempts("pipe", limit=5); store.perf_history("pipe")
         store.reveal_hint("pipe", 0); store.hints_revealed("pipe")
         store.record_review(Review(...), card=card_dict, due=due)   # the quiz engine
         store.cards(); store.mistakes(since); store.record_mock(...)
@@ -176,6 +176,35 @@ class PerfRecord:
     ratio: float
     threshold: float
     passed: bool
+
+
+@dataclass(frozen=True)
+class PerfPoint:
+    """One attempt's figure of a metric, and the best ratio of the metric up to that attempt."""
+
+    at: datetime
+    ratio: float
+    best: float  # the best ratio of any attempt so far, this one included
+    threshold: float  # as the grade of this attempt had it
+    passed: bool
+
+
+@dataclass(frozen=True)
+class MetricHistory:
+    """A perf metric of a kata across the learner's attempts, oldest first."""
+
+    name: str
+    unit: str
+    points: tuple[PerfPoint, ...]
+
+    @property
+    def best(self) -> float:
+        return self.points[-1].best
+
+    @property
+    def threshold(self) -> float:
+        """The latest threshold: a kata's threshold may have changed since the first attempts."""
+        return self.points[-1].threshold
 
 
 @dataclass(frozen=True)
@@ -500,6 +529,25 @@ class ProgressStore:
             sql += " LIMIT ?"
             params.append(int(limit))
         return [_attempt(row) for row in self._rows(sql, params)]
+
+    def perf_history(self, kata_id: str) -> list[MetricHistory]:
+        """Each perf metric the kata's attempts measured, in the order first measured, with every
+        attempt's ratio and the best so far. An attempt measuring a metric twice counts its best."""
+        rows = self._rows("SELECT at, perf FROM attempts WHERE kata = ? AND perf != '[]' ORDER BY at, id", (kata_id,))
+        units: dict[str, str] = {}
+        points: dict[str, list[PerfPoint]] = {}
+        for row in rows:
+            at = from_epoch(row["at"])
+            measured: dict[str, PerfRecord] = {}
+            for figure in (PerfRecord(**p) for p in json.loads(row["perf"])):
+                if figure.name not in measured or figure.ratio > measured[figure.name].ratio:
+                    measured[figure.name] = figure
+            for name, figure in measured.items():
+                units.setdefault(name, figure.unit)
+                series = points.setdefault(name, [])
+                best = max(figure.ratio, series[-1].best if series else figure.ratio)
+                series.append(PerfPoint(at, figure.ratio, best, figure.threshold, figure.passed))
+        return [MetricHistory(name, units[name], tuple(series)) for name, series in points.items()]
 
     def has_passed(self, kata_id: str) -> bool:
         """True once a full grade (every task selected) of the kata has passed."""

@@ -57,6 +57,36 @@ def test_attempts_newest_first_with_what_the_tui_needs():
         pipe[0].status = "fail"  # frozen
 
 
+def figure(name, ratio, threshold=0.5, unit="MB/s"):
+    return SimpleNamespace(
+        name=name, value=ratio * 100, unit=unit, ratio=ratio, threshold=threshold, passed=ratio >= threshold
+    )
+
+
+def test_perf_history_has_every_attempts_ratio_and_the_best_so_far_per_metric():
+    def attempt(at, *figures, kata="pipe"):
+        result = fake_result(kata=kata)
+        result.perf = list(figures)
+        store.record_attempt(result, at=T0 + timedelta(minutes=at))
+
+    with ProgressStore.open() as store:
+        assert store.perf_history("pipe") == []
+        attempt(10, figure("mbps", 0.3), figure("ops", 2.0, threshold=1.0, unit="op/s"))
+        attempt(30, figure("mbps", 0.9))  # --no-perf on ops, say: no point for it
+        attempt(20, figure("mbps", 1.2), figure("mbps", 0.7))  # recorded late, measured twice: its best counts
+        attempt(40)  # no perf figures at all
+        attempt(50, figure("mbps", 0.4, threshold=0.6), figure("ops", 3.0, threshold=1.0, unit="op/s"))
+        attempt(25, figure("mbps", 9.0), kata="fifo")
+        mbps, ops = store.perf_history("pipe")
+    assert (mbps.name, mbps.unit, ops.name, ops.unit) == ("mbps", "MB/s", "ops", "op/s")
+    assert [p.ratio for p in mbps.points] == [0.3, 1.2, 0.9, 0.4]  # oldest first, by when measured
+    assert [p.best for p in mbps.points] == [0.3, 1.2, 1.2, 1.2]
+    assert [p.passed for p in mbps.points] == [False, True, True, False]
+    assert mbps.points[0].at == T0 + timedelta(minutes=10)
+    assert (mbps.best, mbps.threshold) == (1.2, 0.6)  # the latest threshold
+    assert [(p.ratio, p.best) for p in ops.points] == [(2.0, 2.0), (3.0, 3.0)]
+
+
 def test_has_passed_needs_a_full_grade():
     with ProgressStore.open() as store:
         store.record_attempt(fake_result(status="fail"))

@@ -84,5 +84,5 @@ def test_a_result_with_a_diagnosis_survives_json():
         "pipe", "x.py", "fail", tests=[_timeout("test_a")], hygiene=[HygieneFinding("fifo", "/f", "m", "t", 7)]
     )
     again = Result.from_dict(json.loads(result.to_json()))
-    assert again == result and again.schema == SCHEMA_VERSION == 2
+    assert again == result and again.schema == SCHEMA_VERSION == 3
     assert again.tests[0].diagnosis.cause().startswith("Cause, from what each process waits for: A deadlock")

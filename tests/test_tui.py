@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
@@ -18,6 +19,9 @@ from textual.widgets._data_table import ColumnKey
 from textual.widgets._footer import FooterKey
 
 from grader.catalog import load_kata
+from grader.report import Hotspot, PerfFigure, Result, TestResult
+from grader.runner import GradeFinished
+from kata.perf_history import sparkline
 from kata.progress import ProgressStore
 from kata.quiz.bank import load_bank
 from kata.quiz.session import QuizSession
@@ -174,8 +178,32 @@ async def test_grade_reference_streams_results_then_perf_chart(store, workspace,
         chart = text_of(grade, "#summary")
         assert "child_to_parent throughput" in chart and "█" in chart and "|" in chart and "needs 0.50x" in chart
         assert store.has_passed("pipe")
-        await pilot.press("escape", "o")  # passed: the solution opens
+        await pilot.press("escape")  # back on the kata screen: the grade's figure joins the perf history
+        history = text_of(app.screen, "#perf-history")
+        assert "child_to_parent_mbps" in history and "needs 0.50x" in history
+        await pilot.press("o")  # passed: the solution opens
         assert isinstance(app.screen, CodeScreen)
+
+
+async def test_a_slow_figure_shows_where_the_time_went(store, workspace):
+    spot = Hotspot(str(workspace), 131, "_read_all", 0.89, 0.08, 128, cause="bytes concatenation", why="quadratic")
+    slow = PerfFigure("child_to_parent_mbps", "throughput", 130.0, "MB/s", 360.0, 0.36, 0.5, False)
+    slow.hotspots, slow.profiled = [spot], "one round of 0.09 s, profiled in the test process"
+    test = TestResult("test_child_to_parent_throughput", 4, "fail", "too slow", nodeid="t::slow")
+    result = Result("pipe", str(workspace), "fail", tests=[test], perf=[slow])
+
+    def events(kata_id, path, cancel, tests=None):
+        yield GradeFinished(result)
+
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(GradeScreen("pipe", workspace, record=False, events=events))
+        await wait_for(pilot, lambda: app.screen.result is not None)
+        summary = text_of(app.screen, "#summary")
+        assert "Where the time went" in summary
+        # wrapped for 80 columns, the continuation under the place's text
+        assert "  · 89% of the time in bytes concatenation at pipe.py:131 in _read_all\n    (quadratic)\n" in summary
+        assert "one round of 0.09 s, profiled in the test process" in summary
 
 
 async def test_grade_failing_file_shows_its_message_in_full(store, workspace):
@@ -327,6 +355,37 @@ async def test_mock_interview_countdown_and_scorecard(store):
         card = text_of(quiz, "#prompt")
         assert "Mock interview scorecard" in card and "Score: 0%" in card
         assert len(store.mocks()) == 1
+
+
+def record_perf(store, kata, name, ratios, threshold):
+    """Attempts of `kata`, one per ratio of the metric `name`, a minute apart."""
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    for minute, ratio in enumerate(ratios):
+        figure = PerfFigure(name, "", ratio * 100, "MB/s", 100.0, ratio, threshold, ratio >= threshold)
+        result = Result(kata, "/w/file.py", "fail", perf=[figure])
+        store.record_attempt(result, at=start + timedelta(minutes=minute))
+
+
+async def test_kata_and_stats_screens_chart_the_perf_history(store):
+    record_perf(store, "pipe", "child_to_parent_mbps", [0.1, 0.3, 0.9, 0.7], 0.5)
+    spark = sparkline([0.1, 0.3, 0.9, 0.7], 0.9)
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_kata("pipe")
+        await pilot.pause()
+        history = app.screen.query_one("#perf-history", Static)
+        assert history.display
+        line = next(row for row in text_of(app.screen, "#perf-history").splitlines() if spark in row)
+        assert line.startswith("child_to_parent_mbps") and line.endswith("best 0.90x (needs 0.50x)")
+        assert history.region.bottom <= SIZE[1] and history.region.width <= SIZE[0]
+        await pilot.press("escape")
+        app.open_kata("fifo")  # never graded: no history, no empty panel
+        await pilot.pause()
+        assert not app.screen.query_one("#perf-history", Static).display
+        await pilot.press("escape", "t")
+        assert isinstance(app.screen, StatsScreen)
+        body = text_of(app.screen, "#stats-body")
+        assert body.index("child_to_parent_mbps") > body.index("pipe ") and spark in body
 
 
 async def test_stats_and_help(store):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kata import perf_history
 from kata.progress import ProgressStore, utcnow
 from kata.quiz.bank import Bank, load_bank
 from kata.quiz.scheduler import Clock, Scheduler
@@ -27,7 +28,8 @@ def progress_stats(
     katas: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """{"topics": {id: {title, questions, answered, mastered, mastery}}, "reviews_per_day": {day: n},
-    "katas": [{id, title, status, attempts, best_tasks, last}], "mocks": [{at, score, kata, kata_status}]}.
+    "katas": [{id, title, status, attempts, best_tasks, last, perf}], "mocks": [{at, score, kata, kata_status}]}.
+    A kata's `perf` is its metrics across attempts (kata.perf_history.as_data).
     `katas` is [(id, title)], default the catalog."""
     if store is None:
         with ProgressStore.open() as opened:
@@ -59,6 +61,7 @@ def progress_stats(
                 "attempts": len(attempts),
                 "best_tasks": f"{best.tasks_passed}/{best.tasks_total}" if best else "",
                 "last": attempts[0].at.isoformat() if attempts else None,
+                "perf": perf_history.as_data(store.perf_history(kata_id)),
             }
         )
     mocks = [
@@ -81,6 +84,7 @@ def render_stats(data: dict[str, Any]) -> str:
     lines.append("Katas:")
     for row in data["katas"]:
         lines.append(f"  {row['id']:<16} {row['status']}{kata_history(row)}")
+        lines += perf_history.render(row.get("perf", []), indent="    ")
     if data["mocks"]:
         lines.append("")
         lines.append("Mock interviews (latest first):")

@@ -4,6 +4,8 @@ Edit (suspend the app, run $VISUAL/$EDITOR), Grade, hints one at a time
 (recorded), the Solution and a Diff of your file against it once the kata
 passes, and an auto-grade toggle that re-grades on every save of the workspace
 file. Pop-ups name the file, not its path (the status line shows the path).
+Under the status line, once a grade measured them, the kata's perf metrics across
+attempts (kata.perf_history): the latest ratios as a sparkline, the best in words.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
@@ -25,6 +28,8 @@ from textual.widgets import Footer, Header, Markdown, Static
 from grader.catalog import CatalogError, load_kata
 from kata.errors import UserError
 from kata.paths import workspace_file
+from kata.perf_history import as_data
+from kata.tui.bars import history_chart
 from kata.tui.base import AppScreen
 from kata.tui.code import CodeScreen, DiffScreen
 from kata.tui.confirm import ConfirmScreen
@@ -81,6 +86,7 @@ class KataScreen(AppScreen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="kata-status")
+        yield Static(id="perf-history")
         with VerticalScroll(id="spec"):
             yield Markdown(self.kata.spec_path.read_text(encoding="utf-8"))
         yield Static(id="hints")
@@ -108,7 +114,15 @@ class KataScreen(AppScreen[None]):
         self.query_one("#kata-status", Static).update(
             f"{self.kata.id}: {state} · {len(self.hints())} hints · auto-grade {auto}{locked}\n{self.path}"
         )
+        self.show_perf_history()
         self.refresh_bindings()
+
+    def show_perf_history(self) -> None:
+        metrics = as_data(self.app.store.perf_history(self.kata.id))
+        widget = self.query_one("#perf-history", Static)
+        widget.display = bool(metrics)
+        title = Text("Perf across your grades (ratio to the same-run baseline, latest on the right)\n", style="bold")
+        widget.update(title + history_chart(metrics, indent=""))
 
     def show_hints(self) -> None:
         hints = self.hints()

@@ -1,5 +1,6 @@
 """Stats: mastery per topic as bars, answers per day as a chart, kata history
-and mock interviews, all from `kata.quiz.mastery.progress_stats`."""
+(with each kata's perf across attempts as sparklines) and mock interviews, all
+from `kata.quiz.mastery.progress_stats`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from textual.widgets import Footer, Header, Static
 
 from kata.errors import UserError
 from kata.quiz.mastery import kata_history, progress_stats
-from kata.tui.bars import bar
+from kata.tui.bars import bar, history_chart
 from kata.tui.base import AppScreen
 
 DAYS = 14
@@ -45,6 +46,7 @@ def history(data: dict[str, Any]) -> Text:
     out = Text("\nKatas\n", style="bold underline")
     for row in data["katas"]:
         out.append(f"{row['id']:<15} {row['status']}{kata_history(row)}\n")
+        out.append_text(history_chart(row.get("perf", [])))
     if data["mocks"]:
         out.append("\nMock interviews (latest first)\n", style="bold underline")
         for m in data["mocks"]:

@@ -1,0 +1,213 @@
+"""What a statement of the learner's file does, read from its source, and what
+it means when the profile finds it hot (grader/hotspots.py).
+
+The profile knows a line's own time and how often it ran; the source says what
+the line calls. Together they name the usual causes of a slow IPC program:
+bytes concatenation in a loop (quadratic), a sleep in a wait loop, an encoding
+per message, an open or a map per call, a system call per tiny chunk, an extra
+copy. A cause is only named when both agree (a `+=` is quadratic only when
+what it grows is bytes or str, which the tracer looks at once); otherwise the
+place is shown with its share alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+TRANSFERS = frozenset(
+    {"read", "write", "readinto", "recv", "recv_into", "send", "sendall", "sendmsg", "recvmsg", "pread", "pwrite"}
+)
+READS = frozenset({"read", "recv", "recvfrom", "recvmsg"})
+SLEEPS = frozenset({"sleep"})
+OPENS = frozenset(
+    {"open", "fdopen", "mmap", "shm_open", "SharedMemory", "attach", "Semaphore", "MessageQueue", "socket", "connect"}
+)
+ENCODERS = frozenset({"json", "pickle", "marshal"})
+SETUPS = OPENS | {"dumps", "loads", "dump", "load"}  # calls whose cost is what they call: counted with it
+COPIES = frozenset({"bytes", "tobytes"})
+
+LARGE_READ = 1024  # a read asking this much is no tiny read, however often the other side makes it return less
+LARGE_BUFFER = 64 * 1024  # copying a buffer this large at every += is what makes a concatenation quadratic
+MANY_CALLS = 1000  # a system call made this often in one round is worth naming
+REPEATED = 10  # an open, a map, an encoding or a copy this often in one round happens per call, not once
+
+_OPERATORS: dict[type[ast.operator], Callable[[int, int], int]] = {
+    ast.Mult: operator.mul,
+    ast.Add: operator.add,
+    ast.LShift: operator.lshift,
+}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of the learner's file as the profile needs it."""
+
+    line: int  # where it starts: the line a report names
+    calls: tuple[str, ...] = ()  # what its own line calls, dotted as written: "os.read", "self._sock.recv"
+    concat: str = ""  # the target of a `+=` (or `x = x + ...`): "buf", "self.buf"
+    in_loop: bool = False
+    sleeps: bool = False  # it calls a sleep: its nap is its own time, though no CPU works then
+    asks_much: bool = False  # it reads with a constant size of at least LARGE_READ bytes
+
+    def calling(self, names: frozenset[str]) -> str:
+        """The first call whose last name is in `names` ("os.read" for "read"), or ""."""
+        return next((call for call in self.calls if call.rsplit(".", 1)[-1] in names), "")
+
+
+def statements(source: str) -> dict[int, Statement]:
+    """Every line of the file mapped to the statement it belongs to: the innermost one, a compound
+    statement owning only its header. Source that does not parse gives {} (lines are then shown as they are)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    constants = _constants(tree)
+    owner: dict[int, Statement] = {}
+
+    def visit(node: ast.AST, in_loop: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                header = _header(child)
+                calls = tuple(_dotted(call.func) for call in _calls_in(header))
+                names = {call.rsplit(".", 1)[-1] for call in calls}
+                statement = Statement(
+                    line=child.lineno,
+                    calls=calls,
+                    concat=_concat_target(child),
+                    in_loop=in_loop,
+                    sleeps=bool(names & SLEEPS),
+                    asks_much=any(size >= LARGE_READ for size in _read_sizes(header, constants)),
+                )
+                for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
+                    owner[line] = statement
+                visit(child, in_loop or isinstance(child, (ast.For, ast.AsyncFor, ast.While)))
+            elif not isinstance(child, ast.expr):
+                visit(child, in_loop)  # except handlers, match cases: their statements are further down
+
+    visit(tree, False)
+    return owner
+
+
+def name_cause(statement: Statement, runs: int, grown: str = "", largest: int = 0) -> tuple[str, str]:
+    """(what the hot statement does, why that is slow), or ("", "") when nothing is recognised.
+    `runs` is how often it ran in the round; `grown` the type a concatenation grows and `largest`
+    the size it grew to, when seen."""
+    if statement.concat and grown in ("bytes", "str") and largest >= LARGE_BUFFER:
+        return f"{grown} concatenation", "each += copies the whole buffer: quadratic; collect the parts and join once"
+    sleep = statement.calling(SLEEPS)
+    if sleep and statement.in_loop:
+        return (
+            f"{sleep} in a wait loop",
+            f"{runs:,} naps: the data is ready long before a nap ends; block in the call that waits instead",
+        )
+    if sleep:
+        return sleep, "the round waits out the nap whatever the other side does; block in the call that waits instead"
+    encoder = next((call for call in statement.calls if call.split(".", 1)[0] in ENCODERS), "")
+    if encoder and runs >= REPEATED:
+        return f"{encoder} per message ({runs:,} times)", "the payload is bytes already: frame it, do not encode it"
+    opener = statement.calling(OPENS)
+    if opener and runs >= REPEATED:
+        return (
+            f"{opener} on every call ({runs:,} times)",
+            "each open or map costs system calls and page faults: open once and keep it",
+        )
+    transfer = statement.calling(TRANSFERS)
+    if transfer and runs >= MANY_CALLS and not statement.asks_much:
+        return (
+            f"{transfer} called {runs:,} times",
+            "each call is a system call: fewer, larger calls move the same bytes faster",
+        )
+    copy = statement.calling(COPIES)
+    if copy and runs >= REPEATED:
+        return f"a copy through {copy}() ({runs:,} times)", "each copies the data once more"
+    return "", ""
+
+
+def _header(statement: ast.stmt) -> list[ast.AST]:
+    """The parts of a statement evaluated on its own line (a compound statement's body is not)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return []
+    return [
+        part
+        for name, value in ast.iter_fields(statement)
+        if name not in ("body", "orelse", "finalbody", "handlers", "cases")
+        for part in (value if isinstance(value, list) else [value])
+        if isinstance(part, ast.AST)
+    ]
+
+
+def _calls_in(parts: list[ast.AST]) -> Iterator[ast.Call]:
+    for part in parts:
+        for node in ast.walk(part):
+            if isinstance(node, ast.Call):
+                yield node
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return f"{_dotted(node.func)}()"
+    return "..."
+
+
+def _concat_target(statement: ast.stmt) -> str:
+    if isinstance(statement, ast.AugAssign) and isinstance(statement.op, ast.Add):
+        return _target(statement.target)
+    if (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and isinstance(statement.value, ast.BinOp)
+        and isinstance(statement.value.op, ast.Add)
+    ):
+        target = _target(statement.targets[0])
+        return target if target and target == _target(statement.value.left) else ""
+    return ""
+
+
+def _target(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return f"self.{node.attr}"
+    return ""
+
+
+def _constants(tree: ast.Module) -> dict[str, int]:
+    """Module-level integer constants (`CHUNK = 64 * 1024`), for the sizes reads ask for."""
+    found: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            value = _integer(node.value, found)
+            if value is not None:
+                found[node.targets[0].id] = value
+    return found
+
+
+def _integer(node: ast.expr, constants: dict[str, int]) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _integer(node.left, constants), _integer(node.right, constants)
+        if left is None or right is None or (isinstance(node.op, ast.LShift) and not 0 <= right <= 64):
+            return None
+        return _OPERATORS[type(node.op)](left, right)
+    return None
+
+
+def _read_sizes(parts: list[ast.AST], constants: dict[str, int]) -> Iterator[int]:
+    """The sizes reads ask for (`os.read(fd, n)`, `sock.recv(n)`) where they are constants."""
+    for call in _calls_in(parts):
+        if isinstance(call.func, ast.Attribute) and call.func.attr in READS:
+            position = 1 if _dotted(call.func) == "os.read" else 0
+            if len(call.args) > position:
+                size = _integer(call.args[position], constants)
+                if size is not None:
+                    yield size
