@@ -253,6 +253,9 @@ def print_throughput(seconds: float, rounds: int) -> None:
 SLOW_BUT_NOT_PERF_GRADED = [
     "one_sysv_lock_for_both_sides",  # a global lock around the copies (task 3 rejects it deterministically)
     "ring_extra_copy",  # one more copy of every message (length + data concatenated)
+    # put_many/get_many as a loop of put/get: about half the reference's batch rate, and a pipe's
+    # per-message rate moves with the machine (1.5x a pipe idle on one box, 0.54x loaded, 1.06x in CI)
+    "ring_batch_as_a_loop",
 ]
 
 
