@@ -193,6 +193,7 @@ class GradingPlugin:
             limit=self.kata_def.time_limit(item.name, task_id),
             selected=selected,
             on_timeout=str(hint.args[0]) if hint else "",
+            perf=task.perf,
         )
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
