@@ -534,8 +534,8 @@ def survive(impl, body, step_w: int) -> NoReturn:
         except pytest.fail.Exception as exc:
             step(f"failed: {exc}")
         except NotImplementedError as exc:
-            where = learner_frame(exc, impl) or "a method"
-            step(f"failed: {where} is not implemented yet (it raises NotImplementedError)")
+            name = learner_frame(exc, impl).rsplit(" in ", 1)[-1] or "a method"
+            step(f"failed: `{name}` is not implemented yet (it raises NotImplementedError): write it as the spec says.")
         except BaseException as exc:  # reported by the parent with the step it happened in
             step(f"raised: {raised(exc, impl)}")
         status = 0
