@@ -101,6 +101,16 @@ def other_process_failed(stderr: bytes, what: str) -> NoReturn:
     fail(f"{what} failed with {last}")
 
 
+NOT_IMPLEMENTED = 4  # the exit status of a child of the suite whose call raised NotImplementedError
+
+
+def describe_status(status: int) -> str:
+    """How a child of the suite ended, for a message."""
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)} (append returned or raised)"
+
+
 def check_records(got, expected: list[bytes], what: str, why: str = "") -> None:
     expect(isinstance(got, list), f"{what} must return a list of bytes, got {type(got).__name__}")
     bad = [type(r).__name__ for r in got if not isinstance(r, bytes)]
@@ -344,9 +354,6 @@ def test_records_survive_a_writer_killed_with_sigkill(impl, names, python_proces
         log.close()
 
 
-NOT_IMPLEMENTED = 4  # the exit status of a child of the suite whose call raised NotImplementedError
-
-
 def child_appends_a_record_that_faults(impl, path: str, source: str) -> None:
     """In a forked child: append a record whose second page vanished, so the copy dies of SIGBUS half-way."""
     faulthandler.disable()  # the death is expected: no traceback in the report
@@ -406,12 +413,6 @@ def test_writer_dying_mid_record_leaves_no_torn_record(impl, names):
         )
     finally:
         reader.close()
-
-
-def describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"exited with status {os.waitstatus_to_exitcode(status)} (append returned or raised)"
 
 
 # --- task 3: growth ------------------------------------------------------------------------
