@@ -508,7 +508,7 @@ def rogue_opener(path: str, answer_fds: list[int], reply: bytes) -> threading.Th
                 conn.settimeout(ANSWER_WAIT)
                 while conn.recv(4096):
                     pass
-                socket.send_fds(conn, [reply], answer_fds) if answer_fds else conn.sendall(reply)
+                socket.send_fds(conn, [reply], answer_fds)
                 conn.recv(1)
         except OSError:
             pass
@@ -547,7 +547,8 @@ def test_request_file_refuses_extra_descriptors(impl, names, opened, scratch):
         "what arrived, and the client socket, on every path",
     )
     path = names.path("rogue.sock")
-    thread = rogue_opener(path, [], b"13")
+    thread = rogue_opener(path, [r], b"13")  # a refusal that carries a descriptor all the same
+    before = open_fds_of(os.getpid())
     try:
         expect_raises(
             PermissionError,
@@ -557,6 +558,14 @@ def test_request_file_refuses_extra_descriptors(impl, names, opened, scratch):
         )
     finally:
         thread.join(ANSWER_WAIT * 2)
+    left = new_fds(before)
+    for leaked in left:
+        opened.fd(leaked)
+    expect(
+        not left,
+        f"request_file raised PermissionError for an answer b'13' that carried a descriptor, and left it open "
+        f"({sorted(left.values())}): every descriptor received is yours to close, whatever the answer says",
+    )
 
 
 @task(2, on_timeout=OPENER_HINT)
@@ -599,6 +608,12 @@ def served(path: str, request: bytes, pids: list[int]) -> int:
         fail(f"a client's request {request!r} got no answer within {ANSWER_WAIT:g} s. {PREFORK_HINT}")
     if not reply.eof:
         fail(EOF_LOST)
+    if not reply.data:
+        fail(
+            f"a client's request {request!r} was closed without an answer: the connection reached no live worker, "
+            "or its worker failed. Is every worker still alive? An exception of the handler must end that "
+            "connection only, never the worker (catch it around the handler, close the connection, go on)."
+        )
     pid_part, _, rest = reply.data.partition(b":")
     expect(
         pid_part.isdigit() and rest == request[::-1],
