@@ -589,11 +589,12 @@ def test_opener_stop_and_idle(impl, servers, names, scratch):
 
 # --- task 3: the pre-fork server -------------------------------------------------------------------
 
-EOF_LOST = (
-    "the whole answer arrived, but EOF never came: a copy of the connection is still open somewhere. The "
-    "dispatcher must close its copy as soon as it has passed the connection (sendmsg() gives the worker a "
-    "copy, it does not move it), and the worker must close the connection once it has answered."
+EOF_CAUSE = (
+    "a copy of the connection is still open somewhere. The dispatcher must close its copy as soon as it has "
+    "passed the connection (sendmsg() gives the worker a copy, it does not move it), and the worker must close "
+    "the connection once it has answered."
 )
+EOF_LOST = "the whole answer arrived, but EOF never came: " + EOF_CAUSE
 
 PREFORK_HINT = (
     "a client never got its answer: the dispatcher accepts, passes the connection to a worker with send_fds "
@@ -649,16 +650,22 @@ def test_prefork_answers_from_its_workers(servers, names, forks):
     )
 
 
+def what_socket(fd: int) -> str:
+    """Which of the parent's sockets `fd` is: the listening one, or its end of a worker's channel."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        return "the listening socket" if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) else "a channel end"
+
+
 @task(3, on_timeout=PREFORK_HINT)
 def test_workers_hold_nothing_of_the_parent(servers, names):
     before = open_fds_of(os.getpid())
     server = servers.prefork(names.path("prefork.sock"), 3)
-    parents = set(new_fds(before).values())
+    parents = {target: fd for fd, target in new_fds(before).items() if target.startswith("socket:")}
 
     def held() -> dict[int, list[str]]:
         found = {}
         for pid in server.pids:
-            theirs = set(open_fds_of(pid).values()) & parents
+            theirs = set(open_fds_of(pid).values()) & set(parents)
             if theirs:
                 found[pid] = sorted(theirs)
         return found
@@ -669,10 +676,11 @@ def test_workers_hold_nothing_of_the_parent(servers, names):
         still = held()
         if still:
             pid, what = next(iter(still.items()))
+            named = ", ".join(f"{what_socket(parents[target])} {target}" for target in what)
             fail(
-                f"worker {pid} still holds {len(what)} socket(s) of the parent ({', '.join(what)}): the listening "
-                "socket, or the parent's end of a channel, its own or an older sibling's (fork copies every fd). "
-                "Close them in each worker right after fork(): a worker holding the parent's end of a sibling's "
+                f"worker {pid} still holds {named} of the parent: fork() copies every fd. Close, in each worker "
+                "right after fork(), the listening socket and the parent's end of every channel (its own and "
+                "those of the workers forked before it): a worker holding the parent's end of a sibling's "
                 "channel keeps that sibling from ever seeing EOF when stop() closes it."
             )
 
@@ -683,10 +691,12 @@ def test_prefork_handler_error_and_stop(servers, names):
     server = servers.prefork(path, 2)
     pids = list(server.pids)
     boom = ask(path, b"boom")
+    if not boom.eof:
+        fail(f"a request whose handler raised never reached EOF: {EOF_CAUSE}")
     expect(
-        boom.eof and not boom.data,
+        not boom.data,
         "a request whose handler raised must end with EOF and no answer (close that connection, keep serving), "
-        f"got {boom.data!r:.60} (eof: {boom.eof})",
+        f"got {boom.data!r:.60}",
     )
     for n in range(4):
         served(path, b"after boom %d" % n, pids)
@@ -738,8 +748,10 @@ def _concurrent_client(index: int, path: str) -> None:
     for n in range(5):
         request = b"client %d request %d" % (index, n)
         reply = ask(path, request)
-        if not reply.eof or reply.data is None or not reply.data.endswith(b":" + request[::-1]):
-            raise RuntimeError(f"{request!r} was answered {reply.data!r:.60} (eof: {reply.eof})")
+        if reply.data is None or not reply.data.endswith(b":" + request[::-1]):
+            raise RuntimeError(f"{request!r} was answered {reply.data!r:.60}")
+        if not reply.eof:
+            raise RuntimeError(f"{request!r} was answered, but EOF never came: a copy of the connection is still open")
 
 
 @task(3, on_timeout=PREFORK_HINT)
