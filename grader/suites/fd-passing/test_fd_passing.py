@@ -804,6 +804,5 @@ def test_prefork_connections_per_second(impl, names, perf):
         scale=1,
         rounds=3,
         causes="a dispatcher or a worker that polls (a timeout loop, a sleep, a non-blocking retry) instead of "
-        "blocking in accept()/recvmsg(), a process forked per connection, or a dispatcher that waits for each "
-        "answer before accepting the next connection",
+        "blocking in accept()/recvmsg(), or a process forked per connection instead of workers forked once",
     )
