@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import json
 import os
 import select
 import socket
@@ -78,7 +79,7 @@ class Opened:
         os.close(fd)
 
     def close_all(self) -> None:
-        for fd in self.fds:
+        for fd in dict.fromkeys(self.fds):  # once each: a number may have been recorded twice
             try:
                 os.close(fd)
             except OSError:
@@ -407,10 +408,8 @@ OPENER_HINT = (
 
 
 def remote_request(python_processes, path: str, name: str) -> dict:
-    import json
-
     done = python_processes.run(
-        CLIENT_CODE, 15, f"request_file({name!r}) in another process", env={"OPENER": path, "NAME": name}
+        CLIENT_CODE, 10, f"request_file({name!r}) in another process", env={"OPENER": path, "NAME": name}
     )
     if done.returncode != 0 or not done.stdout.strip():
         fail(f"request_file({name!r}) in another process failed: {last_error_line(done.stderr)}")
