@@ -801,7 +801,7 @@ def test_prefork_connections_per_second(impl, names, perf):
         functools.partial(plain_prefork_connections, names.path("plain.sock"), WORKERS),
         units=CLIENTS * CONNECTIONS,
         scale=1,
-        rounds=3,
+        rounds=5,
         causes="a dispatcher or a worker that polls (a timeout loop, a sleep, a non-blocking retry) instead of "
         "blocking in accept()/recvmsg(), or a process forked per connection instead of workers forked once",
     )
