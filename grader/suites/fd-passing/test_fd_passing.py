@@ -505,16 +505,20 @@ def test_opener_errors(impl, servers, names, scratch):
     wait_until(lambda: not files_open_under(root), EOF_WAIT, COPY_KEPT)
 
 
-def rogue_opener(path: str, answer_fds: list[int], reply: bytes) -> threading.Thread:
+class RogueOpener:
     """The suite's own opener of one request, which answers `reply` with `answer_fds`."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(1)
-    listener.settimeout(ANSWER_WAIT)
 
-    def serve() -> None:
+    def __init__(self, path: str, answer_fds: list[int], reply: bytes):
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.thread = threading.Thread(target=self._serve, args=(answer_fds, reply), daemon=True)
+        self.thread.start()
+
+    def _serve(self, answer_fds: list[int], reply: bytes) -> None:
         try:
-            conn, _ = listener.accept()
+            conn, _ = self.listener.accept()
             with conn:
                 conn.settimeout(ANSWER_WAIT)
                 while conn.recv(4096):
@@ -522,28 +526,28 @@ def rogue_opener(path: str, answer_fds: list[int], reply: bytes) -> threading.Th
                 socket.send_fds(conn, [reply], answer_fds)
                 conn.recv(1)
         except OSError:
-            pass
-        finally:
-            listener.close()
-            os.unlink(path)
+            pass  # nobody came (close() woke accept()), or the client went away
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return thread
+    def close(self) -> None:
+        """Once the client is done: wake an accept() still waiting, join, remove the socket."""
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.thread.join(ANSWER_WAIT * 2)
+        self.listener.close()
+        os.unlink(self.path)
 
 
 @task(2, on_timeout=OPENER_HINT)
 def test_request_file_refuses_extra_descriptors(impl, names, opened, scratch):
     r, w = opened.pipe()
     path = names.path("rogue.sock")
-    thread = rogue_opener(path, [r, w, r], b"0")
+    rogue = RogueOpener(path, [r, w, r], b"0")
     before = open_fds_of(os.getpid())
     try:
         fd = impl.request_file(path, "greeting.txt")
     except impl.FdsTruncated:
         fd = None
     finally:
-        thread.join(ANSWER_WAIT * 2)
+        rogue.close()
     left = new_fds(before)
     for leaked in left:
         opened.fd(leaked)
@@ -558,7 +562,7 @@ def test_request_file_refuses_extra_descriptors(impl, names, opened, scratch):
         "what arrived, and the client socket, on every path",
     )
     path = names.path("rogue.sock")
-    thread = rogue_opener(path, [r], b"13")  # a refusal that carries a descriptor all the same
+    rogue = RogueOpener(path, [r], b"13")  # a refusal that carries a descriptor all the same
     before = open_fds_of(os.getpid())
     try:
         expect_raises(
@@ -568,7 +572,7 @@ def test_request_file_refuses_extra_descriptors(impl, names, opened, scratch):
             "an errno answer raises OSError(code, os.strerror(code), name), which is PermissionError for 13",
         )
     finally:
-        thread.join(ANSWER_WAIT * 2)
+        rogue.close()
     left = new_fds(before)
     for leaked in left:
         opened.fd(leaked)
