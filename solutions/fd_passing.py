@@ -165,7 +165,7 @@ class PreforkServer:
                 status = 1
                 try:
                     # Everything of the parent's but our own end: a sibling holding the parent's end of
-                    # our channel would keep us from ever seeing EOF; the listener is the parent's job.
+                    # our channel would keep us from seeing EOF until it exits; the listener is the parent's job.
                     listener.close()
                     ours.close()
                     for channel in self._channels:

@@ -701,7 +701,7 @@ def test_workers_hold_nothing_of_the_parent(servers, names):
                 f"worker {pid} still holds {named} of the parent: fork() copies every fd. Close, in each worker "
                 "right after fork(), the listening socket and the parent's end of every channel (its own and "
                 "those of the workers forked before it): a worker holding the parent's end of a sibling's "
-                "channel keeps that sibling from ever seeing EOF when stop() closes it."
+                "channel keeps that sibling from seeing EOF when stop() closes it (until the holder exits)."
             )
 
 
