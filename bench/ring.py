@@ -42,6 +42,8 @@ from pathlib import Path
 
 import posix_ipc
 
+from grader.testing import fork_helper
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SIZES = {"64 B": 64, "4 KiB": 4096, "64 KiB": 65536}
@@ -62,19 +64,6 @@ def load_ring():
     return module.RingBuffer
 
 
-def in_child(produce) -> int:
-    """Fork a producer that runs `produce()` and exits; return its pid."""
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            produce()
-            status = 0
-        finally:
-            os._exit(status)
-    return pid
-
-
 def read_exactly(read, size: int) -> bytes:
     data = read(size)
     while len(data) < size:
@@ -86,7 +75,7 @@ def read_exactly(read, size: int) -> bytes:
 
 
 def through_ring(ring, msg: bytes, count: int) -> None:
-    pid = in_child(lambda: [ring.put(msg) for _ in range(count)])
+    pid = fork_helper(lambda: [ring.put(msg) for _ in range(count)])
     for _ in range(count):
         ring.get()
     os.waitpid(pid, 0)
@@ -94,7 +83,7 @@ def through_ring(ring, msg: bytes, count: int) -> None:
 
 def through_ring_batched(ring, msg: bytes, count: int) -> None:
     batch = [msg] * BATCH
-    pid = in_child(lambda: [ring.put_many(batch) for _ in range(count // BATCH)])
+    pid = fork_helper(lambda: [ring.put_many(batch) for _ in range(count // BATCH)])
     got = 0
     while got < count // BATCH * BATCH:
         got += len(ring.get_many(BATCH))
@@ -104,7 +93,7 @@ def through_ring_batched(ring, msg: bytes, count: int) -> None:
 def through_pipe(msg: bytes, count: int) -> None:
     r, w = os.pipe()
     frame = LENGTH.pack(len(msg)) + msg
-    pid = in_child(lambda: (os.close(r), [os.write(w, frame) for _ in range(count)]))
+    pid = fork_helper(lambda: (os.close(r), [os.write(w, frame) for _ in range(count)]))
     os.close(w)
     for _ in range(count):
         (size,) = LENGTH.unpack(read_exactly(lambda n: os.read(r, n), 4))
@@ -116,7 +105,7 @@ def through_pipe(msg: bytes, count: int) -> None:
 def through_socketpair(msg: bytes, count: int) -> None:
     a, b = socket.socketpair()
     frame = LENGTH.pack(len(msg)) + msg
-    pid = in_child(lambda: (a.close(), [b.sendall(frame) for _ in range(count)]))
+    pid = fork_helper(lambda: (a.close(), [b.sendall(frame) for _ in range(count)]))
     b.close()
     for _ in range(count):
         (size,) = LENGTH.unpack(read_exactly(a.recv, 4))
@@ -130,7 +119,7 @@ def through_mqueue(msg: bytes, count: int) -> None:
         f"/kata_bench_{secrets.token_hex(4)}", posix_ipc.O_CREX, 0o600, max_messages=10, max_message_size=len(msg)
     )
     try:
-        pid = in_child(lambda: [queue.send(msg) for _ in range(count)])
+        pid = fork_helper(lambda: [queue.send(msg) for _ in range(count)])
         for _ in range(count):
             queue.receive()
         os.waitpid(pid, 0)

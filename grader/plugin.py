@@ -68,6 +68,20 @@ class TestState:
 STATE = pytest.StashKey[TestState]()
 
 
+def _guarded_phase(when: str) -> Callable[[GradingPlugin, pytest.Item], Generator[None, object, object]]:
+    """The hook wrapper of one phase of a test (setup, teardown): see GradingPlugin._fail_instead."""
+
+    @pytest.hookimpl(wrapper=True)
+    def guard(self: GradingPlugin, item: pytest.Item) -> Generator[None, object, object]:
+        try:
+            return (yield)
+        except BaseException as exc:
+            self._fail_instead(item, when, exc)
+            raise
+
+    return guard
+
+
 class GradingPlugin:
     """One grading session's plugin: its hooks, its fixtures, and the run's configuration."""
 
@@ -239,13 +253,8 @@ class GradingPlugin:
     # Each phase of a test under a guard: what would end it without a failure becomes one.
     # (No `yield from` a shared generator: it would not pass a GeneratorExit on.)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
-        try:
-            return (yield)
-        except BaseException as exc:
-            self._fail_instead(item, "setup", exc)
-            raise
+    pytest_runtest_setup = _guarded_phase("setup")
+    pytest_runtest_teardown = _guarded_phase("teardown")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
@@ -256,14 +265,6 @@ class GradingPlugin:
             raise
         pyfuncitem.stash[STATE].returned = True
         return outcome
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, object, object]:
-        try:
-            return (yield)
-        except BaseException as exc:
-            self._fail_instead(item, "teardown", exc)
-            raise
 
     def _fail_instead(self, item: pytest.Item, when: str, exc: BaseException) -> None:
         """Raise a failure naming `exc` (recorded as the test's verdict) when pytest would not

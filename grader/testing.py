@@ -144,6 +144,17 @@ def describe_bytes(data: bytes, limit: int = 40) -> str:
     return f"{len(data)} bytes starting {data[:limit]!r}"
 
 
+def check_bytes(expected: bytes, got: bytes, shown: str, *, cut_short: str, differ: str = "") -> None:
+    """`got` must be `expected`. When it is only a beginning of it, the message says so ("`shown` returned
+    only the first 10 of 20 bytes" + `cut_short`); when it differs otherwise, it shows both (+ `differ`).
+    `cut_short` and `differ` carry on the sentence: they start with their punctuation."""
+    if got == expected:
+        return
+    if len(got) < len(expected) and expected.startswith(got):
+        fail(f"{shown} returned only the first {len(got)} of {len(expected)} bytes{cut_short}")
+    fail(f"{shown} returned {describe_bytes(got)}, expected {describe_bytes(expected)}{differ}")
+
+
 def recv_exact(sock: socket.socket, size: int) -> bytes | None:
     """Exactly `size` bytes from a stream socket, or None if the peer closed first."""
     buf = bytearray(size)
@@ -340,20 +351,17 @@ def run_in_child(body: Callable[[], T], impl: types.ModuleType, what: str, timeo
     import pickle
 
     read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 1
+
+    def report() -> None:
+        os.close(read_end)
         try:
-            os.close(read_end)
-            try:
-                outcome: tuple[bool, object] = (True, body())
-            except BaseException as exc:  # reported by the parent
-                outcome = (False, raised(exc, impl) if not isinstance(exc, pytest.fail.Exception) else str(exc))
-            with os.fdopen(write_end, "wb") as out:
-                pickle.dump(outcome, out)
-            status = 0
-        finally:
-            os._exit(status)
+            outcome: tuple[bool, object] = (True, body())
+        except BaseException as exc:  # reported by the parent
+            outcome = (False, raised(exc, impl) if not isinstance(exc, pytest.fail.Exception) else str(exc))
+        with os.fdopen(write_end, "wb") as out:
+            pickle.dump(outcome, out)
+
+    pid = fork_helper(report)
     os.close(write_end)
     try:
         ready, _, _ = select.select([read_end], [], [], timeout)

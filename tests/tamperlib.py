@@ -9,7 +9,8 @@ had changed, which proves it did its part).
 
 An attack file is the pipe kata's starter, then PRELUDE (zoolib's `_record_pid()`
 writes the pid and the run's token next to the file; `_site()` and `_grader()` find
-the installation; `FORGER` and `_forge_events()` are what attacks plant or send), then
+the installation; `FORGER` and `_forge_events()` are what attacks plant or send; a
+`child_to_parent` that records the pid, for attacks that only plant files), then
 the attack's body from tests/tamper/<name>.py.
 """
 
@@ -69,6 +70,13 @@ _TASK_1 = [
     "test_child_to_parent_larger_than_pipe_buffer",
     "test_child_to_parent_many_calls",
 ]
+
+
+# What an attack that only plants or rewrites files is graded on: the starter's stub, its pid recorded.
+# An attack that acts while it is graded defines child_to_parent again.
+def child_to_parent(payload):
+    _record_pid()
+    raise NotImplementedError
 
 
 def _forge_events(events_path, current=None):

@@ -17,7 +17,7 @@ import pytest
 from grader.catalog import load_kata
 from grader.perf import Elapsed, PerfRecorder, clock, compare, require_portable, run_once
 from grader.report import PerfFigure
-from grader.testing import check_held_parent, held_children, lowered_limit, small_pipes, task
+from grader.testing import check_held_parent, fork_helper, held_children, lowered_limit, small_pipes, task
 
 
 def plain_work(data: bytes, rounds: int) -> int:
@@ -54,13 +54,12 @@ def test_a_self_timed_round_reports_its_own_seconds():
 def child_writes_then_parent_reads(how: str) -> bytes:
     """A parent waiting for its child's pipe: with a blocking read, a sleep-and-retry poll, or a spin."""
     read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            os.write(write_end, b"done")
-        finally:
-            os._exit(0)
+
+    def child() -> None:
+        os.close(read_end)
+        os.write(write_end, b"done")
+
+    pid = fork_helper(child)
     os.close(write_end)
     if how != "blocking":
         os.set_blocking(read_end, False)

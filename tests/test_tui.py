@@ -76,6 +76,14 @@ def workspace(tmp_path):
     return tmp_path / "workspace" / "pipe.py"
 
 
+@pytest.fixture
+def hanging_impl(tmp_path):
+    """HANGING in a file of its own, to grade."""
+    impl = tmp_path / "hanging.py"
+    impl.write_text(HANGING)
+    return impl
+
+
 async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
     """Let the app run until `condition()` holds (bounded)."""
     deadline = time.monotonic() + timeout
@@ -83,6 +91,13 @@ async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
         await pilot.pause(0.05)
+
+
+async def open_kata(app, pilot, kata_id: str) -> KataScreen:
+    """The screen of a kata, opened and drawn."""
+    app.open_kata(kata_id)
+    await pilot.pause()
+    return app.screen
 
 
 def text_of(screen, selector: str) -> str:
@@ -128,9 +143,7 @@ async def test_katas_filter_by_typing_and_open(store):
 async def test_kata_start_hint_edit_and_locked_solution(store, workspace):
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_kata("pipe")
-        await pilot.pause()
-        screen = app.screen
+        screen = await open_kata(app, pilot, "pipe")
         await pilot.press("g")  # not started: a notice, no grade screen
         assert isinstance(app.screen, KataScreen)
         await pilot.press("s")
@@ -168,8 +181,7 @@ async def test_grade_reference_streams_results_then_perf_chart(store, workspace,
     )
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_kata("pipe")
-        await pilot.pause()
+        await open_kata(app, pilot, "pipe")
         await pilot.press("g")
         grade = app.screen
         assert isinstance(grade, GradeScreen)
@@ -238,12 +250,10 @@ async def test_grade_failing_file_shows_its_message_in_full(store, workspace):
         assert full.complete and not rerun.complete, "a re-run of one test is a partial attempt"
 
 
-async def test_cancelled_grade_leaves_no_process(store, tmp_path):
-    impl = tmp_path / "hanging.py"
-    impl.write_text(HANGING)
+async def test_cancelled_grade_leaves_no_process(store, hanging_impl):
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(GradeScreen("pipe", impl, record=False))
+        app.push_screen(GradeScreen("pipe", hanging_impl, record=False))
         await pilot.pause()
         grade = app.screen
         await wait_for(pilot, lambda: grade.query_one(DataTable).row_count == 1)
@@ -262,12 +272,10 @@ async def test_cancelled_grade_leaves_no_process(store, tmp_path):
         assert store.attempts() == []
 
 
-async def test_quit_while_grading_stops_the_run(store, tmp_path):
-    impl = tmp_path / "hanging.py"
-    impl.write_text(HANGING)
+async def test_quit_while_grading_stops_the_run(store, hanging_impl):
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(GradeScreen("pipe", impl, record=False))
+        app.push_screen(GradeScreen("pipe", hanging_impl, record=False))
         await pilot.pause()
         await wait_for(pilot, lambda: len(live_children()) >= 3)
         await pilot.press("q")
@@ -376,17 +384,14 @@ async def test_kata_and_stats_screens_chart_the_perf_history(store):
     spark = sparkline([0.1, 0.3, 0.9, 0.7], 0.9)
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_kata("pipe")
-        await pilot.pause()
-        history = app.screen.query_one("#perf-history", Static)
+        history = (await open_kata(app, pilot, "pipe")).query_one("#perf-history", Static)
         assert history.display
         line = next(row for row in text_of(app.screen, "#perf-history").splitlines() if spark in row)
         assert line.startswith("child_to_parent_mbps") and line.endswith("best 0.90x (needs 0.50x)")
         assert history.region.bottom <= SIZE[1] and history.region.width <= SIZE[0]
         await pilot.press("escape")
-        app.open_kata("fifo")  # never graded: no history, no empty panel
-        await pilot.pause()
-        assert not app.screen.query_one("#perf-history", Static).display
+        fifo = await open_kata(app, pilot, "fifo")  # never graded: no history, no empty panel
+        assert not fifo.query_one("#perf-history", Static).display
         await pilot.press("escape", "t")
         assert isinstance(app.screen, StatsScreen)
         body = text_of(app.screen, "#stats-body")
@@ -437,9 +442,7 @@ def test_damaged_store_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
 async def test_autograde_regrades_on_save(store, workspace):
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_kata("pipe")
-        await pilot.pause()
-        kata = app.screen
+        kata = await open_kata(app, pilot, "pipe")
         await pilot.press("s", "a")
         await wait_for(pilot, lambda: kata.watch_live)
         assert "auto-grade on" in text_of(kata, "#kata-status")

@@ -8,7 +8,18 @@ import shutil
 
 import pytest
 from rich.console import Console
-from test_tui import HANGING, PIPE, SIZE, footer_keys, live_children, store, text_of, wait_for, workspace
+from test_tui import (
+    HANGING,
+    PIPE,
+    SIZE,
+    footer_keys,
+    live_children,
+    open_kata,
+    store,
+    text_of,
+    wait_for,
+    workspace,
+)
 from textual.widgets import DataTable, Footer, Input, Markdown
 
 from kata.quiz.bank import load_bank
@@ -200,8 +211,7 @@ async def test_mock_kata_grading_can_be_cancelled_and_tried_again(store, workspa
 async def test_starting_over_in_the_app_asks_and_keeps_a_backup(store, workspace):
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_kata("pipe")
-        await pilot.pause()
+        await open_kata(app, pilot, "pipe")
         await pilot.press("s")
         workspace.write_text("my work\n")
         await pilot.press("s")
@@ -220,8 +230,7 @@ async def test_starting_over_in_the_app_asks_and_keeps_a_backup(store, workspace
 async def test_every_footer_fits_80_columns(store, workspace):
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_kata("pipe")
-        await pilot.pause()
+        await open_kata(app, pilot, "pipe")
         for _ in range(2):
             footer = app.screen.query_one(Footer)
             assert footer.virtual_size.width <= SIZE[0], footer_keys(app)
@@ -335,8 +344,7 @@ async def test_diff_with_the_reference_after_a_pass(store, workspace):
     workspace.write_text("# mine\n" + PIPE.solution_path.read_text())
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_kata("pipe")
-        await pilot.pause()
+        await open_kata(app, pilot, "pipe")
         await pilot.press("d")
         assert isinstance(app.screen, KataScreen), "closed before a pass"
         from grader import grade

@@ -95,6 +95,13 @@ class Scenario:
         graph = build(self.processes())
         return graph, diagnose(graph, self.focus, hint)
 
+    def diagnosed(self, pattern: str, pids: dict[int, str] | None = None, **calls: str) -> tuple[WaitGraph, Diagnosis]:
+        """wait_blocked, then diagnose: the graph and a diagnosis that must name `pattern`."""
+        self.wait_blocked(pids, **calls)
+        graph, found = self.diagnose()
+        assert found.pattern == pattern, found.sentence
+        return graph, found
+
     def cleanup(self) -> None:
         for _ in range(50):
             alive = [pid for pid in self.processes() if _kill(pid)]
@@ -162,10 +169,8 @@ def scenario(tmp_path):
 
 def test_a_parent_that_waits_before_reading_is_a_cycle(scenario):
     run = scenario("wait_before_read")
-    run.wait_blocked(parent="wait4", child="write")
-    graph, found = run.diagnose()
+    graph, found = run.diagnosed("cycle", parent="wait4", child="write")
     parent, child, pipe = run.pid("parent"), run.pid("child"), run.fact("parent")["pipe"]
-    assert found.pattern == "cycle", found.sentence
     assert f"the parent (pid {parent}) waits for child {child} to exit" in found.sentence
     assert f"child {child} waits to write into pipe {pipe} (fd {run.fact('child')['write_fd']})" in found.sentence
     assert f"whose only reader is the parent (pid {parent}, fd {run.fact('parent')['read_fd']})" in found.sentence
@@ -177,9 +182,7 @@ def test_a_parent_that_waits_before_reading_is_a_cycle(scenario):
 def test_a_parent_that_keeps_the_write_end_never_sees_eof(scenario):
     run = scenario("parent_keeps_write_end")
     facts = run.fact("parent")
-    run.wait_blocked({facts["child"]: "zombie"}, parent="read")
-    graph, found = run.diagnose()
-    assert found.pattern == "no-eof", found.sentence
+    graph, found = run.diagnosed("no-eof", {facts["child"]: "zombie"}, parent="read")
     assert f"reads pipe {facts['pipe']} (fd {facts['read_fd']}) until EOF" in found.sentence
     assert f"still open in the parent itself (pid {facts['pid']}, fd {facts['write_fd']})" in found.sentence
     assert found.deadlock and found.confidence == "certain"
@@ -191,10 +194,8 @@ def test_a_parent_that_keeps_the_write_end_never_sees_eof(scenario):
 
 def test_a_sibling_that_inherited_the_write_end_holds_back_eof(scenario):
     run = scenario("sibling_inherits_write_end")
-    run.wait_blocked({run.fact("parent")["child1"]: "zombie"}, parent="read", child2="write")
-    _, found = run.diagnose()
+    _, found = run.diagnosed("no-eof", {run.fact("parent")["child1"]: "zombie"}, parent="read", child2="write")
     facts, sibling = run.fact("parent"), run.fact("child2")
-    assert found.pattern == "no-eof", found.sentence
     assert f"reads pipe {facts['pipe']}" in found.sentence
     assert f"still open in child {sibling['pid']} (fd {sibling['kept_fd']})" in found.sentence
     assert "the parent itself" not in found.sentence  # the parent did close its copy
@@ -219,10 +220,8 @@ def test_writing_all_input_before_reading_output_is_a_cycle_of_full_pipes(scenar
 
 def test_a_child_that_kept_the_parents_socket_end_never_sees_eof(scenario):
     run = scenario("socketpair_child_keeps_parent_end")
-    run.wait_blocked(parent="wait4", child="recvfrom")
-    _, found = run.diagnose()
+    _, found = run.diagnosed("no-eof", parent="wait4", child="recvfrom")
     parent, child = run.fact("parent"), run.fact("child")
-    assert found.pattern == "no-eof", found.sentence
     assert found.sentence.startswith(f"The parent (pid {parent['pid']}) waits for child {child['pid']} to exit; ")
     assert f"reads stream socket {child['socket']} (fd {child['fd']}) until the other end closes" in found.sentence
     assert (
@@ -286,10 +285,8 @@ NOBODY_WILL_ACT = [
 )
 def test_a_wait_that_nobody_will_satisfy(scenario, name, calls, pattern, fragments):
     run = scenario(name)
-    run.wait_blocked(**calls)
-    _, found = run.diagnose()
+    _, found = run.diagnosed(pattern, **calls)
     facts = run.fact(next(iter(calls)))
-    assert found.pattern == pattern, found.sentence
     for fragment in fragments:
         assert fragment.format(**facts) in found.sentence
     assert (found.deadlock, found.confidence, found.pids[0]) == (True, "certain", facts["pid"])
@@ -300,28 +297,22 @@ def test_a_wait_that_nobody_will_satisfy(scenario, name, calls, pattern, fragmen
 
 def test_sigtimedwait_for_a_signal_nobody_sends(scenario):
     run = scenario("sigtimedwait_never_sent")
-    run.wait_blocked(waiter="rt_sigtimedwait")
-    _, found = run.diagnose()
-    assert found.pattern == "no-waker", found.sentence
+    _, found = run.diagnosed("no-waker", waiter="rt_sigtimedwait")
     assert "waits in sigtimedwait() for SIGUSR1 (not pending, for up to 300 s)" in found.sentence
     assert not found.deadlock  # it has a timeout: it will end by itself, the graph cannot prove more
 
 
 def test_pause_with_a_handler_is_a_possible_lost_wakeup(scenario):
     run = scenario("pause_with_handler")
-    run.wait_blocked(waiter="pause")
-    _, found = run.diagnose()
-    assert found.pattern == "lost-wakeup", found.sentence
+    _, found = run.diagnosed("lost-wakeup", waiter="pause")
     assert "waits in pause() for SIGUSR1 (not pending)" in found.sentence  # not SIGINT: Python's own handler
     assert "lost wake-up" in found.sentence
 
 
 def test_a_busy_child_is_named_at_the_end_of_the_chain(scenario):
     run = scenario("busy_child")
-    run.wait_blocked(parent="wait4", child="running")
-    graph, found = run.diagnose()
+    graph, found = run.diagnosed("busy-loop", parent="wait4", child="running")
     child = run.pid("child")
-    assert found.pattern == "busy-loop", found.sentence
     assert f"waits for child {child} to exit; child {child} is not blocked" in found.sentence
     assert child in found.pids and not found.deadlock
     assert graph.processes[child].spinning
@@ -329,10 +320,8 @@ def test_a_busy_child_is_named_at_the_end_of_the_chain(scenario):
 
 def test_a_polling_caller_is_explained_by_the_process_stuck_behind_it(scenario):
     run = scenario("poll_for_a_reply_nobody_sends")
-    run.wait_blocked(server="msgrcv", caller="clock_nanosleep")
-    _, found = run.diagnose()
+    _, found = run.diagnosed("no-waker", server="msgrcv", caller="clock_nanosleep")
     caller, server = run.pid("caller"), run.pid("server")
-    assert found.pattern == "no-waker", found.sentence
     assert found.sentence.startswith(f"The parent (pid {caller}) polls, sleeping in short naps between tries")
     assert f"meanwhile child {server} waits for a message on System V message queue {run.fact('server')['msqid']}" in (
         found.sentence
@@ -344,9 +333,7 @@ def test_a_polling_caller_is_explained_by_the_process_stuck_behind_it(scenario):
 
 def test_a_sleep_that_a_signal_handler_does_not_end(scenario):
     run = scenario("sleep_instead_of_waiting")
-    run.wait_blocked(sleeper="clock_nanosleep")
-    _, found = run.diagnose()
-    assert found.pattern == "sleeping", found.sentence
+    _, found = run.diagnosed("sleeping", sleeper="clock_nanosleep")
     assert "sleeps in clock_nanosleep() for" in found.sentence
     assert "It has a handler for SIGUSR1, but a handler does not end time.sleep()" in found.sentence
     assert not found.deadlock

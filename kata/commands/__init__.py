@@ -11,6 +11,7 @@ what can be read and says what is wrong in one warning line.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,3 +30,8 @@ def readable_store() -> Iterator[ProgressStore]:
         if store.problem:
             print(f"kata: warning: {store.problem}", file=sys.stderr)
         yield store
+
+
+def add_workspace_option(parser: argparse.ArgumentParser) -> None:
+    """`--workspace DIR`, for the verbs that find your file of a kata in your workspace."""
+    parser.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")

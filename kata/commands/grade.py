@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kata.commands import add_workspace_option
 from kata.errors import UserError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--impl", metavar="FILE", help="grade this file instead of your workspace file (not recorded)")
     source.add_argument("--solution", action="store_true", help="grade the reference solution")
-    parser.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
+    add_workspace_option(parser)
     parser.add_argument("--task", type=int, action="append", metavar="N", help="grade only task N (repeatable)")
     parser.add_argument(
         "-k",

@@ -6,13 +6,13 @@ import argparse
 
 from grader.catalog import all_katas
 from kata.catalog import find_kata
-from kata.commands import readable_store
+from kata.commands import add_workspace_option, readable_store
 from kata.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = subparsers.add_parser("list", help="list the katas and your state in each")
-    listing.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
+    add_workspace_option(listing)
     listing.set_defaults(func=_list)
 
     start = subparsers.add_parser(
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     solution.add_argument("kata", help="kata id")
     solution.add_argument("--force", action="store_true", help="show it even though you have not passed yet")
     solution.add_argument("--diff", action="store_true", help="your file and the reference side by side")
-    solution.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
+    add_workspace_option(solution)
     solution.set_defaults(func=_solution)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kata.commands import readable_store
+from kata.commands import add_workspace_option, readable_store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Suggest the next kata (the one you are working on, else the next not started) "
         "and the quiz to take (due questions, a weak topic, the topic behind that kata).",
     )
-    parser.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
+    add_workspace_option(parser)
     parser.set_defaults(func=_next)
 
 

@@ -18,13 +18,13 @@ from kata.commands import readable_store
 from kata.errors import UserError
 from kata.wording import plural
 
-NOUNS = {
-    "attempts": ("attempt", "attempts"),
-    "hints": ("hint", "hints"),
-    "reviews": ("answer", "answers"),
-    "cards": ("scheduled question", "scheduled questions"),
-    "mocks": ("mock interview", "mock interviews"),
-    "corrections": ("correction", "corrections"),
+NOUNS = {  # what a table of the store holds, in words (`plural` adds the s)
+    "attempts": "attempt",
+    "hints": "hint",
+    "reviews": "answer",
+    "cards": "scheduled question",
+    "mocks": "mock interview",
+    "corrections": "correction",
 }
 
 
@@ -56,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def describe_counts(counts: dict[str, int], empty: str = "nothing yet") -> str:
     """`1 attempt, 3 answers` (the tables with something in them), or `empty`."""
-    return ", ".join(plural(n, *NOUNS.get(name, (name, name))) for name, n in counts.items() if n) or empty
+    words = [plural(n, NOUNS[name]) if name in NOUNS else f"{n} {name}" for name, n in counts.items() if n]
+    return ", ".join(words) or empty
 
 
 def _export(args: argparse.Namespace) -> int:

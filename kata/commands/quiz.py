@@ -242,13 +242,9 @@ class PlainFace:
         self.say(f"(back for review {feedback.due:%Y-%m-%d %H:%M} UTC)")
 
     def print_summary(self, summary: Summary) -> None:
-        self.say(
-            f"\nSummary: {summary.correct}/{summary.answered} right"
-            f"{f' ({summary.accuracy:.0%})' if summary.answered else ''}"
-            f" of {summary.planned} planned, in {_minutes(summary.seconds)}."
-        )
-        for topic, score in sorted(summary.topics.items()):
-            self.say(f"  {topic:<16} {score.correct}/{score.answered}")
+        self.say(f"\nSummary: {summary.score}.")
+        for line in summary.topic_lines():
+            self.say(line)
         if summary.wrong:
             self.say("To review:")
             for q in summary.wrong:
@@ -316,8 +312,9 @@ def _stop_or_give_up(session: QuizSession, line: str | None) -> Feedback | None:
 
 
 def _minutes(seconds: float | None) -> str:
-    seconds = round(seconds or 0)
-    return f"{seconds // 60}:{seconds % 60:02d} min"
+    from kata.quiz.session import duration
+
+    return f"{duration(seconds)} min"
 
 
 def _first_line(text: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from kata.commands import add_workspace_option
 from kata.errors import UserError
 from kata.watching import saves
 
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Grade KATA now and again on every save of your workspace file (Ctrl+C stops).",
     )
     parser.add_argument("kata", help="kata id (see `kata list`)")
-    parser.add_argument("--workspace", metavar="DIR", help="your workspace folder (default: $KATA_HOME/workspace)")
+    add_workspace_option(parser)
     parser.add_argument("--no-perf", action="store_true", help="skip the timed performance tasks")
     parser.set_defaults(func=_watch)
 

@@ -76,6 +76,12 @@ class Feedback:
     overridden: bool = False  # counted right by the learner, not by the checker
 
 
+def duration(seconds: float | None) -> str:
+    """A time as the quiz shows it: minutes and seconds, "1:02"."""
+    seconds = round(seconds or 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 @dataclass(frozen=True)
 class TopicScore:
     correct: int
@@ -101,6 +107,16 @@ class Summary:
     @property
     def accuracy(self) -> float:
         return self.correct / self.answered if self.answered else 0.0
+
+    @property
+    def score(self) -> str:
+        """ "3/5 right (60%) of 10 planned, in 1:02 min": the line both faces report a session with."""
+        rate = f" ({self.accuracy:.0%})" if self.answered else ""
+        return f"{self.correct}/{self.answered} right{rate} of {self.planned} planned, in {duration(self.seconds)} min"
+
+    def topic_lines(self) -> list[str]:
+        """One line per topic, by name: "  pipes            3/5"."""
+        return [f"  {topic:<16} {score.correct}/{score.answered}" for topic, score in sorted(self.topics.items())]
 
     @property
     def to_review(self) -> list[str]:

@@ -38,6 +38,7 @@ from textual.widgets import Footer, Header, Input, Markdown, Static, TextArea
 from kata.errors import UserError
 from kata.paths import workspace_file
 from kata.quiz.checking import Shown
+from kata.quiz.session import duration
 from kata.tui.base import AppScreen
 from kata.tui.code import highlighted
 
@@ -46,11 +47,6 @@ if TYPE_CHECKING:
     from kata.quiz.mock import MockInterview
     from kata.quiz.session import Asked, Feedback, QuizSession, Summary
     from kata.tui.design import DesignPanel
-
-
-def minutes(seconds: float | None) -> str:
-    seconds = round(seconds or 0)
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 # --- how each kind of question is answered --------------------------------------------------
@@ -433,7 +429,7 @@ class QuizScreen(AppScreen[None]):
         if self.asked is None or self.pad is None:
             return
         q = self.asked.question
-        clock = f" · {minutes(self.quiz.time_left)} left" if self.quiz.time_limit else ""
+        clock = f" · {duration(self.quiz.time_left)} left" if self.quiz.time_limit else ""
         self.query_one("#quiz-progress", Static).update(
             f"[{self.asked.number}/{self.asked.total}] {q.topic} · {self.pad.label}{clock}"
         )
@@ -670,13 +666,9 @@ class QuizScreen(AppScreen[None]):
 
 def summary_text(summary: Summary) -> Text:
     out = Text("Summary\n\n", style="bold underline")
-    rate = f" ({summary.accuracy:.0%})" if summary.answered else ""
-    out.append(
-        f"{summary.correct}/{summary.answered} right{rate} of {summary.planned} planned, "
-        f"in {minutes(summary.seconds)} min\n\n"
-    )
-    for topic, score in sorted(summary.topics.items()):
-        out.append(f"  {topic:<16} {score.correct}/{score.answered}\n")
+    out.append(f"{summary.score}\n\n")
+    for line in summary.topic_lines():
+        out.append(f"{line}\n")
     if summary.wrong:
         out.append("\nTo review:\n")
         for q in summary.wrong:

@@ -2,8 +2,3 @@
 for _folder in (_os.path.join(_grader(), "suites"), _os.path.join(_grader(), "suites", "pipe")):
     with open(_os.path.join(_folder, "conftest.py"), "w") as _f:
         _f.write(FORGER)
-
-
-def child_to_parent(payload):
-    _record_pid()
-    raise NotImplementedError

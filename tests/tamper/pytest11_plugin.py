@@ -15,8 +15,3 @@ def _plant():
 
 
 _plant()
-
-
-def child_to_parent(payload):
-    _record_pid()
-    raise NotImplementedError

@@ -6,8 +6,3 @@ with open(_path) as _f:
     _text = re.sub(r"threshold: [\d.]+", "threshold: 0.0", _f.read())
 with open(_path, "w") as _f:
     _f.write(_text)
-
-
-def child_to_parent(payload):
-    _record_pid()
-    raise NotImplementedError

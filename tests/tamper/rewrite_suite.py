@@ -15,8 +15,3 @@ def _rewrite():
 
 
 _rewrite()
-
-
-def child_to_parent(payload):
-    _record_pid()
-    raise NotImplementedError

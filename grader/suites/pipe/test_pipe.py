@@ -9,6 +9,7 @@ import hashlib
 import os
 
 from grader.testing import (
+    check_bytes,
     check_held_parent,
     describe_bytes,
     expect,
@@ -29,22 +30,18 @@ def work(task: bytes) -> bytes:
 
 def check_payload(expected: bytes, got, what: str) -> None:
     expect(isinstance(got, bytes), f"`{what}` must return bytes, got {type(got).__name__}")
-    if got == expected:
-        return
-    if len(got) < len(expected) and expected.startswith(got):
-        fail(
-            f"`{what}` returned only the first {len(got)} of {len(expected)} bytes. One read() returns what "
-            f"is in the pipe at that moment (at most its {PIPE_CAPACITY // 1024} KiB buffer), not the whole "
-            "message: read in a loop until read() returns b'' (EOF)."
-        )
     if len(got) > len(expected) and got.startswith(expected):
         fail(
             f"`{what}` returned {len(got) - len(expected)} bytes more than the child wrote "
             "(is the child writing twice, or is the parent also writing into the pipe?)"
         )
-    fail(
-        f"`{what}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the bytes must "
-        "arrive unchanged (binary, any byte value, no decoding or newline handling)"
+    check_bytes(
+        expected,
+        got,
+        f"`{what}`",
+        cut_short=f". One read() returns what is in the pipe at that moment (at most its {PIPE_CAPACITY // 1024} "
+        "KiB buffer), not the whole message: read in a loop until read() returns b'' (EOF).",
+        differ=": the bytes must arrive unchanged (binary, any byte value, no decoding or newline handling)",
     )
 
 

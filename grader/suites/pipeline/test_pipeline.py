@@ -16,8 +16,8 @@ import threading
 import pytest
 
 from grader.testing import (
+    check_bytes,
     check_held_parent,
-    describe_bytes,
     drop_root_file_powers,
     expect,
     fail,
@@ -102,16 +102,13 @@ def check_spawns(spawns: Spawns, commands: int) -> None:
 
 
 def check_output(expected: bytes, got: bytes, shown: str) -> None:
-    if got == expected:
-        return
-    if len(got) < len(expected) and expected.startswith(got):
-        fail(
-            f"`{shown}` returned only the first {len(got)} of {len(expected)} bytes of the last command's "
-            "output: read its stdout in a loop until read() returns b'' (EOF), and only then wait for it"
-        )
-    fail(
-        f"`{shown}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the last command's "
-        "stdout must come back unchanged (bytes, no decoding)"
+    check_bytes(
+        expected,
+        got,
+        f"`{shown}`",
+        cut_short=" of the last command's output: read its stdout in a loop until read() returns b'' (EOF), and "
+        "only then wait for it",
+        differ=": the last command's stdout must come back unchanged (bytes, no decoding)",
     )
 
 

@@ -5,6 +5,7 @@ tests check behaviour and say why it is wrong when it is."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import hashlib
 import mmap
@@ -23,6 +24,7 @@ import sysv_ipc
 
 from grader.perf import Elapsed, clock
 from grader.testing import (
+    check_bytes,
     check_held_parent,
     describe_bytes,
     expect,
@@ -86,8 +88,6 @@ def check_fetched(expected: bytes, got, what: str = "fetch") -> None:
         f"`{what}` must return bytes, got {type(got).__name__} (return a copy, "
         "e.g. mm[a:b], not a view into a mapping that is about to be closed)",
     )
-    if got == expected:
-        return
     if len(got) > len(expected) and got.startswith(expected):
         extra = got[len(expected) :]
         if not extra.strip(b"\0"):
@@ -101,20 +101,19 @@ def check_fetched(expected: bytes, got, what: str = "fetch") -> None:
             f"`{what}` returned {len(extra)} bytes more than were published: return exactly the published "
             "length (read it from the header)"
         )
-    if len(got) < len(expected) and expected.startswith(got):
-        if not expected[len(got) :].strip(b"\0"):
-            fail(
-                f"`{what}` dropped the {len(expected) - len(got)} trailing zero bytes of the data: stripping "
-                "zeros cannot tell padding from data. Store the length in a header and return exactly "
-                "that many bytes."
-            )
+    if len(got) < len(expected) and expected.startswith(got) and not expected[len(got) :].strip(b"\0"):
         fail(
-            f"`{what}` returned only the first {len(got)} of {len(expected)} bytes: map and copy the whole "
-            "data, as long as the header says"
+            f"`{what}` dropped the {len(expected) - len(got)} trailing zero bytes of the data: stripping "
+            "zeros cannot tell padding from data. Store the length in a header and return exactly "
+            "that many bytes."
         )
-    fail(
-        f"`{what}` returned {describe_bytes(got)}, expected {describe_bytes(expected)}: the bytes must "
-        "come back unchanged (binary, any byte value), after the length header, not including it"
+    check_bytes(
+        expected,
+        got,
+        f"`{what}`",
+        cut_short=": map and copy the whole data, as long as the header says",
+        differ=": the bytes must come back unchanged (binary, any byte value), after the length header, not "
+        "including it",
     )
 
 
@@ -293,11 +292,20 @@ def make_board(impl, key: int, size: int):
     return board
 
 
+@contextlib.contextmanager
+def new_board(impl, key: int, size: int):
+    """make_board, removed when the block ends."""
+    board = make_board(impl, key, size)
+    try:
+        yield board
+    finally:
+        board.remove()
+
+
 @task(2, on_timeout=BOARD_HINT)
 def test_board_write_read(impl, names):
     key = names.key()
-    board = make_board(impl, key, 4096)
-    try:
+    with new_board(impl, key, 4096) as board:
         expect(board.size == 4096, f"Board.size is {board.size!r}, expected 4096")
         initial = board.read(0, 4096)
         if initial == b" " * 4096:
@@ -323,15 +331,12 @@ def test_board_write_read(impl, names):
         )
         got = board.read(3, 4)
         expect(got == b"lo\0\0", f"read(3, 4) returned {got!r}, expected b'lo\\x00\\x00'")
-    finally:
-        board.remove()
 
 
 @task(2, on_timeout=BOARD_HINT)
 def test_board_mode_and_exclusive_create(impl, names):
     key = names.key()
-    board = make_board(impl, key, 1024)
-    try:
+    with new_board(impl, key, 1024):
         perms = segment_by_key(key)["perms"] & 0o777
         expect(
             perms == 0o600,
@@ -346,20 +351,17 @@ def test_board_mode_and_exclusive_create(impl, names):
             "in use is an error, not a silent attach to someone else's segment, and raise "
             "FileExistsError (sysv_ipc raises ExistentialError: translate it).",
         )
-    finally:
-        board.remove()
 
 
 @task(2, on_timeout=BOARD_HINT)
 def test_board_bounds(impl, names):
     key = names.key()
-    board = make_board(impl, key, 1000)
     why = (
         "Check 0 <= offset and offset + n <= size before touching the segment: System V segments are "
         "mapped in whole pages, so reading past `size` may quietly return bytes (or fewer bytes) "
         "instead of failing."
     )
-    try:
+    with new_board(impl, key, 1000) as board:
         board.write(997, b"end")
         got = board.read(997, 3)
         expect(
@@ -383,15 +385,12 @@ def test_board_bounds(impl, names):
             got == b"end",
             f"a refused write changed the board: read(997, 3) is now {got!r}; check the bounds before writing anything",
         )
-    finally:
-        board.remove()
 
 
 @task(2, on_timeout=BOARD_HINT + "; or the other process is stuck attaching")
 def test_board_seen_by_unrelated_process(impl, names, python_processes):
     key = names.key()
-    board = make_board(impl, key, 8192)
-    try:
+    with new_board(impl, key, 8192) as board:
         board.write(5000, b"from the creator")
         done = python_processes.run(
             """
@@ -424,8 +423,6 @@ def test_board_seen_by_unrelated_process(impl, names, python_processes):
             f"after the other process wrote at offset 100, this process "
             f"reads {got!r}: writes to shared memory are visible to every attached process at once",
         )
-    finally:
-        board.remove()
 
 
 @task(2, on_timeout=BOARD_HINT)
@@ -850,8 +847,7 @@ def raw_board_traffic(key: int, ops: int) -> Elapsed:
 
 @task(4, on_timeout=BOARD_HINT)
 def test_board_throughput(impl, names, perf):
-    board = make_board(impl, names.key(), BOARD_SIZE)
-    try:
+    with new_board(impl, names.key(), BOARD_SIZE) as board:
         perf.check(
             "board_ops",
             lambda: board_traffic(board, BOARD_OPS),
@@ -861,5 +857,3 @@ def test_board_throughput(impl, names, perf):
             causes="a segment attached (shmat) and detached again for every read or write instead of once, "
             "or extra copies of the data",
         )
-    finally:
-        board.remove()

@@ -9,12 +9,13 @@ resumes or kills it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
 import sys
 
-from grader.testing import fail
+from grader.testing import fail, fork_helper
 
 MAX_STEPS = 300
 
@@ -22,20 +23,17 @@ MAX_STEPS = 300
 def fork_worker(body) -> tuple[int, int]:
     """Fork a child running body(write_fd); returns (pid, read end of its result pipe)."""
     r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+
+    def run() -> None:
+        os.close(r)
         try:
-            os.close(r)
             body(w)
-            code = 0
         except BaseException as exc:
-            try:
+            with contextlib.suppress(OSError):
                 os.write(w, pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
-            except OSError:
-                pass
-        finally:
-            os._exit(code)
+            raise
+
+    pid = fork_helper(run)
     os.close(w)
     return pid, r
 

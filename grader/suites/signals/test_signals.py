@@ -302,23 +302,25 @@ def test_close_restores_the_previous_handler(impl):
         )
         os.kill(os.getpid(), USR2)
         expect(counter2.wait_for(1, 5) == 1, "inside `with`, the counter did not count one SIGUSR2")
-    now = signal.getsignal(USR2)
-    expect(
-        now == signal.SIG_IGN,
-        f"after the `with` block the disposition of SIGUSR2 is {describe_handler(now)}, but before it was "
-        "SIG_IGN: leaving the block (__exit__) must close the counter and restore the previous disposition",
+    expect_usr2_put_back(
+        signal.SIG_IGN, "leaving the block (__exit__) must close the counter and restore the previous disposition"
     )
 
     signal.signal(USR2, signal.SIG_DFL)
     with impl.SignalCounter(USR2):
         pass
+    expect_usr2_put_back(signal.SIG_DFL, "restore the previous disposition, whatever it was")
+    signal.signal(USR2, signal.SIG_IGN)
+
+
+def expect_usr2_put_back(before, why: str) -> None:
+    """After a `with SignalCounter(USR2)` block, SIGUSR2's disposition is `before` again."""
     now = signal.getsignal(USR2)
     expect(
-        now == signal.SIG_DFL,
-        f"after the `with` block the disposition of SIGUSR2 is {describe_handler(now)}, "
-        "but before it was SIG_DFL: restore the previous disposition, whatever it was",
+        now == before,
+        f"after the `with` block the disposition of SIGUSR2 is {describe_handler(now)}, but before it was "
+        f"{describe_handler(before)}: {why}",
     )
-    signal.signal(USR2, signal.SIG_IGN)
 
 
 # --- task 2: reliable_notify ------------------------------------------------------------------

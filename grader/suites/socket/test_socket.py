@@ -25,6 +25,7 @@ from grader.perf import Elapsed, clock
 from grader.testing import (
     StartingLine,
     Watch,
+    check_bytes,
     check_no_spin,
     describe_bytes,
     expect,
@@ -148,14 +149,13 @@ def check_value(expected, got, what: str) -> None:
         )
         return
     expect(isinstance(got, bytes), f"{what} must return bytes, got {type(got).__name__}")
-    if got == expected:
-        return
-    if len(got) < len(expected) and expected.startswith(got):
-        fail(
-            f"{what} returned only the first {len(got)} of {len(expected)} bytes: recv(n) returns what has "
-            "arrived, at most n bytes. Read the length from the header, then loop until you have it all."
-        )
-    fail(f"{what} returned {describe_bytes(got)}, expected {describe_bytes(expected)}")
+    check_bytes(
+        expected,
+        got,
+        what,
+        cut_short=": recv(n) returns what has arrived, at most n bytes. Read the length from the header, then "
+        "loop until you have it all.",
+    )
 
 
 # --- task 1: a Unix domain socket server -------------------------------------------------

@@ -18,8 +18,8 @@ import pytest
 from grader.perf import Elapsed, clock
 from grader.testing import (
     Watch,
+    check_bytes,
     check_no_spin,
-    describe_bytes,
     expect,
     fail,
     one_cpu,
@@ -69,19 +69,14 @@ def start(impl, workers, handler):
 
 def check_reply(expected: bytes, got, what: str) -> None:
     expect(isinstance(got, (bytes, bytearray)), f"`call` must return bytes, got {type(got).__name__}")
-    got = bytes(got)
-    if got == expected:
-        return
-    if len(got) < len(expected) and expected.startswith(got):
-        fail(
-            f"{what}: `call` returned only the first {len(got)} of {len(expected)} bytes. recv(n) returns what "
-            "has arrived so far, at most n bytes, never a whole message: send the length first, then receive "
-            "in a loop until you have that many bytes (framing)."
-        )
-    fail(
-        f"{what}: `call` returned {describe_bytes(got)}, expected {describe_bytes(expected)}. A stream socket "
-        "keeps no message boundaries: each message needs a length prefix, and the reader must consume exactly "
-        "that many bytes, no more (left-over bytes would become the start of the next answer)."
+    check_bytes(
+        expected,
+        bytes(got),
+        f"{what}: `call`",
+        cut_short=". recv(n) returns what has arrived so far, at most n bytes, never a whole message: send the "
+        "length first, then receive in a loop until you have that many bytes (framing).",
+        differ=". A stream socket keeps no message boundaries: each message needs a length prefix, and the reader "
+        "must consume exactly that many bytes, no more (left-over bytes would become the start of the next answer).",
     )
 
 
