@@ -131,6 +131,13 @@ class InThread:
         except BaseException as exc:
             self.outcome = ("raised", exc)
 
+    def result(self) -> object:
+        """What the call returned; what it raised is raised again (a NotImplementedError says so)."""
+        how, value = self.outcome
+        if how == "raised":
+            raise value
+        return value
+
     def finished(self, timeout: float) -> bool:
         self.thread.join(timeout)
         return not self.thread.is_alive()
@@ -225,7 +232,7 @@ def test_blocking_acquire_sleeps_until_release(impl, scratch, ofd):
         usage = watch_for(0.3, os.getpid(), call.thread.native_id)
         if call.finished(0):
             fail(
-                f"acquire() returned {call.outcome[1]!r} while another owner held an exclusive lock on the whole "
+                f"acquire() returned {call.result()!r} while another owner held an exclusive lock on the whole "
                 "file: a blocking acquire waits until the range is free (F_SETLKW, F_OFD_SETLKW)"
             )
         plain_lock(held, fcntl.F_OFD_SETLK, fcntl.F_UNLCK)
@@ -434,11 +441,10 @@ def test_add_updates_one_record(impl, scratch):
 @task(3, on_timeout=TABLE_HINT)
 def test_add_exact_between_threads(impl, scratch):
     path = make_table(scratch, [0, 0, 0])
-    threads = [threading.Thread(target=lambda: [impl.add(path, 1, 1) for _ in range(400)]) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    adders = [InThread(lambda: [impl.add(path, 1, 1) for _ in range(400)]) for _ in range(4)]
+    for adder in adders:
+        expect(adder.finished(30), "a thread calling add() did not finish its 400 adds in 30 s")
+        adder.result()
     values = table_values(path)
     expect(values[0] == 0 and values[2] == 0, f"records 0 and 2 changed ({values}): add() writes only its record")
     if values[1] < 1600:
@@ -488,13 +494,14 @@ def test_total_waits_for_writers_and_shares_with_readers(impl, scratch):
         usage = watch_for(0.3, os.getpid(), call.thread.native_id)
         if call.finished(0):
             fail(
-                f"total() returned {call.outcome[1]!r} while a writer held an exclusive lock on record 1: it read "
+                f"total() returned {call.result()!r} while a writer held an exclusive lock on record 1: it read "
                 "a record in the middle of an update. Take a shared lock (F_RDLCK) over the whole file first"
             )
         os.pwrite(held, b"%15d\n" % 20, RECORD)
         plain_lock(held, fcntl.F_OFD_SETLK, fcntl.F_UNLCK, RECORD, RECORD)
         expect(call.finished(5), "total() did not return within 5 s after the writer released its lock")
-        expect(call.outcome == ("returned", 24), f"total() gave {call.outcome[1]!r}, expected 24 (1 + 20 + 3)")
+        got = call.result()
+        expect(got == 24, f"total() returned {got!r}, expected 24 (1 + 20 + 3)")
         check_no_spin("total() while a writer held a record", usage, "a blocking shared lock, F_OFD_SETLKW")
         plain_lock(held, fcntl.F_OFD_SETLK, fcntl.F_RDLCK)  # a reader of the whole file
         call = InThread(lambda: impl.total(path))
@@ -505,7 +512,8 @@ def test_total_waits_for_writers_and_shares_with_readers(impl, scratch):
                 "total() waited while another reader held a shared lock on the file: it asked for an exclusive "
                 "lock. A reader takes a shared one (F_RDLCK): readers never wait for each other, only for writers"
             )
-        expect(call.outcome == ("returned", 24), f"total() gave {call.outcome[1]!r}, expected 24")
+        got = call.result()
+        expect(got == 24, f"total() returned {got!r}, expected 24")
     finally:
         os.close(held)
 
