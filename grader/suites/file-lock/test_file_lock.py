@@ -371,38 +371,49 @@ def check_edeadlk(call: InThread, rival: Rival, what: str, upgrade: bool) -> Non
     )
 
 
+class Standoff:
+    """A table, an fd of this process on it, and the suite's Rival once started; leaving ends them all."""
+
+    def __init__(self, scratch: Path):
+        self.path = make_table(scratch, [0] * 2)
+        self.fd = os.open(self.path, os.O_RDWR)
+        self.rival: Rival | None = None
+
+    def start_rival(self, steps: list[tuple[int, int, int]]) -> Rival:
+        self.rival = start_rival(self.path, steps)
+        return self.rival
+
+    def __enter__(self) -> Standoff:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.rival is not None:
+            self.rival.end()
+        os.close(self.fd)
+
+
 @task(2, on_timeout=OWNER_HINT)
 def test_deadlock_raises_edeadlk(impl, scratch):
-    path = make_table(scratch, [0] * 2)
-    fd = os.open(path, os.O_RDWR)
-    rival = None
-    try:
-        first = impl.RecordLock(fd, 0, RECORD)
+    with Standoff(scratch) as scene:
+        first = impl.RecordLock(scene.fd, 0, RECORD)
         check_try(try_lock(first), True, "a classic lock on record 0 of a free file", "Nobody holds it.")
         # the rival holds record 1, then waits for record 0
-        rival = start_rival(path, [(fcntl.F_WRLCK, RECORD, RECORD), (fcntl.F_WRLCK, 0, RECORD)])
-        second = impl.RecordLock(fd, RECORD, RECORD)
+        rival = scene.start_rival([(fcntl.F_WRLCK, RECORD, RECORD), (fcntl.F_WRLCK, 0, RECORD)])
+        second = impl.RecordLock(scene.fd, RECORD, RECORD)
         check_edeadlk(
             InThread(second.acquire), rival, "acquire() of record 1, held by a process that waits for record 0", False
         )
         first.release()
         expect(rival.said("got 1", 5), "the other process never got record 0 after release()")
-    finally:
-        if rival is not None:
-            rival.end()
-        os.close(fd)
 
 
 @task(2, on_timeout=OWNER_HINT)
 def test_upgrade_keeps_the_shared_lock(impl, scratch):
-    path = make_table(scratch, [0] * 2)
-    fd = os.open(path, os.O_RDWR)
-    rival = None
-    try:
-        lock = impl.RecordLock(fd)
+    with Standoff(scratch) as scene:
+        lock = impl.RecordLock(scene.fd)
         check_try(try_lock(lock, shared=True), True, "a shared classic lock on a free file", "Nobody holds it.")
         # the rival shares the file too, then asks to upgrade: it waits for this process's shared lock
-        rival = start_rival(path, [(fcntl.F_RDLCK, 0, 0), (fcntl.F_WRLCK, 0, 0)])
+        rival = scene.start_rival([(fcntl.F_RDLCK, 0, 0), (fcntl.F_WRLCK, 0, 0)])
         check_edeadlk(
             InThread(lock.acquire),
             rival,
@@ -416,10 +427,6 @@ def test_upgrade_keeps_the_shared_lock(impl, scratch):
         )
         lock.release()
         expect(rival.said("got 1", 5), "the other process never got its exclusive lock after release()")
-    finally:
-        if rival is not None:
-            rival.end()
-        os.close(fd)
 
 
 # --- task 3: a table of counters ------------------------------------------------------------------------
