@@ -663,7 +663,7 @@ def test_pidfile_after_a_crash(impl, scratch, python_processes):
 # --- task 5: performance ---------------------------------------------------------------------------------
 
 TABLE_RECORDS = 4 * 1024 * 1024 // RECORD
-UPDATES = 2000
+UPDATES = 1000
 
 
 def updated_records(count: int) -> list[int]:
