@@ -626,19 +626,27 @@ sys.stdin.read()
 """
 
 
+STALE_IS_FREE = "The lock, not the file's existence, says whether an instance runs"
+
+
+def claim_or_fail(impl, path: str, what: str, why: str):
+    """A claimed PidFile, or a failure saying what claim() raised where it had to succeed."""
+    pidfile = impl.PidFile(path)
+    try:
+        pidfile.claim()
+    except Exception as exc:
+        fail(f"{what} raised {type(exc).__name__}: {exc}. {why}")
+    return pidfile
+
+
 @task(4, on_timeout=PID_HINT)
 def test_pidfile_after_a_crash(impl, scratch, python_processes):
     path = str(scratch / "app.pid")
     Path(path).write_bytes(b"999999999\n")  # left by a crash: nobody holds its lock
     expect(impl.running_pid(path) is None, "running_pid() of a pid file that nobody holds must return None")
-    pidfile = impl.PidFile(path)
-    try:
-        pidfile.claim()
-    except Exception as exc:
-        fail(
-            f"claim() of a stale pid file (left by a crash, nobody holds its lock) raised {type(exc).__name__}: "
-            f"{exc}. The lock, not the file's existence, says whether an instance runs"
-        )
+    pidfile = claim_or_fail(
+        impl, path, "claim() of a stale pid file (left by a crash, nobody holds its lock)", STALE_IS_FREE
+    )
     expect(Path(path).read_bytes() == b"%d\n" % os.getpid(), "claim() must replace the stale pid with its own")
     pidfile.release()
     holder = python_processes.start(HOLDER.format(path=path), stdin=subprocess.PIPE)
@@ -648,15 +656,13 @@ def test_pidfile_after_a_crash(impl, scratch, python_processes):
     expect(impl.running_pid(path) == holder.pid, f"running_pid() must return the holder's pid {holder.pid}")
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    pidfile = impl.PidFile(path)
-    try:
-        pidfile.claim()
-    except Exception as exc:
-        fail(
-            f"the holder was killed with SIGKILL, and claim() then raised {type(exc).__name__}: {exc}. A killed "
-            "process runs no cleanup, but the kernel drops its locks when it closes its fds at exit: a pid file "
-            "guarded by a lock is free again, one guarded by its existence (O_EXCL) stays stuck"
-        )
+    pidfile = claim_or_fail(
+        impl,
+        path,
+        "the holder was killed with SIGKILL, and claim()",
+        "A killed process runs no cleanup, but the kernel drops its locks when it closes its fds at exit: a pid "
+        "file guarded by a lock is free again, one guarded by its existence (O_EXCL) stays stuck",
+    )
     pidfile.release()
 
 
