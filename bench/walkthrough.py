@@ -221,7 +221,11 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.type("kata fifo")
     w.shot("palette", "Kata fifo: Named pipes (FIFOs)")
     term.keys("Escape", "k")
-    w.shot("katas", "mechanism", *(k.mechanism for k in all_katas()))
+    text = w.shot("katas", "mechanism")
+    listed = [k for k in all_katas() if re.search(rf"^ {re.escape(k.id)} ", text, re.M)]
+    w.check(len(listed) >= 10, f"katas: only {len(listed)} rows fit at 80x24")
+    for kata in listed:  # the rows on screen (the list scrolls), each mechanism shown whole
+        w.check(shows(text, kata.mechanism), f"katas: {kata.mechanism!r} not shown whole")
     term.type("pipe")
     term.keys("Enter")
     w.shot("kata pipe", "auto-grade off", "s Start", "a Auto-grade", "? Help", "q Quit")
