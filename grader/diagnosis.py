@@ -30,6 +30,7 @@ PATTERNS = {  # pattern -> what it is, in a few words (the one-line report of a 
     "busy-loop": "a busy loop",  # not blocked at all: spinning on a CPU
     "sleeping": "a sleep where a wait was meant",
     "threads": "threads of one process waiting for each other",
+    "self-lock": "a process waiting for a file lock it holds itself",
     "hint": "no pattern the wait-for graph could name",  # the test's hint speaks, as a guess
     "unknown": "no pattern the wait-for graph could name",  # and there is no hint
 }
@@ -305,6 +306,11 @@ class _Namer:
         kinds = {s.need.what for s in loop if s.need is not None}
         if "exit" in kinds and "room" in kinds:
             lesson = "read before you wait: a child blocked writing into a full pipe never exits"
+        elif kinds == {"unlock"}:
+            lesson = (
+                "each holds a lock the other wants: take locks in one order everywhere (the kernel reports "
+                "EDEADLK for classic fcntl locks of two processes, never for OFD locks or flock)"
+            )
         elif kinds == {"room"}:
             lesson = (
                 "every process waits to write and none reads: read and write at the same time "
@@ -381,6 +387,8 @@ class _Namer:
             return _Story("fifo-no-peer", self._after(steps, step, text), [step.pid])
         if need.what == "signal":
             return self._signal_story(steps, step, need, wait)
+        if need.what == "unlock":
+            return self._lock_story(steps, step, need)
         opens = need.key[0] in ("posix-sem", "shm-futex", "mqueue", "fifo")  # holders are visible
         if need.what == "data" and need.key[0] == "fifo":
             text = f"{who} reads {need.obj} (fd {need.fd}), and {self._nobody(step.pid, 'write to it', opens)}."
@@ -399,6 +407,25 @@ class _Namer:
         text = f"{who} {verb} {need.obj}{state}, and {self._nobody(step.pid, remedy, opens)}."
         if need.what == "post":
             text += " Nobody will ever release it: post where the work is done, or give it the right initial value."
+        return _Story("no-waker", self._after(steps, step, text), [step.pid])
+
+    def _lock_story(self, steps: list[_Step], step: _Step, need: Need) -> _Story | None:
+        """A lock wait that no other process of the run can end: held by the waiter itself (through
+        another open of the file), or by a process outside the run."""
+        who, held = self.who(step.pid), f"{need.obj} (fd {need.fd}; {need.state})"
+        mine = sorted({h.fd for h in need.wakers if h.pid == step.pid and h.fd >= 0})
+        if mine:
+            text = (
+                f"{who} waits for {held}, and the holder is {who} itself, through fd {_and([str(f) for f in mine])}: "
+                "an OFD lock or a flock belongs to an open file description, so two open()s of one file conflict "
+                "even in one process. Release the first lock, or lock through the same fd."
+            )
+            return _Story("self-lock", self._after(steps, step, text), [step.pid])
+        outside = sorted({h.pid for h in need.wakers if h.pid != step.pid})
+        if not outside:
+            return None
+        holders = _and([f"pid {pid}" for pid in outside])
+        text = f"{who} waits for {held}, which {holders} holds, and {holders} is not a process of this run."
         return _Story("no-waker", self._after(steps, step, text), [step.pid])
 
     def _nobody(self, pid: int, remedy: str, opens: bool) -> str:
@@ -496,6 +523,8 @@ class _Namer:
             return f"{who} waits to write into {need.obj}{fd}, which is full and whose only reader is {nxt}"
         if need.what == "data":
             return f"{who} waits to read {need.obj}{fd}, whose write end {nxt} holds"
+        if need.what == "unlock":
+            return f"{who} waits for {need.obj}{fd}, which {self.who(step.next_pid)} holds"
         return f"{who} waits for {need.obj}, which only {nxt} could provide"
 
     def _after(self, steps: list[_Step], target: _Step, text: str) -> str:

@@ -237,6 +237,43 @@ def fds(pid: int) -> dict[int, FdEntry]:
     return table
 
 
+@dataclass(frozen=True)
+class FileLock:
+    """One line of /proc/locks: a lock held (or, `blocked`, waited for) on a file."""
+
+    kind: str  # POSIX (classic fcntl), OFDLCK (open file description), FLOCK
+    mode: str  # READ or WRITE
+    pid: int  # the holder; -1 for an OFD lock (it belongs to an open file description, not a process)
+    device: tuple[int, int]  # major, minor
+    inode: int
+    span: str  # '0 EOF', '16 31'
+    blocked: bool
+
+
+def file_locks() -> list[FileLock]:
+    """The kernel's table of file locks, readable by anyone (proc(5): /proc/locks)."""
+    found = []
+    for line in (PROC / "locks").read_text().splitlines():
+        fields = line.split()
+        blocked = len(fields) > 1 and fields[1] == "->"
+        rest = fields[2:] if blocked else fields[1:]
+        if len(rest) < 7:
+            continue
+        major, minor, inode = rest[4].split(":")
+        found.append(
+            FileLock(
+                rest[0],
+                rest[2],
+                int(rest[3]),
+                (int(major, 16), int(minor, 16)),
+                int(inode),
+                " ".join(rest[5:7]),
+                blocked,
+            )
+        )
+    return found
+
+
 def fd_access(pid: int, fd: int) -> str:
     """'r', 'w' or 'rw': how the fd was opened, from the flags of its fdinfo."""
     for line in (PROC / str(pid) / "fdinfo" / str(fd)).read_text().splitlines():

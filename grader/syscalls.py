@@ -31,6 +31,8 @@ _X86_64 = {
     65: "semop",
     69: "msgsnd",
     70: "msgrcv",
+    72: "fcntl",
+    73: "flock",
     128: "rt_sigtimedwait",
     130: "rt_sigsuspend",
     202: "futex",
@@ -52,6 +54,8 @@ _X86_64 = {
 # include/uapi/asm-generic/unistd.h: aarch64, riscv64, loongarch64
 _GENERIC = {
     22: "epoll_pwait",
+    25: "fcntl",
+    32: "flock",
     56: "openat",
     63: "read",
     64: "write",

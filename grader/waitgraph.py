@@ -37,6 +37,7 @@ _FUTEX_PRIVATE, _FUTEX_REALTIME = 128, 256
 _FUTEX_WAIT, _FUTEX_WAIT_BITSET = 0, 9
 _TIMER_ABSTIME = 1
 _AT_FDCWD = -100
+_F_SETLKW, _F_OFD_SETLKW = 7, 38  # fcntl(2) commands that wait for a lock
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ class _Builder:
         self._unix: dict[int, procfs.UnixSocket] | None = None
         self._tcp: dict[int, procfs.TcpSocket] | None = None
         self._holders: dict[tuple[str, int | str], list[Holder]] = {}
+        self.ofd_locked: set[int] = set()  # inodes of files an OFD lock is held on, by an unknown holder
 
     def build(self, sample: float) -> WaitGraph:
         started = time.monotonic()
@@ -477,6 +479,13 @@ class _Builder:
             need.wakers = list(self._holders.get(("mapped", ident), []))
         elif kind in ("pipe", "fifo", "socket", "mqueue") and need.what != "open-peer":
             need.wakers = [h for h in self._holders.get(need.key, []) if can_wake(need, h)]
+        elif kind == "file-lock" and ident in self.ofd_locked:
+            need.wakers += [
+                Holder(pid, entry.fd, "lock")
+                for pid, other in self.graph.processes.items()
+                for entry in other.fds.values()
+                if entry.kind == "file" and entry.inode == ident and (pid, entry.fd) != (node.pid, need.fd)
+            ]
 
     def _resolve_children(self, node: ProcessNode, need: Need, target: int) -> None:
         if target > 0:
@@ -727,6 +736,25 @@ def _h_mq(b: _Builder, node: ProcessNode, wait: Wait, args: tuple[int, ...]) -> 
     wait.needs.append(b._fd_need(node, _int32(args[0]), what))
 
 
+def _h_lock(b: _Builder, node: ProcessNode, wait: Wait, args: tuple[int, ...]) -> None:
+    """fcntl(F_SETLKW / F_OFD_SETLKW) or flock() without LOCK_NB: a wait for a file lock, which the
+    holders in /proc/locks (or, for an OFD lock, whoever has the file open) could release."""
+    fd = _int32(args[0])
+    if wait.call == "fcntl" and args[1] not in (_F_SETLKW, _F_OFD_SETLKW):
+        wait.understood, wait.note = False, f"fcntl command {args[1]}"
+        return
+    info = os.stat(f"/proc/{node.pid}/fd/{fd}")
+    device, inode = (os.major(info.st_dev), os.minor(info.st_dev)), info.st_ino
+    path = os.readlink(f"/proc/{node.pid}/fd/{fd}")
+    need = Need(what="unlock", obj=f"a lock on {path}", key=("file-lock", inode), fd=fd)
+    held = [lock for lock in procfs.file_locks() if lock.device == device and lock.inode == inode and not lock.blocked]
+    need.wakers = [Holder(lock.pid, -1, "lock") for lock in held if lock.pid > 0]
+    if any(lock.pid <= 0 for lock in held):
+        b.ofd_locked.add(inode)  # held by an open file description: by whoever has the file open (resolved later)
+    need.state = "; ".join(f"{lock.kind} {lock.mode} lock on bytes {lock.span}" for lock in held[:3]) or "no lock held"
+    wait.needs.append(need)
+
+
 def _h_open(b: _Builder, node: ProcessNode, wait: Wait, args: tuple[int, ...]) -> None:
     dirfd, path_at, flags = (
         (_AT_FDCWD, args[0], args[1]) if wait.call == "open" else (_int32(args[0]), args[1], args[2])
@@ -845,6 +873,8 @@ _HANDLERS = {
     "mq_timedreceive": _h_mq,
     "mq_timedsend": _h_mq,
     "open": _h_open,
+    "fcntl": _h_lock,
+    "flock": _h_lock,
     "openat": _h_open,
     "accept": _h_accept,
     "accept4": _h_accept,

@@ -13,13 +13,18 @@ removes them.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import signal
 import socket
+import struct
 import sys
 
 BIG = 1 << 20  # far more than a pipe's 64 KiB buffer
+
+
+F_OFD_SETLK, F_OFD_SETLKW = 37, 38  # fcntl(2); Python's fcntl module names them from 3.12 on
 
 
 def emit(role: str, **facts: object) -> None:
@@ -286,6 +291,32 @@ def accept_nobody(token: str, workdir: str) -> None:
     server.accept()
 
 
+def lock_through_a_second_open(token: str, workdir: str) -> None:
+    """An OFD lock taken through one open() of a file, then wanted again through a second open()."""
+    path = os.path.join(workdir, "table")
+    first, second = os.open(path, os.O_RDWR | os.O_CREAT, 0o600), os.open(path, os.O_RDWR)
+    fcntl.fcntl(first, F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+    emit("locker", first_fd=first, second_fd=second, path=path)
+    fcntl.fcntl(second, F_OFD_SETLKW, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+
+
+def locks_taken_in_opposite_orders(token: str, workdir: str) -> None:
+    """Two processes, each holding an OFD lock on one byte and waiting for the other's byte."""
+    path = os.path.join(workdir, "table")
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    mine, theirs = (1, 0) if child == 0 else (0, 1)
+    fd = os.open(path, os.O_RDWR)
+    fcntl.fcntl(fd, F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, mine, 1, 0))
+    if child == 0:
+        os.write(ready_w, b"x")
+    else:
+        os.read(ready_r, 1)  # both hold their byte before either waits
+    emit("child" if child == 0 else "parent", fd=fd, path=path)
+    fcntl.fcntl(fd, F_OFD_SETLKW, struct.pack("hhqqi", fcntl.F_WRLCK, 0, theirs, 1, 0))
+
+
 SCENARIOS = {
     function.__name__: function
     for function in (
@@ -309,6 +340,8 @@ SCENARIOS = {
         poll_for_a_reply_nobody_sends,
         write_all_then_read,
         accept_nobody,
+        lock_through_a_second_open,
+        locks_taken_in_opposite_orders,
     )
 }
 
