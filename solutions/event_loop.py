@@ -160,8 +160,7 @@ class EventLoop:
             return  # a spurious wake-up: nothing to read after all
         if data:
             relay.buffer += data
-            if relay.sink != relay.source:
-                self._write(relay)  # try at once: most of the time the sink has room
+            self._write(relay)  # try at once: most of the time the sink has room, and no EPOLLOUT is needed
         else:
             relay.eof = True
 
