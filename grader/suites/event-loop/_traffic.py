@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from grader.testing import fail
+from grader.testing import counters, fail, thread_state, wait_until
 
 WAIT = 3.0  # seconds the suite waits for the loop to move bytes or to return before calling it stuck
 
@@ -84,7 +84,7 @@ class Beside:
 
     After the body, the thread waits `WAIT` s for run() to return (by itself, or after the body's stop() or
     signal); if it does not, that is recorded and stop() (then `rescue`) unsticks the loop so the test can
-    fail with a message instead of timing out."""
+    fail with a message instead of timing out. A body that failed is rescued at once."""
 
     def __init__(self, loop, body: Callable[[], object], rescue: Callable[[], object] | None = None):
         self.loop = loop
@@ -100,9 +100,9 @@ class Beside:
             self.body()
         except BaseException as exc:  # a failed check of the body: raised again in the main thread
             self.error = exc
-        if self.returned.wait(WAIT):
+        if self.returned.wait(0 if self.error else WAIT):
             return
-        self.stuck = True
+        self.stuck = self.error is None
         for unstick in (self.loop.stop, self.rescue):
             if unstick is None:
                 continue
@@ -130,9 +130,25 @@ class Beside:
         if self.stuck:
             fail(stuck)
 
+    def wait_asleep(self) -> None:
+        """Until the loop's thread sleeps in the kernel (its wait for events): in state S, with neither CPU
+        time nor a wake-up over 50 ms while this thread leaves it the GIL."""
+        pid = os.getpid()
+
+        def asleep() -> bool:
+            before = counters(pid, self.main_tid)
+            time.sleep(0.05)
+            after = counters(pid, self.main_tid)
+            return thread_state(pid, self.main_tid) == "S" and (after.cpu, after.wakeups) == (
+                before.cpu,
+                before.wakeups,
+            )
+
+        wait_until(asleep, WAIT, f"the loop never went to sleep waiting for events within {WAIT:g} s", interval=0)
+
 
 def returned_early(side: Beside) -> str:
-    """A clause for a message when run() had already returned."""
+    """A clause for a message about bytes that never came, when run() had already returned."""
     return (
         " (run() had already returned: it must keep serving until every relay is done)"
         if side.returned.is_set()
@@ -143,35 +159,39 @@ def returned_early(side: Beside) -> str:
 # --- performance: echo clients and the plain loop --------------------------------------------------
 
 
-def echo_clients(fds: list[int], rounds: int, size: int) -> None:
-    """On every fd, `rounds` round trips of a `size`-byte message (send it, wait for its whole echo), all
-    connections at once; each fd is closed after its last round (the loop then sees EOF)."""
+def echo_clients(fds: list[int], messages: int, size: int, in_flight: int) -> None:
+    """`messages` round trips of a `size`-byte message over the connections `fds`, `in_flight` at a time: many
+    connections, few of them busy at once, like most servers. Each echo, once whole, sends the next message
+    on the connection `in_flight` further on. Every fd is closed at the end (the loop then sees EOF)."""
     message = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
-    rounds_left = dict.fromkeys(fds, rounds)
+    index = {fd: i for i, fd in enumerate(fds)}
     received = dict.fromkeys(fds, 0)
+    sent = 0
     with selectors.DefaultSelector() as sel:
         for fd in fds:
-            os.write(fd, message)
             sel.register(fd, selectors.EVENT_READ)
-        while rounds_left:
+        for fd in fds[:in_flight]:
+            os.write(fd, message)
+            sent += 1
+        done = 0
+        while done < messages:
             for key, _ in sel.select():
                 fd = key.fd
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    raise ConnectionError(f"the loop closed a connection after {rounds - rounds_left[fd]} rounds")
+                    raise ConnectionError(f"the loop closed a connection after {done} of {messages} round trips")
                 received[fd] += len(chunk)
                 if received[fd] < size:
                     continue
                 if received[fd] > size:
                     raise ConnectionError("the loop echoed more bytes than were sent")
                 received[fd] = 0
-                rounds_left[fd] -= 1
-                if rounds_left[fd]:
-                    os.write(fd, message)
-                else:
-                    del rounds_left[fd]
-                    sel.unregister(fd)
-                    os.close(fd)
+                done += 1
+                if sent < messages:
+                    os.write(fds[(index[fd] + in_flight) % len(fds)], message)
+                    sent += 1
+    for fd in fds:
+        os.close(fd)
 
 
 def plain_echo_loop(fds: list[int]) -> None:

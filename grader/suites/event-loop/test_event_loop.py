@@ -103,9 +103,9 @@ def check_stream(expected: bytes, got: bytes, eof: bool, what: str, side: Beside
             "sink is writable again (EPOLLOUT)."
         )
     if len(got) < len(expected):
-        ended = "and then EOF" if eof else f"and then nothing for {WAIT:g} s"
+        ended = "and then EOF" if eof else f"and then nothing for {WAIT:g} s{returned_early(side)}"
         fail(
-            f"{what}: only {len(got)} of {len(expected)} bytes arrived, {ended}{returned_early(side)}. "
+            f"{what}: only {len(got)} of {len(expected)} bytes arrived, {ended}. "
             + (
                 "The sink was closed with bytes still buffered: at EOF on the source, write out what the relay "
                 "holds first, then close."
@@ -118,7 +118,7 @@ def check_stream(expected: bytes, got: bytes, eof: bool, what: str, side: Beside
         fail(f"{what}: {len(got)} bytes arrived for the {len(expected)} sent: bytes were written twice")
     if need_eof and not eof:
         fail(
-            f"{what}: every byte arrived, then no EOF within {WAIT:g} s{returned_early(side)}: when the source "
+            f"{what}: every byte arrived, then no EOF within {WAIT:g} s: when the source "
             "reaches EOF and the buffer is written out, close the sink (and the source): its reader is waiting "
             "for EOF."
         )
@@ -348,7 +348,7 @@ def test_idle_loop_sleeps_and_stop_wakes_it(impl, fds, names):
             seen["idle"] = watch_for(0.3, os.getpid(), side.main_tid)
             loop.stop()
             if not side.returned.wait(WAIT):
-                return  # Beside fails with STOP_HINT
+                fail(STOP_HINT)
             seen["client"] = after_stop(client)
             seen["relay"] = pump({}, {dst_r: None})[1]
 
@@ -548,25 +548,27 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
             with connect(path) as client:
                 client.sendall(b"ping")
                 expect(client.recv(16) == b"ping", "an echo connection did not answer b'ping'")  # the loop is waiting
+                side.wait_asleep()
                 os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would
-                if side.returned.wait(WAIT):
-                    seen["client"] = after_stop(client)
-                    seen["relay"] = pump({}, {dst_r: None})[1]
+                if not side.returned.wait(WAIT):
+                    fail(
+                        "SIGTERM did not make run() return"
+                        + (
+                            ": the suite's own handler got it, so run() installed no handler for SIGTERM "
+                            "(signal.signal in run(), and put the old one back when it returns)."
+                            if calls
+                            else ": the handler ran, but the loop went on sleeping. After EINTR Python runs the "
+                            "handler and then retries epoll_wait/select (PEP 475), so a handler that only sets a "
+                            "flag is not enough: the signal must wake the loop. signal.set_wakeup_fd(w) on the "
+                            "non-blocking write end of a self-pipe the loop watches (the C handler writes a byte "
+                            "there whatever thread it runs in), or a handler that writes to it."
+                        )
+                    )
+                seen["client"] = after_stop(client)
+                seen["relay"] = pump({}, {dst_r: None})[1]
 
         side = Beside(loop, body, rescue=poke(path))
-        side.run(
-            "SIGTERM did not make run() return"
-            + (
-                ": the suite's own handler got it, so run() installed no handler for SIGTERM (signal.signal in "
-                "run(), and put the old one back when it returns)."
-                if calls
-                else ": the handler ran, but the loop went on sleeping. After EINTR Python runs the handler and "
-                "then retries epoll_wait/select (PEP 475), so a handler that only sets a flag is not enough: "
-                "the signal must wake the loop. signal.set_wakeup_fd(w) on the non-blocking write end of a "
-                "self-pipe the loop watches (the C handler writes a byte there whatever thread it runs in), or a "
-                "handler that writes to it."
-            )
-        )
+        side.run("run() did not return after SIGTERM")
         now_fd = signal.set_wakeup_fd(wake_w)
         handler = signal.getsignal(signal.SIGTERM)
         expect(
@@ -590,19 +592,22 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
 
 # --- task 5: performance ------------------------------------------------------------------------------
 
-CONNECTIONS, ROUNDS, SIZE = 128, 60, 512
+CONNECTIONS, MESSAGES, SIZE, IN_FLIGHT = 128, 2000, 16, 8
 
 
-def echo_through(serve, connections: int, rounds: int, size: int) -> Elapsed:
+def echo_through(serve, connections: int, messages: int, size: int, in_flight: int) -> Elapsed:
     """`connections` socketpairs: one end of each goes to `serve(fds)` (which runs in this process until every
-    connection is closed), the other to one forked client process doing `rounds` round trips on each."""
+    connection is closed), the other to one forked client process doing `messages` round trips over them,
+    `in_flight` at a time."""
     mine, theirs = [], []
     try:
         for _ in range(connections):
             a, b = socket.socketpair()
             mine.append(a.detach())
             theirs.append(b.detach())
-        with StartingLine(1, lambda _i, _m: (_close_all(mine), echo_clients(theirs, rounds, size))) as clients:
+        with StartingLine(
+            1, lambda _i, _m: (_close_all(mine), echo_clients(theirs, messages, size, in_flight))
+        ) as clients:
             _close_all(theirs)
             theirs = []
             start = clock()
@@ -625,28 +630,28 @@ def _close_all(fds: list[int]) -> None:
             pass
 
 
-def plain_echo(connections: int, rounds: int, size: int) -> Elapsed:
+def plain_echo(connections: int, messages: int, size: int, in_flight: int) -> Elapsed:
     """The baseline: the same traffic through the plainest correct selectors loop."""
-    return echo_through(plain_echo_loop, connections, rounds, size)
+    return echo_through(plain_echo_loop, connections, messages, size, in_flight)
 
 
-def learner_echo(impl, connections: int, rounds: int, size: int) -> Elapsed:
+def learner_echo(impl, connections: int, messages: int, size: int, in_flight: int) -> Elapsed:
     def serve(given: list[int]) -> None:
         loop = impl.EventLoop()
         for fd in given:
             loop.relay(fd, fd)
         loop.run()
 
-    return echo_through(serve, connections, rounds, size)
+    return echo_through(serve, connections, messages, size, in_flight)
 
 
 @task(5, on_timeout=RELAY_HINT)
 def test_echo_messages_per_second(impl, perf):
     perf.check(
         "echo_messages",
-        functools.partial(learner_echo, impl, CONNECTIONS, ROUNDS, SIZE),
-        functools.partial(plain_echo, CONNECTIONS, ROUNDS, SIZE),
-        units=CONNECTIONS * ROUNDS,
+        functools.partial(learner_echo, impl, CONNECTIONS, MESSAGES, SIZE, IN_FLIGHT),
+        functools.partial(plain_echo, CONNECTIONS, MESSAGES, SIZE, IN_FLIGHT),
+        units=MESSAGES,
         rounds=3,
         causes=(
             "tiny reads (a few bytes per wake-up), a poll or sleep in the loop, a select() over every fd with a "
