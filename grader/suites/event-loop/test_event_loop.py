@@ -328,41 +328,69 @@ def test_echo_many_clients_at_once(impl, names):
     )
 
 
+class Serving:
+    """A loop with a listener and one pipe relay, and the suite's ends: a client connected and echoed once
+    (`ping`), the relay's producer `src_w` and consumer `dst_r`; `closed(after)` checks that run() closed
+    everything on its way out."""
+
+    def __init__(self, impl, names, fds):
+        self.path = names.path("echo.sock")
+        self.loop = impl.EventLoop()
+        self.loop.listen(self.path)
+        src_r, self.src_w = fds.pipe()
+        self.dst_r, dst_w = fds.pipe()
+        self.loop.relay(src_r, dst_w)
+        fds.given(src_r, dst_w)
+        self.seen: dict = {}
+
+    def ping(self, client: socket.socket) -> None:
+        os.write(self.src_w, b"through")
+        got, _ = pump({client.fileno(): b"ping"}, {client.fileno(): 4, self.dst_r: 7})
+        expect(
+            (got[client.fileno()], got[self.dst_r]) == (b"ping", b"through"),
+            f"within {WAIT:g} s a client's b'ping' came back as {got[client.fileno()]!r} and 7 bytes written into a "
+            f"relay's source came out as {got[self.dst_r]!r}: the loop must serve the listener's connections and "
+            "the relays at the same time",
+        )
+
+    def after_return(self, client: socket.socket) -> None:
+        """What the suite's ends see once run() has returned."""
+        self.seen["client"] = after_stop(client)
+        self.seen["relay"] = pump({}, {self.dst_r: None})[1]
+
+    def closed(self, after: str) -> None:
+        expect(
+            self.seen.get("client") == b"",
+            f"after {after} a connected client was still connected: run() closes every fd it owns",
+        )
+        expect(
+            self.dst_r in self.seen.get("relay", ()),
+            f"after {after} a relay's sink was still open: run() closes every fd it owns",
+        )
+        expect(
+            not os.path.exists(self.path),
+            f"after {after} the socket file was still there: close the listening socket and unlink its path (a "
+            "socket file outlives its socket)",
+        )
+
+
 @task(2, on_timeout=STOP_HINT)
 def test_idle_loop_sleeps_and_stop_wakes_it(impl, fds, names):
-    path = names.path("echo.sock")
-    loop = impl.EventLoop()
-    loop.listen(path)
-    src_r, src_w = fds.pipe()
-    dst_r, dst_w = fds.pipe()
-    loop.relay(src_r, dst_w)
-    fds.given(src_r, dst_w)
-    seen: dict = {}
+    serving = Serving(impl, names, fds)
 
     def body():
-        with connect(path) as client:
-            client.sendall(b"ping")
-            expect(client.recv(16) == b"ping", "an echo connection did not answer b'ping'")
-            os.write(src_w, b"through")  # the relay has moved bytes too: the loop now only waits
-            expect(os.read(dst_r, 16) == b"through", "the relay did not move 7 bytes")
-            seen["idle"] = watch_for(0.3, os.getpid(), side.main_tid)
-            loop.stop()
+        with connect(serving.path) as client:
+            serving.ping(client)  # the loop has served a client and a relay: now it only waits
+            serving.seen["idle"] = watch_for(0.3, os.getpid(), side.main_tid)
+            serving.loop.stop()
             if not side.returned.wait(WAIT):
                 fail(STOP_HINT)
-            seen["client"] = after_stop(client)
-            seen["relay"] = pump({}, {dst_r: None})[1]
+            serving.after_return(client)
 
-    side = Beside(loop, body, rescue=poke(path))
+    side = Beside(serving.loop, body, rescue=poke(serving.path))
     side.run(STOP_HINT)
-    check_no_spin("the loop, with a connected client and a relay and nothing to do", seen["idle"], SLEEP_HOW)
-    expect(seen["client"] == b"", "after stop() a connected client was still connected: run() closes every fd it owns")
-    expect(dst_r in seen["relay"], "after stop() a relay's sink was still open: run() closes every fd it owns")
-    expect(
-        not os.path.exists(path),
-        "after stop() the socket file was still there: close the listening socket and unlink its path (a socket "
-        "file outlives its socket)",
-    )
-    fds.close(src_w)
+    check_no_spin("the loop, with a connected client and a relay and nothing to do", serving.seen["idle"], SLEEP_HOW)
+    serving.closed("stop()")
 
 
 # --- task 3: slow and vanished consumers, back-pressure ----------------------------------------------
@@ -535,19 +563,11 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
     os.set_blocking(wake_w, False)
     previous_fd = signal.set_wakeup_fd(wake_w)
     try:
-        path = names.path("echo.sock")
-        loop = impl.EventLoop()
-        loop.listen(path)
-        src_r, src_w = fds.pipe()
-        dst_r, dst_w = fds.pipe()
-        loop.relay(src_r, dst_w)
-        fds.given(src_r, dst_w)
-        seen: dict = {}
+        serving = Serving(impl, names, fds)
 
         def body():
-            with connect(path) as client:
-                client.sendall(b"ping")
-                expect(client.recv(16) == b"ping", "an echo connection did not answer b'ping'")  # the loop is waiting
+            with connect(serving.path) as client:
+                serving.ping(client)
                 side.wait_asleep()
                 os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would
                 if not side.returned.wait(WAIT):
@@ -564,10 +584,9 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
                             "there whatever thread it runs in), or a handler that writes to it."
                         )
                     )
-                seen["client"] = after_stop(client)
-                seen["relay"] = pump({}, {dst_r: None})[1]
+                serving.after_return(client)
 
-        side = Beside(loop, body, rescue=poke(path))
+        side = Beside(serving.loop, body, rescue=poke(serving.path))
         side.run("run() did not return after SIGTERM")
         now_fd = signal.set_wakeup_fd(wake_w)
         handler = signal.getsignal(signal.SIGTERM)
@@ -581,10 +600,7 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
             f"after run() returned the wakeup fd was {now_fd}, not {wake_w} as before: signal.set_wakeup_fd returns "
             "the previous fd; put it back when run() ends",
         )
-        expect(seen.get("client") == b"", "after SIGTERM a connected client was still connected: close every fd")
-        expect(dst_r in seen.get("relay", ()), "after SIGTERM a relay's sink was still open: close every fd")
-        expect(not os.path.exists(path), "after SIGTERM the socket file was still there: unlink it when run() ends")
-        fds.close(src_w)
+        serving.closed("SIGTERM")
     finally:
         signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGTERM, previous)
