@@ -609,7 +609,7 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
 
 # --- task 5: performance ------------------------------------------------------------------------------
 
-CONNECTIONS, MESSAGES, SIZE, IN_FLIGHT = 128, 2000, 32, 8
+CONNECTIONS, MESSAGES, SIZE, IN_FLIGHT = 128, 1000, 32, 2
 
 
 def echo_through(serve, connections: int, messages: int, size: int, in_flight: int) -> Elapsed:
