@@ -196,9 +196,10 @@ def echo_clients(fds: list[int], messages: int, size: int, in_flight: int) -> No
 
 def plain_echo_loop(fds: list[int]) -> None:
     """The baseline: the plainest correct echo loop for this traffic (a client waits for each echo, so a
-    write always finds room), selectors, level-triggered, one read per event."""
+    write always finds room), selectors, level-triggered, one read per event. Takes the fds out of `fds`."""
     with selectors.DefaultSelector() as sel:
-        for fd in fds:
+        while fds:
+            fd = fds.pop()  # this loop's from now on: it closes it
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ)
         while sel.get_map():

@@ -613,10 +613,11 @@ CONNECTIONS, MESSAGES, SIZE, IN_FLIGHT = 128, 1000, 32, 2
 
 
 def echo_through(serve, connections: int, messages: int, size: int, in_flight: int) -> Elapsed:
-    """`connections` socketpairs: one end of each goes to `serve(fds)` (which runs in this process until every
-    connection is closed), the other to one forked client process doing `messages` round trips over them,
-    `in_flight` at a time."""
-    mine, theirs = [], []
+    """`connections` socketpairs: one end of each goes to `serve(fds)` (which takes the fds it serves out of the
+    list, and runs in this process until every connection is closed), the other to one forked client process
+    doing `messages` round trips over them, `in_flight` at a time."""
+    mine: list[int] = []
+    theirs: list[int] = []
     try:
         for _ in range(connections):
             a, b = socket.socketpair()
@@ -627,15 +628,14 @@ def echo_through(serve, connections: int, messages: int, size: int, in_flight: i
         ) as clients:
             _close_all(theirs)
             theirs = []
-            given, mine = mine, []
             with one_cpu(*clients.pids):  # the loop and its clients take turns: CPU work decides, not wake-ups
                 start = clock()
                 clients.go()
-                serve(given)
+                serve(mine)
                 elapsed = clock() - start
             failed = clients.finish()
     finally:
-        _close_all(mine + theirs)
+        _close_all(mine + theirs)  # the fds never handed over
     expect(not failed, f"the echo clients failed: {failed[0] if failed else ''}")
     return Elapsed(elapsed)
 
@@ -654,10 +654,11 @@ def plain_echo(connections: int, messages: int, size: int, in_flight: int) -> El
 
 
 def learner_echo(impl, connections: int, messages: int, size: int, in_flight: int) -> Elapsed:
-    def serve(given: list[int]) -> None:
+    def serve(fds: list[int]) -> None:
         loop = impl.EventLoop()
-        for fd in given:
-            loop.relay(fd, fd)
+        while fds:
+            fd = fds.pop()
+            loop.relay(fd, fd)  # the loop's from now on
         loop.run()
 
     return echo_through(serve, connections, messages, size, in_flight)
