@@ -167,6 +167,7 @@ class _Namer:
         self.focus = focus
         self.stuck = stuck
         self.quiet_signals = quiet_signals | sum(1 << (s - 1) for s in _ORDINARY_HANDLERS)
+        self._polling_now: set[int] = set()  # pollers whose story is being told: a walk may lead back to one
 
     # --- the walk ---
 
@@ -343,7 +344,17 @@ class _Namer:
 
     def _polling(self, steps: list[_Step], last: _Step) -> _Story | None:
         """A try-and-sleep loop: what it tries is invisible to the kernel, but a process that is
-        stuck for good elsewhere in the run is what it most likely waits for."""
+        stuck for good elsewhere in the run is what it most likely waits for. (When that process
+        waits for the poller itself, the walk comes back here: the poller's story is then no story.)"""
+        if last.pid in self._polling_now:
+            return None
+        self._polling_now.add(last.pid)
+        try:
+            return self._polling_story(steps, last)
+        finally:
+            self._polling_now.discard(last.pid)
+
+    def _polling_story(self, steps: list[_Step], last: _Step) -> _Story | None:
         assert last.wait is not None and last.wait.timeout is not None
         nap = last.wait.timeout
         length = f"the current one ends in {nap:.2g} s" if last.wait.timeout_is_remaining else f"{nap:.2g} s each"

@@ -62,7 +62,7 @@ STOPPED_ADVICE = (
 )
 MQUEUE_NOTICE = (
     "/dev/mqueue is not mounted, so leaked POSIX message queues cannot be found "
-    "(as root: mount -t mqueue none /dev/mqueue)"
+    "(an administrator can mount it: sudo mount -t mqueue none /dev/mqueue)"
 )
 
 

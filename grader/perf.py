@@ -40,6 +40,9 @@ BUDGET_SHARE = 0.5  # of a perf test's time limit, for one check's measurements
 # A best ratio under this share of the threshold needs no second attempt: a correct file measures several
 # times the threshold, and noise does not divide its best round by eight.
 CLEARLY_SLOW = 0.25
+# A profiled round is slower than a plain one (its first seconds are traced): profile only with room
+# for this many plain rounds before the test's limit.
+PROFILE_ROOM = 3
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,15 @@ def best_rate(fn: Work, units: float, rounds: int = 3) -> float:
 def compare(
     learner: Work, baseline: Work, units: float, rounds: int = 3, deadline: float = float("inf")
 ) -> tuple[float, float]:
-    """Interleaved best-of-rounds rates: (learner, baseline). Past `deadline` (a clock() value) no new round
-    starts: a learner that slow keeps the best of the rounds it had, which can only make it look slower."""
+    """Interleaved best-of-rounds rates: (learner, baseline). No new round starts when another as long as
+    the last would end past `deadline` (a clock() value): a learner that slow keeps the best of the rounds it
+    had, which can only make it look slower."""
     best_learner = best_baseline = 0.0
     for _ in range(rounds):
         best_baseline = max(best_baseline, best_rate(baseline, units, rounds=1))
+        started = clock()
         best_learner = max(best_learner, best_rate(learner, units, rounds=1))
-        if clock() > deadline:
+        if 2 * clock() - started > deadline:
             break
     return best_learner, best_baseline
 
@@ -126,8 +131,10 @@ class PerfRecorder:
         self._test = test_name
         self._sink = sink
         perf_task = next((task.id for task in kata.tasks if task.perf), None)
+        self._limit = kata.time_limit(test_name, perf_task)
+        self._started = clock()
         # measuring stops in time for the test to end within its limit, whatever the learner's speed
-        self.budget = BUDGET_SHARE * kata.time_limit(test_name, perf_task)
+        self.budget = BUDGET_SHARE * self._limit
 
     def check(
         self,
@@ -175,9 +182,7 @@ class PerfRecorder:
             test=self._test,
         )
         if not figure.passed:  # one more round, profiled: where the time went (a pass costs nothing)
-            found = hotspots.profile_learner(learner)
-            if found is not None:
-                figure.hotspots, figure.profiled = found.hotspots, found.coverage
+            self._profile(figure, learner, units / value if value > 0 else float("inf"))
         self._sink.append(asdict(figure))
         if not figure.passed:
             fail(
@@ -186,3 +191,14 @@ class PerfRecorder:
                 f"the threshold is {metric.threshold:.2f}x. Look for {causes}."
             )
         return figure
+
+    def _profile(self, figure: PerfFigure, learner: Work, round_seconds: float) -> None:
+        """Profile one more learner round, when it can end well within the test's limit: a round that
+        slow on a busy machine must not turn a "too slow" into a timeout."""
+        left = self._limit - (clock() - self._started)
+        if left < PROFILE_ROOM * round_seconds + 1:
+            figure.profiled = f"not profiled: one round takes {round_seconds:.1f} s, and the test's limit is near"
+            return
+        found = hotspots.profile_learner(learner)
+        if found is not None:
+            figure.hotspots, figure.profiled = found.hotspots, found.coverage

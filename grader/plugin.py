@@ -137,6 +137,10 @@ class GradingPlugin:
                 "top-level code runs at import and must only define things; fork inside a function"
             )
             self._abort(protocol.LoadError(message), "the implementation forked at import")
+        # What is alive now (pytest, the grader, the suite, the learner's module) lives for the
+        # whole session: frozen, it is no longer scanned by the collections around each test.
+        gc.collect()
+        gc.freeze()
         self.events.send(protocol.Loaded())
 
     def _check_held_files(self) -> None:
@@ -189,6 +193,7 @@ class GradingPlugin:
             limit=self.kata_def.time_limit(item.name, task_id),
             selected=selected,
             on_timeout=str(hint.args[0]) if hint else "",
+            perf=task.perf,
         )
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:

@@ -230,6 +230,7 @@ class TestDescription:
     limit: float  # seconds: kata.yaml's limit for this test
     selected: bool  # False: not part of this grade (--task, --no-perf, a restarted session)
     on_timeout: str = ""  # the suite's guess at what a timeout of this test means
+    perf: bool = False  # a test of a perf task: it measures rounds of the learner's code
 
 
 # --- events --------------------------------------------------------------------------------
@@ -403,6 +404,7 @@ def _description(data: dict[str, Any]) -> TestDescription:
         limit=_number(data["limit"]),
         selected=_bool(data["selected"]),
         on_timeout=_str(data.get("on_timeout", "")),
+        perf=_bool(data.get("perf", False)),
     )
 
 

@@ -803,6 +803,12 @@ def _timeout_message(
         )
     if diagnosis.stopped_early:
         head = f"{ended}: a proven deadlock (nothing could ever wake these processes), so waiting longer was pointless."
+    elif test.perf:
+        head = (
+            f"{ended}: too slow, or stuck. This test measures rounds of your code against a baseline, and they "
+            "did not end in time (a correct file needs a few seconds): a process running in your code is where "
+            "the time goes; one blocked in a read, write or wait is stuck."
+        )
     else:
         head = (
             f"{ended}. A hang in IPC is almost always a process blocked in read, write, wait or a semaphore that "

@@ -173,3 +173,30 @@ def test_a_thread_that_died_is_named_in_the_timeout_it_caused(tmp_path):
     assert "a thread of yours (feeder, pid " in test.message, report
     assert f"died of ValueError: no payload for you, raised at impl.py:{line} in feed" in test.message, report
     assert "Thread-" not in result.tests[0].output and "Traceback" not in result.tests[0].output
+
+
+def test_a_poller_that_the_others_wait_for_ends_in_a_report_not_a_recursion(tmp_path):
+    """The dispatcher polls a non-blocking listener; after shutdown() accept() keeps failing with
+    EAGAIN, so stop() joins it forever while the workers wait on their channels, which the test
+    process (the poller's own process) holds: the walk from each worker leads back to the poller."""
+    reference = load_kata("fd-passing").solution_path.read_text()
+    blocking_accept = """            try:
+                conn, _ = self._listener.accept()
+            except OSError:"""
+    polling_accept = """            try:
+                conn, _ = self._listener.accept()
+            except BlockingIOError:
+                __import__("time").sleep(0.005)
+                continue
+            except OSError:"""
+    assert blocking_accept in reference
+    source = reference.replace(blocking_accept, polling_accept).replace(
+        "        turn = 0\n", "        turn = 0\n        self._listener.setblocking(False)\n", 1
+    )
+    path = tmp_path / "fd_passing.py"
+    path.write_text(source)
+    result = grade("fd-passing", path, tests=("test_prefork_handler_error_and_stop",))
+    stopped = named(result, "test_prefork_handler_error_and_stop")
+    assert stopped.status == "timeout", render_text(result)
+    assert stopped.diagnosis is not None and "polls in short sleeps" in stopped.diagnosis.sentence
+    assert_run_left_nothing(tmp_path)

@@ -86,3 +86,24 @@ def test_a_result_with_a_diagnosis_survives_json():
     again = Result.from_dict(json.loads(result.to_json()))
     assert again == result and again.schema == SCHEMA_VERSION == 3
     assert again.tests[0].diagnosis.cause().startswith("Cause, from what each process waits for: A deadlock")
+
+
+def test_a_perf_test_that_times_out_says_too_slow_and_a_mutant_check_takes_it_as_such():
+    from grader.mutants import Mutant, _problem
+    from grader.protocol import TestDescription
+    from grader.report import Result, TestResult, TimeoutDiagnosis
+    from grader.runner import _timeout_message
+
+    busy = TimeoutDiagnosis("busy-loop", "pid 12 was running in your code at pipe.py:131", "likely", pids=[12])
+    perf_test = TestDescription("t::test_rate", "test_rate", 4, 30.0, True, perf=True)
+    plain_test = TestDescription("t::test_small", "test_small", 1, 5.0, True)
+    slow = _timeout_message(perf_test, busy, 30.0, None)
+    assert slow.startswith("timed out after 30 s (the limit for this test): too slow, or stuck.")
+    assert "too slow" not in _timeout_message(plain_test, busy, 5.0, None)
+
+    result = Result(kata="pipe", implementation="pipe.py", status="fail")
+    result.tests = [TestResult("test_rate", 4, "timeout", message=slow)]
+    perf_mutant = Mutant("pipe", "quadratic", ("test_rate",), "fail", "too slow", perf=True)
+    correctness_mutant = Mutant("pipe", "no_close", ("test_rate",), "fail", "too slow")
+    assert _problem(perf_mutant, result) == ""
+    assert "is timeout, expected fail" in _problem(correctness_mutant, result)

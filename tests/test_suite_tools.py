@@ -14,7 +14,9 @@ import types
 
 import pytest
 
-from grader.perf import Elapsed, require_portable, run_once
+from grader.catalog import load_kata
+from grader.perf import Elapsed, PerfRecorder, clock, compare, require_portable, run_once
+from grader.report import PerfFigure
 from grader.testing import check_held_parent, held_children, lowered_limit, small_pipes, task
 
 
@@ -135,3 +137,33 @@ def test_task_marks_a_test_and_refuses_a_hint_that_is_not_text():
     assert marks == {"task": (2,), "on_timeout": ("a hint",)}
     with pytest.raises(TypeError, match="stray comma"):
         task(1, on_timeout=("a hint",))  # type: ignore[arg-type]
+
+
+class CountedWork:
+    """A perf callable that takes `seconds` per call and counts its calls."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.calls = seconds, 0
+
+    def __call__(self) -> Elapsed:
+        self.calls += 1
+        time.sleep(self.seconds)
+        return Elapsed(self.seconds)
+
+
+def test_no_round_starts_that_would_end_past_the_deadline():
+    unbounded, bounded = CountedWork(0.2), CountedWork(0.2)
+    compare(unbounded, CountedWork(0), 1, rounds=3)
+    compare(bounded, CountedWork(0), 1, rounds=3, deadline=clock() + 0.3)
+    assert (unbounded.calls, bounded.calls) == (3, 1)
+
+
+def test_a_slow_round_is_not_profiled_when_the_limit_is_near():
+    pipe = load_kata("pipe")
+    recorder = PerfRecorder(pipe, "test_child_to_parent_throughput", [])
+    figure = PerfFigure("child_to_parent_mbps", "", 1.0, "MB/s", 10.0, 0.1, 0.4, False)
+    learner = CountedWork(0)
+    round_seconds = pipe.time_limit("test_child_to_parent_throughput", 4) / 2  # two rounds would pass the limit
+    recorder._profile(figure, learner, round_seconds)
+    assert learner.calls == 0
+    assert figure.profiled.startswith(f"not profiled: one round takes {round_seconds:.1f} s")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "questions",
         help="check or summarise the question bank",
@@ -44,8 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_usage)
 
 
-def _directory(args: argparse.Namespace):
-    from pathlib import Path
+def _directory(args: argparse.Namespace) -> Path | None:
 
     from kata.errors import UserError
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["Bank", "BankError", "Expect", "Problem", "Question", "Topic", "load_bank"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in __all__:
         from kata.quiz import bank
 

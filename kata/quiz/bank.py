@@ -437,7 +437,7 @@ class _Item:
     problem list every message goes to (as `file:line: <id>: message`)."""
 
     path: Path
-    data: dict
+    data: dict[str, Any]
     node: yaml.Node
     problems: list[Problem]
     label: str
@@ -785,7 +785,7 @@ def _nested_key_line(item: _Item, key: str, inner: str) -> int:
     return key_lines(item.nodes[key]).get(inner, item.lines.get(key, item.start))
 
 
-def _parse_expect(item: _Item, holder: dict, key: str | None) -> Expect:
+def _parse_expect(item: _Item, holder: dict[str, Any], key: str | None) -> Expect:
     where = f"{key}.expect" if key else "expect"
     at = key or "expect"
     raw = holder.get("expect")

@@ -61,8 +61,15 @@ def parse_claims(path: Path, problems: list[Problem]) -> list[Claim]:
         cid = item.get("id")
         label = cid if isinstance(cid, str) else "claim"
 
-        def bad(key: str | None, message: str, line: int | None = None, lines=lines, start=start, label=label) -> None:
-            problems.append(Problem(path, line or lines.get(key, start), f"claim {label}: {message}"))
+        def bad(
+            key: str | None,
+            message: str,
+            line: int | None = None,
+            lines: dict[str, int] = lines,
+            start: int = start,
+            label: str = label,
+        ) -> None:
+            problems.append(Problem(path, line or lines.get(key or "", start), f"claim {label}: {message}"))
 
         before = len(problems)
         for name in sorted(set(item) - CLAIM_FIELDS, key=str):

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kata.quiz.bank import TOPICS_FILE, Question
 from kata.quiz.yamlio import Problem
@@ -123,7 +124,7 @@ class CueFigures:
             )
         return out
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         worst = self.worst_cluster
         return {
             "longest_correct": {"count": self.longest.count, "of": self.longest.of, "max_share": LONGEST_MAX},

@@ -86,8 +86,9 @@ def _rules(impl: Path) -> list[Rule]:
         (re.compile(r'File "(?!<impl>)[^"]*/([^"/]+)", line \d+'), r'File "<lib>/\1", line <n>'),
         (re.compile(r"^<root>/grader/suites/(\S+):\d+ in ", re.M), r"<suites>/\1:<n> in "),  # stack frames
         (re.compile(r"^/\S*/([^/\s:]+):\d+ in ", re.M), r"<lib>/\1:<n> in "),
-        # A command line is cut at 80 characters, where depends on the interpreter's path.
-        (re.compile(r"^<python> (?:-\w+ )*\S*/grader/_boot\.py .*"), "<python> <isolated> <boot> <path> <fd>"),
+        # The sandbox's command line (`python -I ... grader/_boot.py ...`) is cut at 80 characters, where
+        # depends on the length of the checkout's path: all of it is one placeholder.
+        (re.compile(r"^<python> -I\b.*"), "<python> <isolated> <boot> <path> <fd>"),
         # Perf figures in a "too slow" message: the ratio and the rates vary from run to run.
         (
             re.compile(r"reached [\d,.]+ (\S+), [\d.]+x the same-run baseline of [\d,.]+"),

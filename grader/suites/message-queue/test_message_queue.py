@@ -13,6 +13,7 @@ import posix_ipc
 import pytest
 import sysv_ipc
 
+from grader.ipc_objects import posix_exists
 from grader.perf import Elapsed, clock
 from grader.testing import (
     check_no_spin,
@@ -34,8 +35,14 @@ MAX_MESSAGE = 8192
 STRANGER = 999_999  # a reply type no caller has (above pid_max): the reply of somebody else
 
 
-def mq_path(name: str) -> str:
-    return "/dev/mqueue/" + name.lstrip("/")
+def queue_mode(name: str) -> int:
+    """The permission bits of the queue `name`, read from a descriptor of our own (on Linux an
+    mq descriptor is a file descriptor): no /dev/mqueue mount needed."""
+    queue = posix_ipc.MessageQueue(name)
+    try:
+        return stat.S_IMODE(os.fstat(queue.mqd).st_mode)
+    finally:
+        queue.close()
 
 
 def get_or_fail(queue, what: str):
@@ -58,7 +65,7 @@ def test_job_queue_round_trip(impl, names):
     name = names.posix("jobs")
     queue = impl.JobQueue(name, 4, 256)
     try:
-        mode = stat.S_IMODE(os.stat(mq_path(name)).st_mode)
+        mode = queue_mode(name)
         expect(mode == 0o600, f"the queue has mode {mode:#o}, expected 0o600: only its owner may use it")
         for job in (b"first job", b"", bytes(range(256))):
             queue.put(job)
@@ -73,7 +80,7 @@ def test_job_queue_round_trip(impl, names):
         queue.close()
         queue.unlink()
     expect(
-        not os.path.exists(mq_path(name)),
+        not posix_exists("posix-mq", name),
         "after unlink() the queue must be gone from /dev/mqueue: "
         "close() only drops this process's descriptor; unlink() (mq_unlink) removes the name",
     )

@@ -14,7 +14,7 @@ def child_to_parent(payload):
         finally:
             os._exit(0)
     os.close(write_end)
-    time.sleep(0.1)
+    time.sleep(0.5)
     with os.fdopen(read_end, "rb") as source:
         data = source.read()
     os.waitpid(pid, 0)
