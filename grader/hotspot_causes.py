@@ -118,7 +118,8 @@ def name_cause(statement: Statement, runs: int, grown: str = "", largest: int = 
     if transfer and runs >= MANY_CALLS and not statement.asks_much:
         return (
             f"{transfer} called {runs:,} times",
-            "each call is a system call: fewer, larger calls move the same bytes faster",
+            "each call is a system call that copies what it asks for: "
+            "ask for the bytes you need, in as few calls as you can",
         )
     copy = statement.calling(COPIES)
     if copy and runs >= REPEATED:

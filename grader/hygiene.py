@@ -152,7 +152,8 @@ def open_fds(before: dict[int, str], test: str) -> list[HygieneFinding]:
             continue
         message = (
             f"fd {fd} ({target}) was opened during the test and is still open: close every fd you "
-            "create, in every process (in the parent too, once the child has its copy)"
+            "create once you are done with it (after a fork, in each process that does not use it: "
+            "a parent too, once the child has its copy)"
         )
         findings.append(HygieneFinding("fd", str(fd), message, test))
     return findings

@@ -591,8 +591,9 @@ def test_pidfile_refuses_a_second_instance(impl, scratch, python_processes):
         expect(
             seen == os.getpid(),
             f"running_pid() in the process that holds the pid file returned {seen!r}, expected its pid: test the "
-            "lock from a new open() of the file with flock(LOCK_SH | LOCK_NB). (A classic fcntl lock cannot be "
-            "seen by its own process, and closing that fd drops it: use flock, or an OFD lock.)",
+            "lock from a new open() of the file with flock(LOCK_SH | LOCK_NB). (flock and fcntl locks do not see "
+            "each other, so F_GETLK or F_OFD_GETLK never sees the holder's flock; and a classic fcntl lock taken "
+            "to test would be dropped, with the others, when its fd closes.)",
         )
         out = python_processes.run(SECOND_INSTANCE.format(path=path), 10, "a second instance").stdout.decode()
         if out.startswith("claimed"):
@@ -653,7 +654,11 @@ def test_pidfile_after_a_crash(impl, scratch, python_processes):
     if holder.stdout.readline() != b"held\n":
         holder.kill()
         fail(f"the holder process could not claim the pid file: {holder.communicate()[1].decode()[-600:]}")
-    expect(impl.running_pid(path) == holder.pid, f"running_pid() must return the holder's pid {holder.pid}")
+    expect(
+        impl.running_pid(path) == holder.pid,
+        f"running_pid() must return the holder's pid {holder.pid} while that process holds the flock: a "
+        "flock(LOCK_SH | LOCK_NB) through a new open() fails with EWOULDBLOCK then",
+    )
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     pidfile = claim_or_fail(
