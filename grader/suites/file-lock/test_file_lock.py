@@ -591,9 +591,9 @@ def test_pidfile_refuses_a_second_instance(impl, scratch, python_processes):
         expect(
             seen == os.getpid(),
             f"running_pid() in the process that holds the pid file returned {seen!r}, expected its pid: test the "
-            "lock from a new open() of the file with flock(LOCK_SH | LOCK_NB). (flock and fcntl locks do not see "
-            "each other, so F_GETLK or F_OFD_GETLK never sees the holder's flock; and a classic fcntl lock taken "
-            "to test would be dropped, with the others, when its fd closes.)",
+            "lock from a new open() of the file with flock(LOCK_SH | LOCK_NB). (A classic fcntl lock cannot be "
+            "seen by its own process, and closing any fd of the file drops it; and flock and fcntl locks do not "
+            "see each other, so F_GETLK or F_OFD_GETLK never sees a flock: use flock both to hold and to test.)",
         )
         out = python_processes.run(SECOND_INSTANCE.format(path=path), 10, "a second instance").stdout.decode()
         if out.startswith("claimed"):
