@@ -40,9 +40,10 @@ BUDGET_SHARE = 0.5  # of a perf test's time limit, for one check's measurements
 # A best ratio under this share of the threshold needs no second attempt: a correct file measures several
 # times the threshold, and noise does not divide its best round by eight.
 CLEARLY_SLOW = 0.25
-# A profiled round is slower than a plain one (its first seconds are traced): profile only with room
-# for this many plain rounds before the test's limit.
-PROFILE_ROOM = 3
+# A profiled round is slower than a plain one: its first hotspots.BUDGET seconds are traced, at a few
+# times their plain cost. Profile only with room for a round this much longer (and a margin) before the limit.
+PROFILE_ROOM = 1.5
+PROFILE_MARGIN = 3 * hotspots.BUDGET
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ class PerfRecorder:
         """Profile one more learner round, when it can end well within the test's limit: a round that
         slow on a busy machine must not turn a "too slow" into a timeout."""
         left = self._limit - (clock() - self._started)
-        if left < PROFILE_ROOM * round_seconds + 1:
+        if left < PROFILE_ROOM * round_seconds + PROFILE_MARGIN:
             figure.profiled = f"not profiled: one round takes {round_seconds:.1f} s, and the test's limit is near"
             return
         found = hotspots.profile_learner(learner)

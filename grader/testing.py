@@ -31,6 +31,8 @@ from typing import IO, Any, NoReturn, TypeVar
 
 import pytest
 
+from grader.perf import Elapsed, clock
+
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -452,6 +454,19 @@ class StartingLine:
         reports = read_to_eof(self._done_r).decode(errors="replace").splitlines()
         missing = ["the process ended without reporting"] * (self.count - len(reports))
         return [report for report in reports if report != "ok"] + missing
+
+    def timed(self, message: str, stop: Callable[[], object], who: str = "client processes") -> Elapsed:
+        """A perf round: release the children with `message`, wait for every one, then `stop()` (whatever
+        happened); the time from the release to the last one. A child that failed fails the test."""
+        try:
+            start = clock()
+            self.go(message)
+            failed = self.finish()
+            elapsed = clock() - start
+        finally:
+            stop()
+        expect(not failed, f"{len(failed)} of {self.count} {who} failed; the first one: {failed[:1]}")
+        return Elapsed(elapsed)
 
     def __enter__(self) -> StartingLine:
         return self

@@ -289,16 +289,6 @@ def test_an_ofd_lock_wanted_again_through_a_second_open_is_held_by_the_waiter(sc
     assert list(found.pids) == [locker]
 
 
-def test_ofd_locks_taken_in_opposite_orders_are_a_cycle(scenario):
-    run = scenario("locks_taken_in_opposite_orders")
-    _graph, found = run.diagnosed("cycle", parent="fcntl", child="fcntl")
-    parent, child = run.pid("parent"), run.pid("child")
-    assert f"waits for a lock on {run.fact('parent')['path']}" in found.sentence
-    assert f"which child {child} holds" in found.sentence or f"which the parent (pid {parent}) holds" in found.sentence
-    assert "take locks in one order everywhere" in found.sentence
-    assert set(found.pids) == {parent, child}
-
-
 @pytest.mark.parametrize(
     ("name", "calls", "pattern", "fragments"), NOBODY_WILL_ACT, ids=[row[0] for row in NOBODY_WILL_ACT]
 )

@@ -300,23 +300,6 @@ def lock_through_a_second_open(token: str, workdir: str) -> None:
     fcntl.fcntl(second, F_OFD_SETLKW, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
 
 
-def locks_taken_in_opposite_orders(token: str, workdir: str) -> None:
-    """Two processes, each holding an OFD lock on one byte and waiting for the other's byte."""
-    path = os.path.join(workdir, "table")
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    ready_r, ready_w = os.pipe()
-    child = os.fork()
-    mine, theirs = (1, 0) if child == 0 else (0, 1)
-    fd = os.open(path, os.O_RDWR)
-    fcntl.fcntl(fd, F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, mine, 1, 0))
-    if child == 0:
-        os.write(ready_w, b"x")
-    else:
-        os.read(ready_r, 1)  # both hold their byte before either waits
-    emit("child" if child == 0 else "parent", fd=fd, path=path)
-    fcntl.fcntl(fd, F_OFD_SETLKW, struct.pack("hhqqi", fcntl.F_WRLCK, 0, theirs, 1, 0))
-
-
 SCENARIOS = {
     function.__name__: function
     for function in (
@@ -341,7 +324,6 @@ SCENARIOS = {
         write_all_then_read,
         accept_nobody,
         lock_through_a_second_open,
-        locks_taken_in_opposite_orders,
     )
 }
 
