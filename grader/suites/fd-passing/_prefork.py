@@ -35,8 +35,11 @@ def ask(path: str, request: bytes) -> Reply:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(ANSWER_WAIT)
         sock.connect(path)
-        sock.sendall(request)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(request)
+            sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            return Reply(b"", eof=True)  # closed before the request went out: no answer, as if closed after it
         chunks: list[bytes] = []
         try:
             while chunk := sock.recv(65536):
