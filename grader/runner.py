@@ -243,6 +243,7 @@ class SandboxSession:
         self.phase = Phase.STARTING
         self.deadline = time.monotonic() + STARTUP_LIMIT
         self.current: TestDescription | None = None  # the test running now
+        self.finished: list[str] = []  # nodeids of the tests this session reported, in order
 
     def enter(self, phase: Phase, limit: float) -> None:
         self.phase = phase
@@ -412,7 +413,7 @@ class GradingRun:
                     self.violations += 1
                     return None
                 self._read_output(session)  # all the test wrote before sending its result
-                yield TestFinished(self._record_result(event))
+                yield TestFinished(self._record_result(event, session))
                 session.current = None
                 session.enter(Phase.RUNNING, BETWEEN_TESTS_LIMIT)
             case protocol.PytestExit(status=status):
@@ -434,8 +435,12 @@ class GradingRun:
                 return Outcome.INTERRUPTED
             if session.ended_cleanly and session.phase is Phase.RUNNING:
                 return Outcome.FINISHED
+            if self._supervisor_killed(session):
+                yield from self._void_passes(session)
             if session.current is not None:
                 yield TestFinished(self._record_crash(session.current, session))
+                return Outcome.TEST_LOST
+            if self._supervisor_killed(session) and session.finished:
                 return Outcome.TEST_LOST
             if session.phase is Phase.RUNNING and self.barren_sessions < SAME_CRASHES_LIMIT - 1:
                 return Outcome.TEST_LOST  # killed between tests (from outside): a fresh sandbox runs the rest
@@ -459,9 +464,10 @@ class GradingRun:
         self.results[result.nodeid] = result
         return result
 
-    def _record_result(self, event: protocol.TestResultEvent) -> TestResult:
+    def _record_result(self, event: protocol.TestResultEvent, session: SandboxSession) -> TestResult:
         self.perf_figures += event.perf
         self.findings += event.hygiene
+        session.finished.append(event.result.nodeid)
         return self._record(event.result)
 
     def _deadlock_proven(self, session: SandboxSession, test: TestDescription) -> bool:
@@ -505,8 +511,21 @@ class GradingRun:
         diagnosis.same_as = first.name
         return first
 
+    def _void_passes(self, session: SandboxSession) -> Iterator[GradeEvent]:
+        """The supervisor was killed: no pass of its session stands. A call that signals its parent can
+        let the test process report a pass, even several, before the parent is gone and takes it along
+        (a signal is delivered when its target next runs); and a grade killed from outside fails."""
+        for nodeid in session.finished:
+            if self.results[nodeid].status == "pass":
+                yield TestFinished(self._record_crash(self.tests[nodeid], session))
+
+    @staticmethod
+    def _supervisor_killed(session: SandboxSession) -> bool:
+        """The supervisor died before its test process (which dies with it, PR_SET_PDEATHSIG)."""
+        return session.proc.poll() is not None and session.exit_status is None
+
     def _record_crash(self, test: TestDescription, session: SandboxSession) -> TestResult:
-        if session.proc.poll() is not None and session.exit_status is None:
+        if self._supervisor_killed(session):
             # The supervisor died first (its test process dies with it, PR_SET_PDEATHSIG): killed by the
             # caller's code, which signalled its parent.
             status, reason = "fail", "the caller's code killed its parent (the grader's supervisor)"
