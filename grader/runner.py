@@ -435,12 +435,13 @@ class GradingRun:
                 return Outcome.INTERRUPTED
             if session.ended_cleanly and session.phase is Phase.RUNNING:
                 return Outcome.FINISHED
-            if self._supervisor_killed(session):
+            supervisor_killed = self._supervisor_killed(session)
+            if supervisor_killed:
                 yield from self._void_passes(session)
             if session.current is not None:
                 yield TestFinished(self._record_crash(session.current, session))
                 return Outcome.TEST_LOST
-            if self._supervisor_killed(session) and session.finished:
+            if supervisor_killed and session.finished:
                 return Outcome.TEST_LOST
             if session.phase is Phase.RUNNING and self.barren_sessions < SAME_CRASHES_LIMIT - 1:
                 return Outcome.TEST_LOST  # killed between tests (from outside): a fresh sandbox runs the rest
