@@ -32,6 +32,7 @@ import fcntl
 import os
 import resource
 import select
+import signal
 import socket
 import sys
 from typing import NoReturn
@@ -97,12 +98,28 @@ def fence_off(runner: int) -> str:
     return ""
 
 
+# Set to "ignore" by Python itself at startup: a fresh interpreter has them so.
+PYTHON_IGNORES = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
+
+
+def default_signals() -> None:
+    """Signal dispositions and mask as a fresh interpreter in a terminal has them, whatever the grade's
+    caller passed on: a background job of a shell script ignores SIGINT and SIGQUIT, `nohup` SIGHUP, and
+    exec keeps both. The learner's code (and the suite's checks of it) meet the same process everywhere."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for signum in signal.valid_signals() - PYTHON_IGNORES - {signal.SIGKILL, signal.SIGSTOP}:
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_tests(handover: Handover, runner: int, supervisor: int, baselines: socket.socket) -> NoReturn:
     """In the forked test process: tied to the supervisor, fenced, limits, then pytest; never returns."""
     config = handover.config
     status = PYTEST_FAILED_TO_START
     try:
         proctree.die_with_parent(supervisor)
+        default_signals()
         os.setpgid(0, 0)
         unfenced = fence_off(runner)
         devnull = os.open(os.devnull, os.O_RDONLY)

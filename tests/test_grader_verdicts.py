@@ -8,6 +8,7 @@ every one of them is gone once `grade` returns.
 
 from __future__ import annotations
 
+import signal
 import uuid
 
 import pytest
@@ -179,6 +180,36 @@ def test_what_pytest_would_not_count_as_a_failure_fails_naming_it_and_the_next_t
     assert (raised.status, after.status) == ("fail", "pass"), render_text(result)
     assert raised.message.startswith(expected.format(line=line)), raised.message
     assert result.status == "fail" and result.exit_code == 1
+
+
+def test_the_learners_code_meets_default_signals_whatever_the_grade_inherited(tmp_path):
+    # A background job of a shell script starts with SIGINT and SIGQUIT ignored, nohup ignores SIGHUP, and
+    # exec keeps both (the project's own test loop once ran so, and three verdicts changed with it).
+    path = write_impl(
+        tmp_path,
+        """
+        import os, signal, time
+        def child_to_parent(payload):
+            odd = [s.name for s in (signal.SIGQUIT, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_DFL]
+            odd += [f"{s.name} blocked" for s in signal.pthread_sigmask(signal.SIG_BLOCK, ())]
+            if odd:
+                raise AssertionError(f"not a default process: {odd}")
+            os.kill(os.getpid(), signal.SIGINT); time.sleep(5)  # the line
+        """,
+    )
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.endswith("# the line"))
+    inherited = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        result = grade("pipe", path, tests=("test_child_to_parent_small",), perf=False)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for sig, handler in inherited.items():
+            signal.signal(sig, handler)
+    (raised,) = result.tests
+    assert raised.status == "fail", render_text(result)
+    expected = f"KeyboardInterrupt was raised at impl.py:{line} in child_to_parent"
+    assert raised.message.startswith(expected), raised.message
 
 
 def test_a_module_getattr_that_skips_provides_nothing(tmp_path):
