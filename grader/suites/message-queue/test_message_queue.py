@@ -617,8 +617,9 @@ def test_job_queue_throughput(impl, names, perf):
             lambda: produce_consume(queue.put, queue.get, PERF_JOBS, b"j" * PERF_SIZE),
             functools.partial(raw_produce_consume, names.posix("raw"), PERF_JOBS, PERF_CAPACITY, PERF_SIZE),
             units=PERF_JOBS,
-            causes="a queue opened again for every put or get, or a get (or put) that polls with a sleep while "
-            "the queue is empty (full) instead of blocking in receive (send)",
+            causes="a queue opened again for every put or get, a get (or put) that polls with a sleep while "
+            "the queue is empty (full) instead of blocking in receive (send), or a nap in put or get (send and "
+            "receive already wait exactly as long as they must)",
         )
     finally:
         queue.close()

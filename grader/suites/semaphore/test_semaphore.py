@@ -535,6 +535,7 @@ def test_locked_increments_throughput(impl, names, scratch, perf):
         lambda: impl.locked_increments(path, processes, iterations, name),
         functools.partial(raw_locked_increments, path, processes, iterations, name),
         units=processes * iterations,
-        causes="a file or a semaphore opened again for every increment, or a lock held longer than the "
-        "read-modify-write",
+        causes="a file or a semaphore opened again for every increment, a lock held longer than the "
+        "read-modify-write, or a nap between increments (the semaphore already queues the waiting workers: a "
+        "sleep makes nothing fairer, only slower)",
     )
