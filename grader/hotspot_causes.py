@@ -136,8 +136,8 @@ def _calls_beyond_clocks(node: ast.AST) -> bool:
 
 
 def _catches_not_ready(loop: ast.stmt) -> bool:
-    handlers = (node for node in ast.walk(loop) if isinstance(node, ast.ExceptHandler) and node.type is not None)
-    return any(_dotted(name).rsplit(".", 1)[-1] in NOT_READY for h in handlers for name in _names(h.type))
+    caught = (node.type for node in ast.walk(loop) if isinstance(node, ast.ExceptHandler) and node.type is not None)
+    return any(_dotted(name).rsplit(".", 1)[-1] in NOT_READY for kind in caught for name in _names(kind))
 
 
 def _names(node: ast.expr) -> list[ast.expr]:
