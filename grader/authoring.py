@@ -185,7 +185,8 @@ def check_solution(kata: KataDef) -> Check:
 
 
 def check_mutants(kata: KataDef) -> Iterator[Check]:
-    """The mutants are declared, stored and each rejected with its status and message."""
+    """The mutants are declared, stored and each rejected with its status and message; a perf
+    mutant also passes the rest of the suite (one grade without perf: it costs seconds)."""
     if mutants_dir() is None:
         yield Check(
             "mutants", None, "not checked: tests/mutants is not here (an installed package has none; run from a clone)"
@@ -216,6 +217,16 @@ def check_mutants(kata: KataDef) -> Iterator[Check]:
             yield Check("mutant", True, f"{mutant.name}: rejected, {mutant.status}, {mutant.message!r}")
         else:
             yield Check("mutant", False, verdict.problem, render_text(verdict.result, verbose=True))
+        if mutant.perf:
+            yield check_perf_mutant_correct(mutant)
+
+
+def check_perf_mutant_correct(mutant: mutants.Mutant) -> Check:
+    """A `perf: true` mutant passes every test but the perf task's: its only fault is speed."""
+    verdict = mutants.check_correct(mutant)
+    if verdict.ok:
+        return Check("perf mutant", True, f"{mutant.name}: correct, passes {len(verdict.result.tests)} tests")
+    return Check("perf mutant", False, verdict.problem, render_text(verdict.result, verbose=True))
 
 
 # --- kata dev new ---------------------------------------------------------------------------

@@ -3,9 +3,10 @@ it means when the profile finds it hot (grader/hotspots.py).
 
 The profile knows a line's own time and how often it ran; the source says what
 the line calls. Together they name the usual causes of a slow IPC program:
-bytes concatenation in a loop (quadratic), a sleep in a wait loop, an encoding
-per message, an open or a map per call, a system call per tiny chunk, an extra
-copy. A cause is only named when both agree (a `+=` is quadratic only when
+bytes concatenation in a loop (quadratic), a sleep in a wait loop (a poll), a
+nap that waits for nothing (a sleep after the work, "to give the others a turn"),
+an encoding per message, an open or a map per call, a system call per tiny chunk,
+an extra copy. A cause is only named when both agree (a `+=` is quadratic only when
 what it grows is bytes or str, which the tracer looks at once); otherwise the
 place is shown with its share alone.
 """
@@ -22,6 +23,8 @@ TRANSFERS = frozenset(
 )
 READS = frozenset({"read", "recv", "recvfrom", "recvmsg"})
 SLEEPS = frozenset({"sleep"})
+CLOCKS = frozenset({"monotonic", "time", "perf_counter", "min", "max"}) | SLEEPS  # a check's arithmetic, no work
+NOT_READY = frozenset({"BlockingIOError", "BusyError", "Empty"})  # what a non-blocking try raises: a poll catches it
 OPENS = frozenset(
     {"open", "fdopen", "mmap", "shm_open", "SharedMemory", "attach", "Semaphore", "MessageQueue", "socket", "connect"}
 )
@@ -50,6 +53,7 @@ class Statement:
     concat: str = ""  # the target of a `+=` (or `x = x + ...`): "buf", "self.buf"
     in_loop: bool = False
     sleeps: bool = False  # it calls a sleep: its nap is its own time, though no CPU works then
+    waits: bool = False  # a sleep that waits for something to change (a poll); else a nap that only costs
     asks_much: bool = False  # it reads with a constant size of at least LARGE_READ bytes
 
     def calling(self, names: frozenset[str]) -> str:
@@ -67,28 +71,77 @@ def statements(source: str) -> dict[int, Statement]:
     constants = _constants(tree)
     owner: dict[int, Statement] = {}
 
-    def visit(node: ast.AST, in_loop: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt):
-                header = _header(child)
-                calls = tuple(_dotted(call.func) for call in _calls_in(header))
-                names = {call.rsplit(".", 1)[-1] for call in calls}
-                statement = Statement(
-                    line=child.lineno,
-                    calls=calls,
-                    concat=_concat_target(child),
-                    in_loop=in_loop,
-                    sleeps=bool(names & SLEEPS),
-                    asks_much=any(size >= LARGE_READ for size in _read_sizes(header, constants)),
-                )
-                for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
-                    owner[line] = statement
-                visit(child, in_loop or isinstance(child, (ast.For, ast.AsyncFor, ast.While)))
-            elif not isinstance(child, ast.expr):
-                visit(child, in_loop)  # except handlers, match cases: their statements are further down
+    def visit(node: ast.AST, loop: ast.stmt | None) -> None:
+        for value in (value for _, value in ast.iter_fields(node)):
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, ast.stmt):
+                    header = _header(child)
+                    calls = tuple(_dotted(call.func) for call in _calls_in(header))
+                    sleeps = bool({call.rsplit(".", 1)[-1] for call in calls} & SLEEPS)
+                    statement = Statement(
+                        line=child.lineno,
+                        calls=calls,
+                        concat=_concat_target(child),
+                        in_loop=loop is not None,
+                        sleeps=sleeps,
+                        waits=sleeps and _waits(child, value, node, loop),
+                        asks_much=any(size >= LARGE_READ for size in _read_sizes(header, constants)),
+                    )
+                    for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
+                        owner[line] = statement
+                    visit(child, child if isinstance(child, (ast.For, ast.AsyncFor, ast.While)) else loop)
+                elif isinstance(child, ast.AST) and not isinstance(child, ast.expr):
+                    visit(child, loop)  # except handlers, match cases: their statements are further down
 
-    visit(tree, False)
+    visit(tree, None)
     return owner
+
+
+def _waits(nap: ast.stmt, block: list[ast.stmt], holder: ast.AST, loop: ast.stmt | None) -> bool:
+    """Does this sleep wait for something to change (a poll: the advice is to block instead), or is
+    it a nap after the work that only costs (the advice is to drop it)? It waits when it is taken
+    only in a branch, or a `while` body, that does nothing else (`except BlockingIOError: sleep`,
+    `while not ready(): sleep`), or beside nothing but a check that leaves; when it comes right
+    after a check that leaves the loop (`if done: break`); or when it sits in a loop that catches
+    a would-block (a non-blocking try each pass, then a nap)."""
+    beside = [s for s in block if s is not nap]
+    checks = [s for s in beside if _leaves(s)]
+    if not any(_works(s) for s in beside) and (isinstance(holder, ast.If | ast.ExceptHandler | ast.While) or checks):
+        return True
+    before = block[: block.index(nap)]
+    if before and _leaves(before[-1]):
+        return True
+    return loop is not None and nap in getattr(loop, "body", []) and _catches_not_ready(loop)
+
+
+def _leaves(statement: ast.stmt) -> bool:
+    """An `if` whose branch leaves: a check (`if done: break`, `if late: raise TimeoutError`)."""
+    return isinstance(statement, ast.If) and isinstance(
+        statement.body[-1], ast.Break | ast.Continue | ast.Return | ast.Raise
+    )
+
+
+def _works(statement: ast.stmt) -> bool:
+    """It calls something beyond a clock or a sleep (an exception raised to leave is not work)."""
+    if isinstance(statement, ast.Raise):
+        return False
+    if isinstance(statement, ast.If | ast.While):
+        parts: list[ast.AST] = [statement.test, *statement.body, *statement.orelse]
+        return any(_works(p) if isinstance(p, ast.stmt) else _calls_beyond_clocks(p) for p in parts)
+    return _calls_beyond_clocks(statement)
+
+
+def _calls_beyond_clocks(node: ast.AST) -> bool:
+    return any(_dotted(call.func).rsplit(".", 1)[-1] not in CLOCKS for call in _calls_in([node]))
+
+
+def _catches_not_ready(loop: ast.stmt) -> bool:
+    caught = (node.type for node in ast.walk(loop) if isinstance(node, ast.ExceptHandler) and node.type is not None)
+    return any(_dotted(name).rsplit(".", 1)[-1] in NOT_READY for kind in caught for name in _names(kind))
+
+
+def _names(node: ast.expr) -> list[ast.expr]:
+    return list(node.elts) if isinstance(node, ast.Tuple) else [node]
 
 
 def name_cause(statement: Statement, runs: int, grown: str = "", largest: int = 0) -> tuple[str, str]:
@@ -98,13 +151,19 @@ def name_cause(statement: Statement, runs: int, grown: str = "", largest: int = 
     if statement.concat and grown in ("bytes", "str") and largest >= LARGE_BUFFER:
         return f"{grown} concatenation", "each += copies the whole buffer: quadratic; collect the parts and join once"
     sleep = statement.calling(SLEEPS)
-    if sleep and statement.in_loop:
+    if sleep and statement.waits and statement.in_loop:
         return (
             f"{sleep} in a wait loop",
             f"{runs:,} naps: the data is ready long before a nap ends; block in the call that waits instead",
         )
-    if sleep:
+    if sleep and statement.waits:
         return sleep, "the round waits out the nap whatever the other side does; block in the call that waits instead"
+    if sleep:
+        return (
+            f"{sleep} on every {'pass' if statement.in_loop else 'call'}, waiting for nothing",
+            f"{runs:,} naps, each adding its whole length and a wake-up to the work it follows; what must wait "
+            "already blocks in its own call, and the kernel takes turns for you: remove it",
+        )
     encoder = next((call for call in statement.calls if call.split(".", 1)[0] in ENCODERS), "")
     if encoder and runs >= REPEATED:
         return f"{encoder} per message ({runs:,} times)", "the payload is bytes already: frame it, do not encode it"

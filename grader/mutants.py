@@ -162,13 +162,45 @@ def mutant_source(mutant: Mutant) -> str:
     return apply_diff(solution.read_text(), mutant.diff_path.read_text(), label)
 
 
-def check_mutant(mutant: Mutant) -> MutantVerdict:
-    """Grade the mutant on its tests: it must be rejected with its status and message."""
+def _grade_mutant(mutant: Mutant, *, perf: bool, tests: tuple[str, ...] | None) -> Result:
     with tempfile.TemporaryDirectory(prefix="kata-mutant-") as folder:
         path = Path(folder) / f"{load_kata(mutant.kata).module}.py"
         path.write_text(mutant_source(mutant))
-        result = grade(mutant.kata, path, perf=mutant.perf, tests=mutant.tests)
+        return grade(mutant.kata, path, perf=perf, tests=tests)
+
+
+def check_mutant(mutant: Mutant) -> MutantVerdict:
+    """Grade the mutant on its tests: it must be rejected with its status and message."""
+    result = _grade_mutant(mutant, perf=mutant.perf, tests=mutant.tests)
     return MutantVerdict(mutant, result, _problem(mutant, result))
+
+
+def check_correct(mutant: Mutant) -> MutantVerdict:
+    """Grade a perf mutant on the whole suite but its perf task: slow-but-correct means it passes
+    all of it (a mutant that polls, or times out on a big input, is caught by a correctness test
+    first, and proves nothing about the perf threshold)."""
+    result = _grade_mutant(mutant, perf=False, tests=None)
+    return MutantVerdict(mutant, result, correctness_problem(mutant, result))
+
+
+def correctness_problem(mutant: Mutant, result: Result) -> str:
+    """ "" when the grade without the perf task is a clean pass; else the first thing it fails, in one line."""
+    why = ""
+    failed = [t for t in result.tests if t.status != "pass"]
+    if result.status == "error":
+        why = f"its grade is an error: {result.message}"
+    elif failed:
+        first = failed[0]
+        said = (first.message.splitlines() or [first.status])[0]
+        said = said if len(said) <= 160 else said[:157] + "..."
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        why = f"it fails {first.name}{more} ({said})"
+    elif result.hygiene:
+        finding = result.hygiene[0]
+        why = f"it leaves {finding.kind} {finding.name} behind"
+    elif result.status != "pass":
+        why = f"its grade is {result.status}"
+    return f"perf mutant {mutant.name} is not correct: {why}" if why else ""
 
 
 def _problem(mutant: Mutant, result: Result) -> str:

@@ -91,8 +91,10 @@ def test_statements_map_every_line_to_the_innermost_statement_and_a_header_to_it
         (Statement(1, concat="data"), 10, "bytes", 1 << 20, "bytes concatenation"),
         (Statement(1, concat="data"), 10, "bytearray", 1 << 20, ""),  # bytearray += is amortised linear
         (Statement(1, concat="line"), 10_000, "bytes", 80, ""),  # a short line grown: not quadratic
-        (Statement(1, calls=("time.sleep",), in_loop=True), 5, "", 0, "time.sleep in a wait loop"),
-        (Statement(1, calls=("sleep",)), 5, "", 0, "sleep"),
+        (Statement(1, calls=("time.sleep",), in_loop=True, waits=True), 5, "", 0, "time.sleep in a wait loop"),
+        (Statement(1, calls=("sleep",), waits=True), 5, "", 0, "sleep"),
+        (Statement(1, calls=("time.sleep",), in_loop=True), 5, "", 0, "time.sleep on every pass, waiting for nothing"),
+        (Statement(1, calls=("sleep",)), 5, "", 0, "sleep on every call, waiting for nothing"),
         (Statement(1, calls=("json.dumps",)), 50, "", 0, "json.dumps per message (50 times)"),
         (Statement(1, calls=("pickle.loads",)), 2, "", 0, ""),  # once per round is setup, not per message
         (Statement(1, calls=("posix_ipc.MessageQueue",)), 20, "", 0, "posix_ipc.MessageQueue on every call"),
@@ -106,8 +108,98 @@ def test_statements_map_every_line_to_the_innermost_statement_and_a_header_to_it
 )
 def test_causes_are_named_only_when_the_statement_and_the_profile_agree(statement, runs, grown, largest, cause):
     what, why = name_cause(statement, runs, grown, largest)
-    assert what.startswith(cause) if cause else what == ""
+    assert what == cause if "sleep" in cause else what.startswith(cause) if cause else what == ""
     assert bool(why) == bool(cause)
+
+
+def test_a_sleep_that_polls_is_told_apart_from_a_nap_that_only_costs():
+    source = textwrap.dedent(
+        """\
+        def get(q, deadline):
+            while True:
+                try:
+                    return q.receive(0)
+                except BusyError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("empty")
+                    time.sleep(0.001)
+
+        def wait_until(ready):
+            while not ready():
+                time.sleep(0.001)
+
+        def reap(pid):
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.001)
+
+        def accept_all(listener, hand_over):
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except BlockingIOError:
+                    conn = None
+                if conn is not None:
+                    hand_over(conn)
+                time.sleep(0.001)
+
+        def increment(sem, fd, times):
+            for _ in range(times):
+                sem.acquire()
+                try:
+                    os.pwrite(fd, b"1", 0)
+                finally:
+                    sem.release()
+                time.sleep(0.0001)
+
+        def put(q, job):
+            q.send(job)
+            time.sleep(0.0001)
+
+        def read_all(fd, chunks):
+            while chunk := os.read(fd, 65536):
+                if chunk:
+                    chunks.append(chunk)
+                    time.sleep(0.002)
+        """
+    )
+    found = statements(source)
+    naps = {line: found[line] for line, text in enumerate(source.splitlines(), 1) if "time.sleep" in text}
+    assert [(nap.waits, nap.in_loop) for nap in naps.values()] == [
+        (True, True),  # taken when the queue was empty: a poll
+        (True, True),  # the whole body of a loop that re-tests its condition
+        (True, True),  # right after a check that leaves the loop
+        (True, True),  # every pass of a loop whose non-blocking try found nothing
+        (False, True),  # after the release, every time: "to give the others a turn"
+        (False, False),  # after every send
+        (False, True),  # after a read that got data: os.read already waits for the next
+    ]
+    polled = name_cause(naps[min(naps)], 300)
+    assert polled[0] == "time.sleep in a wait loop" and "block in the call that waits instead" in polled[1]
+    paced = name_cause(naps[max(naps)], 300)
+    assert paced[0] == "time.sleep on every pass, waiting for nothing"
+    assert paced[1].startswith("300 naps, each adding its whole length") and paced[1].endswith("remove it")
+
+
+@pytest.mark.parametrize(
+    ("kata", "mutant", "waits"),
+    [
+        ("semaphore", "nap_after_release", False),
+        ("message-queue", "put_naps_after_send", False),
+        ("pipe", "nap_between_reads", False),
+        ("message-queue", "get_polls_with_sleep", True),
+        ("pipe", "poll_with_sleep", True),
+        ("fd-passing", "dispatcher_naps_each_loop", True),
+    ],
+)
+def test_the_naps_of_the_katas_mutants_are_told_apart(kata, mutant, waits):
+    (declared,) = [m for m in declared_mutants(kata) if m.name == mutant]
+    source = mutant_source(declared)
+    solution = load_kata(kata).solution_path.read_text().splitlines()
+    (nap,) = [n for n, line in enumerate(source.splitlines(), 1) if "sleep(" in line and line not in solution]
+    assert statements(source)[nap].waits is waits
 
 
 def test_a_hotspot_reads_as_a_sentence():
@@ -280,7 +372,7 @@ def test_a_round_that_raises_is_reported_not_raised(tmp_path):
     )
     found = profile(module.fails, path)
     assert "the profiled round raised TimeoutError" in found.coverage
-    assert found.hotspots[0].cause == "time.sleep"
+    assert found.hotspots[0].cause.startswith("time.sleep")  # the nap is where the time went
     skipped = profile(lambda: pytest.skip("a round that skips its test"), path)  # the verdict is in already
     assert "the profiled round raised Skipped" in skipped.coverage
 
@@ -346,9 +438,11 @@ def test_a_slow_mutants_grade_names_the_line_of_its_bug(tmp_path):
     assert figure.profiled.startswith("one round of ") and "1 of 1 forked children" in figure.profiled, figure.profiled
     top = figure.hotspots[0]
     nap = line_of(str(path), "time.sleep(0.002)")
-    assert (top.file, top.line, top.cause) == (str(path), nap, "time.sleep in a wait loop")
-    text = render_text(result)
-    assert "where the time went" in text and f"time.sleep in a wait loop at pipe.py:{nap} in _read_all" in text
+    # after each read, which already blocks until the child writes: a nap that waits for nothing
+    assert (top.file, top.line, top.cause) == (str(path), nap, "time.sleep on every pass, waiting for nothing")
+    text = " ".join(render_text(result).split())  # as read, whatever the wrapping
+    assert "where the time went" in text
+    assert f"time.sleep on every pass, waiting for nothing at pipe.py:{nap} in _read_all" in text
     again = Result.from_dict(json.loads(result.to_json()))
     assert again.perf[0].hotspots == figure.hotspots and again.schema == 3
 

@@ -3,12 +3,15 @@ applies and plants a change; a diff that no longer matches fails loudly."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from grader import mutants
+from grader.authoring import check_mutants
 from grader.catalog import kata_ids, load_kata
 from grader.mutants import MINIMUM, Mutant, MutantError, apply_diff, declared_mutants, mutant_source, stored_diffs
-from grader.report import Result, TestResult, TimeoutDiagnosis
+from grader.report import HygieneFinding, Result, TestResult, TimeoutDiagnosis
 
 
 @pytest.mark.parametrize("kata_id", kata_ids())
@@ -55,3 +58,37 @@ def test_a_timeout_named_otherwise_or_guessed_is_a_problem():
     assert "is named no-eof, expected cycle" in mutants._problem(mutant, graded("no-eof", "likely", "pid 9 (fd 4)"))
     assert "fell back to a guess" in mutants._problem(mutant, graded("hint", "guess", "A guess from this test"))
     assert "names no fd" in mutants._problem(mutant, graded("cycle", "certain", "pid 9 waits for pid 10"))
+
+
+def test_a_perf_mutant_is_correct_only_when_the_rest_of_the_suite_passes_clean():
+    mutant = Mutant("pipe", "naps", ("test_throughput",), "fail", "too slow", perf=True)
+    passing = TestResult("test_round_trip", 1, "pass")
+    polls = TestResult("test_waits_sleep", 2, "fail", "it woke up 231 times in 0.30 s: it polls\nmore")
+    assert mutants.correctness_problem(mutant, Result("pipe", "x.py", "pass", tests=[passing])) == ""
+    failed = Result("pipe", "x.py", "fail", tests=[passing, polls, TestResult("test_big", 1, "timeout", "timed out")])
+    assert mutants.correctness_problem(mutant, failed) == (
+        "perf mutant naps is not correct: it fails test_waits_sleep (and 1 more) "
+        "(it woke up 231 times in 0.30 s: it polls)"
+    )
+    leaks = Result("pipe", "x.py", "fail", tests=[passing], hygiene=[HygieneFinding("posix-shm", "/k1", "left")])
+    assert (
+        mutants.correctness_problem(mutant, leaks) == "perf mutant naps is not correct: it leaves posix-shm /k1 behind"
+    )
+
+
+def test_dev_check_grades_each_perf_mutant_on_the_rest_of_the_suite(monkeypatch):
+    """Both ways on real diffs, graded without perf (seconds): a nap after each send only costs time;
+    a mutant whose bug a correctness test catches is named with the test it fails. The declared
+    rejection (a perf grade) is not what this checks: it is taken as done."""
+    declared = {m.name: m for m in declared_mutants("message-queue")}
+    correct = declared["put_naps_after_send"]
+    wrong = dataclasses.replace(declared["capacity_ignored"], perf=True)
+    monkeypatch.setattr(mutants, "declared_mutants", lambda kata_id: [correct, wrong])
+    monkeypatch.setattr(mutants, "check_mutant", lambda m: mutants.MutantVerdict(m, Result("", "", "fail"), ""))
+    checks = [c for c in check_mutants(load_kata("message-queue")) if c.item == "perf mutant"]
+    assert [c.ok for c in checks] == [True, False], [c.detail for c in checks]
+    assert checks[0].detail.startswith("put_naps_after_send: correct, passes ")
+    assert checks[1].detail.startswith(
+        "perf mutant capacity_ignored is not correct: it fails test_job_queue_timeouts_when_full_and_when_empty ("
+    )
+    assert "max_messages=capacity" in checks[1].detail

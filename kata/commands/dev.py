@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="validate a kata end to end",
         description="Validate KATA (every kata when none is named): kata.yaml, spec, starter, hints, the suite "
         "collects with task markers, the reference passes, the starter fails every task with 'not "
-        "implemented', every declared mutant is rejected as declared. Exit 0 all ok, 1 a check failed, "
+        "implemented', every declared mutant is rejected as declared, every perf mutant passes every test but "
+        "the perf task's (slow, yet correct). Exit 0 all ok, 1 a check failed, "
         "2 bad usage.",
     )
     check.add_argument("kata", nargs="?", help="kata id (default: every kata)")
