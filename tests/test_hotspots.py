@@ -191,7 +191,7 @@ def test_a_sleep_that_polls_is_told_apart_from_a_nap_that_only_costs():
         ("pipe", "nap_between_reads", False),
         ("message-queue", "get_polls_with_sleep", True),
         ("pipe", "poll_with_sleep", True),
-        ("fd-passing", "dispatcher_naps_each_loop", True),
+        ("fd-passing", "dispatcher_polls", True),
     ],
 )
 def test_the_naps_of_the_katas_mutants_are_told_apart(kata, mutant, waits):
