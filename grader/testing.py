@@ -89,6 +89,18 @@ def expect_raises(exc_type: type[BaseException], call: Callable[[], object], wha
     fail(f"{what} returned {value!r:.80} instead of raising {exc_type.__name__}. {why}")
 
 
+def expect_returns(call: Callable[[], T], what: str, why: str, impl: types.ModuleType) -> T:
+    """What `call()` returns where it has to succeed; if it raises, a failure that says what it raised and
+    where in the learner's file, then `why` (the concept to revisit). NotImplementedError passes through,
+    as in expect_raises, so that an unfinished task reads as one."""
+    try:
+        return call()
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        fail(f"{what} raised {raised(exc, impl)}. {why}")
+
+
 def expect_timeout(call: Callable[[], object], what: str, why: str) -> None:
     """`call()` must raise the built-in TimeoutError; `why` says what it means when it does not."""
     import posix_ipc
