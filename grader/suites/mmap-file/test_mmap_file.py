@@ -432,9 +432,7 @@ def test_append_grows_the_file(impl, names):
 @task(3, on_timeout=HANG_HINT)
 def test_reader_mapped_before_growth_sees_everything(impl, names):
     path = names.path("log")
-    writer = impl.MappedLog.create(path, 64)
-    reader = impl.MappedLog.open(path)
-    try:
+    with closing(impl.MappedLog.create(path, 64)) as writer, closing(impl.MappedLog.open(path)) as reader:
         expected: list[bytes] = []
         for stage, count in enumerate((1, 5, 50, 500)):
             for i in range(count):
@@ -448,9 +446,6 @@ def test_reader_mapped_before_growth_sees_everything(impl, names):
                 f"{os.stat(path).st_size} bytes",
                 GROWTH_WHY,
             )
-    finally:
-        reader.close()
-        writer.close()
 
 
 @task(3, on_timeout=HANG_HINT)
