@@ -392,3 +392,27 @@ async def test_ctrl_q_quits_even_inside_a_question(store):
         assert app.is_running, "q is typed in the answer box"
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running, timeout=20)
+
+
+def design_feedback_length(q) -> int:
+    """How long the feedback of a design answer with nothing ticked is: every key point is missed."""
+    return sum(len(p.point) + len(p.why) for p in q.rubric) + len(q.explain)
+
+
+async def test_the_verdict_of_a_long_design_answer_shows_first(store):
+    """Nothing ticked: the feedback lists every missed point, taller than the view; its first line
+    (Wrong. Covered 0 of N key points) is what shows, not only the explanation at its end."""
+    q = max((q for q in BANK.questions if q.kind == "design"), key=design_feedback_length)
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        quiz = await open_quiz(app, pilot, [q])
+        await pilot.press("ctrl+r", "enter")
+        assert quiz.stage == "feedback" and text_of(quiz, "#feedback").startswith("Wrong. Covered 0 of")
+        view, feedback = quiz.query_one("#question"), quiz.query_one("#feedback")
+
+        def verdict_in_view() -> bool:
+            """the verdict line in the question area's view"""
+            return view.scroll_y <= feedback.virtual_region.y < view.scroll_y + view.scrollable_content_region.height
+
+        await wait_for(pilot, verdict_in_view, timeout=5)
+        assert feedback.virtual_region.height > view.scrollable_content_region.height, "the case: taller than the view"

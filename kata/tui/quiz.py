@@ -546,7 +546,14 @@ class QuizScreen(AppScreen[None]):
             self.query_one("#answer-box", Vertical).remove_children()
         self.query_one("#question").focus()
         # after the layout: the feedback and re-rendered choices change the height to scroll
-        self.call_after_refresh(self.query_one("#question", VerticalScroll).scroll_end, animate=False)
+        self.call_after_refresh(self.show_verdict)
+
+    def show_verdict(self) -> None:
+        """Scroll to the end of the feedback, but never past its first line, the verdict: a
+        design answer that missed most key points lists them all, taller than the view."""
+        view = self.query_one("#question", VerticalScroll)
+        verdict = self.query_one("#feedback", Static).virtual_region.y
+        view.scroll_to(y=min(view.max_scroll_y, verdict), animate=False)
 
     # --- the end ----------------------------------------------------------------------
 
