@@ -22,6 +22,7 @@ from test_tui import (
 )
 from textual.widgets import DataTable, Footer, Input, Markdown
 
+from grader import report, runner  # modules, not names: pytest would take Test* classes for tests
 from kata.quiz.bank import load_bank
 from kata.quiz.mock import MockInterview
 from kata.quiz.session import QuizSession
@@ -416,3 +417,32 @@ async def test_the_verdict_of_a_long_design_answer_shows_first(store):
 
         await wait_for(pilot, verdict_in_view, timeout=5)
         assert feedback.virtual_region.height > view.scrollable_content_region.height, "the case: taller than the view"
+
+
+async def test_a_long_test_name_leaves_the_time_column_on_screen(store):
+    """At 80 columns a suite's longest test names pushed the time column off the screen
+    ("ti", "0."): the name ends in "…" instead, and the detail below gives it whole."""
+    long_name = "test_receive_returns_fewer_lines_when_the_timeout_expires_too"
+    tests = [
+        report.TestResult(name, 1, "pass", duration=0.25, nodeid=f"t.py::{name}") for name in (long_name, "test_short")
+    ]
+    result = report.Result("pipe", "pipe.py", "pass", duration=1.0, tests=tests)
+
+    def events(kata_id, path, cancel, tests=None):
+        for test in result.tests:
+            yield runner.TestStarted(test.name, test.nodeid, test.task)
+            yield runner.TestFinished(test)
+        yield runner.GradeFinished(result)
+
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = GradeScreen("pipe", PIPE.starter_path, record=False, events=events)
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.result is not None)
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        header, first, second = (table.render_line(y).text.rstrip() for y in range(3))
+        assert header.split()[-2:] == ["task", "time"], header
+        assert first.endswith("0.25s") and "…" in first and "timeout" in first, first
+        assert second.endswith("0.25s") and "test_short" in second, second
+        assert long_name in text_of(screen, "#test-detail")
