@@ -446,3 +446,20 @@ async def test_a_long_test_name_leaves_the_time_column_on_screen(store):
         assert first.endswith("0.25s") and "…" in first and "timeout" in first, first
         assert second.endswith("0.25s") and "test_short" in second, second
         assert long_name in text_of(screen, "#test-detail")
+
+
+async def test_the_palette_says_what_each_kata_is_in_whole_words(store):
+    """The palette's line under each kata is its summary, cut where it fits at 80 columns
+    ("open-file-descripti", "map MA" were cut mid-word): at a word, marked with "…"."""
+    from grader.catalog import all_katas
+    from kata.tui.app import Everywhere
+
+    app = KataApp(store)
+    async with app.run_test(size=SIZE):
+        shown = {hit.text: hit.help async for hit in Everywhere(app.screen).discover()}
+    for kata in all_katas():
+        said = shown[f"Kata {kata.id}: {kata.title}"]
+        assert len(said) <= 70, said
+        if said != kata.summary:
+            kept = said.removesuffix(" …")
+            assert said.endswith(" …") and kata.summary.startswith(kept) and kata.summary[len(kept)] == " ", said
