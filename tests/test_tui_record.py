@@ -463,3 +463,18 @@ async def test_the_palette_says_what_each_kata_is_in_whole_words(store):
         if said != kata.summary:
             kept = said.removesuffix(" …")
             assert said.endswith(" …") and kata.summary.startswith(kept) and kata.summary[len(kept)] == " ", said
+
+
+async def test_the_keys_under_an_explanation_are_never_split_from_what_they_do(store):
+    """After a typed answer graded wrong the keys line held three keys and the review date: at
+    80 columns "r:" ended one line and "count it right" began the next."""
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        quiz = await open_quiz(app, pilot, [first("short")])
+        await pilot.press(*"a synonym", "enter")
+        await pilot.pause()
+        feedback = quiz.query_one("#feedback")
+        lines = [strip.text.strip() for strip in feedback.render_lines(feedback.region.reset_offset)]
+        keys = next((line for line in lines if line.startswith("Enter:")), "")
+        assert keys == "Enter: next question · ctrl+z: take it back · r: count it right", lines
+        assert any(line.startswith("(back for review ") for line in lines), lines

@@ -539,7 +539,7 @@ class QuizScreen(AppScreen[None]):
         keys = "Enter: next question · ctrl+z: take it back"
         if self.quiz.can_override:
             keys += " · r: count it right"
-        out.append(f"\n(back for review {feedback.due:%Y-%m-%d}) {keys}", style="dim")
+        out.append(f"\n(back for review {feedback.due:%Y-%m-%d})\n{keys}", style="dim")  # the keys fit one line
         self.query_one("#feedback", Static).update(out)
         self.render_choices()
         if not isinstance(self.pad, DesignPad):  # the design panel stays: it shows the model answer
