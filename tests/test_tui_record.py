@@ -478,3 +478,22 @@ async def test_the_keys_under_an_explanation_are_never_split_from_what_they_do(s
         keys = next((line for line in lines if line.startswith("Enter:")), "")
         assert keys == "Enter: next question · ctrl+z: take it back · r: count it right", lines
         assert any(line.startswith("(back for review ") for line in lines), lines
+
+
+async def test_a_mock_s_progress_line_fits_one_line_for_every_kind(store):
+    """The line above a question says where you are, the kind and the clock: with a long topic
+    (or the design kind's long label) it wrapped, the clock alone on a second line."""
+    longest = {q.kind: q for q in sorted(BANK.questions, key=lambda q: len(q.topic))}  # the longest topic of a kind
+    plan = list(longest.values())
+    plan += [q for q in BANK.questions if q not in plan][: 10 - len(plan)]  # [n/10], as in a mock
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(QuizScreen("mock", session=QuizSession(store, plan, mode="mock", time_limit=20 * 60)))
+        await pilot.pause()
+        quiz = app.screen
+        for q in plan:
+            assert quiz.asked.question.id == q.id
+            line = quiz.query_one("#quiz-progress")
+            assert line.region.height == 1, f"{q.kind}, {q.topic}: {text_of(quiz, '#quiz-progress')!r}"
+            await pilot.press("ctrl+d", "enter")
+            await pilot.pause()

@@ -210,7 +210,7 @@ class DesignPad(Answer):
     """An open design question: the panel (kata.tui.design) takes the writing, the reveal
     and the ticks, and answers itself (DesignPanel.Answered); the screen hands that on."""
 
-    label = "open question (write; ctrl+r reveals; tick what you covered)"
+    label = "open question (write; ctrl+r reveals; tick)"
     hint = "Write (or think), ctrl+r reveals the model answer, tick what you covered, then Enter."
     enter_answers = False
 
