@@ -42,6 +42,7 @@ WIDTH, HEIGHT = 80, 24
 EVERY_KIND = {"choice", "truefalse", "multi", "order", "short", "code"}
 PROGRESS = re.compile(r"^\s*\[\d+/\d+\] ")  # the quiz's progress line
 SCROLLBAR = re.compile(r"\s*[▁▂▃▄▅▆▇█]+\s*$")  # a scrollbar's thumb at the end of a line
+TABLE_HEADER = re.compile(r"status +test +task +time[\s▁▂▃▄▅▆▇█]*$", re.M)  # the Grade table, its last column whole
 CLOCK = re.compile(r"\d+:\d\d left")  # a mock interview's countdown
 CHOICE_LINE = re.compile(r"^\s*›?\s*(?:\[[ x]\]\s*)?(\d+)\.\s(.*)$")
 
@@ -263,7 +264,9 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.keys("n", "s")
     w.shot("kata pipe started", "Hint 1/", "Started: e edits pipe.py, g grades it.")
     term.keys("g")
-    text = w.shot("grade pipe", re.compile(r"FAIL \d+/\d+ tasks"), "g Grade again", "r Re-run this test", timeout=90)
+    text = w.shot(
+        "grade pipe", re.compile(r"FAIL \d+/\d+ tasks"), TABLE_HEADER, "g Grade again", "r Re-run this test", timeout=90
+    )
     w.check("c Cancel" not in text.splitlines()[-1], "grade: c Cancel stays after the run")
     term.keys("Down", "r")
     w.shot("grade pipe, one test re-run", "re-run:", "g grades everything", timeout=60)
@@ -285,7 +288,7 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     if kata and kata.group(1) != "pipe":
         term.keys("s")
     term.keys("g")
-    w.shot("mock kata graded", re.compile(r"(PASS|FAIL|ERROR) \d"), "g Grade again", timeout=120)
+    w.shot("mock kata graded", re.compile(r"(PASS|FAIL|ERROR) \d"), TABLE_HEADER, "g Grade again", timeout=120)
     term.keys("Escape")
     w.shot("mock scorecard", "Mock interview scorecard", "The kata's report")
     term.keys("Enter", "t")
@@ -349,7 +352,7 @@ def practice(w: Walk, term: Terminal, questions: list[Question], expected: list[
             w.check(again == q, "undo: the same question is not asked again")
         if n == 3:
             term.keys("C-d")
-            w.shot("don't know", "Wrong.")
+            w.shot("don't know", "Wrong.", "⏎ Next")
             expected.append((q.id, False, False))
         elif q.kind == "short" and not overridden:
             answer(term, q, choices, right=False)
