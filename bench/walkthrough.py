@@ -23,6 +23,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,12 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from grader.catalog import all_katas  # noqa: E402
+from grader.integrity import EDITING_ENV  # noqa: E402
 from kata.quiz.bank import Question, load_bank  # noqa: E402
 
 WIDTH, HEIGHT = 80, 24
 EVERY_KIND = {"choice", "truefalse", "multi", "order", "short", "code"}
 PROGRESS = re.compile(r"^\s*\[\d+/\d+\] ")  # the quiz's progress line
 SCROLLBAR = re.compile(r"\s*[▁▂▃▄▅▆▇█]+\s*$")  # a scrollbar's thumb at the end of a line
+TABLE_HEADER = re.compile(r"status +test +task +time[\s▁▂▃▄▅▆▇█]*$", re.M)  # the Grade table, its last column whole
+CLOCK = re.compile(r"\d+:\d\d left")  # a mock interview's countdown
 CHOICE_LINE = re.compile(r"^\s*›?\s*(?:\[[ x]\]\s*)?(\d+)\.\s(.*)$")
 
 
@@ -81,6 +85,19 @@ class Terminal:
                 return text
             time.sleep(0.2)
 
+    def still(self, quiet: float = 0.5, timeout: float = 10.0) -> str:
+        """The screen once it has not changed for `quiet` seconds (the clock of a mock aside):
+        Home and End scroll with an animation, and a screen caught during one shows neither end."""
+        deadline = time.monotonic() + timeout
+        text, since = self.screen(), time.monotonic()
+        while time.monotonic() - since < quiet and time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.screen()
+            if CLOCK.sub("", now) != CLOCK.sub("", text):
+                since = time.monotonic()
+            text = now
+        return text
+
     def settle(self, timeout: float = 10.0) -> str:
         """The screen once no pop-up covers it (a pop-up hides what is under its right half)."""
         deadline = time.monotonic() + timeout
@@ -89,6 +106,20 @@ class Terminal:
             time.sleep(0.3)
             text = self.screen()
         return text
+
+    def exited(self, timeout: float = 20.0) -> bool:
+        """Whether the app has ended (the pane runs the `sleep` that keeps it open) within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = subprocess.run(
+                ["tmux", "display-message", "-p", "-t", self.name, "#{pane_current_command}"],
+                capture_output=True,
+                text=True,
+            )
+            if shown.stdout.strip() == "sleep":
+                return True
+            time.sleep(0.2)
+        return False
 
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, capture_output=True)
@@ -199,6 +230,7 @@ def answer_keys(q: Question, choices: dict[int, str], right: bool) -> list[str]:
 def walk(home: Path) -> Walk:
     questions = list(load_bank().questions)
     env = {"KATA_HOME": str(home), "EDITOR": "true", "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    env[EDITING_ENV] = os.environ.get(EDITING_ENV, "1")  # the walk runs the clone: uncommitted edits may grade
     term = Terminal(f"kata-walk-{os.getpid()}", [sys.executable, "-m", "kata.cli"], env)
     w = Walk(term)
     expected: list[tuple[str, bool, bool]] = []  # (question, correct, overridden) of each answer kept
@@ -217,7 +249,7 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.keys("?")
     w.shot("help", "App keys", "Esc closes this help.")
     term.keys("Escape", "C-p")
-    time.sleep(0.5)
+    term.wait_for("🔎")  # the palette is open: what is typed goes to its search box, not to Home's keys
     term.type("kata fifo")
     w.shot("palette", "Kata fifo: Named pipes (FIFOs)")
     term.keys("Escape", "k")
@@ -232,7 +264,9 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.keys("n", "s")
     w.shot("kata pipe started", "Hint 1/", "Started: e edits pipe.py, g grades it.")
     term.keys("g")
-    text = w.shot("grade pipe", re.compile(r"FAIL \d+/\d+ tasks"), "g Grade again", "r Re-run this test", timeout=90)
+    text = w.shot(
+        "grade pipe", re.compile(r"FAIL \d+/\d+ tasks"), TABLE_HEADER, "g Grade again", "r Re-run this test", timeout=90
+    )
     w.check("c Cancel" not in text.splitlines()[-1], "grade: c Cancel stays after the run")
     term.keys("Down", "r")
     w.shot("grade pipe, one test re-run", "re-run:", "g grades everything", timeout=60)
@@ -254,7 +288,7 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     if kata and kata.group(1) != "pipe":
         term.keys("s")
     term.keys("g")
-    w.shot("mock kata graded", re.compile(r"(PASS|FAIL|ERROR) \d"), "g Grade again", timeout=120)
+    w.shot("mock kata graded", re.compile(r"(PASS|FAIL|ERROR) \d"), TABLE_HEADER, "g Grade again", timeout=120)
     term.keys("Escape")
     w.shot("mock scorecard", "Mock interview scorecard", "The kata's report")
     term.keys("Enter", "t")
@@ -262,7 +296,8 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.keys("End")
     w.shot("stats, the end", "Katas", "Mock interviews (latest first)")
     term.keys("q")
-    time.sleep(1.5)
+    w.check(term.exited(), "q did not quit the app")
+    w.check("Traceback" not in term.screen(), "a traceback after quitting")
 
 
 def mock(w: Walk, term: Terminal, questions: list[Question], expected: list[tuple[str, bool, bool]]) -> None:
@@ -285,9 +320,8 @@ def mock(w: Walk, term: Terminal, questions: list[Question], expected: list[tupl
     term.keys("C-r")
     w.shot("design answer revealed", "Key points", "1. ")
     term.keys("1", "Enter")
-    w.shot("design answer ticked", "Why:", "⏎ Next")
-    term.keys("Home")  # the verdict's first line, above the explanation
-    text = w.shot("design verdict", re.compile(r"(Right|Wrong)\. Covered \d+ of \d+ key points"))
+    # the app shows the feedback's first line, the verdict, even when the missed points fill the view
+    text = w.shot("design verdict", re.compile(r"(Right|Wrong)\. Covered \d+ of \d+ key points"), "⏎ Next")
     expected.append((q.id, "Right." in text, False))
     term.keys("Enter")
 
@@ -318,7 +352,7 @@ def practice(w: Walk, term: Terminal, questions: list[Question], expected: list[
             w.check(again == q, "undo: the same question is not asked again")
         if n == 3:
             term.keys("C-d")
-            w.shot("don't know", "Wrong.")
+            w.shot("don't know", "Wrong.", "⏎ Next")
             expected.append((q.id, False, False))
         elif q.kind == "short" and not overridden:
             answer(term, q, choices, right=False)
@@ -345,7 +379,7 @@ def read_question(term: Terminal, questions: list[Question]) -> tuple[Question |
     area is scrolled to its end (End) to read them, then back (Home)."""
     top = term.settle()
     term.keys("End")
-    time.sleep(0.3)
+    term.still()
     bottom = term.settle()
     term.keys("Home")
     q, choices = shown_question(top, questions)
@@ -385,6 +419,7 @@ def main() -> int:
     if not shutil.which("tmux"):
         print("walkthrough: needs tmux", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped (timeout): the tmux session still goes
     home = Path(tempfile.mkdtemp(prefix="kata-walk-"))
     try:
         w = walk(home)

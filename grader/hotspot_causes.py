@@ -159,10 +159,11 @@ def name_cause(statement: Statement, runs: int, grown: str = "", largest: int = 
     if sleep and statement.waits:
         return sleep, "the round waits out the nap whatever the other side does; block in the call that waits instead"
     if sleep:
+        naps = f"{runs:,} naps, each adding" if runs != 1 else "a nap adding"
         return (
             f"{sleep} on every {'pass' if statement.in_loop else 'call'}, waiting for nothing",
-            f"{runs:,} naps, each adding its whole length and a wake-up to the work it follows; what must wait "
-            "already blocks in its own call, and the kernel takes turns for you: remove it",
+            f"{naps} its whole length and a wake-up to the work it follows; what must wait already blocks in its "
+            "own call, and the kernel takes turns for you: remove it",
         )
     encoder = next((call for call in statement.calls if call.split(".", 1)[0] in ENCODERS), "")
     if encoder and runs >= REPEATED:

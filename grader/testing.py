@@ -89,6 +89,18 @@ def expect_raises(exc_type: type[BaseException], call: Callable[[], object], wha
     fail(f"{what} returned {value!r:.80} instead of raising {exc_type.__name__}. {why}")
 
 
+def expect_returns(call: Callable[[], T], what: str, why: str, impl: types.ModuleType) -> T:
+    """What `call()` returns where it has to succeed; if it raises, a failure that says what it raised and
+    where in the learner's file, then `why` (the concept to revisit). NotImplementedError passes through,
+    as in expect_raises, so that an unfinished task reads as one."""
+    try:
+        return call()
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        fail(f"{what} raised {raised(exc, impl)}. {why}")
+
+
 def expect_timeout(call: Callable[[], object], what: str, why: str) -> None:
     """`call()` must raise the built-in TimeoutError; `why` says what it means when it does not."""
     import posix_ipc
@@ -334,17 +346,25 @@ def fork_helper(body: Callable[[], object]) -> int:
     return pid
 
 
-def end_helper(pid: int | None) -> None:
-    """Kill and reap a child of the test process, if it still is one (never a pid we do not own)."""
-    if not pid:
-        return
+def reap_child(pid: int) -> str:
+    """Make sure a child of the test process is gone, and say what it was before: "" when it had been reaped
+    already (by the code under test, which is what a test of cleanup wants to hear), "a zombie" when it had
+    exited unreaped, "still running" when it had to be killed. A pid that is no child of ours (any more) is
+    never signalled: while it is our unreaped child, its pid cannot have been reused."""
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return  # it had exited: reaped now
+            return "a zombie"
     except ChildProcessError:
-        return
+        return ""
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
+    return "still running"
+
+
+def end_helper(pid: int | None) -> None:
+    """Kill and reap a child of the test process, if it still is one (never a pid we do not own)."""
+    if pid:
+        reap_child(pid)
 
 
 def run_in_child(body: Callable[[], T], impl: types.ModuleType, what: str, timeout: float = 10) -> T:

@@ -181,6 +181,7 @@ def test_a_sleep_that_polls_is_told_apart_from_a_nap_that_only_costs():
     paced = name_cause(naps[max(naps)], 300)
     assert paced[0] == "time.sleep on every pass, waiting for nothing"
     assert paced[1].startswith("300 naps, each adding its whole length") and paced[1].endswith("remove it")
+    assert name_cause(naps[max(naps)], 1)[1].startswith("a nap adding its whole length")
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from test_tui import (
 )
 from textual.widgets import DataTable, Footer, Input, Markdown
 
+from grader import report, runner  # modules, not names: pytest would take Test* classes for tests
 from kata.quiz.bank import load_bank
 from kata.quiz.mock import MockInterview
 from kata.quiz.session import QuizSession
@@ -392,3 +393,107 @@ async def test_ctrl_q_quits_even_inside_a_question(store):
         assert app.is_running, "q is typed in the answer box"
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running, timeout=20)
+
+
+def design_feedback_length(q) -> int:
+    """How long the feedback of a design answer with nothing ticked is: every key point is missed."""
+    return sum(len(p.point) + len(p.why) for p in q.rubric) + len(q.explain)
+
+
+async def test_the_verdict_of_a_long_design_answer_shows_first(store):
+    """Nothing ticked: the feedback lists every missed point, taller than the view; its first line
+    (Wrong. Covered 0 of N key points) is what shows, not only the explanation at its end."""
+    q = max((q for q in BANK.questions if q.kind == "design"), key=design_feedback_length)
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        quiz = await open_quiz(app, pilot, [q])
+        await pilot.press("ctrl+r", "enter")
+        assert quiz.stage == "feedback" and text_of(quiz, "#feedback").startswith("Wrong. Covered 0 of")
+        view, feedback = quiz.query_one("#question"), quiz.query_one("#feedback")
+
+        def verdict_in_view() -> bool:
+            """the verdict line in the question area's view"""
+            return view.scroll_y <= feedback.virtual_region.y < view.scroll_y + view.scrollable_content_region.height
+
+        await wait_for(pilot, verdict_in_view, timeout=5)
+        assert feedback.virtual_region.height > view.scrollable_content_region.height, "the case: taller than the view"
+
+
+async def test_a_long_test_name_leaves_the_time_column_on_screen(store):
+    """At 80 columns a suite's longest test names pushed the time column off the screen
+    ("ti", "0."): the name ends in "…" instead, and the detail below gives it whole."""
+    long_name = "test_receive_returns_fewer_lines_when_the_timeout_expires_too"
+    tests = [
+        report.TestResult(name, 1, "pass", duration=0.25, nodeid=f"t.py::{name}") for name in (long_name, "test_short")
+    ]
+    result = report.Result("pipe", "pipe.py", "pass", duration=1.0, tests=tests)
+
+    def events(kata_id, path, cancel, tests=None):
+        for test in result.tests:
+            yield runner.TestStarted(test.name, test.nodeid, test.task)
+            yield runner.TestFinished(test)
+        yield runner.GradeFinished(result)
+
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = GradeScreen("pipe", PIPE.starter_path, record=False, events=events)
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.result is not None)
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        header, first, second = (table.render_line(y).text.rstrip() for y in range(3))
+        assert header.split()[-2:] == ["task", "time"], header
+        assert first.endswith("0.25s") and "…" in first and "timeout" in first, first
+        assert second.endswith("0.25s") and "test_short" in second, second
+        assert long_name in text_of(screen, "#test-detail")
+
+
+async def test_the_palette_says_what_each_kata_is_in_whole_words(store):
+    """The palette's line under each kata is its summary, cut where it fits at 80 columns
+    ("open-file-descripti", "map MA" were cut mid-word): at a word, marked with "…"."""
+    from grader.catalog import all_katas
+    from kata.tui.app import Everywhere
+
+    app = KataApp(store)
+    async with app.run_test(size=SIZE):
+        shown = {hit.text: hit.help async for hit in Everywhere(app.screen).discover()}
+    for kata in all_katas():
+        said = shown[f"Kata {kata.id}: {kata.title}"]
+        assert len(said) <= 70, said
+        if said != kata.summary:
+            kept = said.removesuffix(" …")
+            assert said.endswith(" …") and kata.summary.startswith(kept) and kata.summary[len(kept)] == " ", said
+
+
+async def test_the_keys_under_an_explanation_are_never_split_from_what_they_do(store):
+    """After a typed answer graded wrong the keys line held three keys and the review date: at
+    80 columns "r:" ended one line and "count it right" began the next."""
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        quiz = await open_quiz(app, pilot, [first("short")])
+        await pilot.press(*"a synonym", "enter")
+        await pilot.pause()
+        feedback = quiz.query_one("#feedback")
+        lines = [strip.text.strip() for strip in feedback.render_lines(feedback.region.reset_offset)]
+        keys = next((line for line in lines if line.startswith("Enter:")), "")
+        assert keys == "Enter: next question · ctrl+z: take it back · r: count it right", lines
+        assert any(line.startswith("(back for review ") for line in lines), lines
+
+
+async def test_a_mock_s_progress_line_fits_one_line_for_every_kind(store):
+    """The line above a question says where you are, the kind and the clock: with a long topic
+    (or the design kind's long label) it wrapped, the clock alone on a second line."""
+    longest = {q.kind: q for q in sorted(BANK.questions, key=lambda q: len(q.topic))}  # the longest topic of a kind
+    plan = list(longest.values())
+    plan += [q for q in BANK.questions if q not in plan][: 10 - len(plan)]  # [n/10], as in a mock
+    app = KataApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(QuizScreen("mock", session=QuizSession(store, plan, mode="mock", time_limit=20 * 60)))
+        await pilot.pause()
+        quiz = app.screen
+        for q in plan:
+            assert quiz.asked.question.id == q.id
+            line = quiz.query_one("#quiz-progress")
+            assert line.region.height == 1, f"{q.kind}, {q.topic}: {text_of(quiz, '#quiz-progress')!r}"
+            await pilot.press("ctrl+d", "enter")
+            await pilot.pause()

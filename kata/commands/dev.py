@@ -9,40 +9,33 @@ from __future__ import annotations
 
 import argparse
 
+from kata.commands import Subparsers, add_verb
 from kata.errors import UserError
 
 _MARK = {True: "ok", False: "FAIL", None: "skip"}
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dev = subparsers.add_parser("dev", help="tools for kata authors: check a kata, scaffold a new one")
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    dev = add_verb(subparsers, "dev", None, "tools for kata authors: check a kata, scaffold a new one")
     verbs = dev.add_subparsers(dest="dev_command", metavar="<verb>", required=True)
 
-    check = verbs.add_parser(
-        "check",
-        help="validate a kata end to end",
-        description="Validate KATA (every kata when none is named): kata.yaml, spec, starter, hints, the suite "
-        "collects with task markers, the reference passes, the starter fails every task with 'not "
-        "implemented', every declared mutant is rejected as declared, every perf mutant passes every test but "
-        "the perf task's (slow, yet correct). Exit 0 all ok, 1 a check failed, "
-        "2 bad usage.",
-    )
+    check = add_verb(verbs, "check", _check)
     check.add_argument("kata", nargs="?", help="kata id (default: every kata)")
     check.add_argument("--no-mutants", action="store_true", help="skip grading the mutants (the slow part)")
     check.add_argument("-v", "--verbose", action="store_true", help="print the grade report under a failing check")
-    check.set_defaults(func=_check)
 
-    new = verbs.add_parser(
-        "new",
-        help="scaffold a new kata (then `kata dev check ID` lists what is missing)",
-        description="Create kata.yaml, README.md, starter.py and hints.yaml in kata/exercises/ID, a suite with "
-        "one task-marked test, a solution stub and an empty mutants.yaml, each with TODOs. Needs a clone.",
-    )
+    new = add_verb(verbs, "new", _new)
     new.add_argument("id", help="the new kata's id: lowercase words joined by dashes")
-    new.set_defaults(func=_new)
 
 
 def _check(args: argparse.Namespace) -> int:
+    """validate a kata end to end
+
+    Validate KATA (every kata when none is named): kata.yaml, spec, starter, hints, the suite collects with task
+    markers, the reference passes, the starter fails every task with 'not implemented', every declared mutant is
+    rejected as declared, every perf mutant passes every test but the perf task's (slow, yet correct). Exit 0 all
+    ok, 1 a check failed, 2 bad usage.
+    """
     import os
 
     from grader.authoring import check_kata
@@ -68,6 +61,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
+    """scaffold a new kata (then `kata dev check ID` lists what is missing)
+
+    Create kata.yaml, README.md, starter.py and hints.yaml in kata/exercises/ID, a suite with one task-marked test,
+    a solution stub and an empty mutants.yaml, each with TODOs. Needs a clone.
+    """
     from grader.authoring import ScaffoldError, scaffold
 
     try:

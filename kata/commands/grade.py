@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kata.commands import add_workspace_option
+from kata.commands import Subparsers, add_verb, add_workspace_option
 from kata.errors import UserError
 
 if TYPE_CHECKING:
@@ -24,13 +24,8 @@ if TYPE_CHECKING:
     from grader.runner import GradeEvent
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "grade",
-        help="grade your implementation of a kata",
-        description="Run the hidden suite of KATA against your workspace file (or --impl FILE). "
-        "Exit 0 pass, 1 fail, 2 error.",
-    )
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    parser = add_verb(subparsers, "grade", _grade)
     parser.add_argument("kata", nargs="?", help="kata id (see `kata list`)")
     parser.add_argument(
         "--all", action="store_true", help="grade every kata you started (with --solution: every reference)"
@@ -50,10 +45,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--no-perf", action="store_true", help="skip the timed performance tasks")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (schema in grader/report.py)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show full output and details of failing tests")
-    parser.set_defaults(func=_grade)
 
 
 def _grade(args: argparse.Namespace) -> int:
+    """grade your implementation of a kata
+
+    Run the hidden suite of KATA against your workspace file (or --impl FILE). Exit 0 pass, 1 fail, 2 error.
+    """
     if args.all == bool(args.kata):
         raise UserError("name one kata (`kata grade pipe`) or use --all")
     if args.all and (args.impl or args.tests):

@@ -6,51 +6,35 @@ import argparse
 
 from grader.catalog import all_katas
 from kata.catalog import find_kata
-from kata.commands import add_workspace_option, readable_store
+from kata.commands import Subparsers, add_verb, add_workspace_option, readable_store
 from kata.errors import UserError
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    listing = subparsers.add_parser("list", help="list the katas and your state in each")
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    listing = add_verb(subparsers, "list", _list)
     add_workspace_option(listing)
-    listing.set_defaults(func=_list)
 
-    start = subparsers.add_parser(
-        "start",
-        help="copy a kata's starter into your workspace and show its spec",
-        description="Copy the starter of KATA to your workspace (never over existing work "
-        "unless --force, which keeps a backup) and print the spec.",
-    )
+    start = add_verb(subparsers, "start", _start)
     start.add_argument("kata", help="kata id (see `kata list`)")
     start.add_argument("--workspace", metavar="DIR", help="folder for your file (default: $KATA_HOME/workspace)")
     start.add_argument("--force", action="store_true", help="replace an existing file (the old one is kept as .bak)")
-    start.set_defaults(func=_start)
 
-    show = subparsers.add_parser("show", help="print a kata's spec")
+    show = add_verb(subparsers, "show", _show)
     show.add_argument("kata", help="kata id")
-    show.set_defaults(func=_show)
 
-    hint = subparsers.add_parser(
-        "hint",
-        help="reveal the next hint of a kata (recorded in your progress)",
-        description="Reveal the next hint; hints go from a nudge to nearly the answer.",
-    )
+    hint = add_verb(subparsers, "hint", _hint)
     hint.add_argument("kata", help="kata id")
     hint.add_argument("--all", action="store_true", help="show again the hints revealed so far (reveals none)")
-    hint.set_defaults(func=_hint)
 
-    solution = subparsers.add_parser(
-        "solution",
-        help="print the reference solution (once your implementation passes)",
-    )
+    solution = add_verb(subparsers, "solution", _solution)
     solution.add_argument("kata", help="kata id")
     solution.add_argument("--force", action="store_true", help="show it even though you have not passed yet")
     solution.add_argument("--diff", action="store_true", help="your file and the reference side by side")
     add_workspace_option(solution)
-    solution.set_defaults(func=_solution)
 
 
 def _list(args: argparse.Namespace) -> int:
+    """list the katas and your state in each"""
     return print_kata_list(args.workspace)
 
 
@@ -73,6 +57,11 @@ def print_kata_list(workspace: str | None = None) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    """copy a kata's starter into your workspace and show its spec
+
+    Copy the starter of KATA to your workspace (never over existing work unless --force, which keeps a backup) and
+    print the spec.
+    """
     from kata.workspace import start_kata
 
     kata = find_kata(args.kata)
@@ -87,12 +76,17 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    """print a kata's spec"""
     kata = find_kata(args.kata)
     print(kata.spec_path.read_text(encoding="utf-8"))
     return 0
 
 
 def _hint(args: argparse.Namespace) -> int:
+    """reveal the next hint of a kata (recorded in your progress)
+
+    Reveal the next hint; hints go from a nudge to nearly the answer.
+    """
     from kata.progress import ProgressStore
 
     kata = find_kata(args.kata)
@@ -118,6 +112,7 @@ def _hint(args: argparse.Namespace) -> int:
 
 
 def _solution(args: argparse.Namespace) -> int:
+    """print the reference solution (once your implementation passes)"""
     kata = find_kata(args.kata)
     if not args.force:
         with readable_store() as store:

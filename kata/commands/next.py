@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from kata.commands import add_workspace_option, readable_store
+from kata.commands import Subparsers, add_verb, add_workspace_option, readable_store
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "next",
-        help="what to do next: the kata to work on and the quiz to take",
-        description="Suggest the next kata (the one you are working on, else the next not started) "
-        "and the quiz to take (due questions, a weak topic, the topic behind that kata).",
-    )
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    parser = add_verb(subparsers, "next", _next)
     add_workspace_option(parser)
-    parser.set_defaults(func=_next)
 
 
 def _next(args: argparse.Namespace) -> int:
+    """what to do next: the kata to work on and the quiz to take
+
+    Suggest the next kata (the one you are working on, else the next not started) and the quiz to take (due
+    questions, a weak topic, the topic behind that kata).
+    """
     from grader.catalog import all_katas
     from kata.errors import UserError
     from kata.next_step import next_kata, next_quiz

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from kata.commands import readable_store
+from kata.commands import Subparsers, add_verb, readable_store
 from kata.errors import UserError
 from kata.wording import plural
 
@@ -27,31 +27,23 @@ NOUNS = {  # what a table of the store holds, in words (`plural` adds the s)
     "corrections": "correction",
 }
 
+PROGRESS_HELP = """export, reset or repair your recorded progress
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    progress = subparsers.add_parser(
-        "progress",
-        help="export, reset or repair your recorded progress",
-        description="Your progress store: $KATA_HOME/progress.db.",
-    )
+Your progress store: $KATA_HOME/progress.db."""
+
+
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    progress = add_verb(subparsers, "progress", None, PROGRESS_HELP)
     verbs = progress.add_subparsers(dest="verb", metavar="<verb>", required=True)
-    export = verbs.add_parser(
-        "export", help="print everything recorded as JSON (from a damaged store: what can be read)"
-    )
+    export = add_verb(verbs, "export", _export)
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    export.set_defaults(func=_export)
-    reset = verbs.add_parser("reset", help="forget all progress (asks first; a backup is kept)")
+    reset = add_verb(verbs, "reset", _reset)
     reset.add_argument("--yes", action="store_true", help="do not ask")
-    reset.set_defaults(func=_reset)
-    repair = verbs.add_parser(
-        "repair", help="rebuild a damaged store from what can be read (asks first; the damaged file is kept)"
-    )
+    repair = add_verb(verbs, "repair", _repair)
     repair.add_argument("--yes", action="store_true", help="do not ask")
-    repair.set_defaults(func=_repair)
 
-    stats = subparsers.add_parser("stats", help="your mastery per topic, reviews per day, katas passed")
+    stats = add_verb(subparsers, "stats", _stats)
     stats.add_argument("--json", action="store_true", help="print as JSON")
-    stats.set_defaults(func=_stats)
 
 
 def describe_counts(counts: dict[str, int], empty: str = "nothing yet") -> str:
@@ -61,6 +53,7 @@ def describe_counts(counts: dict[str, int], empty: str = "nothing yet") -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
+    """print everything recorded as JSON (from a damaged store: what can be read)"""
     with readable_store() as store:
         text = json.dumps(store.export(), indent=2)
     if args.output:
@@ -85,6 +78,7 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 def _reset(args: argparse.Namespace) -> int:
+    """forget all progress (asks first; a backup is kept)"""
     from kata.progress import ProgressStore
 
     with ProgressStore.open() as store:
@@ -98,6 +92,7 @@ def _reset(args: argparse.Namespace) -> int:
 
 
 def _repair(args: argparse.Namespace) -> int:
+    """rebuild a damaged store from what can be read (asks first; the damaged file is kept)"""
     from kata.paths import progress_db
     from kata.salvage import diagnose, rebuild
 
@@ -128,6 +123,7 @@ def _repair(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    """your mastery per topic, reviews per day, katas passed"""
     from kata.quiz.mastery import progress_stats, render_stats
 
     with readable_store() as store:

@@ -5,21 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kata.commands import Subparsers, add_verb
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "questions",
-        help="check or summarise the question bank",
-        description="Validate the question bank (`check`) or count its questions (`stats`).",
-    )
+QUESTIONS_HELP = """check or summarise the question bank
+
+Validate the question bank (`check`) or count its questions (`stats`)."""
+
+
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    parser = add_verb(subparsers, "questions", None, QUESTIONS_HELP)
     sub = parser.add_subparsers(dest="questions_command", metavar="<subcommand>")
 
-    check = sub.add_parser(
-        "check",
-        help="validate every question and claims.yaml; print file:line: message per problem",
-        description="Validate the bank and claims.yaml. Prints every problem as "
-        "`file:line: message`; exit 0 when clean, 1 when there are problems, 2 on bad usage.",
-    )
+    check = add_verb(sub, "check", _check)
     check.add_argument("directory", nargs="?", help="a bank directory (default: the shipped bank)")
     check.add_argument(
         "--katas",
@@ -31,12 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="also execute every code question and proof and compare its behaviour with its answer",
     )
-    check.set_defaults(func=_check)
 
-    stats = sub.add_parser("stats", help="count questions per topic, kind and difficulty")
+    stats = add_verb(sub, "stats", _stats)
     stats.add_argument("directory", nargs="?", help="a bank directory (default: the shipped bank)")
     stats.add_argument("--json", action="store_true", help="print the counts as JSON")
-    stats.set_defaults(func=_stats)
 
     def _usage(args: argparse.Namespace) -> int:
         parser.print_usage()
@@ -58,6 +53,11 @@ def _directory(args: argparse.Namespace) -> Path | None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """validate every question and claims.yaml; print file:line: message per problem
+
+    Validate the bank and claims.yaml. Prints every problem as `file:line: message`; exit 0 when clean, 1 when there
+    are problems, 2 on bad usage.
+    """
     from pathlib import Path
 
     from kata.quiz.bank import default_directory
@@ -90,6 +90,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    """count questions per topic, kind and difficulty"""
     import json
     import sys
 

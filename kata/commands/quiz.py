@@ -20,6 +20,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, TextIO
 
+from kata.commands import Subparsers, add_verb
 from kata.errors import UserError
 
 if TYPE_CHECKING:
@@ -34,13 +35,8 @@ RIGHT = ":right"
 AGAIN = "again"  # what _answer says when the last answer was taken back
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "quiz",
-        help="answer questions: spaced repetition, topic drills, mistakes, a mock interview",
-        description="practice: due questions first, then new ones (default); drill: one topic (--topic); "
-        "mistakes: what you answered wrong lately; mock: a timed mock interview, then a kata.",
-    )
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    parser = add_verb(subparsers, "quiz", _quiz)
     parser.add_argument(
         "--topic", metavar="T", help="only this topic (`kata questions stats` lists them); alone it means --mode drill"
     )
@@ -52,10 +48,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, help="fix the order of shuffled choices (for scripts)")
     parser.add_argument("--no-shuffle", action="store_true", help="show choices in the bank's order")
     parser.add_argument("--plain", action="store_true", help="line by line on stdin/stdout")
-    parser.set_defaults(func=_quiz)
 
 
 def _quiz(args: argparse.Namespace) -> int:
+    """answer questions: spaced repetition, topic drills, mistakes, a mock interview
+
+    practice: due questions first, then new ones (default); drill: one topic (--topic); mistakes: what you answered
+    wrong lately; mock: a timed mock interview, then a kata.
+    """
     from kata.progress import ProgressStore
     from kata.quiz.session import clock_from_env, start_session
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from kata.commands import add_workspace_option
+from kata.commands import Subparsers, add_verb, add_workspace_option
 from kata.errors import UserError
 from kata.watching import saves
 
@@ -27,16 +27,11 @@ WIDTH = 78
 ALSO_SHOWN = 4  # failing tests named after the first one; `kata grade` lists them all
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "watch",
-        help="re-grade your file of a kata every time you save it",
-        description="Grade KATA now and again on every save of your workspace file (Ctrl+C stops).",
-    )
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    parser = add_verb(subparsers, "watch", _watch)
     parser.add_argument("kata", help="kata id (see `kata list`)")
     add_workspace_option(parser)
     parser.add_argument("--no-perf", action="store_true", help="skip the timed performance tasks")
-    parser.set_defaults(func=_watch)
 
 
 def short_report(result: Result) -> str:
@@ -100,6 +95,10 @@ def watch_loop(
 
 
 def _watch(args: argparse.Namespace) -> int:
+    """re-grade your file of a kata every time you save it
+
+    Grade KATA now and again on every save of your workspace file (Ctrl+C stops).
+    """
     from kata.catalog import find_kata
     from kata.paths import workspace_file
     from kata.progress import ProgressStore

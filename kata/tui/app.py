@@ -19,6 +19,7 @@ import importlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, partial
+from textwrap import shorten
 from typing import Any
 
 from textual.app import App
@@ -31,6 +32,11 @@ from kata.progress import ProgressStore, utcnow
 from kata.tui.help import HelpScreen
 from kata.tui.home import HomeScreen
 from kata.tui.jobs import Jobs
+
+
+def palette_help(kata: KataDef) -> str:
+    """The line under a kata's palette entry: its summary, cut at a word to fit one line at 80 columns."""
+    return shorten(kata.summary, 70, placeholder=" …", break_on_hyphens=False)
 
 
 def lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
@@ -48,9 +54,7 @@ class Everywhere(Provider):
             for mode in app.MODES
         ]
         entries.append(("Help", app.action_help, "keys of this screen and of the app"))
-        entries += [
-            (f"Kata {k.id}: {k.title}", partial(app.open_kata, k.id), k.summary.splitlines()[0][:70]) for k in app.katas
-        ]
+        entries += [(f"Kata {k.id}: {k.title}", partial(app.open_kata, k.id), palette_help(k)) for k in app.katas]
         return entries
 
     async def discover(self) -> Hits:

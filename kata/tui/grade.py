@@ -40,6 +40,11 @@ STATUS_STYLE = {
 }
 
 
+# The test column's width: what the screen leaves after status, task and time (at 80 columns the
+# longest names of the suites would push the time off the screen), at most what the longest need.
+MIN_NAME_WIDTH, MAX_NAME_WIDTH = 16, 60
+
+
 class Graded(Message):
     """One event of grading run number `run`, posted from the worker thread."""
 
@@ -52,6 +57,11 @@ class Graded(Message):
 def status_text(status: str) -> Text:
     label, style = STATUS_STYLE.get(status, (status.upper(), ""))
     return Text(label, style=f"bold {style}")
+
+
+def name_cell(name: str) -> Text:
+    """A test's name in the table, ending in "…" where the column ends (the detail below gives it whole)."""
+    return Text(name, no_wrap=True, overflow="ellipsis")
 
 
 def test_detail(test: TestResult) -> Text:
@@ -138,10 +148,13 @@ class GradeScreen(AppScreen[Result | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("status", key="status", width=max(len(label) for label, _style in STATUS_STYLE.values()))
-        table.add_column("test", key="test")
-        table.add_column("task", key="task", width=4)
-        table.add_column("time", key="time", width=6)
+        widths = {"status": max(len(label) for label, _style in STATUS_STYLE.values()), "task": 4, "time": 6}
+        padding = 2 * table.cell_padding * 4  # four columns
+        room = self.app.size.width - sum(widths.values()) - padding - table.styles.scrollbar_size_vertical
+        table.add_column("status", key="status", width=widths["status"])
+        table.add_column("test", key="test", width=max(MIN_NAME_WIDTH, min(MAX_NAME_WIDTH, room)))
+        table.add_column("task", key="task", width=widths["task"])
+        table.add_column("time", key="time", width=widths["time"])
         self.start()
 
     def on_unmount(self) -> None:
@@ -199,7 +212,8 @@ class GradeScreen(AppScreen[Result | None]):
             if event.nodeid in table.rows:  # a re-run: the row is there already
                 table.update_cell(event.nodeid, "status", status_text("running"))
             else:
-                table.add_row(status_text("running"), event.name, str(event.task or ""), "", key=event.nodeid)
+                row = (status_text("running"), name_cell(event.name), str(event.task or ""), "")
+                table.add_row(*row, key=event.nodeid)
                 table.scroll_end(animate=False)  # the newest row in view; the cursor stays for reading
             self.set_status(f"Grading {self.kata_id}: running {event.name} ...  (c cancels)")
         elif isinstance(event, TestFinished):
@@ -211,7 +225,7 @@ class GradeScreen(AppScreen[Result | None]):
     def show_test(self, test: TestResult) -> None:
         table = self.query_one(DataTable)
         self.tests[test.nodeid] = test
-        cells = (status_text(test.status), test.name, str(test.task or ""), f"{test.duration:.2f}s")
+        cells = (status_text(test.status), name_cell(test.name), str(test.task or ""), f"{test.duration:.2f}s")
         if test.nodeid in table.rows:
             for column, value in zip(("status", "test", "task", "time"), cells, strict=False):
                 table.update_cell(test.nodeid, column, value)

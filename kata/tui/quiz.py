@@ -210,7 +210,7 @@ class DesignPad(Answer):
     """An open design question: the panel (kata.tui.design) takes the writing, the reveal
     and the ticks, and answers itself (DesignPanel.Answered); the screen hands that on."""
 
-    label = "open question (write; ctrl+r reveals; tick what you covered)"
+    label = "open question (write; ctrl+r reveals; tick)"
     hint = "Write (or think), ctrl+r reveals the model answer, tick what you covered, then Enter."
     enter_answers = False
 
@@ -539,14 +539,21 @@ class QuizScreen(AppScreen[None]):
         keys = "Enter: next question · ctrl+z: take it back"
         if self.quiz.can_override:
             keys += " · r: count it right"
-        out.append(f"\n(back for review {feedback.due:%Y-%m-%d}) {keys}", style="dim")
+        out.append(f"\n(back for review {feedback.due:%Y-%m-%d})\n{keys}", style="dim")  # the keys fit one line
         self.query_one("#feedback", Static).update(out)
         self.render_choices()
         if not isinstance(self.pad, DesignPad):  # the design panel stays: it shows the model answer
             self.query_one("#answer-box", Vertical).remove_children()
         self.query_one("#question").focus()
         # after the layout: the feedback and re-rendered choices change the height to scroll
-        self.call_after_refresh(self.query_one("#question", VerticalScroll).scroll_end, animate=False)
+        self.call_after_refresh(self.show_verdict)
+
+    def show_verdict(self) -> None:
+        """Scroll to the end of the feedback, but never past its first line, the verdict: a
+        design answer that missed most key points lists them all, taller than the view."""
+        view = self.query_one("#question", VerticalScroll)
+        verdict = self.query_one("#feedback", Static).virtual_region.y
+        view.scroll_to(y=min(view.max_scroll_y, verdict), animate=False)
 
     # --- the end ----------------------------------------------------------------------
 

@@ -85,6 +85,29 @@ class Made:
                 pass
 
 
+def relaying(impl, fds, *pairs: tuple[int, int]):
+    """A new EventLoop relaying each (source, sink) pair; from then on the loop owns those fds (it closes them
+    when a relay ends), so the suite no longer does."""
+    loop = impl.EventLoop()
+    for src, dst in pairs:
+        loop.relay(src, dst)
+    fds.given(*(fd for pair in pairs for fd in pair))
+    return loop
+
+
+def drained_to_eof(loop, dst_r: int):
+    """The loop run beside a suite thread that reads the sink `dst_r` until EOF: what came, whether EOF came,
+    and the Beside (check_stream tells from it whether run() got stuck)."""
+    got: dict = {}
+
+    def body():
+        got["data"], got["eof"] = pump({}, {dst_r: None})
+
+    side = Beside(loop, body)
+    side.run(NEVER_RETURNED)
+    return got["data"][dst_r], dst_r in got["eof"], side
+
+
 def is_open(fd: int) -> bool:
     try:
         fcntl.fcntl(fd, fcntl.F_GETFD)
@@ -138,9 +161,7 @@ def test_relay_beyond_the_pipe_buffers(impl, fds):
     data = payload(1 << 20, seed=1)
     src_r, src_w = fds.pipe()
     dst_r, dst_w = fds.pipe(PAGE)  # a one-page sink: most writes are partial
-    loop = impl.EventLoop()
-    loop.relay(src_r, dst_w)
-    fds.given(src_r, dst_w)
+    loop = relaying(impl, fds, (src_r, dst_w))
     got: dict = {}
 
     def body():
@@ -167,19 +188,9 @@ def test_eof_flushes_what_is_buffered(impl, fds):
     sent = os.write(feeder, data)  # everything waits in the socket before the loop starts, then EOF
     with socket.socket(fileno=os.dup(feeder)) as sock:  # a dup: the socket object closes only the dup
         sock.shutdown(socket.SHUT_WR)
-    loop = impl.EventLoop()
-    loop.relay(src, dst_w)
-    fds.given(src, dst_w)
-    got: dict = {}
-
-    def body():
-        got["data"], got["eof"] = pump({}, {dst_r: None})
-
-    side = Beside(loop, body)
-    side.run(NEVER_RETURNED)
-    check_stream(
-        data[:sent], got["data"][dst_r], dst_r in got["eof"], "a source read to EOF into a one-page pipe", side
-    )
+    loop = relaying(impl, fds, (src, dst_w))
+    got, eof, side = drained_to_eof(loop, dst_r)
+    check_stream(data[:sent], got, eof, "a source read to EOF into a one-page pipe", side)
 
 
 @task(1, on_timeout=RELAY_HINT)
@@ -205,18 +216,10 @@ def test_relay_from_a_fifo_of_an_unrelated_process(impl, fds, names, python_proc
     fds.close(keeper)
     data = bytes(range(256)) * 1200
     dst_r, dst_w = fds.pipe()
-    loop = impl.EventLoop()
-    loop.relay(fifo, dst_w)
-    fds.given(fifo, dst_w)
-    got: dict = {}
-
-    def body():
-        got["data"], got["eof"] = pump({}, {dst_r: None})
-
-    side = Beside(loop, body)
-    side.run(NEVER_RETURNED)
+    loop = relaying(impl, fds, (fifo, dst_w))
+    got, eof, side = drained_to_eof(loop, dst_r)
     writer.wait(WAIT)
-    check_stream(data, got["data"][dst_r], dst_r in got["eof"], "300 KiB from a FIFO written by another process", side)
+    check_stream(data, got, eof, "300 KiB from a FIFO written by another process", side)
 
 
 @task(1, on_timeout=RELAY_HINT + " Every relay is served at once: a loop must never wait on one fd alone.")
@@ -403,10 +406,7 @@ def test_a_consumer_that_does_not_read_blocks_nobody(impl, fds):
     idle_r, idle_w = fds.pipe(PAGE)  # nobody reads this sink
     src_r, src_w = fds.pipe()
     dst_r, dst_w = fds.pipe()
-    loop = impl.EventLoop()
-    loop.relay(stuck_r, idle_w)
-    loop.relay(src_r, dst_w)
-    fds.given(stuck_r, idle_w, src_r, dst_w)
+    loop = relaying(impl, fds, (stuck_r, idle_w), (src_r, dst_w))
     data = payload(200 * KIB, seed=5)
 
     def body():
@@ -479,10 +479,7 @@ def test_a_vanished_consumer_ends_its_relay_only(impl, fds):
     gone_r, gone_w = fds.pipe()
     src_r, src_w = fds.pipe()
     dst_r, dst_w = fds.pipe()
-    loop = impl.EventLoop()
-    loop.relay(gone_src_r, gone_w)
-    loop.relay(src_r, dst_w)
-    fds.given(gone_src_r, gone_w, src_r, dst_w)
+    loop = relaying(impl, fds, (gone_src_r, gone_w), (src_r, dst_w))
     data = payload(200 * KIB, seed=7)
 
     def body():
@@ -524,9 +521,7 @@ def test_data_already_waiting(impl, fds):
     except BlockingIOError:
         pass  # the socket holds what it holds (about 200 KiB), all there before the loop starts
     dst_r, dst_w = fds.pipe()
-    loop = impl.EventLoop()
-    loop.relay(src, dst_w)
-    fds.given(src, dst_w)
+    loop = relaying(impl, fds, (src, dst_w))
 
     def body():
         got, _ = pump({}, {dst_r: sent})

@@ -39,6 +39,7 @@ from grader.testing import (
     open_fds_of,
     raised,
     read_to_eof,
+    reap_child,
     task,
     wait_until,
     watch_for,
@@ -728,17 +729,7 @@ def test_prefork_handler_error_and_stop(servers, names):
     check_workers([served(path, b"after boom %d" % n) for n in range(4)], pids)
     servers.stop(server)
     expect(not os.path.exists(path), "stop() left the socket file behind: unlink it")
-    unreaped = []
-    for pid in pids:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == 0:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                unreaped.append(f"{pid} (still running)")
-            else:
-                unreaped.append(f"{pid} (a zombie)")
-        except ChildProcessError:
-            pass
+    unreaped = [f"{pid} ({was})" for pid in pids if (was := reap_child(pid))]
     expect(
         not unreaped,
         f"after stop() the workers {unreaped} were not reaped: close every channel (each worker sees EOF and "

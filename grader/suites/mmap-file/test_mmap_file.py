@@ -13,6 +13,7 @@ import signal
 import stat
 import struct
 import subprocess
+from contextlib import closing
 from pathlib import Path
 from typing import NoReturn
 
@@ -23,6 +24,7 @@ from grader.testing import (
     describe_bytes,
     expect,
     expect_raises,
+    expect_returns,
     fail,
     last_error_line,
     learner_frame,
@@ -140,8 +142,7 @@ def sample_records(count: int, seed: int) -> list[bytes]:
 @task(1, on_timeout=HANG_HINT)
 def test_create_sizes_the_file_and_writes_the_header(impl, names):
     path = names.path("log")
-    log = impl.MappedLog.create(path, 4096)
-    try:
+    with closing(impl.MappedLog.create(path, 4096)) as log:
         info = os.stat(path)
         expect(
             info.st_size == HEADER + 4096,
@@ -158,16 +159,13 @@ def test_create_sizes_the_file_and_writes_the_header(impl, names):
         end = file_end(path)
         expect(end == HEADER, f"a new log's header says end = {end}, expected {HEADER} (no records yet)")
         check_records(log.records(), [], "records() of a new log")
-    finally:
-        log.close()
 
 
 @task(1, on_timeout=HANG_HINT)
 def test_append_then_records(impl, names):
     path = names.path("log")
     records = sample_records(40, seed=1)
-    log = impl.MappedLog.create(path, 1 << 16)
-    try:
+    with closing(impl.MappedLog.create(path, 1 << 16)) as log:
         for record in records:
             log.append(record)
         check_records(log.records(), records, "records() after 40 appends")
@@ -181,8 +179,6 @@ def test_append_then_records(impl, names):
         )
         log.sync()
         check_records(log.records(), records, "records() after sync()")
-    finally:
-        log.close()
     expect(os.path.exists(path), "close() removed the log file: the file stays, it is the log")
 
 
@@ -211,8 +207,7 @@ def test_create_is_exclusive(impl, names):
 @task(1, on_timeout=HANG_HINT)
 def test_unrelated_processes_see_appends_at_once(impl, names, python_processes):
     path = names.path("log")
-    mine = impl.MappedLog.create(path, 1 << 16)
-    try:
+    with closing(impl.MappedLog.create(path, 1 << 16)) as mine:
         mine.append(b"from the creator")
         other = python_processes.start(
             """
@@ -248,8 +243,6 @@ def test_unrelated_processes_see_appends_at_once(impl, names, python_processes):
         )
         other.communicate(b"go\n", timeout=20)
         expect(other.returncode == 0, f"the other process failed when closing: {other.returncode}")
-    finally:
-        mine.close()
 
 
 @task(1, on_timeout=HANG_HINT)
@@ -257,8 +250,7 @@ def test_open_reads_a_log_written_by_another_program(impl, names):
     path = names.path("log")
     records = sample_records(12, seed=3)
     write_log(path, records, capacity=8192)
-    log = impl.MappedLog.open(path)
-    try:
+    with closing(impl.MappedLog.open(path)) as log:
         check_records(
             log.records(),
             records,
@@ -273,8 +265,6 @@ def test_open_reads_a_log_written_by_another_program(impl, names):
             "the file after open() and one append",
             "A log opened with open() appends after its last committed record (the header's end).",
         )
-    finally:
-        log.close()
 
 
 @task(1, on_timeout=HANG_HINT)
@@ -334,8 +324,7 @@ def test_records_survive_a_writer_killed_with_sigkill(impl, names, python_proces
     _, err = writer.communicate()
     if line != "appended":
         other_process_failed(err, "an unrelated process creating the log and appending")
-    log = impl.MappedLog.open(path)
-    try:
+    with closing(impl.MappedLog.open(path)) as log:
         check_records(
             log.records(),
             records,
@@ -350,8 +339,6 @@ def test_records_survive_a_writer_killed_with_sigkill(impl, names, python_proces
             [*records, b"after the crash"],
             "the file after a new writer opened the crashed log and appended",
         )
-    finally:
-        log.close()
 
 
 def child_appends_a_record_that_faults(impl, path: str, source: str) -> None:
@@ -394,8 +381,7 @@ def test_writer_dying_mid_record_leaves_no_torn_record(impl, names):
             f"mapping whose second page was truncated away), but it {describe_status(status)}: append must "
             "accept any bytes-like object and copy it into the mapping"
         )
-    reader = impl.MappedLog.open(path)
-    try:
+    with closing(impl.MappedLog.open(path)) as reader:
         got = reader.records()
         if len(got) == 3 and got[:2] == before:
             torn = got[2]
@@ -411,24 +397,12 @@ def test_writer_dying_mid_record_leaves_no_torn_record(impl, names):
             [*before, b"after the crash"],
             "records() after appending to a log whose previous writer died mid-record",
         )
-    finally:
-        reader.close()
 
 
 # --- task 3: growth ------------------------------------------------------------------------
 
 
 GROW_WHY = "An append that does not fit grows the file with os.ftruncate first, then maps it again at the new size."
-
-
-def calling(impl, call, what: str, why: str):
-    """call(), or a failure that says what raised and the concept to revisit."""
-    try:
-        return call()
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        fail(f"{what} raised {raised(exc, impl)}. {why}")
 
 
 GROWTH_WHY = (
@@ -441,29 +415,24 @@ GROWTH_WHY = (
 def test_append_grows_the_file(impl, names):
     path = names.path("log")
     records = [payload(1000 + i, seed=i) for i in range(200)]
-    log = impl.MappedLog.create(path, 0)
-    try:
+    with closing(impl.MappedLog.create(path, 0)) as log:
         for index, record in enumerate(records):
-            calling(
-                impl,
+            expect_returns(
                 functools.partial(log.append, record),
                 f"append() of record {index} ({len(record)} bytes) to a log created with capacity 0",
                 GROW_WHY,
+                impl,
             )
         check_records(log.records(), records, "records() after 200 appends to a log created with capacity 0", GROW_WHY)
         check_records(file_records(path), records, "the file after growing")
         size, end = os.stat(path).st_size, file_end(path)
         expect(size >= end, f"the file is {size} bytes but its records end at {end}")
-    finally:
-        log.close()
 
 
 @task(3, on_timeout=HANG_HINT)
 def test_reader_mapped_before_growth_sees_everything(impl, names):
     path = names.path("log")
-    writer = impl.MappedLog.create(path, 64)
-    reader = impl.MappedLog.open(path)
-    try:
+    with closing(impl.MappedLog.create(path, 64)) as writer, closing(impl.MappedLog.open(path)) as reader:
         expected: list[bytes] = []
         for stage, count in enumerate((1, 5, 50, 500)):
             for i in range(count):
@@ -471,22 +440,18 @@ def test_reader_mapped_before_growth_sees_everything(impl, names):
                 writer.append(record)
                 expected.append(record)
             check_records(
-                calling(impl, reader.records, "records() in a reader opened before the file grew", GROWTH_WHY),
+                expect_returns(reader.records, "records() in a reader opened before the file grew", GROWTH_WHY, impl),
                 expected,
                 f"records() in a reader opened at 80 bytes, after the writer grew the file to "
                 f"{os.stat(path).st_size} bytes",
                 GROWTH_WHY,
             )
-    finally:
-        reader.close()
-        writer.close()
 
 
 @task(3, on_timeout=HANG_HINT)
 def test_unrelated_writer_grows_the_log(impl, names, python_processes):
     path = names.path("log")
-    reader = impl.MappedLog.create(path, 4096)
-    try:
+    with closing(impl.MappedLog.create(path, 4096)) as reader:
         reader.append(b"first")
         done = python_processes.run(
             """
@@ -502,7 +467,7 @@ def test_unrelated_writer_grows_the_log(impl, names, python_processes):
         if done.returncode != 0:
             other_process_failed(done.stderr, "an unrelated process appending to the log")
         expected = [b"first"] + [i.to_bytes(4, "little") * 100 for i in range(2000)]
-        got = calling(impl, reader.records, "records() in a reader opened before the file grew", GROWTH_WHY)
+        got = expect_returns(reader.records, "records() in a reader opened before the file grew", GROWTH_WHY, impl)
         check_records(got, expected, "records() after an unrelated process grew the log", GROWTH_WHY)
         reader.append(b"last")
         check_records(
@@ -512,8 +477,6 @@ def test_unrelated_writer_grows_the_log(impl, names, python_processes):
             "Before appending, check the file's size (fstat) and the header's end: another process may have "
             "grown the file and written past your mapping.",
         )
-    finally:
-        reader.close()
 
 
 # --- task 4: truncation under the mapping ------------------------------------------------

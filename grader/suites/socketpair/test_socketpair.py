@@ -25,6 +25,7 @@ from grader.testing import (
     one_cpu,
     open_fds_of,
     payload,
+    reap_child,
     recv_exact,
     task,
     watch_for,
@@ -78,15 +79,6 @@ def check_reply(expected: bytes, got, what: str) -> None:
         differ=". A stream socket keeps no message boundaries: each message needs a length prefix, and the reader "
         "must consume exactly that many bytes, no more (left-over bytes would become the start of the next answer).",
     )
-
-
-def reaped(pid: int) -> bool:
-    """True when `pid` is no longer our child to wait for (close() reaped it)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
 
 
 # --- task 1: call ---------------------------------------------------------------------
@@ -165,7 +157,7 @@ def test_close_returns_zero_and_reaps(impl, workers):
         f"close() returned {status!r} for a worker that ended normally: return its exit status, "
         "os.waitstatus_to_exitcode(status) of os.waitpid(), which is 0 here",
     )
-    expect(reaped(worker.pid), "after close() the child must have been reaped (os.waitpid)")
+    expect(not reap_child(worker.pid), "after close() the child must have been reaped (os.waitpid)")
     again = worker.close()
     expect(again == 0, f"a second close() returned {again!r}: close() must be idempotent and return the same status")
 
@@ -179,7 +171,8 @@ def test_context_manager(impl):
         )
         check_reply(b"inside", worker.call(b"inside"), "a call inside `with`")
     expect(
-        reaped(worker.pid), "leaving the `with` block must close the worker and reap its child (__exit__ calls close())"
+        not reap_child(worker.pid),
+        "leaving the `with` block must close the worker and reap its child (__exit__ calls close())",
     )
 
 
