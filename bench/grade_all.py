@@ -193,7 +193,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(BENCH / "results.md"))
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the busy neighbours are stopped
-    os.environ.setdefault("KATA_HOME", tempfile.mkdtemp(prefix="kata-bench-home-"))
+    home = tempfile.TemporaryDirectory(prefix="kata-bench-home-")  # a store of its own, gone at exit
+    os.environ.setdefault("KATA_HOME", home.name)
     katas = [k for k in all_katas() if not args.kata or k.id in args.kata]
     load = os.getloadavg()[0]
     command = f"python bench/grade_all.py --runs {args.runs} --rounds {args.rounds}"

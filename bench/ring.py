@@ -309,7 +309,8 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=2, help="busy loops beside --discrimination")
     args = parser.parse_args()
     if args.discrimination:
-        os.environ.setdefault("KATA_HOME", tempfile.mkdtemp(prefix="kata-bench-home-"))
+        home = tempfile.TemporaryDirectory(prefix="kata-bench-home-")  # a store of its own, gone at exit
+        os.environ.setdefault("KATA_HOME", home.name)
         discrimination(args.rounds or 20, args.busy)
     else:
         print_throughput(args.seconds, args.rounds or 5)

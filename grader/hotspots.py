@@ -293,20 +293,31 @@ def _exit(status: int) -> NoReturn:
         _real_exit(status)
 
 
-def profile_learner(work: Callable[[], object], *, budget: float = BUDGET) -> Profile | None:
+def profile_learner(
+    work: Callable[[], object], *, budget: float = BUDGET, spool_in: str | None = None
+) -> Profile | None:
     """`profile` on the learner's file as grader.loader loaded it (in the test process of a grade);
     None when no learner's file is loaded."""
     path = getattr(sys.modules.get(MODULE_NAME), "__file__", None)
-    return profile(work, path, budget=budget) if path else None
+    return profile(work, path, budget=budget, spool_in=spool_in) if path else None
 
 
-def profile(work: Callable[[], object], learner_file: str, *, budget: float = BUDGET, top: int = TOP) -> Profile:
-    """Run `work` once, tracing the learner's file, and name the `top` statements by own time."""
+def profile(
+    work: Callable[[], object],
+    learner_file: str,
+    *,
+    budget: float = BUDGET,
+    top: int = TOP,
+    spool_in: str | None = None,
+) -> Profile:
+    """Run `work` once, tracing the learner's file, and name the `top` statements by own time.
+    `spool_in`: where the children's profiles are spooled (a grade's run folder, which the runner
+    removes even when this process is killed mid-round); the temp folder by default."""
     global _session
     if _session is not None:
         raise RuntimeError("a round is being profiled in this process already")
     overhead = _overhead()
-    spool = tempfile.mkdtemp(prefix="kata-profile-")
+    spool = tempfile.mkdtemp(prefix="kata-profile-", dir=spool_in)
     session = _session = _Session(learner_file, budget, spool)
     failure = ""
     session.already_running = len(proctree.children(os.getpid()))

@@ -127,10 +127,11 @@ def require_portable(baseline: Work) -> None:
 class PerfRecorder:
     """The `perf` fixture: measures, records figures for the report, fails when too slow."""
 
-    def __init__(self, kata: KataDef, test_name: str, sink: list[dict[str, object]]):
+    def __init__(self, kata: KataDef, test_name: str, sink: list[dict[str, object]], scratch: str | None = None):
         self._kata = kata
         self._test = test_name
         self._sink = sink
+        self._scratch = scratch  # where a profiled round spools its children's figures (the run folder)
         perf_task = next((task.id for task in kata.tasks if task.perf), None)
         self._limit = kata.time_limit(test_name, perf_task)
         self._started = clock()
@@ -200,6 +201,6 @@ class PerfRecorder:
         if left < PROFILE_ROOM * round_seconds + PROFILE_MARGIN:
             figure.profiled = f"not profiled: one round takes {round_seconds:.1f} s, and the test's limit is near"
             return
-        found = hotspots.profile_learner(learner)
+        found = hotspots.profile_learner(learner, spool_in=self._scratch)
         if found is not None:
             figure.hotspots, figure.profiled = found.hotspots, found.coverage

@@ -389,7 +389,7 @@ class GradingPlugin:
     def perf(self, request: pytest.FixtureRequest) -> PerfRecorder:
         """Same-run perf checks whose baselines run in the baseline process (grader/baseline_process.py)."""
         baseline_process.CLIENT = self.baselines
-        return _PerfElsewhere(self.kata_def, request.node.name, request.node.stash[STATE].perf)
+        return _PerfElsewhere(self.kata_def, request.node.name, request.node.stash[STATE].perf, str(self.folder.root))
 
     @pytest.fixture
     def forks(self) -> Callable[[], int]:

@@ -416,6 +416,22 @@ def test_the_pipe_mutant_that_concatenates_is_named_at_its_concatenation(tmp_pat
     assert "1 of 1 forked children" in found.coverage
 
 
+def test_a_round_spools_its_childrens_profiles_where_it_is_told_and_removes_them(tmp_path):
+    # In a grade the spool is the run folder: a test process killed mid-round leaves nothing in /tmp.
+    module, path = _pipe(tmp_path, load_kata("pipe").solution_path.read_text())
+    run_folder = tmp_path / "run"
+    run_folder.mkdir()
+    seen: list[str] = []
+
+    def round_that_looks():
+        seen.extend(entry.name for entry in run_folder.iterdir())
+        return module.child_to_parent(b"x" * 1000)
+
+    found = profile(round_that_looks, path, spool_in=str(run_folder))
+    assert len(seen) == 1 and seen[0].startswith("kata-profile-"), seen
+    assert list(run_folder.iterdir()) == [] and "1 of 1 forked children" in found.coverage
+
+
 def test_the_pipe_reference_shows_no_cause(tmp_path):
     module, path = _pipe(tmp_path, load_kata("pipe").solution_path.read_text())
     payload = os.urandom(1 << 20) * 16
