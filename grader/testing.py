@@ -613,7 +613,7 @@ def watch_for(seconds: float, pid: int, tid: int | None = None) -> Usage:
 MAX_WAKEUPS = 5  # a blocked wait wakes up once, when its event comes; allow some noise
 MAX_CPU = 0.03  # seconds of CPU a sleeping thread never reaches in a fraction of a second
 MAX_RUNNABLE = 0.5  # share of the time wanting a CPU: a spinning thread ~1 even on a crowded machine
-MAX_PREEMPTED = 20  # a sleeping thread is never preempted; a spinning one, often
+MAX_PREEMPTED = 20  # a spinning thread is preempted often; so is a sleeper's fork (cond_resched), but briefly
 
 
 def check_no_spin(what: str, usage: Usage, how: str, *, max_wakeups: int = MAX_WAKEUPS) -> None:
@@ -627,8 +627,12 @@ def check_no_spin(what: str, usage: Usage, how: str, *, max_wakeups: int = MAX_W
             "loop with a short sleep or timeout), which burns wake-ups and adds latency. Sleep until the event "
             f"itself: {how}"
         )
-    never_slept = usage.runnable >= MAX_RUNNABLE and usage.wakeups <= 2
-    if usage.cpu >= MAX_CPU or usage.preempted > MAX_PREEMPTED or never_slept:
+    # Preemptions alone prove nothing: a parent forking its workers in the window is preempted at every
+    # cond_resched() of the fork on a busy machine (24 times in under 5 ms of CPU, seen in CI). They count only
+    # with the time: a thread that wanted a CPU most of the window and was taken off it often was spinning.
+    wanted_the_cpu = usage.runnable >= MAX_RUNNABLE
+    spun = wanted_the_cpu and (usage.wakeups <= 2 or usage.preempted > MAX_PREEMPTED)
+    if usage.cpu >= MAX_CPU or spun:
         fail(
             f"{what}: it used {usage.cpu:.2f} s of CPU, and waited {usage.queued:.2f} s more for one, in "
             f"{usage.elapsed:.2f} s of waiting (preempted {usage.preempted} times): it spins (a busy-wait: a "

@@ -17,7 +17,16 @@ import pytest
 from grader.catalog import load_kata
 from grader.perf import Elapsed, PerfRecorder, clock, compare, require_portable, run_once
 from grader.report import PerfFigure
-from grader.testing import check_held_parent, fork_helper, held_children, lowered_limit, small_pipes, task
+from grader.testing import (
+    Usage,
+    check_held_parent,
+    check_no_spin,
+    fork_helper,
+    held_children,
+    lowered_limit,
+    small_pipes,
+    task,
+)
 
 
 def plain_work(data: bytes, rounds: int) -> int:
@@ -91,6 +100,25 @@ def test_held_children_tell_a_sleeping_parent_from_a_polling_or_spinning_one(how
     else:
         with pytest.raises(pytest.fail.Exception, match=verdict):
             check_held_parent(held, "the parent", "a blocking read")
+
+
+@pytest.mark.parametrize(
+    "usage, verdict",
+    [
+        (Usage(0.30, 0.004, 0.002, 3, 24), None),  # forked its workers in the window on a busy machine (CI)
+        (Usage(0.30, 0.001, 0.0, 1, 0), None),  # slept through
+        (Usage(0.30, 0.25, 0.04, 0, 30), "it spins"),  # spun on an idle machine
+        (Usage(0.30, 0.01, 0.28, 0, 3), "it spins"),  # spun on a crowded one: queued for a CPU, never slept
+        (Usage(0.30, 0.02, 0.25, 4, 45), "it spins"),  # spun and yielded now and then
+        (Usage(0.30, 0.01, 0.0, 40, 0), "it polls"),
+    ],
+)
+def test_a_spin_is_told_by_the_time_it_wanted_a_cpu_not_by_preemptions_alone(usage, verdict):
+    if verdict is None:
+        check_no_spin("the parent", usage, "a blocking read")
+    else:
+        with pytest.raises(pytest.fail.Exception, match=verdict):
+            check_no_spin("the parent", usage, "a blocking read")
 
 
 def test_no_child_means_nothing_to_watch():
