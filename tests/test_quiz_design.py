@@ -240,6 +240,7 @@ async def test_tui_write_reveal_tick(bank, store):
         assert "Model answer" not in feedback  # it is on screen already, in the panel
         rubric = shown(panel, "#design-rubric")
         assert "✓ 1. Point one of 1" in rubric and "✗ 2. Point two of 1" in rubric and "why: Why two." in rubric
+        assert "Why two." not in feedback and "marked ✗ above" in feedback  # told once, in the panel
         [review] = store.reviews()
         assert (review.rating, review.answer) == (fsrs.Rating.Hard, "covered: 0 2\nnotes: 1 socket\nd")
         await pilot.press("enter")

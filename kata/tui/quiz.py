@@ -529,8 +529,9 @@ class QuizScreen(AppScreen[None]):
             out.append("Right.\n", style="bold green")
         else:
             out.append("Wrong. ", style="bold red")
-        if feedback.question.kind == "design":  # what was covered; the model answer is in the panel, above
-            out.append(f"{v.given}\n")
+        if feedback.question.kind == "design":  # the panel above has the model answer and marks each point
+            count, *missed = v.given.splitlines()  # "Covered 2 of 4 key points." then the missed ones, each
+            out.append(count + (" The missed ones are marked ✗ above, with why they matter.\n" if missed else "\n"))
         elif not v.correct and not feedback.overridden:
             if v.given and v.given != "(don't know)":
                 out.append(f"You said: {v.given}\n")
