@@ -20,6 +20,9 @@ OK, NOT_FOUND, ERROR = 0, 1, 2
 MAX_KEY = 4096
 MAX_VALUE = 16 << 20
 SMALL = 1 << 16
+# A thread per connection reserves an 8 MiB stack (and glibc gives the first threads a 64 MiB malloc arena each):
+# 128 connections, 1 GiB of stacks, stay far under a 4 GiB address-space limit. Client 129 waits in the backlog.
+MAX_CONNECTIONS = 128
 
 
 class ProtocolError(ConnectionError):
@@ -58,6 +61,7 @@ class KVServer:
             self.address = listener.getsockname()[:2]
         self._listener = listener
         self._stopping = False
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)  # full again: a stop() leaves one taken
         thread = threading.Thread(target=self._accept_loop, name="kv-accept", daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -75,7 +79,7 @@ class KVServer:
                 conn.shutdown(socket.SHUT_RDWR)  # wakes each connection thread: recv returns b""
             except OSError:
                 pass
-        for thread in self._threads:
+        for thread in self._threads:  # the accept thread first: once it has returned, none is added
             thread.join()
         self._threads.clear()
         listener.close()
@@ -101,6 +105,7 @@ class KVServer:
     def _accept_loop(self) -> None:
         listener = self._listener
         while True:
+            self._slots.acquire()  # released when the connection is over: stop() ends them all
             try:
                 conn, _ = listener.accept()
             except OSError:
@@ -117,8 +122,13 @@ class KVServer:
                     return
                 self._conns.add(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), name="kv-conn", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no memory for one more thread: refuse this client, serve the others
+                self._forget(conn)
+                continue
+            self._threads[:] = [t for t in self._threads if t.is_alive()]  # in place: stop() may be iterating
             self._threads.append(thread)
-            thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -143,9 +153,14 @@ class KVServer:
         except (OSError, ProtocolError):
             return  # reset, broken pipe, truncated frame: this client only
         finally:
-            with self._lock:
-                self._conns.discard(conn)
-            conn.close()
+            self._forget(conn)
+
+    def _forget(self, conn: socket.socket) -> None:
+        """Close a connection that is over and free its slot for the next client."""
+        with self._lock:
+            self._conns.discard(conn)
+        conn.close()
+        self._slots.release()
 
     def _apply(self, op: bytes, key: bytes, value: bytes) -> tuple[int, bytes]:
         with self._lock:
