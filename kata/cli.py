@@ -9,8 +9,12 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 from grader.catalog import CatalogError
@@ -60,9 +64,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def hangup_and_term_interrupt() -> Iterator[None]:
+    """Closing the terminal (SIGHUP) or `kill` (SIGTERM) stops kata as Ctrl+C does, so that a grade in
+    progress cleans up: by default both end the process at once, leaving the learner's IPC objects and
+    the run folder behind. A signal someone chose to ignore (nohup) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM)}
+    for sig, handler in previous.items():
+        if handler is signal.SIG_DFL:
+            signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with hangup_and_term_interrupt():
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The verb's handler (or the app), with every expected failure as one line and an exit code."""
     handler = getattr(args, "func", None)
     try:
         if handler is None:

@@ -8,8 +8,15 @@ real process.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 from katalib import ROOT
@@ -340,3 +347,61 @@ def test_solution_diff_after_a_pass_side_by_side(kata_home, capsys, monkeypatch)
     only_mine = [line for line in lines if line[side : side + 2] == " <"]
     assert only_mine and only_mine[0].startswith("# my version")
     assert "forty-eight" in lines[3], "a long line goes on in its own column"
+
+
+# --- a grade stopped from outside ------------------------------------------------------------
+
+STUCK_LEARNER = """
+import os, time, posix_ipc
+def child_to_parent(payload):
+    posix_ipc.SharedMemory({segment!r}, posix_ipc.O_CREAT, size=4096)
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    with open({pids!r} + ".part", "w") as f:
+        f.write(f"{{os.getpid()}} {{child}}")
+    os.rename({pids!r} + ".part", {pids!r})
+    time.sleep(120)
+    return payload
+def round_trip_digest(payload): return ""
+def gather(tasks, workers): return []
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["kill", "terminal-closed"])
+def test_a_grade_stopped_from_outside_cleans_up_like_ctrl_c(kata_home, tmp_path, sig):
+    """`kill` (SIGTERM) or a closed terminal (SIGHUP) ended kata at once: the learner's segment and
+    the run folder stayed behind. Now both stop the grade as Ctrl+C does."""
+    segment, pids = f"/kata_cli_{secrets.token_hex(4)}", tmp_path / "pids"
+    impl = tmp_path / "stuck.py"
+    impl.write_text(STUCK_LEARNER.format(segment=segment, pids=str(pids)))
+    runtime = Path(tempfile.mkdtemp(prefix="kr-", dir="/tmp"))  # short: run folders go in it, not in /tmp's
+    env = {**os.environ, "KATA_HOME": str(kata_home), "XDG_RUNTIME_DIR": str(runtime)}
+    command = [sys.executable, "-m", "kata.cli", "grade", "pipe", "--impl", str(impl), "--no-perf"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 90
+        while not pids.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the learner's code runs, holding a segment and a child
+        assert pids.exists(), f"the learner's code never ran: {proc.communicate(timeout=60)}"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "kata: interrupted" in err, err
+        assert not Path("/dev/shm" + segment).exists(), "the learner's segment outlived the grade"
+        assert not any(alive(int(pid)) for pid in pids.read_text().split()), "a learner's process outlived it"
+        assert list((runtime / "ipc-kata").iterdir()) == [], "a run folder was left behind"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        Path("/dev/shm" + segment).unlink(missing_ok=True)
+        shutil.rmtree(runtime)
