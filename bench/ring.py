@@ -1,6 +1,6 @@
 """Is shared memory "the fastest IPC"? The reference ring against the other mechanisms.
 
-    python bench/ring.py [--seconds 0.3] [--rounds 5]
+    python bench/ring.py [--seconds 0.3] [--rounds 5] [--variant ring_spins_instead_of_ringing]
     python bench/ring.py --discrimination [--rounds 20] [--busy 2]
 
 Throughput (default): one producer process sends length-prefixed messages of 64 B,
@@ -59,11 +59,24 @@ def ring_slots(size: int) -> int:
     return max(2 * BATCH, PIPE_BUFFER // (4 + size))
 
 
-def load_ring():
-    spec = importlib.util.spec_from_file_location("shm_ring_reference", ROOT / "solutions" / "shm_ring.py")
+def load_ring(path: Path = ROOT / "solutions" / "shm_ring.py", name: str = "shm_ring_reference"):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.RingBuffer
+
+
+def load_variant(name: str, folder: Path):
+    """The reference with bench/<name>.diff (or a shm-ring mutant's diff) applied: a design to compare."""
+    sys.path.insert(0, str(ROOT))
+    from grader.mutants import apply_diff
+
+    diff = BENCH / f"{name}.diff"
+    if not diff.exists():
+        diff = ROOT / "tests" / "mutants" / "shm-ring" / f"{name}.diff"
+    path = folder / f"{name}.py"
+    path.write_text(apply_diff((ROOT / "solutions" / "shm_ring.py").read_text(), diff.read_text(), str(diff)))
+    return load_ring(path, name)
 
 
 def read_exactly(read, size: int) -> bytes:
@@ -175,12 +188,18 @@ def raw_copy_between(mapping: mmap.mmap, msg: bytes, count: int) -> None:
     words.release()
 
 
-def mechanisms(stack: ExitStack, size: int) -> dict[str, Callable[[bytes, int], None]]:
-    """name -> transfer(msg, count) for messages of `size`. The ring and the mapping are made once
-    here and reused by every measurement (warm, like a ring in use), and removed by `stack`."""
-    ring = RingBuffer.create(f"/kata_bench_{secrets.token_hex(4)}", ring_slots(size), size)
+def make_ring(stack: ExitStack, ring_class, size: int):
+    """A ring for messages of `size`, closed and removed by `stack`."""
+    ring = ring_class.create(f"/kata_bench_{secrets.token_hex(4)}", ring_slots(size), size)
     stack.callback(ring.unlink)
     stack.callback(ring.close)
+    return ring
+
+
+def mechanisms(stack: ExitStack, size: int, variants: dict[str, type]) -> dict[str, Callable[[bytes, int], None]]:
+    """name -> transfer(msg, count) for messages of `size`. The rings and the mapping are made once
+    here and reused by every measurement (warm, like a ring in use), and removed by `stack`."""
+    ring = make_ring(stack, RingBuffer, size)
     mapping = stack.enter_context(mmap.mmap(-1, ring_slots(size) * size))
     shared = stack.enter_context(mmap.mmap(-1, COUNTERS + ring_slots(size) * size))  # MAP_SHARED: forks see it
     out = {
@@ -189,11 +208,13 @@ def mechanisms(stack: ExitStack, size: int) -> dict[str, Callable[[bytes, int], 
         "pipe": through_pipe,
         "socketpair": through_socketpair,
         "POSIX mq": through_mqueue,
-        "raw shm copy (ceiling)": functools.partial(raw_copy, mapping),
+        "raw copy, 1 process": functools.partial(raw_copy, mapping),
         "raw copy, 2 processes": functools.partial(raw_copy_between, shared),
     }
     if not mq_fits(size):
         del out["POSIX mq"]
+    for name, ring_class in variants.items():
+        out[f"{name}, put/get"] = functools.partial(through_ring, make_ring(stack, ring_class, size))
     return out
 
 
@@ -203,14 +224,14 @@ MECHANISMS = [
     "pipe",
     "socketpair",
     "POSIX mq",
-    "raw shm copy (ceiling)",
+    "raw copy, 1 process",
     "raw copy, 2 processes",
 ]
 TARGETS = [  # (what, mechanism, baseline, size label, at least)
     ("ring / pipe, 64 B", "shm ring, put/get", "pipe", "64 B", 1.0),
     ("ring / pipe, 4 KiB", "shm ring, put/get", "pipe", "4 KiB", 2.0),
     ("ring / pipe, 64 KiB", "shm ring, put/get", "pipe", "64 KiB", 4.0),
-    ("ring / raw copy, 64 KiB", "shm ring, put/get", "raw shm copy (ceiling)", "64 KiB", 0.5),
+    ("ring / raw copy, 64 KiB", "shm ring, put/get", "raw copy, 1 process", "64 KiB", 0.5),
     (f"batches of {BATCH} / pipe, 64 B", f"shm ring, batches of {BATCH}", "pipe", "64 B", 3.0),
 ]
 
@@ -234,13 +255,13 @@ def sized_count(transfer, msg: bytes, seconds: float) -> int:
         count *= 4
 
 
-def throughput(seconds: float, rounds: int) -> dict[tuple[str, str], float]:
+def throughput(seconds: float, rounds: int, variants: dict[str, type]) -> dict[tuple[str, str], float]:
     """Messages/s per (mechanism, size): the median of `rounds` measurements taken in turn."""
     rates: dict[tuple[str, str], list[float]] = {}
     for label, size in SIZES.items():
         msg = os.urandom(size)
         with ExitStack() as stack:
-            transfers = mechanisms(stack, size)
+            transfers = mechanisms(stack, size, variants)
             plan = {name: sized_count(transfer, msg, seconds) for name, transfer in transfers.items()}
             for _ in range(rounds):
                 for name, count in plan.items():
@@ -250,18 +271,22 @@ def throughput(seconds: float, rounds: int) -> dict[tuple[str, str], float]:
     return {key: statistics.median(values) for key, values in rates.items()}
 
 
-def print_throughput(seconds: float, rounds: int) -> None:
-    rates = throughput(seconds, rounds)
+def print_throughput(seconds: float, rounds: int, variant_names: list[str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="kata-ring-variants-") as folder:
+        variants = {name: load_variant(name, Path(folder)) for name in variant_names}
+        rates = throughput(seconds, rounds, variants)
     model = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((line.split(":", 1)[1].strip() for line in model.splitlines() if line.startswith("Model name")), "?")
     print(
         f"{datetime.date.today()}, {os.cpu_count()} x {model}, load average {os.getloadavg()[0]:.1f}; "
         f"medians of {rounds} rounds\n"
     )
-    width = max(map(len, MECHANISMS))
+    variant_rows = [f"{name}, put/get" for name in variant_names]
+    rows = MECHANISMS + variant_rows
+    width = max(map(len, rows))
     print(f"| {'mechanism':<{width}} |" + "".join(f" {label:>23} |" for label in SIZES))
     print(f"|{'-' * (width + 2)}|" + "".join(f"{'-' * 24}:|" for _ in SIZES))
-    for name in MECHANISMS:
+    for name in rows:
         cells = []
         for label, size in SIZES.items():
             rate = rates.get((name, label))
@@ -271,11 +296,13 @@ def print_throughput(seconds: float, rounds: int) -> None:
     for what, mechanism, baseline, label, least in TARGETS:
         ratio = rates[(mechanism, label)] / rates[(baseline, label)]
         print(f"| {what} | {ratio:.2f}x | {least:.1f}x | {'yes' if ratio >= least else 'NO'} |")
-    print("\n| share of the two-process ceiling |" + "".join(f" {label} |" for label in SIZES))
-    print("|---|" + "---:|" * len(SIZES))
-    for name in ("shm ring, put/get", "pipe"):
-        shares = [rates[(name, label)] / rates[("raw copy, 2 processes", label)] for label in SIZES]
-        print(f"| {name} |" + "".join(f" {share:.0%} |" for share in shares))
+    rings = ["shm ring, put/get", *variant_rows]
+    for baseline, form in (("pipe", "{:.2f}x"), ("raw copy, 2 processes", "{:.0%}")):
+        print(f"\n| against {baseline} |" + "".join(f" {label} |" for label in SIZES))
+        print("|---|" + "---:|" * len(SIZES))
+        for name in rings + (["pipe"] if baseline != "pipe" else []):
+            ratios = [rates[(name, label)] / rates[(baseline, label)] for label in SIZES]
+            print(f"| {name} |" + "".join(f" {form.format(ratio)} |" for ratio in ratios))
 
 
 # --- discrimination: does the kata's perf task tell the reference from slow rings? ---------------
@@ -351,13 +378,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="measurements per figure (5), or grades (20)")
     parser.add_argument("--discrimination", action="store_true", help="grade the perf task of slow rings")
     parser.add_argument("--busy", type=int, default=2, help="busy loops beside --discrimination")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="also measure the reference with bench/NAME.diff (or a shm-ring mutant) applied; repeatable",
+    )
     args = parser.parse_args()
     if args.discrimination:
         home = tempfile.TemporaryDirectory(prefix="kata-bench-home-")  # a store of its own, gone at exit
         os.environ.setdefault("KATA_HOME", home.name)
         discrimination(args.rounds or 20, args.busy)
     else:
-        print_throughput(args.seconds, args.rounds or 5)
+        print_throughput(args.seconds, args.rounds or 5, args.variant)
 
 
 RingBuffer = load_ring()
