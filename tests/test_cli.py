@@ -369,6 +369,13 @@ def gather(tasks, workers): return []
 """
 
 
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; "
+    "[signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGHUP, signal.SIGTERM)]; "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -386,7 +393,9 @@ def test_a_grade_stopped_from_outside_cleans_up_like_ctrl_c(kata_home, tmp_path,
     impl.write_text(STUCK_LEARNER.format(segment=segment, pids=str(pids)))
     runtime = Path(tempfile.mkdtemp(prefix="kr-", dir="/tmp"))  # short: run folders go in it, not in /tmp's
     env = {**os.environ, "KATA_HOME": str(kata_home), "XDG_RUNTIME_DIR": str(runtime)}
-    command = [sys.executable, "-m", "kata.cli", "grade", "pipe", "--impl", str(impl), "--no-perf"]
+    # as a terminal starts kata: SIGHUP and SIGTERM at their defaults, whatever ran this suite (nohup ignores SIGHUP)
+    kata = ["-m", "kata.cli", "grade", "pipe", "--impl", str(impl), "--no-perf"]
+    command = [sys.executable, "-c", AS_FROM_A_TERMINAL, *kata]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 90
