@@ -66,17 +66,19 @@ def load_ring(path: Path = ROOT / "solutions" / "shm_ring.py", name: str = "shm_
     return module.RingBuffer
 
 
-def load_variant(name: str, folder: Path):
-    """The reference with bench/<name>.diff (or a shm-ring mutant's diff) applied: a design to compare."""
+def variant_file(name: str, folder: Path) -> Path:
+    """folder/<name>/shm_ring.py: the reference with bench/<name>.diff (or the shm-ring mutant
+    <name>'s diff) applied, a design to measure or grade beside it."""
     sys.path.insert(0, str(ROOT))
     from grader.mutants import apply_diff
 
     diff = BENCH / f"{name}.diff"
     if not diff.exists():
         diff = ROOT / "tests" / "mutants" / "shm-ring" / f"{name}.diff"
-    path = folder / f"{name}.py"
+    path = folder / name / "shm_ring.py"
+    path.parent.mkdir()
     path.write_text(apply_diff((ROOT / "solutions" / "shm_ring.py").read_text(), diff.read_text(), str(diff)))
-    return load_ring(path, name)
+    return path
 
 
 def read_exactly(read, size: int) -> bytes:
@@ -273,7 +275,7 @@ def throughput(seconds: float, rounds: int, variants: dict[str, type]) -> dict[t
 
 def print_throughput(seconds: float, rounds: int, variant_names: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="kata-ring-variants-") as folder:
-        variants = {name: load_variant(name, Path(folder)) for name in variant_names}
+        variants = {name: load_ring(variant_file(name, Path(folder)), name) for name in variant_names}
         rates = throughput(seconds, rounds, variants)
     model = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((line.split(":", 1)[1].strip() for line in model.splitlines() if line.startswith("Model name")), "?")
@@ -323,21 +325,13 @@ def candidates(folder: Path) -> list[tuple[str, Path]]:
     """(label, file) for the reference, every slow mutant, and the slow designs perf does not grade."""
     sys.path.insert(0, str(ROOT))
     from grader.catalog import load_kata
-    from grader.mutants import apply_diff, declared_mutants
+    from grader.mutants import declared_mutants
 
-    kata = load_kata("shm-ring")
-    reference = kata.solution_path.read_text()
-    diffs = [(m.name, m.diff_path) for m in declared_mutants("shm-ring") if m.perf]
-    graded = {m.name: m.diff_path for m in declared_mutants("shm-ring")}
-    for name in SLOW_BUT_NOT_PERF_GRADED:
-        diffs.append((f"{name} (not perf-graded)", graded.get(name, BENCH / f"{name}.diff")))
-    out = [("reference", kata.solution_path)]
-    for label, diff in diffs:
-        path = folder / diff.stem / f"{kata.module}.py"
-        path.parent.mkdir()
-        path.write_text(apply_diff(reference, diff.read_text(), str(diff)))
-        out.append((label, path))
-    return out
+    slow = [(m.name, m.name) for m in declared_mutants("shm-ring") if m.perf]
+    slow += [(f"{name} (not perf-graded)", name) for name in SLOW_BUT_NOT_PERF_GRADED]
+    return [("reference", load_kata("shm-ring").solution_path)] + [
+        (label, variant_file(name, folder)) for label, name in slow
+    ]
 
 
 def discrimination(rounds: int, busy: int) -> None:

@@ -530,8 +530,10 @@ class QuizScreen(AppScreen[None]):
         else:
             out.append("Wrong. ", style="bold red")
         if feedback.question.kind == "design":  # the panel above has the model answer and marks each point
-            count, *missed = v.given.splitlines()  # "Covered 2 of 4 key points." then the missed ones, each
-            out.append(count + (" The missed ones are marked ✗ above, with why they matter.\n" if missed else "\n"))
+            covered = v.given.splitlines()[0]  # "Covered 2 of 4 key points."; the missed ones follow
+            out.append(
+                covered + (" The missed ones are marked ✗ above, with why they matter.\n" if v.partial < 1 else "\n")
+            )
         elif not v.correct and not feedback.overridden:
             if v.given and v.given != "(don't know)":
                 out.append(f"You said: {v.given}\n")
