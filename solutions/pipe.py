@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import select
+from collections.abc import Callable
 
 CHUNK = 1 << 16  # the default pipe capacity: one read empties a full pipe
 
@@ -16,15 +17,12 @@ def work(task: bytes) -> bytes:
 
 def child_to_parent(payload: bytes) -> bytes:
     read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            os.close(read_end)
-            _write_all(write_end, payload)
-            status = 0
-        finally:
-            os._exit(status)
+
+    def child() -> None:
+        os.close(read_end)
+        _write_all(write_end, payload)
+
+    pid = _fork(child)
     os.close(write_end)  # or read() never sees EOF: we would hold a write end ourselves
     try:
         data = _read_all(read_end)
@@ -37,17 +35,14 @@ def child_to_parent(payload: bytes) -> bytes:
 def round_trip_digest(payload: bytes) -> str:
     to_child_r, to_child_w = os.pipe()
     to_parent_r, to_parent_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            os.close(to_child_w)
-            os.close(to_parent_r)
-            request = _read_all(to_child_r)
-            _write_all(to_parent_w, hashlib.sha256(request).hexdigest().encode())
-            status = 0
-        finally:
-            os._exit(status)
+
+    def child() -> None:
+        os.close(to_child_w)
+        os.close(to_parent_r)
+        request = _read_all(to_child_r)
+        _write_all(to_parent_w, hashlib.sha256(request).hexdigest().encode())
+
+    pid = _fork(child)
     os.close(to_child_r)
     os.close(to_parent_w)
     try:
@@ -72,19 +67,7 @@ def gather(tasks: list[bytes], workers: int) -> list[bytes]:
     pids = []
     for index in range(workers):
         read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                os.close(read_end)
-                for other in streams:  # siblings' read ends were inherited: not ours
-                    os.close(other)
-                for task in tasks[index::workers]:
-                    result = work(task)
-                    _write_all(write_end, len(result).to_bytes(8, "big") + result)
-                status = 0
-            finally:
-                os._exit(status)
+        pid = _fork(_gather_worker, read_end, write_end, list(streams), tasks[index::workers])
         os.close(write_end)
         streams[read_end] = (index, [])
         pids.append(pid)
@@ -109,6 +92,30 @@ def gather(tasks: list[bytes], workers: int) -> list[bytes]:
         for position, result in zip(range(index, len(tasks), workers), _frames(blob), strict=False):
             results[position] = result
     return results
+
+
+def _gather_worker(read_end: int, write_end: int, siblings: list[int], tasks: list[bytes]) -> None:
+    os.close(read_end)
+    for other in siblings:  # the read ends of the workers forked before us were inherited: not ours
+        os.close(other)
+    for task in tasks:
+        result = work(task)
+        _write_all(write_end, len(result).to_bytes(8, "big") + result)
+
+
+def _fork(child: Callable[..., None], *args: object) -> int:
+    """Run `child(*args)` in a new process and return its pid. The child always ends here, in os._exit
+    (status 0 if `child` returned, 1 if it raised): it must never return into its caller's code, nor run the
+    parent's `finally` blocks and atexit handlers a second time."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            child(*args)
+            status = 0
+        finally:
+            os._exit(status)
+    return pid
 
 
 def _frames(blob: bytes):

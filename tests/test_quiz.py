@@ -228,7 +228,7 @@ def test_stop_leaves_the_question_on_screen_unrecorded(bank, store, clock):
     session.next()
     summary = session.stop()
     assert (summary.planned, summary.answered, summary.correct) == (4, 2, 1)
-    assert [q.id for q in summary.wrong] == ["pipes-b"] and summary.topics["pipes"].accuracy == 0.5
+    assert [q.id for q in summary.wrong] == ["pipes-b"] and summary.topics["pipes"].share == 0.5
     assert summary.to_review == ["pipes"]
     assert session.next() is None and store.review_count() == 2
 

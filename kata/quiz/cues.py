@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kata.quiz.bank import TOPICS_FILE, Question
+from kata.quiz.share import Share
 from kata.quiz.yamlio import Problem
 
 LONGEST_MAX = 0.30
@@ -37,19 +38,6 @@ MIN_BANK_SAMPLE = 10
 MIN_TOPIC_SAMPLE = 4
 MIN_TOPIC_TRUEFALSE = 3
 SHOWN_OFFENDERS = 5
-
-
-@dataclass(frozen=True)
-class Share:
-    count: int
-    of: int
-
-    @property
-    def share(self) -> float:
-        return self.count / self.of if self.of else 0.0
-
-    def percent(self) -> str:
-        return f"{self.count} of {self.of} ({self.share:.0%})"
 
 
 @dataclass(frozen=True)

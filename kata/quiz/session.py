@@ -41,6 +41,7 @@ from kata.progress import CardState, ProgressStore, utcnow
 from kata.quiz.bank import Bank, Question, load_bank
 from kata.quiz.checking import Shown, Verdict, check, describe_answer, parse_answer
 from kata.quiz.scheduler import Clock, Scheduler
+from kata.quiz.share import Share
 
 MODES = ("practice", "drill", "mistakes", "mock")
 DEFAULT_COUNT = 20
@@ -83,22 +84,12 @@ def duration(seconds: float | None) -> str:
 
 
 @dataclass(frozen=True)
-class TopicScore:
-    correct: int
-    answered: int
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.answered if self.answered else 0.0
-
-
-@dataclass(frozen=True)
 class Summary:
     mode: str
     planned: int
     answered: int
     correct: int
-    topics: dict[str, TopicScore]
+    topics: dict[str, Share]  # right answers of those answered, per topic
     wrong: tuple[Question, ...]
     right: tuple[Question, ...]
     seconds: float
@@ -106,7 +97,7 @@ class Summary:
 
     @property
     def accuracy(self) -> float:
-        return self.correct / self.answered if self.answered else 0.0
+        return Share(self.correct, self.answered).share
 
     @property
     def score(self) -> str:
@@ -116,12 +107,12 @@ class Summary:
 
     def topic_lines(self) -> list[str]:
         """One line per topic, by name: "  pipes            3/5"."""
-        return [f"  {topic:<16} {score.correct}/{score.answered}" for topic, score in sorted(self.topics.items())]
+        return [f"  {topic:<16} {score.count}/{score.of}" for topic, score in sorted(self.topics.items())]
 
     @property
     def to_review(self) -> list[str]:
         """Topics answered below WEAK_ACCURACY, weakest first."""
-        weak = [(s.accuracy, t) for t, s in self.topics.items() if s.answered and s.accuracy < WEAK_ACCURACY]
+        weak = [(s.share, t) for t, s in self.topics.items() if s.of and s.share < WEAK_ACCURACY]
         return [t for _acc, t in sorted(weak)]
 
 
@@ -282,7 +273,7 @@ class QuizSession:
             planned=len(self.plan),
             answered=len(self._answers),
             correct=correct,
-            topics={t: TopicScore(c, n) for t, (c, n) in topics.items()},
+            topics={t: Share(c, n) for t, (c, n) in topics.items()},
             wrong=tuple(a.question for a in self._answers if not a.correct),
             right=tuple(a.question for a in self._answers if a.correct),
             seconds=(self.clock() - self.started).total_seconds(),

@@ -60,6 +60,18 @@ def acquire_or_fail(lock, what: str, why: str, timeout: float = 5) -> None:
         fail(f"{what} timed out after {timeout:g} s: {why}")
 
 
+def check_taken_acquire_sleeps(
+    lock, free: tuple[str, str], taken: tuple[str, str], how: str, max_wakeups: int | None = None
+) -> None:
+    """Take the last slot of `lock`, then a timed acquire() must give up with TimeoutError, asleep while it waits
+    (`free` and `taken` are (what, why) for the two messages; `how` says how to block)."""
+    acquire_or_fail(lock, f"acquire of {free[0]}", free[1])
+    expect_quiet_timeout(
+        lambda: lock.acquire(timeout=0.3), f"acquire(timeout=0.3) of {taken[0]}", taken[1], how, max_wakeups=max_wakeups
+    )
+    lock.release()
+
+
 # --- task 1: locked_increments -------------------------------------------------------
 
 LOCK_HINT = (
@@ -300,14 +312,12 @@ def test_pool_slot_releases_on_exception(impl, names):
 def test_pool_acquire_sleeps_while_full(impl, names):
     pool = impl.Pool(names.posix("pool"), 1)
     try:
-        acquire_or_fail(pool, "acquire of a free Pool with 1 slot", "create the semaphore with initial_value=slots")
-        expect_quiet_timeout(
-            lambda: pool.acquire(timeout=0.3),
-            "acquire(timeout=0.3) of a full Pool",
-            "a 2nd holder got in although slots=1",
+        check_taken_acquire_sleeps(
+            pool,
+            ("a free Pool with 1 slot", "create the semaphore with initial_value=slots"),
+            ("a full Pool", "a 2nd holder got in although slots=1"),
             "posix_ipc's Semaphore.acquire(timeout) sleeps in sem_timedwait until a release or the timeout",
         )
-        pool.release()
     finally:
         pool.close()
         pool.unlink()
@@ -448,16 +458,14 @@ TIMED_WAKEUPS = 5 if sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED else 100
 def test_robust_lock_acquire_sleeps_while_held(impl, names):
     lock = impl.RobustLock(names.key())
     try:
-        acquire_or_fail(lock, "acquire of a free RobustLock", "its semaphore must start at 1")
-        expect_quiet_timeout(
-            lambda: lock.acquire(timeout=0.3),
-            "acquire(timeout=0.3) of a held RobustLock",
-            "a second holder got in",
+        check_taken_acquire_sleeps(
+            lock,
+            ("a free RobustLock", "its semaphore must start at 1"),
+            ("a held RobustLock", "a second holder got in"),
             "semop with a timeout (sysv_ipc acquire(timeout)) where sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED; "
             "otherwise IPC_NOWAIT tries with a pause that doubles, up to a few milliseconds",
             max_wakeups=TIMED_WAKEUPS,
         )
-        lock.release()
     finally:
         lock.remove()
 
