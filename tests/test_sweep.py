@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from katalib import ROOT
-from zoolib import SOLUTION
+from zoolib import SOLUTION, stuck_learner
 
 from grader import grade, hygiene, ipc_objects, proctree, protocol, sweep
 from grader.report import Result, render_text
@@ -79,24 +79,6 @@ def run_folders(runtime: Path) -> list[Path]:
 
 # --- a grade killed outright ------------------------------------------------------------------
 
-KILLED_LEARNER = """
-import os, time, posix_ipc, sysv_ipc
-def child_to_parent(payload):
-    posix_ipc.SharedMemory({segment!r}, posix_ipc.O_CREX, size=4096).close_fd()
-    sysv_ipc.Semaphore({key}, sysv_ipc.IPC_CREX, mode=0o600)
-    child = os.fork()
-    if child == 0:
-        time.sleep(120)
-        os._exit(0)
-    with open({ready!r} + ".part", "w") as f:
-        f.write(f"{{os.environ['KATA_RUN_TOKEN']}} {{os.getpid()}} {{child}}")
-    os.rename({ready!r} + ".part", {ready!r})
-    time.sleep(120)
-    return payload
-def round_trip_digest(payload): return ""
-def gather(tasks, workers): return []
-"""
-
 
 @pytest.mark.parametrize("killed", ["runner", "runner and sandbox"])
 def test_a_grade_killed_outright_is_cleaned_up_by_the_next_one(runtime, objects, tmp_path, killed):
@@ -104,16 +86,18 @@ def test_a_grade_killed_outright_is_cleaned_up_by_the_next_one(runtime, objects,
     until reboot. The next grade removes them, kills what is left of the run (all of the learner's
     processes, when its sandbox was killed too), and says so."""
     segment, key = objects
-    ready = tmp_path / "ready"
+    pids = tmp_path / "pids"
     impl = tmp_path / "stuck.py"
-    impl.write_text(KILLED_LEARNER.format(segment=segment, key=key, ready=str(ready)))
+    impl.write_text(stuck_learner(segment, pids, key))
     env = {**os.environ, "KATA_HOME": str(tmp_path / "home")}
     command = kata_grade("pipe", "--impl", str(impl), "--no-perf")
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     token, run = "", []
     try:
-        wait_for(ready, first)
-        token, test_process, child = ready.read_text().split()
+        wait_for(pids, first)
+        test_process, child = pids.read_text().split()
+        (folder,) = run_folders(runtime)
+        token = folder.name.split("-")[1]
         run = sorted({int(test_process), int(child), *hygiene.run_processes(token)})
         supervisor = proctree.stat(int(test_process)).ppid
         if killed == "runner and sandbox":
