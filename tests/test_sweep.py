@@ -299,3 +299,24 @@ def test_a_child_of_the_runner_never_holds_its_lease(tmp_path, how):
         lease.release()
         os.close(write_end)
         wait()
+
+
+# --- another user's objects ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give an object to another user")
+def test_a_sweep_never_removes_another_users_object(runtime, objects):
+    """A System V key a dead run was handed may since be another user's object (the run removed
+    its own, someone else took the key): root's sweep would remove it; it is left alone."""
+    import sysv_ipc
+
+    _, key = objects
+    semaphore = sysv_ipc.Semaphore(key, sysv_ipc.IPC_CREX, mode=0o600)
+    semaphore.uid = 65534  # nobody's now
+    folder = protocol.RunFolder.make(secrets.token_hex(4))
+    sweep.Lease.take(folder).release()  # its grade is gone
+    folder.keys.write_text(f"{key}\n")
+    (notice,) = sweep.sweep_dead_runs()
+    assert notice.endswith("): its run folder"), notice
+    assert key_exists(key), "another user's semaphore was removed"
+    assert run_folders(runtime) == []
