@@ -25,6 +25,7 @@ a grade"):
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -46,10 +47,13 @@ _forking = threading.Lock()  # a fork never comes between a lease's descriptor a
 
 
 def _close_leases_in_child() -> None:
-    for fd in _held:
-        os.close(fd)  # the parent's lease stays: a flock goes only with the open file's last descriptor
-    _held.clear()
-    _forking.release()
+    try:
+        for fd in _held:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # the parent's lease stays: a flock goes only with the open file's last descriptor
+        _held.clear()
+    finally:
+        _forking.release()
 
 
 os.register_at_fork(before=_forking.acquire, after_in_parent=_forking.release, after_in_child=_close_leases_in_child)
