@@ -178,7 +178,8 @@ def find_ipc(
     """The IPC objects of a run (of one test, when `test` is its ordinal) that still exist:
     POSIX names with the run's (the test's) prefix, System V `keys`, FIFOs and sockets
     under the scratch folder (the test's own), what the creation ledger names; each
-    attributed to the test that made it, from the ledger, else its name or folder."""
+    attributed to the test that made it, from the ledger, else its name or folder. Only this
+    user's: a System V key the run was handed may since be another user's object."""
     prefix = f"kata_{token}_{test}_" if test else f"kata_{token}_"
     objects = ipc_objects.posix_objects(lambda name: name.startswith(prefix)) + ipc_objects.sysv_objects(keys)
     objects += ipc_objects.special_files(scratch / str(test) if test else scratch)
@@ -188,7 +189,10 @@ def find_ipc(
             objects.append(obj)
             made[(obj.kind, obj.handle)] = entry
     found = []
+    mine = (None, os.geteuid())  # None: its owner cannot be read (gone, or a queue without /dev/mqueue)
     for obj in {(o.kind, o.handle): o for o in objects}.values():
+        if ipc_objects.owner(obj) not in mine:
+            continue
         maker = made.get((obj.kind, obj.handle))
         if maker is not None:
             found.append(Leftover(obj, maker.test, maker.pid, by_suite=not maker.by_learner))

@@ -38,6 +38,7 @@ class IpcObject:
     handle: str | int  # what `remove` needs: POSIX name, System V id, path
     key: int | None = None  # System V only
     created: float | None = field(default=None, compare=False)  # System V only: ctime, whole seconds
+    uid: int | None = field(default=None, compare=False)  # System V only: the owner
 
 
 def posix_path(kind: str, name: str) -> Path:
@@ -88,6 +89,7 @@ def sysv_objects(keys: Iterable[int] | None = None) -> list[IpcObject]:
         header = lines[0].split()
         key_col, id_col = header.index("key"), header.index(_SYSV_ID_COLUMN[kind])
         ctime_col = header.index("ctime") if "ctime" in header else None
+        uid_col = header.index("uid")
         for line in lines[1:]:
             cols = line.split()
             if len(cols) <= max(key_col, id_col):
@@ -96,7 +98,8 @@ def sysv_objects(keys: Iterable[int] | None = None) -> list[IpcObject]:
             if wanted is not None and key not in wanted:
                 continue
             created = float(cols[ctime_col]) if ctime_col is not None and len(cols) > ctime_col else None
-            found.append(IpcObject(kind, f"key {key:#x} (id {ident})", ident, key, created))
+            uid = int(cols[uid_col]) if len(cols) > uid_col else None
+            found.append(IpcObject(kind, f"key {key:#x} (id {ident})", ident, key, created, uid))
     return found
 
 
@@ -119,6 +122,17 @@ def special_files(root: Path) -> list[IpcObject]:
             if kind:
                 found.append(IpcObject(kind, path, path))
     return found
+
+
+def owner(obj: IpcObject) -> int | None:
+    """The uid that owns the object; None when that cannot be read (it is gone, or it is a POSIX
+    queue and /dev/mqueue is not mounted)."""
+    if obj.kind in SYSV_TABLES:
+        return obj.uid
+    try:
+        return os.lstat(posix_path(obj.kind, obj.name) if obj.kind in POSIX_KINDS else obj.name).st_uid
+    except OSError:
+        return None
 
 
 def posix_exists(kind: str, name: str) -> bool:

@@ -104,6 +104,10 @@ class RunFolder:
     def stacks(self) -> Path:
         return self.root / "stacks.log"  # faulthandler's dumps on DUMP_SIGNAL
 
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"  # grader/sweep.py: flocked by the runner for its whole life
+
     @classmethod
     def make(cls, token: str) -> RunFolder:
         """A new run folder, mode 0700, in the user's private parent (`private_parent`)."""
@@ -119,11 +123,17 @@ RUN_PATH_ROOM = len("/kata-01234567-abcdefgh/scratch/999/") + 20  # a run folder
 
 
 def private_parent() -> Path:
-    """Where run folders live: `$XDG_RUNTIME_DIR/ipc-kata` (the user's own, 0700, on tmpfs), or
-    `<tempdir>/ipc-kata-<uid>`, or `/tmp/ipc-kata-<uid>` when those paths are too long for the
-    socket and FIFO paths a run makes; each is made 0700 and must be ours, a real folder and
-    private, so that no other user can see a run. When none is (another user made it first),
-    a fresh private folder is made instead."""
+    """Where run folders live: the user's `standing_parent`, or, when none of its candidates is
+    private (another user made them first), a fresh private folder."""
+    return standing_parent() or Path(tempfile.mkdtemp(prefix=f"{RUNS_FOLDER}-{os.getuid()}-", dir="/tmp"))
+
+
+def standing_parent() -> Path | None:
+    """The user's lasting folder for run folders, where the next grade finds an earlier one:
+    `$XDG_RUNTIME_DIR/ipc-kata` (the user's own, 0700, on tmpfs), or `<tempdir>/ipc-kata-<uid>`,
+    or `/tmp/ipc-kata-<uid>` when those paths are too long for the socket and FIFO paths a run
+    makes; each is made 0700 and must be ours, a real folder and private, so that no other user
+    can see a run. None when none is."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     candidates = [Path(runtime) / RUNS_FOLDER] if runtime and _private(Path(runtime), parent=True) else []
     candidates += [Path(folder) / f"{RUNS_FOLDER}-{os.getuid()}" for folder in (tempfile.gettempdir(), "/tmp")]
@@ -136,7 +146,7 @@ def private_parent() -> Path:
             continue
         if _private(folder):
             return folder
-    return Path(tempfile.mkdtemp(prefix=f"{RUNS_FOLDER}-{os.getuid()}-", dir="/tmp"))
+    return None
 
 
 def _private(folder: Path, parent: bool = False) -> bool:

@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from typing import IO, TypedDict, Unpack
 
 import psutil
 
-from grader import _boot, blocked, explain, hygiene, integrity, observed, proctree, protocol
+from grader import _boot, blocked, explain, hygiene, integrity, observed, proctree, protocol, sweep
 from grader.catalog import CatalogError, KataDef, load_kata
 from grader.channel import EventReceiver
 from grader.deadlock import DeadlockWatch
@@ -162,8 +161,9 @@ def grade_iter(
     selection = Selection(
         perf, tuple(sorted(tasks)) if tasks is not None else None, tuple(sorted(tests)) if tests is not None else None
     )
+    swept = sweep.sweep_dead_runs()  # before this run's folder exists: a grade killed earlier left its run
     run = GradingRun(kata, path, selection, cancel, held)
-    run.notices += installation.notices
+    run.notices += installation.notices + swept
     try:
         yield from run.execute()
     finally:
@@ -281,6 +281,7 @@ class GradingRun:
         self.token = secrets.token_hex(4)
         self.key = protocol.new_key()
         self.folder = RunFolder.make(self.token)
+        self.lease = sweep.Lease.take(self.folder)  # held until cleanup: the next grade knows this one lives
         self.receiver = EventReceiver(self.folder.events, self.key)
         self.tests: dict[str, TestDescription] = {}  # nodeid -> description, in suite order
         self.results: dict[str, TestResult] = {}
@@ -673,16 +674,11 @@ class GradingRun:
         return tests[ordinal - 1].name if 0 < ordinal <= len(tests) else ""
 
     def cleanup(self) -> None:
-        """The final sweep: processes, IPC objects and files of the run, then the run folder."""
-        proctree.reap(hygiene.kill_run(self.token))
-        try:
-            keys = [int(k) for k in self.folder.keys.read_text().split()]
-        except OSError:
-            keys = []
-        found = hygiene.find_ipc(self.token, self.folder.scratch, keys=keys, ledger_path=self.folder.ledger)
-        self.findings += hygiene.remove_ipc(found, self._test_name)
+        """The final sweep: processes, IPC objects and files of the run, then the run folder; then
+        the lease goes (a sweep that took it now would find the folder gone)."""
+        self.findings += sweep.clear_run(self.token, self.folder, self._test_name).findings
         self.receiver.close()
-        shutil.rmtree(self.folder.root, ignore_errors=True)
+        self.lease.release()
 
     # --- the result --------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from katalib import ROOT
+from zoolib import stuck_learner
 
 from grader.catalog import kata_ids, load_kata
 from grader.report import SCHEMA_VERSION
@@ -351,24 +352,6 @@ def test_solution_diff_after_a_pass_side_by_side(kata_home, capsys, monkeypatch)
 
 # --- a grade stopped from outside ------------------------------------------------------------
 
-STUCK_LEARNER = """
-import os, time, posix_ipc
-def child_to_parent(payload):
-    posix_ipc.SharedMemory({segment!r}, posix_ipc.O_CREAT, size=4096)
-    child = os.fork()
-    if child == 0:
-        time.sleep(120)
-        os._exit(0)
-    with open({pids!r} + ".part", "w") as f:
-        f.write(f"{{os.getpid()}} {{child}}")
-    os.rename({pids!r} + ".part", {pids!r})
-    time.sleep(120)
-    return payload
-def round_trip_digest(payload): return ""
-def gather(tasks, workers): return []
-"""
-
-
 AS_FROM_A_TERMINAL = (
     "import os, signal, sys; "
     "[signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGHUP, signal.SIGTERM)]; "
@@ -390,7 +373,7 @@ def test_a_grade_stopped_from_outside_cleans_up_like_ctrl_c(kata_home, tmp_path,
     the run folder stayed behind. Now both stop the grade as Ctrl+C does."""
     segment, pids = f"/kata_cli_{secrets.token_hex(4)}", tmp_path / "pids"
     impl = tmp_path / "stuck.py"
-    impl.write_text(STUCK_LEARNER.format(segment=segment, pids=str(pids)))
+    impl.write_text(stuck_learner(segment, pids))
     runtime = Path(tempfile.mkdtemp(prefix="kr-", dir="/tmp"))  # short: run folders go in it, not in /tmp's
     env = {**os.environ, "KATA_HOME": str(kata_home), "XDG_RUNTIME_DIR": str(runtime)}
     # as a terminal starts kata: SIGHUP and SIGTERM at their defaults, whatever ran this suite (nohup ignores SIGHUP)

@@ -36,6 +36,32 @@ def _record_pid():
 """
 
 
+STUCK_LEARNER = """
+import os, time, posix_ipc, sysv_ipc
+def child_to_parent(payload):
+    posix_ipc.SharedMemory({segment!r}, posix_ipc.O_CREAT, size=4096)
+    if {key!r} is not None:
+        sysv_ipc.Semaphore({key!r}, sysv_ipc.IPC_CREX, mode=0o600)
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    with open({pids!r} + ".part", "w") as f:
+        f.write(f"{{os.getpid()}} {{child}}")
+    os.rename({pids!r} + ".part", {pids!r})
+    time.sleep(120)
+    return payload
+def round_trip_digest(payload): return ""
+def gather(tasks, workers): return []
+"""
+
+
+def stuck_learner(segment: str, pids: Path, key: int | None = None) -> str:
+    """A pipe implementation whose child_to_parent makes a POSIX segment (and a System V semaphore
+    under `key`), forks a child, writes "<its pid> <the child's>" to `pids` and hangs: a grade to stop."""
+    return STUCK_LEARNER.format(segment=segment, pids=str(pids), key=key)
+
+
 def write_impl(tmp_path: Path, body: str, *, with_solution: bool = True, record_pids: bool = False) -> Path:
     """An implementation file: the pipe solution (optionally) followed by `body`."""
     source = SOLUTION.read_text() + "\n" if with_solution else ""
