@@ -111,13 +111,17 @@ def signal_masks(pid: int, tid: int | None = None) -> SignalMasks:
     )
 
 
-def context_switches(pid: int, tid: int | None = None) -> int:
+def context_switches(pid: int, tid: int | None = None, *, voluntary_only: bool = False) -> int:
     """How many times the task has been switched out, voluntarily or not (status): a task
-    whose count did not change between two readings did not run in between."""
+    whose count did not change between two readings did not run in between. Voluntary ones
+    only: how many times it blocked (a spinner never does; a poller does at every nap)."""
+    counted = (
+        ("voluntary_ctxt_switches",) if voluntary_only else ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+    )
     total = 0
     for line in (_task_dir(pid, tid) / "status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+        if key in counted:
             total += int(value)
     return total
 

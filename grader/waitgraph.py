@@ -31,6 +31,11 @@ MAX_PROCESSES = 128  # a fork storm is not read in full: the first ones tell the
 # Runnable at both looks and using at least this share of a CPU in between: spinning. Runnable is the
 # main evidence (a blocked process sleeps); on a loaded machine a spinner gets only a small share.
 SPIN_SHARE = 0.02
+# A process on a CPU at both looks that blocked in between (a poller between naps: on a busy machine
+# a nap's end is followed by a wait for a CPU) is looked at again this often, up to this long, until
+# it is caught in the call it naps in.
+NAP_LOOK_PAUSE = 0.002
+NAP_LOOK_PATIENCE = 0.5
 
 _POLLIN, _POLLOUT = 0x1 | 0x2 | 0x40, 0x4 | 0x100  # POLLIN|POLLPRI|POLLRDNORM, POLLOUT|POLLWRNORM
 _FUTEX_PRIVATE, _FUTEX_REALTIME = 128, 256
@@ -264,6 +269,7 @@ class _Builder:
     def build(self, sample: float) -> WaitGraph:
         started = time.monotonic()
         cpu_before = {pid: (_cpu(pid), started) for pid in self.pids}
+        blocks_before = {pid: _blocks(pid) for pid in self.pids}
         queue = list(self.pids)
         while queue:
             pid = queue.pop(0)
@@ -273,6 +279,7 @@ class _Builder:
                 self.graph.unreadable.append(f"only the first {MAX_PROCESSES} processes were inspected")
                 break
             cpu_before.setdefault(pid, (_cpu(pid), time.monotonic()))
+            blocks_before.setdefault(pid, _blocks(pid))
             node = self._read_process(pid)
             if node is None:
                 continue
@@ -292,6 +299,9 @@ class _Builder:
             if any(wait.running for wait in node.waits):
                 # Caught between two blocking calls, or spinning: a second look tells.
                 node = self._read_process(pid) or node
+                blocked_since = _blocks(pid) != blocks_before[pid]
+                if any(wait.running for wait in node.waits) and blocked_since:
+                    node = self._catch_napping(pid, node)
                 self.graph.processes[pid] = node
             node.cpu_share = share
         self._index_holders()
@@ -301,6 +311,15 @@ class _Builder:
                     self._resolve_wakers(node, need)
         self._find_outside_holders()
         return self.graph
+
+    def _catch_napping(self, pid: int, node: ProcessNode) -> ProcessNode:
+        """A process seen on a CPU twice that blocked in between: look until it is caught blocked
+        (the call it naps or polls in), or NAP_LOOK_PATIENCE is over."""
+        deadline = time.monotonic() + NAP_LOOK_PATIENCE
+        while any(wait.running for wait in node.waits) and time.monotonic() < deadline:
+            time.sleep(NAP_LOOK_PAUSE)
+            node = self._read_process(pid) or node
+        return node
 
     # --- one process ---
 
@@ -925,6 +944,14 @@ def can_wake(need: Need, holder: Holder) -> bool:
     if need.key[0] in ("pipe", "fifo"):
         return ("w" if need.what == "data" else "r") in holder.access
     return True
+
+
+def _blocks(pid: int) -> int | None:
+    """How many times the process's main thread has blocked so far (None: gone)."""
+    try:
+        return procfs.context_switches(pid, voluntary_only=True)
+    except OSError:
+        return None
 
 
 def _cpu(pid: int) -> int | None:

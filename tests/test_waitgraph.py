@@ -9,6 +9,7 @@ unique per test and removed even when the test fails).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -26,7 +27,7 @@ import psutil
 import pytest
 import sysv_ipc
 
-from grader import blocked, deadlock, procfs, syscalls
+from grader import blocked, deadlock, procfs, syscalls, waitgraph
 from grader.deadlock import DeadlockWatch
 from grader.diagnosis import Diagnosis, diagnose
 from grader.waitgraph import WaitGraph, build
@@ -340,6 +341,30 @@ def test_a_polling_caller_is_explained_by_the_process_stuck_behind_it(scenario):
     assert not found.deadlock  # the caller's loop is alive: only the evidence says it is hopeless
 
 
+def test_a_poller_caught_on_a_cpu_at_both_looks_is_looked_at_until_it_naps(scenario, monkeypatch):
+    """On a busy machine a poller's nap ends in a wait for a CPU: it can be runnable at both of the
+    builder's looks (a loop of `make test` beside two busy loops saw it). It blocked in between, so it is
+    looked at again until it is caught in its nap; here the first two looks are made to see it running."""
+    run = scenario("poll_for_a_reply_nobody_sends")
+    run.wait_blocked(server="msgrcv", caller="clock_nanosleep")
+    caller = run.pid("caller")
+    real = waitgraph._Builder._read_process
+    looks: list[int] = []
+
+    def on_a_cpu_twice(self, pid):
+        node = real(self, pid)
+        if pid == caller and node is not None and len(looks) < 2:
+            looks.append(pid)
+            node = dataclasses.replace(node, waits=[dataclasses.replace(w, call="running") for w in node.waits])
+        return node
+
+    monkeypatch.setattr(waitgraph._Builder, "_read_process", on_a_cpu_twice)
+    graph, found = run.diagnose()
+    assert len(looks) == 2 and not graph.processes[caller].spinning
+    assert found.pattern == "no-waker", found.sentence
+    assert found.sentence.startswith(f"The parent (pid {caller}) polls, sleeping in short naps between tries")
+
+
 def test_a_sleep_that_a_signal_handler_does_not_end(scenario):
     run = scenario("sleep_instead_of_waiting")
     _, found = run.diagnosed("sleeping", sleeper="clock_nanosleep")
@@ -503,7 +528,7 @@ def test_a_thread_that_ran_between_the_looks_is_no_proof(scenario, monkeypatch):
     run = scenario("wait_before_read")
     run.wait_blocked(parent="wait4", child="write")
     counts = iter(range(1_000_000))
-    monkeypatch.setattr(procfs, "context_switches", lambda pid, tid=None: next(counts))
+    monkeypatch.setattr(procfs, "context_switches", lambda pid, tid=None, **_: next(counts))
     watch = DeadlockWatch(run.focus, now=0.0)
     assert not any(watch.proven(now=deadlock.GRACE + n * deadlock.LOOK_EVERY) for n in range(4))
 
