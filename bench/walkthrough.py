@@ -318,7 +318,7 @@ def mock(w: Walk, term: Terminal, questions: list[Question], expected: list[tupl
         return
     term.type("A ring in shared memory, a semaphore per side.")
     term.keys("C-r")
-    w.shot("design answer revealed", "Key points", "1. ")
+    w.shot("design answer revealed", "Key points", "1. ", "⏎ Answer")  # the panel has the keys: it ticks
     term.keys("1", "Enter")
     # the app shows the feedback's first line, the verdict, even when the missed points fill the view
     text = w.shot("design verdict", re.compile(r"(Right|Wrong)\. Covered \d+ of \d+ key points"), "⏎ Next")

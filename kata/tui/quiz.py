@@ -363,6 +363,9 @@ class QuizScreen(AppScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#spec").display = False
+        # the feedback's place is known once the answer is laid out, and the after-refresh callback of
+        # show_feedback may run before that layout (on a busy machine it did): each new height places it again
+        self.watch(self.query_one("#question", VerticalScroll), "virtual_size", self.on_question_resized, init=False)
         try:
             self.begin()
         except UserError as err:
@@ -557,6 +560,12 @@ class QuizScreen(AppScreen[None]):
         view = self.query_one("#question", VerticalScroll)
         verdict = self.query_one("#feedback", Static).virtual_region.y
         view.scroll_to(y=min(view.max_scroll_y, verdict), animate=False)
+
+    def on_question_resized(self) -> None:
+        """The question area's content changed height: while the feedback shows, its verdict is placed
+        by the new layout (a design answer's key points grow their why lines after the answer)."""
+        if self.stage == "feedback":
+            self.show_verdict()
 
     # --- the end ----------------------------------------------------------------------
 
