@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ PROGRESS = re.compile(r"^\s*\[\d+/\d+\] ")  # the quiz's progress line
 SCROLLBAR = re.compile(r"\s*[▁▂▃▄▅▆▇█]+\s*$")  # a scrollbar's thumb at the end of a line
 TABLE_HEADER = re.compile(r"status +test +task +time[\s▁▂▃▄▅▆▇█]*$", re.M)  # the Grade table, its last column whole
 CLOCK = re.compile(r"\d+:\d\d left")  # a mock interview's countdown
+REPORT_TOTALS = re.compile(r"^ (?:(?:PASS|FAIL): \d+/\d+ tasks|ERROR: )", re.M)  # a grade report's last line
 CHOICE_LINE = re.compile(r"^\s*›?\s*(?:\[[ x]\]\s*)?(\d+)\.\s(.*)$")
 
 
@@ -76,14 +78,25 @@ class Terminal:
             ["tmux", "capture-pane", "-t", self.name, "-p"], check=True, capture_output=True, text=True
         ).stdout
 
-    def wait_for(self, *needles: str | re.Pattern[str], timeout: float = 20.0) -> str:
-        """The screen once every needle shows on it (or when `timeout` is up)."""
+    def wait_until(self, done: Callable[[str], bool], timeout: float = 20.0) -> str:
+        """The screen once `done(screen)` holds (or when `timeout` is up)."""
         deadline = time.monotonic() + timeout
         while True:
             text = self.screen()
-            if all(shows(text, n) for n in needles) or time.monotonic() > deadline:
+            if done(text) or time.monotonic() > deadline:
                 return text
             time.sleep(0.2)
+
+    def wait_for(self, *needles: str | re.Pattern[str], timeout: float = 20.0) -> str:
+        """The screen once every needle shows on it (or when `timeout` is up)."""
+        return self.wait_until(lambda text: all(shows(text, n) for n in needles), timeout)
+
+    def escape(self, done: Callable[[str], bool]) -> str:
+        """Esc, and the screen once it shows what Esc did, before any other key: terminal key sequences
+        begin with Esc, so a busy app that reads Esc and the next key at once takes them for one alt+key
+        and the Esc is lost (the help stayed open under the palette, and every later screen was wrong)."""
+        self.keys("Escape")
+        return self.wait_until(done)
 
     def still(self, quiet: float = 0.5, timeout: float = 10.0) -> str:
         """The screen once it has not changed for `quiet` seconds (the clock of a mock aside):
@@ -248,11 +261,13 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     w.shot("home", "due today", "Next: kata pipe", "? Help", "q Quit")
     term.keys("?")
     w.shot("help", "App keys", "Esc closes this help.")
-    term.keys("Escape", "C-p")
+    term.escape(lambda text: not shows(text, "Esc closes this help."))
+    term.keys("C-p")
     term.wait_for("🔎")  # the palette is open: what is typed goes to its search box, not to Home's keys
     term.type("kata fifo")
     w.shot("palette", "Kata fifo: Named pipes (FIFOs)")
-    term.keys("Escape", "k")
+    term.escape(lambda text: "🔎" not in text)
+    term.keys("k")
     text = w.shot("katas", "mechanism")
     listed = [k for k in all_katas() if re.search(rf"^ {re.escape(k.id)} ", text, re.M)]
     w.check(len(listed) >= 10, f"katas: only {len(listed)} rows fit at 80x24")
@@ -270,12 +285,15 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     w.check("c Cancel" not in text.splitlines()[-1], "grade: c Cancel stays after the run")
     term.keys("Down", "r")
     w.shot("grade pipe, one test re-run", "re-run:", "g grades everything", timeout=60)
-    term.keys("Escape", "h")
+    term.escape(lambda text: "g Grade again" not in text)
+    term.keys("h")
     w.shot("home again", "Last grades", "Next: kata pipe")
     term.keys("k")
     text = w.shot("katas again", "mechanism")
     w.check("auto-grade" not in text, "k shows the kata last opened, not the Katas list")
-    term.keys("Escape", "Escape", "u")  # clear the filter, leave it for the list: the app's keys work there
+    term.escape(lambda text: shows(text, "↓ or Esc: the list"))  # the filter cleared: its placeholder shows
+    term.escape(lambda text: "? Help" in text)  # out of the filter, in the list: the app's keys work (footer)
+    term.keys("u")
     w.shot("quiz menu", "Practice", "Browse the bank")
     term.keys("Enter")
     practice(w, term, questions, expected)
@@ -290,7 +308,9 @@ def steps(w: Walk, term: Terminal, questions: list[Question], expected: list[tup
     term.keys("g")
     w.shot("mock kata graded", re.compile(r"(PASS|FAIL|ERROR) \d"), TABLE_HEADER, "g Grade again", timeout=120)
     term.keys("Escape")
-    w.shot("mock scorecard", "Mock interview scorecard", "The kata's report")
+    w.shot("mock scorecard", "Mock interview scorecard", re.compile(r"Kata [\w-]+: \w+"), "⏎ Back")
+    term.keys("End")  # the kata's report comes after a line per topic: below the view when the mock asked many
+    w.shot("mock scorecard, the end", REPORT_TOTALS, "⏎ Back")
     term.keys("Enter", "t")
     w.shot("stats", "Mastery per topic")
     term.keys("End")
