@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 from grader import proctree
 from grader.hotspot_causes import SETUPS, Statement, name_cause, statements
 from grader.loader import MODULE_NAME
-from grader.report import Hotspot
+from grader.report import Hotspot, counted
 
 clock = time.perf_counter
 cpu_clock = time.thread_time
@@ -432,21 +432,17 @@ def _coverage(session: _Session, children: list[dict[str, Any]], elapsed: float,
         parts.append(f"tracing stopped after {session.budget:g} s, the round finished untraced")
     if forked > reported:
         parts.append(
-            f"{_count(forked - reported, 'forked child', 'forked children')} not seen (another program run by "
+            f"{counted(forked - reported, 'forked child', 'forked children')} not seen (another program run by "
             "exec, killed, or still running at the end)"
         )
     if session.already_running:
         parts.append(
-            f"{_count(session.already_running, 'child process', 'child processes')} already running when the round "
+            f"{counted(session.already_running, 'child process', 'child processes')} already running when the round "
             "began: not profiled, and your code may run there too"
         )
     if failure:
         parts.append(failure)
     return "; ".join(parts)
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _read(path: str) -> str:

@@ -22,6 +22,11 @@ OUTPUT_CAP = 8 * 1024  # bytes of captured output kept per test
 TEST_STATUSES = ("pass", "fail", "error", "timeout")
 
 
+def counted(n: int, one: str, many: str) -> str:
+    """ "1 IPC object", "2 IPC objects": a count with its noun, for a report's sentences."""
+    return f"{n} {one if n == 1 else many}"
+
+
 @dataclass
 class BlockedProcess:
     """Where one live process of the run was when its test timed out."""

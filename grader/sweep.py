@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from grader import hygiene, proctree, protocol
 from grader.ipc_objects import POSIX_KINDS, SYSV_TABLES, IpcObject, posix_path
 from grader.protocol import RunFolder
-from grader.report import HygieneFinding
+from grader.report import HygieneFinding, counted
 
 RUN_NAME = re.compile(r"kata-([0-9a-f]{8})-[^/]+")  # RunFolder.make: kata-<token>-<random>
 NAMED_OBJECTS = 3  # objects a notice names; the rest are counted
@@ -162,10 +162,10 @@ def notice(swept: list[tuple[int, Cleared]]) -> str:
     pids = ", ".join(str(pid) for pid, _ in swept)
     processes = sum(len(cleared.processes) for _, cleared in swept)
     objects = [where(obj) for _, cleared in swept for obj in cleared.objects]
-    parts = [_count(processes, "process", "processes")] if processes else []
+    parts = [counted(processes, "process", "processes")] if processes else []
     if objects:
         named = ", ".join(objects[:NAMED_OBJECTS]) + (", ..." if len(objects) > NAMED_OBJECTS else "")
-        parts.append(f"{_count(len(objects), 'IPC object', 'IPC objects')} ({named})")
+        parts.append(f"{counted(len(objects), 'IPC object', 'IPC objects')} ({named})")
     if len(swept) == 1:
         whose, folders = f"an earlier grade that was killed (pid {pids})", "its run folder"
     else:
@@ -181,7 +181,3 @@ def where(obj: IpcObject) -> str:
     if obj.kind in SYSV_TABLES:
         return f"{hygiene.KIND_NOUNS[obj.kind]} {obj.name}"
     return obj.name
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
