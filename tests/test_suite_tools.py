@@ -109,6 +109,8 @@ def test_held_children_tell_a_sleeping_parent_from_a_polling_or_spinning_one(how
         (Usage(0.30, 0.001, 0.0, 1, 0), None),  # slept through
         (Usage(0.30, 0.25, 0.04, 0, 30), "it spins"),  # spun on an idle machine
         (Usage(0.30, 0.01, 0.28, 0, 3), "it spins"),  # spun on a crowded one: queued for a CPU, never slept
+        (Usage(0.30, 0.02, 0.28, 0, 5), "it spins"),  # spun among 30 busy processes on 2 cores (measured)
+        (Usage(0.30, 0.0, 0.30, 1, 0), None),  # woke to a crowded machine and waited for a CPU (CI, mq get)
         (Usage(0.30, 0.02, 0.25, 4, 45), "it spins"),  # spun and yielded now and then
         (Usage(0.30, 0.01, 0.0, 40, 0), "it polls"),
     ],
