@@ -35,7 +35,18 @@ from typing import IO, Any, NoReturn
 
 import pytest
 
-from grader import baseline_process, explain, hygiene, integrity, interrupts, ledger, observed, proctree, protocol
+from grader import (
+    baseline_process,
+    explain,
+    hygiene,
+    integrity,
+    interrupts,
+    ledger,
+    liveness,
+    observed,
+    proctree,
+    protocol,
+)
 from grader.baseline_process import BaselineClient
 from grader.catalog import KataDef, load_kata
 from grader.channel import EventSender
@@ -317,6 +328,7 @@ class GradingPlugin:
             duration=round(duration, 3),
             nodeid=item.nodeid,
         )
+        liveness.wait_for_supervisor(self.folder.supervisor(self.config.session))  # killed meanwhile: no result
         self.events.send(protocol.TestResultEvent.fitted(result, [PerfFigure(**p) for p in state.perf], findings))
 
     def _hygiene(self, test: str, state: TestState, fds_before: dict[int, str]) -> list[HygieneFinding]:

@@ -104,6 +104,9 @@ class RunFolder:
     def stacks(self) -> Path:
         return self.root / "stacks.log"  # faulthandler's dumps on DUMP_SIGNAL
 
+    def supervisor(self, session: int) -> Path:
+        return self.root / f"supervisor-{session}.sock"  # grader/liveness.py: answers while it lives
+
     @property
     def lock(self) -> Path:
         return self.root / "lock"  # grader/sweep.py: flocked by the runner for its whole life

@@ -37,7 +37,7 @@ import socket
 import sys
 from typing import NoReturn
 
-from grader import baseline_process, fence, hygiene, proctree
+from grader import baseline_process, fence, hygiene, liveness, proctree
 from grader.baseline_process import BaselineClient
 from grader.channel import EventSender
 from grader.protocol import Handover, PytestExit
@@ -138,9 +138,12 @@ def run_tests(handover: Handover, runner: int, supervisor: int, baselines: socke
         os._exit(status)
 
 
-def supervise(handover: Handover, child: int, baselines: socket.socket, runner: int) -> int:
+def supervise(
+    handover: Handover, child: int, baselines: socket.socket, runner: int, answerer: liveness.Answerer
+) -> int:
     """Report the test process's end; start the baseline process when the test process first
-    asks for it (on `baselines`); when the runner closes stdin, kill the run and wait for it."""
+    asks for it (on `baselines`); answer the test process's questions (grader/liveness.py);
+    when the runner closes stdin, kill the run and wait for it."""
     config = handover.config
     events = EventSender(config.folder.events, config.session, handover.key)
     me = os.getpid()
@@ -155,8 +158,10 @@ def supervise(handover: Handover, child: int, baselines: socket.socket, runner: 
                     pass
         if control_closed and not proctree.children(me):
             return 0
-        watched = [0] if waiting is None else [0, waiting.fileno()]
+        watched = [0, answerer.fileno()] if waiting is None else [0, answerer.fileno(), waiting.fileno()]
         ready, _, _ = select.select(watched, [], [], 0.05)
+        if answerer.fileno() in ready:
+            answerer.answer()
         if waiting is not None and waiting.fileno() in ready:
             start_baselines(waiting, handover, runner)  # or the test process closed its end
             waiting = None
@@ -200,9 +205,11 @@ def main(handover_fd: int) -> int:
 
     supervisor, runner = os.getpid(), os.getppid()
     tests_end, supervisor_end = socket.socketpair()  # the test process's requests for baselines
+    answerer = liveness.Answerer(handover.config.folder.supervisor(handover.config.session))
     child = os.fork()
     if child == 0:
         supervisor_end.close()
+        answerer.close()
         run_tests(handover, runner, supervisor, tests_end)
     tests_end.close()
-    return supervise(handover, child, supervisor_end, runner)
+    return supervise(handover, child, supervisor_end, runner, answerer)

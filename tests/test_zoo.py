@@ -184,6 +184,7 @@ def test_a_fork_storm_is_found_and_killed(tmp_path):
         ("exit_in_caller", "error", "the test process ended in the middle of this test (exit status 0)"),
         ("sys_exit_in_caller", "fail", "the implementation called sys.exit() in the caller's process"),
         ("kill_parent", "fail", "the grader's supervisor) was killed during this test"),
+        ("kill_parent_late", "fail", "the grader's supervisor) was killed during this test"),
         ("killpg_zero", "error", "the test process ended in the middle of this test (killed"),
     ],
 )
