@@ -35,8 +35,9 @@ def open_app() -> int:
     with ProgressStore.open() as store:
         from kata.quiz.session import clock_from_env
         from kata.tui.app import KataApp
+        from kata.tui.terminal import TerminalDriver
 
-        app = KataApp(store, clock=clock_from_env())
+        app = KataApp(store, clock=clock_from_env(), quit_on_hangup=True, driver_class=TerminalDriver)
         app.run()
         app.jobs.stop_all()  # however the app ended, no grading run outlives it
     return app.return_code or 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import signal
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, partial
@@ -32,6 +33,7 @@ from kata.progress import ProgressStore, utcnow
 from kata.tui.help import HelpScreen
 from kata.tui.home import HomeScreen
 from kata.tui.jobs import Jobs
+from kata.tui.terminal import TerminalGone
 
 
 def palette_help(kata: KataDef) -> str:
@@ -89,12 +91,22 @@ class KataApp(App[int]):
         Binding("ctrl+q", "quit_anyway", "Quit, even while typing or answering", show=False, priority=True),
     ]
 
-    def __init__(self, store: ProgressStore, *, clock: Callable[[], datetime] = utcnow, **kwargs: Any):
-        """`clock`: what "now" is for due questions, streaks and charts (KATA_NOW, or fixed in snapshots)."""
+    def __init__(
+        self,
+        store: ProgressStore,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        quit_on_hangup: bool = False,
+        **kwargs: Any,
+    ):
+        """`clock`: what "now" is for due questions, streaks and charts (KATA_NOW, or fixed in snapshots).
+        `quit_on_hangup`: SIGHUP and SIGTERM quit as q does; set by the app in a terminal only, so that
+        tests driving the app keep their process's handlers."""
         super().__init__(**kwargs)
         self.store = store
         self.clock = clock
         self.jobs = Jobs()
+        self.quit_on_hangup = quit_on_hangup
 
     @cached_property
     def katas(self) -> list[KataDef]:
@@ -102,7 +114,19 @@ class KataApp(App[int]):
         return all_katas()
 
     def on_mount(self) -> None:
+        if self.quit_on_hangup:
+            self._quit_on_signals()
         self.switch_mode("home")
+
+    def _quit_on_signals(self) -> None:
+        """A closed terminal (SIGHUP) or `kill` (SIGTERM) quits as q does, exit status 128 + the signal.
+        The CLI's handler (a KeyboardInterrupt, kata/cli.py) skips Textual's shutdown: its input thread
+        went on reading the dead terminal, which answers "end of file" at once, forever, and the process
+        stayed, spinning, after its terminal was gone. A signal ignored (nohup) stays ignored."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                loop.add_signal_handler(sig, partial(self.call_later, self._stop_jobs_and_exit, 128 + sig))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Section keys and q belong to a screen that captures keys (a quiz question)."""
@@ -125,9 +149,16 @@ class KataApp(App[int]):
             self.push_screen(HelpScreen(self.screen))
 
     async def action_quit(self) -> None:
+        await self._stop_jobs_and_exit()
+
+    async def on_terminal_gone(self, message: TerminalGone) -> None:
+        """Nothing drawn reaches anyone (kata/tui/terminal.py): quit as a closed terminal's SIGHUP does."""
+        await self._stop_jobs_and_exit(128 + signal.SIGHUP)
+
+    async def _stop_jobs_and_exit(self, return_code: int = 0) -> None:
         """Cancel grading runs and watchers, wait for their cleanup (off the UI thread), then exit."""
         await asyncio.to_thread(self.jobs.stop_all)
-        self.exit()
+        self.exit(return_code=return_code)
 
     async def action_quit_anyway(self) -> None:
         """ctrl+q: a quit that no screen captures (q is the quiz's while a question is on screen)."""
