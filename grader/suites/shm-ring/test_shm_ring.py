@@ -133,6 +133,14 @@ def check_sequence(expected: list[bytes] | list[tuple], got: list, what: str) ->
         fail(f"{what}: {len(exp)} messages were put, {len(have)} came back")
 
 
+def expect_empty(ring, says: str) -> None:
+    """get(timeout=0) must raise TimeoutError: the ring holds nothing more. `says` is the failure
+    otherwise, with {} where the message get() returned is described."""
+    with pytest.raises(TimeoutError):
+        extra = ring.get(timeout=0)
+        fail(says.format(describe_bytes(extra)))
+
+
 def drain(ring, limit: int = 64) -> list[bytes]:
     """Every message get(timeout=0) still finds (at most `limit`)."""
     out = []
@@ -235,9 +243,7 @@ def test_fill_and_drain_wraps_around(rings):
             except Exception as exc:
                 fail(f"round {rnd}: get of message {i} raised {type(exc).__name__}: {exc}; {WRAP_HINT}")
         check_sequence(batch, got, f"fill and drain, round {rnd} (the ring wraps around)")
-        with pytest.raises(TimeoutError):
-            extra = ring.get(timeout=0)
-            fail(f"get(timeout=0) on a drained ring returned {describe_bytes(extra)}: it must raise TimeoutError")
+        expect_empty(ring, "get(timeout=0) on a drained ring returned {}: it must raise TimeoutError")
     rings.finish(ring)
 
 
@@ -512,9 +518,7 @@ def test_timeouts_leave_the_ring_usable(rings):
             + TIMEOUT_PATH_HINT
         )
     check_sequence([b"x1", b"x2"], got, "after a put() timed out")
-    with pytest.raises(TimeoutError):
-        got = ring.get(timeout=0)
-        fail(f"get(timeout=0) on an empty ring returned {describe_bytes(got)}: it must raise TimeoutError")
+    expect_empty(ring, "get(timeout=0) on an empty ring returned {}: it must raise TimeoutError")
     rings.finish(ring)
 
 
@@ -670,9 +674,7 @@ def test_many_producers_many_consumers(impl, rings):
         ring.put(STOP, timeout=10)
     results = [worker_result(pid, r, f"consumer {c}") for c, (pid, r) in enumerate(consumers)]
     check_mpmc(results, PRODUCERS, PER_PRODUCER, MUTEX_HINT)
-    with pytest.raises(TimeoutError):
-        extra = ring.get(timeout=0)
-        fail(f"the ring still held {describe_bytes(extra)} after every message and STOP was delivered")
+    expect_empty(ring, "the ring still held {} after every message and STOP was delivered")
     rings.finish(ring)
 
 
@@ -724,9 +726,7 @@ def test_a_message_is_never_visible_half_written(impl, rings):
                 )
             check_sequence([message], [late], "the message of a producer that was paused mid-put")
         else:
-            with pytest.raises(TimeoutError):
-                again = ring.get(timeout=0)
-                fail(f"the message came out twice ({describe_bytes(again)} the second time)")
+            expect_empty(ring, "the message came out twice ({} the second time)")
         rings.finish(ring)
 
 
