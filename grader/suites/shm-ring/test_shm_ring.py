@@ -400,6 +400,27 @@ def test_blocked_put_and_get_use_no_cpu(impl, rings):
     rings.finish(full)
 
 
+def blocked_worker(impl, name: str, call, who: str, blocked: str) -> tuple[int, int]:
+    """Fork `who`, a process that attaches ring `name` and sends what call(ring) returns; come back
+    once it has attached (it says so on a pipe) and sleeps in the kernel, i.e. blocks in call.
+    `blocked` says what it is doing then. Returns fork_worker's (pid, result fd)."""
+    ready_r, ready_w = os.pipe()
+
+    def body(w):
+        mine = impl.RingBuffer.attach(name)
+        os.write(ready_w, b"r")
+        result = call(mine)
+        mine.close()
+        send_result(w, result)
+
+    pid, result = fork_worker(body)
+    os.close(ready_w)
+    expect(os.read(ready_r, 1) == b"r", f"{who} could not attach")
+    os.close(ready_r)
+    wait_blocked(pid, blocked)
+    return pid, result
+
+
 def wait_blocked(pid: int, what: str) -> None:
     """Wait until the process sleeps in the kernel (no sleep to synchronise: a poll with a deadline)."""
     p = psutil.Process(pid)
@@ -414,20 +435,9 @@ def wait_blocked(pid: int, what: str) -> None:
 )
 def test_get_blocks_until_a_put_arrives(impl, rings):
     name, ring = rings.create(slots=2, slot_size=64)
-    ready_r, ready_w = os.pipe()
-
-    def consume(w):
-        mine = impl.RingBuffer.attach(name)
-        os.write(ready_w, b"r")
-        got = mine.get()
-        mine.close()
-        send_result(w, got)
-
-    pid, result = fork_worker(consume)
-    os.close(ready_w)
-    expect(os.read(ready_r, 1) == b"r", "the consumer process could not attach")
-    os.close(ready_r)
-    wait_blocked(pid, "the consumer calling get() on an empty ring")
+    pid, result = blocked_worker(
+        impl, name, lambda mine: mine.get(), "the consumer process", "the consumer calling get() on an empty ring"
+    )
     ring.put(b"wake up", timeout=5)
     check_sequence([b"wake up"], [worker_result(pid, result, "the blocked get()")], "a get() that was waiting")
     rings.finish(ring)
@@ -443,20 +453,9 @@ def test_put_blocks_until_a_get_makes_room(impl, rings):
     name, ring = rings.create(slots=2, slot_size=64)
     ring.put(b"m0", timeout=0)
     ring.put(b"m1", timeout=0)
-    ready_r, ready_w = os.pipe()
-
-    def produce(w):
-        mine = impl.RingBuffer.attach(name)
-        os.write(ready_w, b"r")
-        mine.put(b"m2")
-        mine.close()
-        send_result(w, "put")
-
-    pid, result = fork_worker(produce)
-    os.close(ready_w)
-    expect(os.read(ready_r, 1) == b"r", "the producer process could not attach")
-    os.close(ready_r)
-    wait_blocked(pid, "the producer calling put() on a full ring")
+    pid, result = blocked_worker(
+        impl, name, lambda mine: mine.put(b"m2"), "the producer process", "the producer calling put() on a full ring"
+    )
     check_sequence([b"m0"], [ring.get(timeout=5)], "the get that makes room")
     worker_result(pid, result, "the blocked put()")
     got = [ring.get(timeout=0)]
