@@ -28,7 +28,7 @@ import psutil
 import pytest
 from _processes import fork_worker, paused_at_every_line, read_all, send_result, worker_result
 
-from grader.testing import describe_bytes, expect, fail, payload, wait_until
+from grader.testing import describe_bytes, expect, fail, fork_helper, payload, wait_until
 
 
 def ring_key(name: str) -> int:
@@ -895,22 +895,26 @@ def read_exactly(fd: int, size: int) -> bytes:
     return data
 
 
+def read_frame(fd: int) -> bytes:
+    """One framed message from a pipe, as get() takes one: the 4-byte length, then exactly that many bytes."""
+    return read_exactly(fd, LENGTH.unpack(read_exactly(fd, 4))[0])
+
+
 def pipe_transfer(size: int, count: int) -> None:
     """Baseline: the same messages through a pipe, framed (4-byte length + data, one write each)
-    and received one message at a time like get(): read the length, then exactly that many bytes."""
+    and received one message at a time like get()."""
     r, w = os.pipe()
     frame = LENGTH.pack(size) + payload(size)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            for _ in range(count):
-                os.write(w, frame)
-        finally:
-            os._exit(0)
+
+    def produce() -> None:
+        os.close(r)
+        for _ in range(count):
+            os.write(w, frame)
+
+    pid = fork_helper(produce)
     os.close(w)
     for _ in range(count):
-        read_exactly(r, LENGTH.unpack(read_exactly(r, 4))[0])
+        read_frame(r)
     os.close(r)
     os.waitpid(pid, 0)
 
@@ -920,21 +924,20 @@ def pipe_round_trips(size: int, count: int) -> None:
     req_r, req_w = os.pipe()
     rep_r, rep_w = os.pipe()
     frame = LENGTH.pack(size) + payload(size)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(req_w)
-            os.close(rep_r)
-            for _ in range(count):
-                body = read_exactly(req_r, LENGTH.unpack(read_exactly(req_r, 4))[0])
-                os.write(rep_w, LENGTH.pack(len(body)) + body)
-        finally:
-            os._exit(0)
+
+    def echo() -> None:
+        os.close(req_w)
+        os.close(rep_r)
+        for _ in range(count):
+            body = read_frame(req_r)
+            os.write(rep_w, LENGTH.pack(len(body)) + body)
+
+    pid = fork_helper(echo)
     os.close(req_r)
     os.close(rep_w)
     for _ in range(count):
         os.write(req_w, frame)
-        read_exactly(rep_r, LENGTH.unpack(read_exactly(rep_r, 4))[0])
+        read_frame(rep_r)
     os.close(req_w)
     os.close(rep_r)
     os.waitpid(pid, 0)
