@@ -158,6 +158,12 @@ def check_value(expected, got, what: str) -> None:
     )
 
 
+def check_set_get(client, key: bytes, value: bytes, what: str) -> None:
+    """set(key, value), then get(key) must return the value: the round trip that shows a store works."""
+    client.set(key, value)
+    check_value(value, client.get(key), what)
+
+
 # --- task 1: a Unix domain socket server -------------------------------------------------
 
 SERVE_HINT = (
@@ -181,8 +187,7 @@ def test_set_get_delete(kv, names):
     check_value(None, client.get(b"missing"), "get(b'missing') on an empty store")
     expect(client.set(b"language", b"python") is None, "set() returns None")
     check_value(b"python", client.get(b"language"), "get(b'language') after set")
-    client.set(b"language", b"C")
-    check_value(b"C", client.get(b"language"), "get() after overwriting the value")
+    check_set_get(client, b"language", b"C", "get() after overwriting the value")
     expect(client.delete(b"language") is True, "delete() of an existing key must return True")
     check_value(None, client.get(b"language"), "get() after delete")
     expect(client.delete(b"language") is False, "delete() of a missing key must return False")
@@ -193,11 +198,9 @@ def test_binary_keys_and_empty_values(kv, names):
     path = kv.served(names)
     client = kv.client(path)
     key = bytes(range(256))
-    client.set(key, b"")
-    check_value(b"", client.get(key), "get() of a key whose value is empty (b'' is a value, not None)")
+    check_set_get(client, key, b"", "get() of a key whose value is empty (b'' is a value, not None)")
     value = bytes(range(255, -1, -1)) * 40
-    client.set(b"\x00\n\r", value)
-    check_value(value, client.get(b"\x00\n\r"), "get() of a binary value")
+    check_set_get(client, b"\x00\n\r", value, "get() of a binary value")
 
 
 @task(
@@ -211,10 +214,8 @@ def test_sixteen_mib_value(kv, names):
     path = kv.served(names)
     client = kv.client(path)
     big = payload(16 << 20, seed=1)
-    client.set(b"big", big)
-    check_value(big, client.get(b"big"), "get() of a 16 MiB value")
-    client.set(b"s", b"small")
-    check_value(b"small", client.get(b"s"), "get() after the large value")
+    check_set_get(client, b"big", big, "get() of a 16 MiB value")
+    check_set_get(client, b"s", b"small", "get() after the large value")
 
 
 @task(1, on_timeout=SERVE_HINT)
@@ -376,8 +377,7 @@ def test_tcp_port_zero(kv):
     )
     expect(address[0] == LOCALHOST, f"the server bound {address[0]!r}; it must bind the host it was given")
     client = kv.client(address)
-    client.set(b"over", b"tcp")
-    check_value(b"tcp", client.get(b"over"), "get() over TCP")
+    check_set_get(client, b"over", b"tcp", "get() over TCP")
     expect(client.delete(b"over") is True, "delete() over TCP")
 
 
@@ -424,8 +424,7 @@ def _tcp_connections(port: int) -> dict[str, list[socket.socket]]:
 def test_tcp_nodelay_on_both_sides(kv):
     server = kv.server((LOCALHOST, 0))
     client = kv.client(server.address)
-    client.set(b"k", b"v")
-    check_value(b"v", client.get(b"k"), "get() over TCP")
+    check_set_get(client, b"k", b"v", "get() over TCP")
     for side, connections in _tcp_connections(server.address[1]).items():
         for conn in connections:
             if not conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
@@ -608,8 +607,7 @@ def test_garbage_and_absurd_lengths(kv, names):
             f"after the error reply to {what} the server sent more bytes",
         )
     client = kv.client(path)
-    client.set(b"still", b"alive")
-    check_value(b"alive", client.get(b"still"), "get() after garbage from other clients")
+    check_set_get(client, b"still", b"alive", "get() after garbage from other clients")
 
 
 @task(3, on_timeout=SERVE_HINT)
@@ -627,8 +625,7 @@ def test_stale_socket_file_is_reused(kv, names):
             "unlink it and bind again."
         )
     client = kv.client(path)
-    client.set(b"k", b"fresh")
-    check_value(b"fresh", client.get(b"k"), "get() on a server started over a stale socket file")
+    check_set_get(client, b"k", b"fresh", "get() on a server started over a stale socket file")
 
 
 @task(3, on_timeout=SERVE_HINT)
