@@ -610,6 +610,18 @@ def test_garbage_and_absurd_lengths(kv, names):
     check_set_get(client, b"still", b"alive", "get() after garbage from other clients")
 
 
+def expect_start_refused(kv, path: str, why: str) -> None:
+    """start() of a server on `path`, which something else holds, must raise OSError; else fail with `why`
+    (a server that started anyway is stopped at teardown, like the test's others)."""
+    server = kv.server(path, start=False)
+    try:
+        server.start()
+    except OSError:
+        kv.servers.remove(server)  # it never started: nothing to stop
+        return
+    fail(why)
+
+
 @task(3, on_timeout=SERVE_HINT)
 def test_stale_socket_file_is_reused(kv, names):
     path = names.path("kv.sock")
@@ -633,23 +645,13 @@ def test_live_socket_is_refused_and_kept(kv, names):
     path = names.path("kv.sock")
     live = kv.server(path)
     kv.client(path).set(b"owner", b"first")
-    second = kv.server(path, start=False)
-    try:
-        second.start()
-    except OSError:
-        pass
-    else:
-        kv.servers.remove(second)
-        try:
-            second.stop()
-        except Exception:
-            pass
-        fail(
-            "start() on the path of a live server succeeded: it must raise OSError (e.g. EADDRINUSE, 'a server "
-            "is already listening'). Before removing a socket file, connect() to it: only a refused connection "
-            "means it is stale."
-        )
-    kv.servers.remove(second)
+    expect_start_refused(
+        kv,
+        path,
+        "start() on the path of a live server succeeded: it must raise OSError (e.g. EADDRINUSE, 'a server "
+        "is already listening'). Before removing a socket file, connect() to it: only a refused connection "
+        "means it is stale.",
+    )
     expect(
         os.path.exists(path),
         "the refused server removed the live server's socket file: new clients can no "
@@ -664,18 +666,12 @@ def test_path_that_is_not_a_socket_is_refused(kv, names):
     path = names.path("notes.txt")
     with open(path, "w") as f:
         f.write("precious")
-    server = kv.server(path, start=False)
-    try:
-        server.start()
-    except OSError:
-        pass
-    else:
-        fail(
-            "start() on a path that is a regular file succeeded: it must raise OSError (FileExistsError) and "
-            "leave the file alone"
-        )
-    finally:
-        kv.servers.remove(server)
+    expect_start_refused(
+        kv,
+        path,
+        "start() on a path that is a regular file succeeded: it must raise OSError (FileExistsError) and "
+        "leave the file alone",
+    )
     with open(path) as f:
         expect(f.read() == "precious", "start() removed or replaced a regular file that was not a socket")
 
