@@ -278,6 +278,19 @@ def picky(request: bytes) -> bytes:
     return request.upper()
 
 
+def remote_error(impl, worker, request: bytes, raised_other, returned: str) -> str:
+    """The text of the RemoteError that worker.call(request) must raise when the handler fails in the
+    child; fails with raised_other(the exception) when call() raises anything else, with `returned`
+    when it returns."""
+    try:
+        worker.call(request)
+    except impl.RemoteError as err:
+        return str(err)
+    except Exception as err:
+        fail(raised_other(err))
+    fail(returned)
+
+
 ERROR_HINT = (
     "the caller never got an answer to a request whose handler raised. Catch the exception in the "
     "child, send it back as an error message (a status in the reply header), and keep serving."
@@ -291,22 +304,21 @@ def test_handler_exception_raises_remote_error(impl, workers):
         "`RemoteError` must be an exception class (class RemoteError(Exception))",
     )
     worker = start(impl, workers, picky)
-    try:
-        worker.call(b"bad input 42")
-    except impl.RemoteError as err:
-        text = str(err)
-        expect(
-            "ValueError" in text and "cannot handle bad input 42" in text,
-            f"RemoteError says {text!r}: it must carry the remote exception's type and message, "
-            "'ValueError: cannot handle bad input 42'",
-        )
-    except Exception as err:
-        fail(
+    text = remote_error(
+        impl,
+        worker,
+        b"bad input 42",
+        lambda err: (
             f"the handler raised ValueError in the worker, and call() raised {type(err).__name__}: {err}. The "
             "child must catch the handler's exception and send it back; the caller raises RemoteError with it."
-        )
-    else:
-        fail("the handler raised ValueError, and call() returned normally: it must raise RemoteError")
+        ),
+        "the handler raised ValueError, and call() returned normally: it must raise RemoteError",
+    )
+    expect(
+        "ValueError" in text and "cannot handle bad input 42" in text,
+        f"RemoteError says {text!r}: it must carry the remote exception's type and message, "
+        "'ValueError: cannot handle bad input 42'",
+    )
     check_reply(b"STILL SERVING", worker.call(b"still serving"), "the call after a remote error")
     status = worker.close()
     expect(
@@ -317,20 +329,20 @@ def test_handler_exception_raises_remote_error(impl, workers):
 @task(3, on_timeout=ERROR_HINT)
 def test_handler_returning_str_is_a_remote_type_error(impl, workers):
     worker = start(impl, workers, picky)
-    try:
-        worker.call(b"text")
-    except impl.RemoteError as err:
-        expect(
-            "TypeError" in str(err),
-            f"a handler returning str instead of bytes must give RemoteError with 'TypeError', got {str(err)!r}",
-        )
-    except Exception as err:
-        fail(
+    text = remote_error(
+        impl,
+        worker,
+        b"text",
+        lambda err: (
             f"a handler returning str raised {type(err).__name__} in the caller: check the handler's result in "
             "the child and report a TypeError as a RemoteError"
-        )
-    else:
-        fail("a handler returning str must make call() raise RemoteError (TypeError), not return")
+        ),
+        "a handler returning str must make call() raise RemoteError (TypeError), not return",
+    )
+    expect(
+        "TypeError" in text,
+        f"a handler returning str instead of bytes must give RemoteError with 'TypeError', got {text!r}",
+    )
     check_reply(b"OK", worker.call(b"ok"), "the call after a remote TypeError")
 
 
