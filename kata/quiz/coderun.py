@@ -48,6 +48,8 @@ class RunResult:
 
 
 def run_code(code: str, timeout: float, *, python: str | None = None) -> RunResult:
+    """Run `code` in the sandbox. Safe to call from several threads at once (run_all and the
+    tests do): the sandbox gets its own copy of the environment, see `_environment`."""
     request = {"code": code, "timeout": timeout, "python": python or sys.executable}
     proc = subprocess.run(
         [sys.executable, "-I", "-m", SANDBOX_MODULE],
@@ -55,6 +57,7 @@ def run_code(code: str, timeout: float, *, python: str | None = None) -> RunResu
         capture_output=True,
         text=True,
         timeout=timeout + 60,
+        env=_environment(),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"the code sandbox failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
@@ -68,6 +71,22 @@ def run_code(code: str, timeout: float, *, python: str | None = None) -> RunResu
         duration=data["duration"],
         leftovers=tuple(data["leftovers"]),
     )
+
+
+def _environment() -> dict[str, str]:
+    """A private copy of this process's environment, for a child started from a thread.
+
+    With `env=None`, subprocess on Linux vforks and releases the GIL until the child
+    has exec'ed (CPython gh-104372; 3.11.7 here does), and the child's execve() reads
+    the live C `environ` array, which it shares with us. Another thread that sets or
+    deletes a variable meanwhile (pytest sets and deletes PYTEST_CURRENT_TEST around
+    every test while the code questions' sandboxes start in a thread pool) shifts or
+    reallocates that array under the kernel's feet: an entry turns NULL or points at
+    freed memory, and the start fails with `OSError: [Errno 14] Bad address` (EFAULT).
+    An explicit env is copied, with the GIL held, into an array of the subprocess
+    call's own before the fork.
+    """
+    return dict(os.environ)
 
 
 def run_question(question: Question) -> RunResult:
