@@ -81,21 +81,12 @@ def app_in_terminal(tmp_path: Path, controlling: bool = True) -> Iterator[Termin
         terminal.proc.wait()
 
 
-def test_closing_the_terminal_ends_the_app(tmp_path):
-    """The terminal's SIGHUP (the app is its session's leader), with a text field focused as `make run`
-    left it when this was found."""
-    with app_in_terminal(tmp_path) as terminal:
-        terminal.type(b"k")
-        terminal.wait_for(b"type to filter")
-        terminal.close()
-        status = terminal.ended()
-        assert status is not None, "kata is still running after its terminal closed"
-        assert status == 128 + signal.SIGHUP
-
-
-def test_a_terminal_that_fails_writes_ends_the_app_without_a_signal(tmp_path):
-    """No SIGHUP (not the controlling terminal): the failed writes of the filter's blinking cursor say it."""
-    with app_in_terminal(tmp_path, controlling=False) as terminal:
+@pytest.mark.parametrize("controlling", [True, False], ids=["its-SIGHUP", "failed-writes-only"])
+def test_closing_the_terminal_ends_the_app(tmp_path, controlling):
+    """Told by the terminal's SIGHUP (the app leads the terminal's session), or, where no signal comes
+    (not its controlling terminal), by the failed writes of the filter's blinking cursor. A text field
+    is focused, as under `make run` when the app outlived its terminal."""
+    with app_in_terminal(tmp_path, controlling) as terminal:
         terminal.type(b"k")
         terminal.wait_for(b"type to filter")
         terminal.close()
