@@ -11,11 +11,6 @@ from types import TracebackType
 from grader.observed import Observed, error_name, internal_frame
 from grader.report import HygieneFinding
 
-PARENT_KILLED = (
-    "the parent of the caller's process (pid {parent}, the grader's supervisor) was killed during this "
-    "test: the implementation signalled os.getppid() (or killed it) from the caller's process. Only a "
-    "forked child may signal its parent; in the caller, the parent is whoever called your function."
-)
 INTERRUPTED = (
     "the test did not run to its end: {what} was raised while it ran and stopped it. A test passes only "
     "when it runs to its end."

@@ -217,10 +217,12 @@ _MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
 
 
 HYGIENE_SHOWN_PER_KIND = 5  # a fork storm leaves hundreds of findings: a few teach as much
+REPORT_WIDTH = 92  # columns, when the reader's are not known (`kata grade` passes its terminal's)
 
 
-def render_text(result: Result, *, verbose: bool = False) -> str:
-    """The report a learner reads after `kata grade`: tasks, what failed and why, perf, hygiene."""
+def render_text(result: Result, *, verbose: bool = False, width: int = REPORT_WIDTH) -> str:
+    """The report a learner reads after `kata grade`: tasks, what failed and why, perf, hygiene;
+    long lines wrapped to `width` under their own indent (a terminal would wrap them to column 0)."""
     lines: list[str] = [f"kata {result.kata}: {result.implementation}"]
     if result.status == "error":
         lines.append(f"ERROR: {result.message}")
@@ -231,16 +233,48 @@ def render_text(result: Result, *, verbose: bool = False) -> str:
             (task.skipped_because or "skipped") if task.status == "skipped" else f"{task.passed}/{task.total} tests"
         )
         lines.append(f"  [{_MARK[task.status]:>4}] task {task.id}: {task.title}  ({detail})")
-    lines += _failures(result.tests, verbose)
-    lines += _perf(result.perf)
+    lines += _failures(result.tests, verbose, width)
+    lines += _perf(result.perf, width)
     lines += _hygiene(result.hygiene)
     lines += [f"note: {notice}" for notice in result.notices]
     lines.append("")
     lines.append(f"{result.status.upper()}: {totals(result)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(_fitted(lines, width)) + "\n"
 
 
-def _failures(tests: list[TestResult], verbose: bool) -> list[str]:
+def _fitted(lines: list[str], width: int) -> list[str]:
+    """Every line longer than `width` wrapped under its indent plus four, but the learner's own output
+    and tracebacks (`>` and `|` lines), which are shown as they were written."""
+    fitted: list[str] = []
+    for line in lines:
+        indent = line[: len(line) - len(line.lstrip())]
+        if len(line) <= width or line.lstrip().startswith((">", "|")):
+            fitted.append(line)
+        else:
+            fitted += _wrapped(line[len(indent) :], width, indent, indent + "    ")
+    return fitted
+
+
+def _wrapped(text: str, width: int, indent: str, hanging: str) -> list[str]:
+    """Each line of `text` indented, those longer than `width` wrapped under `hanging` (never inside a
+    word: a path or an identifier stays whole)."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if len(indent) + len(line) <= width:
+            lines.append(indent + line)
+        else:
+            lines += textwrap.wrap(
+                line,
+                width=width,
+                initial_indent=indent,
+                subsequent_indent=hanging,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+    return lines
+
+
+def _failures(tests: list[TestResult], verbose: bool, width: int) -> list[str]:
     failing = [t for t in tests if t.status != "pass"]
     lines = ["", "What went wrong:"] if failing else []
     for group in _same_failure_groups(failing):
@@ -248,8 +282,8 @@ def _failures(tests: list[TestResult], verbose: bool) -> list[str]:
         lines.append("")
         tasks = ", ".join(dict.fromkeys(str(t.task) for t in group))
         heading = f"{_MARK[test.status]} {', '.join(t.name for t in group)} (task {tasks})"
-        lines.extend(textwrap.wrap(heading, width=92, initial_indent="  ", subsequent_indent="      "))
-        lines.extend("    " + line for line in test.message.splitlines())
+        lines += _wrapped(heading, width, "  ", "      ")
+        lines += _wrapped(test.message, width, "    ", "    ")
         if test.diagnosis is not None and test.diagnosis.same_as and not verbose:
             continue  # the same bug as a test above: its one line says so, --verbose shows the rest
         lines += _blocked(test, verbose)
@@ -277,7 +311,7 @@ def _blocked(test: TestResult, verbose: bool) -> list[str]:
     return lines
 
 
-def _perf(figures: list[PerfFigure]) -> list[str]:
+def _perf(figures: list[PerfFigure], width: int) -> list[str]:
     if not figures:
         return []
     lines = ["", "Performance (same-run baseline, ratio must reach the threshold):"]
@@ -287,20 +321,20 @@ def _perf(figures: list[PerfFigure]) -> list[str]:
             f"  {p.description or p.name}: {p.value:,.1f} {p.unit} vs baseline {p.baseline:,.1f} {p.unit}"
             f" = {_ratio(p.ratio)}x (threshold {_ratio(p.threshold)}x) {verdict}"
         )
-        lines += _where_the_time_went(p)
+        lines += _where_the_time_went(p, width)
     return lines
 
 
-def _where_the_time_went(figure: PerfFigure) -> list[str]:
+def _where_the_time_went(figure: PerfFigure, width: int) -> list[str]:
     """A failed figure's top places in the learner's file, and what the profile covered."""
     if not figure.profiled:
         return []
     lines = ["    where the time went, by own time per line of your file:"]
     for spot in figure.hotspots:
-        lines += textwrap.wrap(spot.describe(), width=92, initial_indent="      ", subsequent_indent="        ")
+        lines += _wrapped(spot.describe(), width, "      ", "        ")
     if not figure.hotspots:
         lines.append("      no line of your file stands out")
-    lines += textwrap.wrap(f"({figure.profiled})", width=92, initial_indent="      ", subsequent_indent="       ")
+    lines += _wrapped(f"({figure.profiled})", width, "      ", "       ")
     return lines
 
 

@@ -65,7 +65,7 @@ STARTUP_LIMIT = 30.0  # interpreter + pytest start, generous for a busy machine
 BETWEEN_TESTS_LIMIT = 30.0  # fixture teardown and collection between results
 SAME_CRASHES_LIMIT = 3  # identical crashes in a row before the rest is failed as not run
 SUPERVISOR_KILLED = (
-    "the parent of the caller's process (pid {supervisor}, the grader's supervisor) was killed during this test: "
+    "the parent of the caller's process (the grader's supervisor) was killed during this test: "
     "the implementation signalled os.getppid() from the caller's process, or a child it forked outlived the "
     "caller and signalled its new parent. Only a forked child may signal its parent, and only while that parent "
     "is the caller; in the caller, the parent is whoever called your function."
@@ -531,7 +531,7 @@ class GradingRun:
             # The supervisor died first (its test process dies with it, PR_SET_PDEATHSIG): killed by the
             # caller's code, which signalled its parent.
             status, reason = "fail", "the caller's code killed its parent (the grader's supervisor)"
-            message = SUPERVISOR_KILLED.format(supervisor=session.proc.pid)
+            message = SUPERVISOR_KILLED
         else:
             how = _describe_status(session.exit_status)
             status, reason = "error", f"the test process ended in the middle of the test ({how})"

@@ -106,12 +106,14 @@ def test_grade_solution_json_passes(capsys):
     assert [t["status"] for t in result["tasks"]] == ["pass", "pass", "pass", "skipped"]
 
 
-def test_grade_starter_fails_with_exit_1(kata_home, capsys):
+def test_grade_starter_fails_with_exit_1_in_a_report_as_wide_as_the_terminal(kata_home, capsys, monkeypatch):
     main(["start", "pipe"])
     capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "64")  # what shutil.get_terminal_size reads first
     assert main(["grade", "pipe", "--task", "1"]) == 1
     out = capsys.readouterr().out
     assert "[FAIL] task 1" in out and "not implemented" in out and "not selected" in out
+    assert max(len(line) for line in out.splitlines() if str(kata_home) not in line) <= 64, out
 
 
 def test_grade_all_solutions(capsys):

@@ -23,6 +23,21 @@ def test_identical_failures_are_shown_once_with_every_test_named():
     assert "something else" in text
 
 
+def test_long_lines_are_wrapped_to_the_width_under_their_indent_and_short_ones_kept():
+    """A terminal wraps a long line to column 0; the report wraps it under its own indent instead."""
+    path = "/home/learner/.local/share/ipc-kata/workspace/pipe.py"
+    message = ("the parent read to EOF before the child wrote a byte of its answer; " * 3) + path
+    tests = [TestResult("test_a", 1, "fail", message + "\n  a short line, kept as it is")]
+    lines = render_text(Result("pipe", "x.py", "fail", tests=tests), width=60).splitlines()
+    start = lines.index("  FAIL test_a (task 1)") + 1
+    said = lines[start : lines.index("", start)]
+    assert len(said) > 4 and all(line.startswith("    ") for line in said), said
+    assert all(len(line) <= 60 for line in said if path not in line), said
+    assert any(line.strip() == path for line in said), said  # never broken inside a word
+    assert " ".join(" ".join(said[:-1]).split()) == " ".join(message.split())
+    assert said[-1] == "      a short line, kept as it is"
+
+
 def test_hundreds_of_findings_of_one_kind_are_summarised():
     findings = [HygieneFinding("process", f"pid {n}", "still running", "test_storm") for n in range(300)]
     findings.append(HygieneFinding("fd", "7", "still open", "test_storm"))

@@ -184,6 +184,8 @@ async def test_mock_kata_shows_the_spec_grades_with_progress_and_ends_with_the_r
         assert app.screen is quiz and quiz.stage == "done"
         card = text_of(quiz, "#prompt")
         assert "Mock interview scorecard" in card and "What went wrong" in card and "0/4 tasks" in card
+        width = quiz.query_one("#prompt").content_size.width  # the report is wrapped to it, indents kept
+        assert max(len(line) for line in card.splitlines() if str(workspace) not in line) <= width, card
         assert store.attempts("pipe")[0].status == "fail" and len(store.attempts()) == 1
 
 

@@ -12,6 +12,7 @@ recorded as partial: it does not count as a pass.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,7 +108,7 @@ def _grade_one(kata: KataDef, path: Path, args: argparse.Namespace, *, record: b
         elif result.status == "error":
             print(f"kata: {result.message}", file=sys.stderr)  # one line, like every other error
         else:
-            print(render_text(result, verbose=args.verbose))
+            print(render_text(result, verbose=args.verbose, width=_report_width()))
             if args.impl and not record:
                 print("(not recorded: --impl grades a scratch file; your record counts your workspace file)\n")
         if store is not None and result.status != "error":
@@ -120,6 +121,14 @@ def _grade_one(kata: KataDef, path: Path, args: argparse.Namespace, *, record: b
 
 def _interactive() -> bool:
     return sys.stderr.isatty()
+
+
+def _report_width() -> int:
+    """The terminal's columns (or $COLUMNS), kept between 60 and 120 for lines that read well;
+    the report's own width when the output goes to a file or a pipe."""
+    from grader.report import REPORT_WIDTH
+
+    return min(120, max(60, shutil.get_terminal_size((REPORT_WIDTH, 24)).columns))
 
 
 def _progress_line(event: GradeEvent) -> None:

@@ -662,8 +662,18 @@ class QuizScreen(AppScreen[None]):
             out.append("\nReview these topics: " + ", ".join(result.to_review) + "\n")
         if self.interview.result is not None:
             out.append("\nThe kata's report\n\n", style="bold underline")
-            out.append(render_text(self.interview.result))
+            out.append(render_text(self.interview.result, width=self.report_width()))
         self.end_with(out)
+
+    def report_width(self) -> int:
+        """The columns the kata's report may take: the prompt's, less the scrollbar the report brings
+        (Rich would wrap a longer line to column 0, losing its indent)."""
+        from grader.report import REPORT_WIDTH
+
+        prompt = self.query_one("#prompt", Static).size.width
+        if not prompt:
+            return REPORT_WIDTH
+        return max(40, prompt - self.query_one("#question", VerticalScroll).styles.scrollbar_size_vertical)
 
     def clear_question(self) -> None:
         for name in ("#code", "#feedback"):
