@@ -21,7 +21,13 @@ from pathlib import Path
 
 import pytest
 
-START = "import sys; from kata.cli import main; sys.exit(main([]))"
+# As a terminal starts kata: SIGHUP and SIGTERM at their defaults, whatever ran this suite (nohup
+# ignores SIGHUP, and an ignored signal stays ignored across exec and in the app).
+START = (
+    "import signal, sys; from kata.cli import main; "
+    "[signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGHUP, signal.SIGTERM)]; "
+    "sys.exit(main([]))"
+)
 DRAWN = b"q quit"  # Home's key line: the first screen is up
 BOUND = 60.0  # seconds: a hang, not a measurement
 
