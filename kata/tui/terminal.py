@@ -11,6 +11,7 @@ tells the app (`TerminalGone`), which quits as q does: grades stop and clean up.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -46,7 +47,17 @@ class _Terminal:
             operation(*args)
         except OSError:
             self.lost = True
+            _output_to_nowhere()
             self._gone()
+
+
+def _output_to_nowhere() -> None:
+    """Point stdout and stderr at /dev/null: what is still buffered for the dead terminal goes nowhere,
+    quietly, when Python flushes it at exit (a failed flush there makes the exit status 120)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 class TerminalDriver(LinuxDriver):
