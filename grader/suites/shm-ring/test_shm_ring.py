@@ -28,7 +28,7 @@ import psutil
 import pytest
 from _processes import fork_worker, paused_at_every_line, read_all, send_result, worker_result
 
-from grader.testing import describe_bytes, expect, fail, fork_helper, payload, wait_until
+from grader.testing import describe_bytes, expect, fail, fork_helper, payload, task, wait_until
 
 
 def ring_key(name: str) -> int:
@@ -160,7 +160,7 @@ def error_line(stderr: bytes, returncode: int) -> str:
 # --- task 1: one producer, one consumer ------------------------------------------------------
 
 
-@pytest.mark.task(1)
+@task(1)
 def test_attach_to_a_missing_ring_raises_file_not_found(rings):
     name = rings.name()
     with pytest.raises(FileNotFoundError):
@@ -168,7 +168,7 @@ def test_attach_to_a_missing_ring_raises_file_not_found(rings):
         fail(f"RingBuffer.attach({name!r}) of a ring nobody created must raise FileNotFoundError")
 
 
-@pytest.mark.task(1)
+@task(1)
 @pytest.mark.on_timeout(
     "put() or get() blocked in a ring that has room and messages: check what create() "
     "initialises (counters, locks, semaphores) and that every lock taken is released."
@@ -191,7 +191,7 @@ def test_every_length_round_trips_in_one_process(rings):
         fail("attach() after unlink() must raise FileNotFoundError: unlink removes the segment and every semaphore")
 
 
-@pytest.mark.task(1)
+@task(1)
 def test_create_of_an_existing_ring_raises_file_exists(rings):
     name, ring = rings.create(slots=2, slot_size=16)
     with pytest.raises(FileExistsError):
@@ -208,7 +208,7 @@ def test_create_of_an_existing_ring_raises_file_exists(rings):
 WRAP_HINT = "right where the ring wraps around: the slot of message n is `n % slots`, slots are 0 .. slots-1"
 
 
-@pytest.mark.task(1)
+@task(1)
 @pytest.mark.on_timeout(
     "put() or get() blocked in a ring that had room or messages: a ring of N slots holds "
     "exactly N messages, and an empty ring holds none."
@@ -247,7 +247,7 @@ def test_fill_and_drain_wraps_around(rings):
     rings.finish(ring)
 
 
-@pytest.mark.task(1)
+@task(1)
 @pytest.mark.on_timeout(
     "the consumer process never received everything: does `attach` open the same "
     "segment and semaphores, does every put wake a consumer that sleeps, and does a put "
@@ -288,7 +288,7 @@ ATTACH_HINT = (
 )
 
 
-@pytest.mark.task(1)
+@task(1)
 @pytest.mark.on_timeout("the attaching process blocked in get() on a ring holding messages: " + ATTACH_HINT)
 def test_attach_sees_the_ring_as_it_is(rings, python_processes):
     name, ring = rings.create(slots=4, slot_size=64)
@@ -379,7 +379,7 @@ def expect_blocked(report: dict, what: str, seconds: float = BLOCK_SECONDS) -> N
     )
 
 
-@pytest.mark.task(2)
+@task(2)
 @pytest.mark.on_timeout(
     "put(timeout=0.5) or get(timeout=0.5) did not return: the timeout must bound the "
     "wait (posix_ipc: sem.acquire(timeout) raises BusyError, turn it into TimeoutError)."
@@ -427,7 +427,7 @@ def wait_blocked(pid: int, what: str) -> None:
     wait_until(lambda: p.status() in (psutil.STATUS_SLEEPING, psutil.STATUS_DISK_SLEEP), 10, f"{what} never blocked")
 
 
-@pytest.mark.task(2)
+@task(2)
 @pytest.mark.on_timeout(
     "a put() never woke the get() sleeping on an empty ring, or could not get in: a put needs "
     "only the producers' lock (the sleeping get may hold the consumers'), and must post the "
@@ -443,7 +443,7 @@ def test_get_blocks_until_a_put_arrives(impl, rings):
     rings.finish(ring)
 
 
-@pytest.mark.task(2)
+@task(2)
 @pytest.mark.on_timeout(
     "a get() never woke the put() sleeping on a full ring, or could not get in: a get needs "
     "only the consumers' lock (the sleeping put may hold the producers'), and must post the "
@@ -477,7 +477,7 @@ TIMEOUT_PATH_HINT = (
 )
 
 
-@pytest.mark.task(2)
+@task(2)
 @pytest.mark.on_timeout(
     "put(timeout=0)/get(timeout=0) waited: a timeout of 0 never waits, for room, a "
     "message or a lock; " + TIMEOUT_PATH_HINT
@@ -535,7 +535,7 @@ def semaphore_values(name: str) -> dict[str, int]:
     return values
 
 
-@pytest.mark.task(2)
+@task(2)
 def test_semaphores_do_not_pile_up(rings):
     """Thousands of messages through a ring nobody had to wait on: no semaphore may count up."""
     slots, rounds = 8, 3000
@@ -646,7 +646,7 @@ def check_mpmc(results: list, producers: int, per_producer: int, hint: str) -> N
         fail(f"consumer {stalled[0]} waited 5 s for its STOP message: it was lost. {hint}.")
 
 
-@pytest.mark.task(3)
+@task(3)
 @pytest.mark.on_timeout(
     "a deadlock among producers and consumers: never wait for a lock of the other side, "
     "and release every lock on every path (a timeout too)."
@@ -677,7 +677,7 @@ def test_many_producers_many_consumers(impl, rings):
     rings.finish(ring)
 
 
-@pytest.mark.task(3)
+@task(3)
 @pytest.mark.on_timeout(
     "get(timeout=0) waited while a producer was in the middle of put(): a timeout "
     "of 0 never waits, not even for a lock."
@@ -729,7 +729,7 @@ def test_a_message_is_never_visible_half_written(impl, rings):
         rings.finish(ring)
 
 
-@pytest.mark.task(3)
+@task(3)
 @pytest.mark.on_timeout(
     "put(timeout=0) waited while another producer was in the middle of put(): a timeout "
     "of 0 never waits, not even for a lock."
@@ -768,7 +768,7 @@ def test_two_producers_never_share_a_slot(impl, rings):
         rings.finish(ring)
 
 
-@pytest.mark.task(3)
+@task(3)
 @pytest.mark.on_timeout(
     "put(timeout=0) or get(timeout=0) waited while a consumer was in the middle of get(): a "
     "timeout of 0 never waits, not even for a lock."
@@ -954,7 +954,7 @@ def check_throughput(perf, metric: str, learner, size: int, count: int, baseline
     )
 
 
-@pytest.mark.task(4)
+@task(4)
 @pytest.mark.on_timeout(
     "the transfer between a producer process and the consumer never finished, or is "
     "hundreds of times slower than a pipe: look for a sleep or a poll per message"
@@ -968,7 +968,7 @@ def test_throughput(impl, rings, perf):
     rings.finish(ring)
 
 
-@pytest.mark.task(4)
+@task(4)
 @pytest.mark.on_timeout("round trips through two rings never finished: a get sleeping on an empty ring is never woken")
 def test_round_trip_latency(impl, rings, perf):
     requests_name, requests = rings.create(slots=4, slot_size=64, label="requests")
@@ -999,7 +999,7 @@ STATE_HINT = (
 )
 
 
-@pytest.mark.task(5)
+@task(5)
 @pytest.mark.on_timeout(
     "put(timeout=0) or get(timeout=0) waited after a consumer was killed inside get(): "
     "a timeout of 0 never waits, and the dead consumer's lock must be free again. " + ROBUST_HINT
@@ -1068,7 +1068,7 @@ BATCH_HINT = (
 )
 
 
-@pytest.mark.task(6)
+@task(6)
 def test_batches_round_trip_in_order(rings):
     _name, ring = rings.create(slots=8, slot_size=64)
     data = messages(40, 64, seed=6)
@@ -1108,7 +1108,7 @@ def test_batches_round_trip_in_order(rings):
     rings.finish(ring)
 
 
-@pytest.mark.task(6)
+@task(6)
 def test_put_many_fills_what_fits_before_its_timeout(rings):
     _name, ring = rings.create(slots=4, slot_size=16)
     ring.put(b"old", timeout=0)
@@ -1127,7 +1127,7 @@ def test_put_many_fills_what_fits_before_its_timeout(rings):
     rings.finish(ring)
 
 
-@pytest.mark.task(6)
+@task(6)
 @pytest.mark.on_timeout(
     "a batch larger than the ring never got through: put_many must commit what fits, wake the "
     "consumer, wait for room and go on"
@@ -1156,7 +1156,7 @@ def test_a_batch_larger_than_the_ring(impl, rings):
     rings.finish(ring)
 
 
-@pytest.mark.task(6)
+@task(6)
 @pytest.mark.on_timeout("batches from many producers to many consumers deadlocked: " + MUTEX_HINT)
 def test_batches_from_many_producers_to_many_consumers(impl, rings):
     producers, per_producer = 3, 1200
@@ -1190,7 +1190,7 @@ def test_batches_from_many_producers_to_many_consumers(impl, rings):
     rings.finish(ring)
 
 
-@pytest.mark.task(6)
+@task(6)
 @pytest.mark.on_timeout("get_many()/put_many() with a timeout did not return: the timeout must bound the wait")
 def test_blocked_batches_use_no_cpu(impl, rings):
     seconds = 0.3
@@ -1211,7 +1211,7 @@ def test_blocked_batches_use_no_cpu(impl, rings):
 # --- task 7: batch performance ---------------------------------------------------------------------------
 
 
-@pytest.mark.task(7)
+@task(7)
 @pytest.mark.on_timeout("batches between a producer process and the consumer never finished")
 def test_batch_throughput(impl, rings, perf):
     name, ring = rings.create(slots=BATCH_SLOTS, slot_size=64, label="perf")
