@@ -168,10 +168,12 @@ def test_attach_to_a_missing_ring_raises_file_not_found(rings):
         fail(f"RingBuffer.attach({name!r}) of a ring nobody created must raise FileNotFoundError")
 
 
-@task(1)
-@pytest.mark.on_timeout(
-    "put() or get() blocked in a ring that has room and messages: check what create() "
-    "initialises (counters, locks, semaphores) and that every lock taken is released."
+@task(
+    1,
+    on_timeout=(
+        "put() or get() blocked in a ring that has room and messages: check what create() "
+        "initialises (counters, locks, semaphores) and that every lock taken is released."
+    ),
 )
 def test_every_length_round_trips_in_one_process(rings):
     name, ring = rings.create(slots=4, slot_size=100)
@@ -208,10 +210,12 @@ def test_create_of_an_existing_ring_raises_file_exists(rings):
 WRAP_HINT = "right where the ring wraps around: the slot of message n is `n % slots`, slots are 0 .. slots-1"
 
 
-@task(1)
-@pytest.mark.on_timeout(
-    "put() or get() blocked in a ring that had room or messages: a ring of N slots holds "
-    "exactly N messages, and an empty ring holds none."
+@task(
+    1,
+    on_timeout=(
+        "put() or get() blocked in a ring that had room or messages: a ring of N slots holds "
+        "exactly N messages, and an empty ring holds none."
+    ),
 )
 def test_fill_and_drain_wraps_around(rings):
     slots = 5
@@ -247,11 +251,13 @@ def test_fill_and_drain_wraps_around(rings):
     rings.finish(ring)
 
 
-@task(1)
-@pytest.mark.on_timeout(
-    "the consumer process never received everything: does `attach` open the same "
-    "segment and semaphores, does every put wake a consumer that sleeps, and does a put "
-    "never wait for a lock that a sleeping get holds (one lock per side)?"
+@task(
+    1,
+    on_timeout=(
+        "the consumer process never received everything: does `attach` open the same "
+        "segment and semaphores, does every put wake a consumer that sleeps, and does a put "
+        "never wait for a lock that a sleeping get holds (one lock per side)?"
+    ),
 )
 def test_one_producer_one_consumer_in_an_unrelated_process(rings, python_processes):
     name, ring = rings.create(slots=8, slot_size=256)
@@ -288,8 +294,7 @@ ATTACH_HINT = (
 )
 
 
-@task(1)
-@pytest.mark.on_timeout("the attaching process blocked in get() on a ring holding messages: " + ATTACH_HINT)
+@task(1, on_timeout="the attaching process blocked in get() on a ring holding messages: " + ATTACH_HINT)
 def test_attach_sees_the_ring_as_it_is(rings, python_processes):
     name, ring = rings.create(slots=4, slot_size=64)
     for m in (b"first", b"second", b"third"):
@@ -379,10 +384,12 @@ def expect_blocked(report: dict, what: str, seconds: float = BLOCK_SECONDS) -> N
     )
 
 
-@task(2)
-@pytest.mark.on_timeout(
-    "put(timeout=0.5) or get(timeout=0.5) did not return: the timeout must bound the "
-    "wait (posix_ipc: sem.acquire(timeout) raises BusyError, turn it into TimeoutError)."
+@task(
+    2,
+    on_timeout=(
+        "put(timeout=0.5) or get(timeout=0.5) did not return: the timeout must bound the "
+        "wait (posix_ipc: sem.acquire(timeout) raises BusyError, turn it into TimeoutError)."
+    ),
 )
 def test_blocked_put_and_get_use_no_cpu(impl, rings):
     empty_name, empty = rings.create(slots=2, slot_size=16, label="empty")
@@ -427,11 +434,13 @@ def wait_blocked(pid: int, what: str) -> None:
     wait_until(lambda: p.status() in (psutil.STATUS_SLEEPING, psutil.STATUS_DISK_SLEEP), 10, f"{what} never blocked")
 
 
-@task(2)
-@pytest.mark.on_timeout(
-    "a put() never woke the get() sleeping on an empty ring, or could not get in: a put needs "
-    "only the producers' lock (the sleeping get may hold the consumers'), and must post the "
-    "semaphore the get sleeps on."
+@task(
+    2,
+    on_timeout=(
+        "a put() never woke the get() sleeping on an empty ring, or could not get in: a put needs "
+        "only the producers' lock (the sleeping get may hold the consumers'), and must post the "
+        "semaphore the get sleeps on."
+    ),
 )
 def test_get_blocks_until_a_put_arrives(impl, rings):
     name, ring = rings.create(slots=2, slot_size=64)
@@ -443,11 +452,13 @@ def test_get_blocks_until_a_put_arrives(impl, rings):
     rings.finish(ring)
 
 
-@task(2)
-@pytest.mark.on_timeout(
-    "a get() never woke the put() sleeping on a full ring, or could not get in: a get needs "
-    "only the consumers' lock (the sleeping put may hold the producers'), and must post the "
-    "semaphore the put sleeps on."
+@task(
+    2,
+    on_timeout=(
+        "a get() never woke the put() sleeping on a full ring, or could not get in: a get needs "
+        "only the consumers' lock (the sleeping put may hold the producers'), and must post the "
+        "semaphore the put sleeps on."
+    ),
 )
 def test_put_blocks_until_a_get_makes_room(impl, rings):
     name, ring = rings.create(slots=2, slot_size=64)
@@ -477,10 +488,12 @@ TIMEOUT_PATH_HINT = (
 )
 
 
-@task(2)
-@pytest.mark.on_timeout(
-    "put(timeout=0)/get(timeout=0) waited: a timeout of 0 never waits, for room, a "
-    "message or a lock; " + TIMEOUT_PATH_HINT
+@task(
+    2,
+    on_timeout=(
+        "put(timeout=0)/get(timeout=0) waited: a timeout of 0 never waits, for room, a "
+        "message or a lock; " + TIMEOUT_PATH_HINT
+    ),
 )
 def test_timeouts_leave_the_ring_usable(rings):
     _name, ring = rings.create(slots=2, slot_size=16)
@@ -646,10 +659,12 @@ def check_mpmc(results: list, producers: int, per_producer: int, hint: str) -> N
         fail(f"consumer {stalled[0]} waited 5 s for its STOP message: it was lost. {hint}.")
 
 
-@task(3)
-@pytest.mark.on_timeout(
-    "a deadlock among producers and consumers: never wait for a lock of the other side, "
-    "and release every lock on every path (a timeout too)."
+@task(
+    3,
+    on_timeout=(
+        "a deadlock among producers and consumers: never wait for a lock of the other side, "
+        "and release every lock on every path (a timeout too)."
+    ),
 )
 def test_many_producers_many_consumers(impl, rings):
     name, ring = rings.create(slots=16, slot_size=MPMC_SLOT)
@@ -677,10 +692,12 @@ def test_many_producers_many_consumers(impl, rings):
     rings.finish(ring)
 
 
-@task(3)
-@pytest.mark.on_timeout(
-    "get(timeout=0) waited while a producer was in the middle of put(): a timeout "
-    "of 0 never waits, not even for a lock."
+@task(
+    3,
+    on_timeout=(
+        "get(timeout=0) waited while a producer was in the middle of put(): a timeout "
+        "of 0 never waits, not even for a lock."
+    ),
 )
 def test_a_message_is_never_visible_half_written(impl, rings):
     """A producer is stopped at every line of put() in turn. Meanwhile a consumer must get the
@@ -729,10 +746,12 @@ def test_a_message_is_never_visible_half_written(impl, rings):
         rings.finish(ring)
 
 
-@task(3)
-@pytest.mark.on_timeout(
-    "put(timeout=0) waited while another producer was in the middle of put(): a timeout "
-    "of 0 never waits, not even for a lock."
+@task(
+    3,
+    on_timeout=(
+        "put(timeout=0) waited while another producer was in the middle of put(): a timeout "
+        "of 0 never waits, not even for a lock."
+    ),
 )
 def test_two_producers_never_share_a_slot(impl, rings):
     """Producer A is stopped at every line of put() in turn; meanwhile producer B (this
@@ -768,10 +787,12 @@ def test_two_producers_never_share_a_slot(impl, rings):
         rings.finish(ring)
 
 
-@task(3)
-@pytest.mark.on_timeout(
-    "put(timeout=0) or get(timeout=0) waited while a consumer was in the middle of get(): a "
-    "timeout of 0 never waits, not even for a lock."
+@task(
+    3,
+    on_timeout=(
+        "put(timeout=0) or get(timeout=0) waited while a consumer was in the middle of get(): a "
+        "timeout of 0 never waits, not even for a lock."
+    ),
 )
 def test_two_consumers_never_take_the_same_message(impl, rings):
     """Consumer A is stopped at every line of get() in turn. Meanwhile a producer must get its
@@ -954,10 +975,12 @@ def check_throughput(perf, metric: str, learner, size: int, count: int, baseline
     )
 
 
-@task(4)
-@pytest.mark.on_timeout(
-    "the transfer between a producer process and the consumer never finished, or is "
-    "hundreds of times slower than a pipe: look for a sleep or a poll per message"
+@task(
+    4,
+    on_timeout=(
+        "the transfer between a producer process and the consumer never finished, or is "
+        "hundreds of times slower than a pipe: look for a sleep or a poll per message"
+    ),
 )
 def test_throughput(impl, rings, perf):
     name, ring = rings.create(slots=PERF_SLOTS, slot_size=PERF_SLOT_SIZE, label="perf")
@@ -968,8 +991,7 @@ def test_throughput(impl, rings, perf):
     rings.finish(ring)
 
 
-@task(4)
-@pytest.mark.on_timeout("round trips through two rings never finished: a get sleeping on an empty ring is never woken")
+@task(4, on_timeout="round trips through two rings never finished: a get sleeping on an empty ring is never woken")
 def test_round_trip_latency(impl, rings, perf):
     requests_name, requests = rings.create(slots=4, slot_size=64, label="requests")
     replies_name, replies = rings.create(slots=4, slot_size=64, label="replies")
@@ -999,10 +1021,12 @@ STATE_HINT = (
 )
 
 
-@task(5)
-@pytest.mark.on_timeout(
-    "put(timeout=0) or get(timeout=0) waited after a consumer was killed inside get(): "
-    "a timeout of 0 never waits, and the dead consumer's lock must be free again. " + ROBUST_HINT
+@task(
+    5,
+    on_timeout=(
+        "put(timeout=0) or get(timeout=0) waited after a consumer was killed inside get(): "
+        "a timeout of 0 never waits, and the dead consumer's lock must be free again. " + ROBUST_HINT
+    ),
 )
 def test_consumer_killed_anywhere_in_get_freezes_nobody(impl, rings):
     """A consumer is stopped at every line of get() in turn and killed with SIGKILL there;
@@ -1127,10 +1151,12 @@ def test_put_many_fills_what_fits_before_its_timeout(rings):
     rings.finish(ring)
 
 
-@task(6)
-@pytest.mark.on_timeout(
-    "a batch larger than the ring never got through: put_many must commit what fits, wake the "
-    "consumer, wait for room and go on"
+@task(
+    6,
+    on_timeout=(
+        "a batch larger than the ring never got through: put_many must commit what fits, wake the "
+        "consumer, wait for room and go on"
+    ),
 )
 def test_a_batch_larger_than_the_ring(impl, rings):
     slots = 8
@@ -1156,8 +1182,7 @@ def test_a_batch_larger_than_the_ring(impl, rings):
     rings.finish(ring)
 
 
-@task(6)
-@pytest.mark.on_timeout("batches from many producers to many consumers deadlocked: " + MUTEX_HINT)
+@task(6, on_timeout="batches from many producers to many consumers deadlocked: " + MUTEX_HINT)
 def test_batches_from_many_producers_to_many_consumers(impl, rings):
     producers, per_producer = 3, 1200
     name, ring = rings.create(slots=16, slot_size=MPMC_SLOT)
@@ -1190,8 +1215,7 @@ def test_batches_from_many_producers_to_many_consumers(impl, rings):
     rings.finish(ring)
 
 
-@task(6)
-@pytest.mark.on_timeout("get_many()/put_many() with a timeout did not return: the timeout must bound the wait")
+@task(6, on_timeout="get_many()/put_many() with a timeout did not return: the timeout must bound the wait")
 def test_blocked_batches_use_no_cpu(impl, rings):
     seconds = 0.3
     empty_name, empty = rings.create(slots=2, slot_size=16, label="empty")
@@ -1211,8 +1235,7 @@ def test_blocked_batches_use_no_cpu(impl, rings):
 # --- task 7: batch performance ---------------------------------------------------------------------------
 
 
-@task(7)
-@pytest.mark.on_timeout("batches between a producer process and the consumer never finished")
+@task(7, on_timeout="batches between a producer process and the consumer never finished")
 def test_batch_throughput(impl, rings, perf):
     name, ring = rings.create(slots=BATCH_SLOTS, slot_size=64, label="perf")
     small, count = payload(64), 400 * BATCH
