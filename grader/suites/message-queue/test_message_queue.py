@@ -295,8 +295,9 @@ class ServerThread:
 
 
 def call(impl, key: int, request: bytes, server: ServerThread | None = None, timeout: float = 5) -> bytes:
+    """The learner's rpc_call; a timeout, a small receive buffer or its own request back is named as such."""
     try:
-        return impl.rpc_call(key, request, timeout)
+        got = impl.rpc_call(key, request, timeout)
     except TimeoutError:
         if server is not None:
             server.check()
@@ -312,6 +313,14 @@ def call(impl, key: int, request: bytes, server: ServerThread | None = None, tim
                 "the queue with max_message_size=8192 on both sides"
             )
         raise
+    if isinstance(got, bytes) and len(got) == HEADER + len(request) and got[HEADER:] == request:
+        fail(
+            f"rpc_call({describe_bytes(request)}) returned its own request ({describe_bytes(got)}: the 8-byte "
+            "reply type, then the request): it took back the message it had just sent, before the server did. "
+            "A receive that does not name the caller's reply type takes any message (type=0) or requests "
+            "(type=1); wait with receive(type=os.getpid())"
+        )
+    return got
 
 
 @task(3, on_timeout=RPC_HINT)
