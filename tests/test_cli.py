@@ -266,7 +266,7 @@ def test_test_names_are_read_from_every_suite():
         (["grade", "pip"], "did you mean pipe?"),
         (["show", "sockt"], "did you mean socket?"),
         (["hint", "fifi"], "did you mean fifo?"),
-        (["quiz", "--plain", "--topic", "pipe"], "did you mean pipes?"),
+        (["quiz", "--topic", "pipe"], "did you mean pipes?"),
     ],
 )
 def test_a_mistyped_name_gets_a_suggestion(capsys, argv, suggestion):

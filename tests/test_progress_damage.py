@@ -180,7 +180,7 @@ def test_read_verbs_work_and_recording_verbs_refuse(home, capsys, damage):
         err = capsys.readouterr().err
         assert err.startswith("kata: warning: ") and err.count("\n") == 1, (argv, err)
         assert "kata progress repair" in err
-    for argv in (["hint", "pipe"], ["grade", "pipe"], ["quiz", "--plain"], ["watch", "pipe"]):
+    for argv in (["hint", "pipe"], ["grade", "pipe"], ["quiz"], ["watch", "pipe"]):
         assert main(argv) == 2, argv
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.count("\n") == 1, (argv, captured)
@@ -280,7 +280,7 @@ def test_read_only_home_reads_and_refuses_to_record(read_only_home):
         assert proc.stderr.startswith("kata: warning: ") and "read-only" in proc.stderr, (argv, proc.stderr)
     export = json.loads(run_read_only(read_only_home, "progress", "export").stdout)
     assert len(export["hints"]) == 2 and len(export["reviews"]) == REVIEWS
-    for argv in (["hint", "pipe"], ["quiz", "--plain"]):
+    for argv in (["hint", "pipe"], ["quiz"]):
         proc = run_read_only(read_only_home, *argv)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (argv, proc.stderr)
         assert "read-only" in proc.stderr and "nothing was recorded" in proc.stderr

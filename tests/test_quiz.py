@@ -270,7 +270,7 @@ def test_clock_from_env_starts_at_kata_now():
         clock_from_env({"KATA_NOW": "tomorrow"})
 
 
-# --- kata quiz --plain ---------------------------------------------------------------------------
+# --- kata quiz ---------------------------------------------------------------------------------
 
 
 def run_quiz(monkeypatch, capsys, stdin: str, *args: str, now: datetime | None = None) -> tuple[int, str]:
@@ -279,7 +279,7 @@ def run_quiz(monkeypatch, capsys, stdin: str, *args: str, now: datetime | None =
     if now is not None:
         monkeypatch.setenv("KATA_NOW", now.isoformat())
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    code = main(["quiz", "--plain", "--no-shuffle", *args])
+    code = main(["quiz", "--no-shuffle", *args])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return code, captured.out + captured.err

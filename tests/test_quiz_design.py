@@ -144,7 +144,7 @@ def test_a_session_records_the_rating_the_ticks_earned(bank, store):
     assert [r.answer for r in store.reviews()] == ["covered: none", "covered: 0 3\nnotes: use a socket"]
 
 
-# --- kata quiz --plain --------------------------------------------------------------------
+# --- kata quiz ----------------------------------------------------------------------------
 
 
 def plain(store, questions, typed: str) -> str:

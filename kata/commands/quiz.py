@@ -8,8 +8,8 @@ question, one more line is read when that is possible). A design question is
 answered in two steps: write (or think) your answer, an empty line reveals the
 model answer, its wrong turns and its rubric; then type the numbers of the key
 points you covered. `KATA_NOW=<ISO time>` pretends the session
-starts then (see `clock_from_env`). Until the TUI exists, `--plain` is also
-what runs without it.
+starts then (see `clock_from_env`). The app's quiz (`u` in `kata`) is the same
+session in the TUI.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument("--minutes", type=float, metavar="M", help="mock interview time limit (default 20)")
     parser.add_argument("--seed", type=int, help="fix the order of shuffled choices (for scripts)")
     parser.add_argument("--no-shuffle", action="store_true", help="show choices in the bank's order")
-    parser.add_argument("--plain", action="store_true", help="line by line on stdin/stdout")
 
 
 def _quiz(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ Answers come in two shapes, so both faces of the quiz share one checker:
   of indices, `order` a sequence of indices, all 0-based into the choices *as
   shown*; `truefalse` a bool; `short` the text typed; `design` a `DesignAnswer`
   (or a set of 0-based rubric indices: the key points the learner covered);
-- text (what `kata quiz --plain` reads): `parse_answer` turns "2", "1 3", "3,1,2",
+- text (what `kata quiz` reads): `parse_answer` turns "2", "1 3", "3,1,2",
   "t"/"false" into the structured shape, with 1-based numbers as printed, and
   raises `AnswerFormatError` (message: what to type) for anything else. A
   truefalse question is shown as the choices 1. True, 2. False (t/f work too);

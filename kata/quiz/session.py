@@ -1,4 +1,4 @@
-"""Quiz sessions: the one engine behind the TUI and `kata quiz --plain`. No UI here.
+"""Quiz sessions: the one engine behind the TUI and `kata quiz`. No UI here.
 
 A face drives a session like this and only renders what it gets back:
 
