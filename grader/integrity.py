@@ -32,11 +32,14 @@ import base64
 import functools
 import hashlib
 import importlib.metadata as metadata
+import json
 import os
+import shlex
 import site
 import subprocess
 import sys
 import sysconfig
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +56,6 @@ EDITING_ENV = "KATA_EDITING_GRADER"
 SANDBOX_DISTRIBUTIONS = ("pytest", "posix_ipc", "sysv_ipc", "psutil", "PyYAML")  # and what they need
 STARTUP_MODULES = ("sitecustomize.py", "usercustomize.py")
 LISTED = 3  # changed files named in the one-line message
-REINSTALL = f"reinstall it: pip install --force-reinstall {DISTRIBUTION}"
 RESTORE = (
     f"restore them (git checkout -- grader kata; remove what you added), or set {EDITING_ENV}=1 while you work "
     "on the grader"
@@ -95,7 +97,7 @@ def grader_files() -> Check:
     assert dist is not None
     changed = list(_record_changes(dist)) + list(_unlisted(dist))
     if changed:
-        return Check(f"the grader's files were changed: {_listed(changed)}: {REINSTALL}")
+        return Check(f"the grader's files were changed: {_listed(changed)}: {_reinstall(dist)}")
     return Check()
 
 
@@ -212,6 +214,20 @@ def _our_distribution() -> metadata.Distribution | None:
         return metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return None
+
+
+def _reinstall(dist: metadata.Distribution) -> str:
+    """The command that puts the files back. pip records where a wheel or a folder was installed
+    from (direct_url.json, PEP 610): name that, since the distribution may be on no index."""
+    try:
+        record = json.loads(dist.read_text("direct_url.json") or "{}")
+    except (OSError, ValueError):
+        record = {}  # a damaged record: the name is the best we know
+    url = record.get("url") if isinstance(record, dict) else None
+    source = DISTRIBUTION
+    if isinstance(url, str) and url.startswith("file://"):
+        source = shlex.quote(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+    return f"reinstall it: pip install --force-reinstall --no-deps {source}"
 
 
 def _record_changes(dist: metadata.Distribution) -> Iterator[str]:

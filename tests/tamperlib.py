@@ -158,6 +158,7 @@ class Install:
     def __init__(self, folder: Path, wheel: Path):
         self.venv = folder / "venv"
         self.pristine = folder / "pristine"
+        self.wheel = wheel.resolve()
         base = getattr(sys, "_base_executable", sys.executable)
         subprocess.run([base, "-m", "venv", "--without-pip", str(self.venv)], check=True)
         python = str(self.venv / "bin" / "python")

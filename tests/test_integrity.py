@@ -118,3 +118,39 @@ def test_the_fingerprint_names_what_changed_since(tmp_path):
         "kata.yaml (modified)",
         "test_pipe.py (modified)",
     ]
+
+
+class RecordedInstall:
+    """A distribution as importlib.metadata shows it, holding only a direct_url.json (or none)."""
+
+    def __init__(self, direct_url: str | None):
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return self.direct_url if name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "command"),
+    [
+        (
+            '{"url": "file:///home/me/w/ipc_kata-0.1-py3-none-any.whl", "archive_info": {}}',
+            "pip install --force-reinstall --no-deps /home/me/w/ipc_kata-0.1-py3-none-any.whl",
+        ),
+        (
+            '{"url": "file:///home/me/my%20wheels/ipc_kata-0.1-py3-none-any.whl", "archive_info": {}}',
+            "pip install --force-reinstall --no-deps '/home/me/my wheels/ipc_kata-0.1-py3-none-any.whl'",
+        ),
+        (None, "pip install --force-reinstall --no-deps ipc-kata"),
+        (
+            '{"url": "https://example.org/ipc_kata-0.1-py3-none-any.whl"}',
+            "pip install --force-reinstall --no-deps ipc-kata",
+        ),
+        ("{not json", "pip install --force-reinstall --no-deps ipc-kata"),
+        ('["a list"]', "pip install --force-reinstall --no-deps ipc-kata"),
+    ],
+    ids=["wheel", "wheel in a folder with a space", "from an index", "from a URL", "damaged record", "odd record"],
+)
+def test_the_reinstall_hint_names_where_the_grader_came_from(direct_url, command):
+    """pip records a wheel's or a folder's path (PEP 610); the hint names it, since ipc-kata may be on no index."""
+    assert integrity._reinstall(RecordedInstall(direct_url)) == f"reinstall it: {command}"  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ Each attack's grade runs task 1 of the pipe kata only (five tests), so the zoo s
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import tempfile
@@ -237,7 +238,7 @@ def test_the_throwaway_install_grades_the_reference_and_refuses_a_changed_file(i
     assert (refused.status, refused.exit_code) == ("error", 2), str(refused)
     assert refused.result["message"] == (
         "the grader's files were changed: grader/suites/pipe/test_pipe.py: reinstall it: "
-        "pip install --force-reinstall ipc-kata"
+        f"pip install --force-reinstall --no-deps {shlex.quote(str(install.wheel))}"
     )
 
 
