@@ -339,19 +339,25 @@ async def test_quiz_answers_every_kind_by_keyboard(store):
 async def test_quiz_wrong_answer_and_dont_know_teach(store):
     bank = load_bank()
     choice = next(q for q in bank.questions if q.kind == "choice")
+    multi = next(q for q in bank.questions if q.kind == "multi" and len(q.correct) > 1)
     truefalse = next(q for q in bank.questions if q.kind == "truefalse")
     app = KataApp(store)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(QuizScreen("drill", session=QuizSession(store, [choice, truefalse], mode="drill")))
+        app.push_screen(QuizScreen("drill", session=QuizSession(store, [choice, multi, truefalse], mode="drill")))
         await pilot.pause()
         quiz = app.screen
         wrong = next(i for i in range(len(choice.choices)) if i not in choice.correct)
         await pilot.press(str(wrong + 1), "enter")
         assert text_of(quiz, "#feedback").startswith("Wrong.")
-        assert f"The answer: {choice.answer_text()}" in text_of(quiz, "#feedback")
+        assert f"The answer:\n  {choice.answer_text()}\n" in text_of(quiz, "#feedback")
+        await pilot.press("enter")
+        wrong = next(i for i in range(len(multi.choices)) if i not in multi.correct)
+        await pilot.press(str(wrong + 1), "enter")
+        rights = "".join(f"  {multi.choices[i]}\n" for i in multi.correct)  # each on its own line, under the label
+        assert f"The answer:\n{rights}" in text_of(quiz, "#feedback")
         await pilot.press("enter", "ctrl+d")
         assert text_of(quiz, "#feedback").startswith("Wrong.")
-        assert [r.correct for r in store.reviews()] == [False, False]
+        assert [r.correct for r in store.reviews()] == [False, False, False]
 
 
 async def test_mock_interview_countdown_and_scorecard(store):

@@ -322,8 +322,9 @@ async def test_browse_the_bank_by_topic_tag_and_state_and_open_one(store):
         assert isinstance(shown, QuestionScreen)
         assert shown.question.prompt.strip()[:30] in text_of(shown, "#question-body")
         assert text_of(shown, "#question-answer") == ""
-        await pilot.press("a")  # the answer, on request
+        await pilot.press("a")  # the answer, on request, under its label
         assert shown.question.explain.strip()[:30] in text_of(shown, "#question-answer")
+        assert f"The answer:\n  {shown.question.answer_text()}\n" in text_of(shown, "#question-answer")
         assert store.review_count() == 1, "browsing records nothing"
 
 

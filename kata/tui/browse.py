@@ -5,6 +5,8 @@ opens one, whose answer shows only on request (a). Browsing records nothing.
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -108,8 +110,8 @@ class QuestionScreen(AppScreen[None]):
 
     def action_answer(self) -> None:
         q = self.question
-        answer = Text("\nThe answer: ", style="bold")
-        answer.append(q.answer_text() + "\n", style="")
+        answer = Text("\nThe answer:\n", style="bold")
+        answer.append(textwrap.indent(q.answer_text(), "  ") + "\n", style="")  # several lines for multi and order
         answer.append(f"\nWhy: {q.explain.strip()}\n\nSource: {q.source}")
         self.query_one("#question-answer", Static).update(answer)
         self.revealed = True

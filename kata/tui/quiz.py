@@ -23,6 +23,7 @@ and the scorecard ends with the full report. All logic stays in the session.
 from __future__ import annotations
 
 import random
+import textwrap
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -540,7 +541,7 @@ class QuizScreen(AppScreen[None]):
         elif not v.correct and not feedback.overridden:
             if v.given and v.given != "(don't know)":
                 out.append(f"You said: {v.given}\n")
-            out.append(f"The answer: {v.expected}\n")
+            out.append("The answer:\n" + textwrap.indent(v.expected, "  ") + "\n")  # several lines for multi and order
         out.append(f"\nWhy: {v.explain.strip()}\n")
         keys = "Enter: next question · ctrl+z: take it back"
         if self.quiz.can_override:
