@@ -143,6 +143,18 @@ def raised(exc: BaseException, impl: types.ModuleType) -> str:
     return f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")
 
 
+def close_again(impl: types.ModuleType, closable: Any) -> None:
+    """A second close(), which the specs call harmless: a `with` block calls it again after an
+    explicit close(), and a clean-up path may too. An error there is named as such, not as close()'s."""
+    try:
+        closable.close()
+    except Exception as err:
+        fail(
+            f"a second close() raised {raised(err, impl)}: close() must do nothing the second time (a `with` "
+            "block calls it again after an explicit close()). Remember what is closed, e.g. set the fd to -1"
+        )
+
+
 # --- data -----------------------------------------------------------------------------------
 
 

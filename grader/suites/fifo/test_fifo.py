@@ -24,6 +24,7 @@ from grader.testing import (
     StartingLine,
     Watch,
     check_no_spin,
+    close_again,
     expect,
     fail,
     last_error_line,
@@ -143,7 +144,7 @@ def test_creates_a_fifo_with_mode_0600(impl, names):
     finally:
         server.close()
     expect(not os.path.lexists(path), f"close() left {path} behind: {FIFO_UNLINK}")
-    server.close()  # a second close is harmless
+    close_again(impl, server)
 
 
 @task(1, on_timeout=OPEN_READ_HINT)
@@ -498,6 +499,30 @@ def test_writers_come_and_go(impl, names, python_processes):
         expect(
             sorted(got) == sorted(first + second),
             f"two writers, one after the other, sent 6 lines; `receive` returned {len(got)}: {got!r:.300}. " + EOF_HINT,
+        )
+
+
+@task(3, on_timeout=EOF_HINT)
+def test_receive_sleeps_after_the_last_writer_left(impl, names, python_processes):
+    """EOF is not data: once the only writer has gone, `receive` waits for the next one, asleep.
+    A server with no write end of its own is woken at once by every select() (EOF is readable)."""
+    path = names.path("fifo")
+    with impl.FifoServer(path) as server:
+        writer = python_processes.start(writer_code(path, 1, 1, 10, 60, 0))
+        check_writer_exits([writer])  # its line is in the FIFO, and the FIFO has no writer any more
+        with Watch() as watch:
+            got = receive(server, 2, 0.3)
+        check_lines(writer_lines(1, 1, 10, 60), got, "receive(2, 0.3) after the only writer sent one line and left")
+        expect(
+            watch.usage.elapsed >= 0.27,
+            f"receive(2, 0.3) returned after {watch.usage.elapsed:.3f} s, once the only writer had left: {EOF_HINT}",
+        )
+        check_no_spin(
+            "receive(2, 0.3) after the only writer left",
+            watch.usage,
+            "once the last writer has closed its end, select() reports the FIFO readable and read() returns b'' "
+            "(EOF) at once, again and again. Hold a write end of your own (opened right after the read end) "
+            "and EOF never comes; or reopen the read end on EOF",
         )
 
 
