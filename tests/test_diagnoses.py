@@ -198,5 +198,10 @@ def test_a_poller_that_the_others_wait_for_ends_in_a_report_not_a_recursion(tmp_
     result = grade("fd-passing", path, tests=("test_prefork_handler_error_and_stop",))
     stopped = named(result, "test_prefork_handler_error_and_stop")
     assert stopped.status == "timeout", render_text(result)
-    assert stopped.diagnosis is not None and "polls in short sleeps" in stopped.diagnosis.sentence
+    # The walk ends at the poller's process, and the report says it names no pattern. Which of its
+    # threads the graph reads there (the poller napping, or the main thread joining it) depends on the
+    # instant: the closing words differ ("polls in short sleeps" or "waits for something another
+    # process may still provide"; the second seen once in an idle CI run, 2026-12-02).
+    assert stopped.diagnosis is not None and stopped.diagnosis.pattern == "hint", render_text(result)
+    assert stopped.diagnosis.sentence.startswith("The wait-for graph names no pattern (pid "), render_text(result)
     assert_run_left_nothing(tmp_path)
