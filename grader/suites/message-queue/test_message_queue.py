@@ -4,7 +4,6 @@ tests check behaviour and say why it is wrong when it is."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import stat
@@ -278,13 +277,15 @@ class ServerThread:
         """Stop the server (from a test's `finally`) and check that it ended well. When the test is
         already failing, only stop it: the first failure is the lesson, and a server stopped in the
         middle of a failed call may well end badly."""
-        if sys.exc_info()[1] is not None:
-            with contextlib.suppress(Exception):
-                self.server.stop()
-            self.thread.join(5)
-            return
-        self.server.stop()
+        failing = sys.exc_info()[1] is not None
+        try:
+            self.server.stop()
+        except Exception:
+            if not failing:
+                raise
         self.thread.join(5)
+        if failing:
+            return
         expect(
             not self.thread.is_alive(),
             "serve_forever() did not return within 5 s of stop(): stop() must wake "
