@@ -620,11 +620,22 @@ def check_no_pipe_copy(written: int, data: bytes) -> None:
         )
 
 
+def shard_kind(shard) -> str:
+    """What `count_bytes` was given, in words: "memoryview of mmap" is a slice of the mapping itself."""
+    kind = type(shard).__name__
+    if isinstance(shard, memoryview):
+        kind += f" of {type(shard.obj).__name__}"
+    return kind
+
+
 class Rendezvous:
-    """Stands in for `count_bytes` during a test: each caller announces its pid on a pipe and
-    waits (bounded) until `parties` different workers have arrived or `timeout` has passed.
-    Workers that count at the same time all arrive at once; workers that run one after the
-    other never meet. No sleeps: the callers block in select(), a thread here gathers them."""
+    """Stands in for `count_bytes` during a test: each caller announces its pid (and what it
+    was given as its shard, in `shards`) on a pipe and waits (bounded) until `parties` different
+    workers have arrived or `timeout` has passed. Workers that count at the same time all arrive
+    at once; workers that run one after the other never meet. No sleeps: the callers block in
+    select(), a thread here gathers them."""
+
+    RECORD = struct.Struct("i60s")  # pid, what the shard was: one write of at most PIPE_BUF, whole
 
     def __init__(self, count_bytes, parties: int, timeout: float):
         self._count_bytes = count_bytes
@@ -633,12 +644,13 @@ class Rendezvous:
         self.go_r, self.go_w = os.pipe()
         self.caller = os.getpid()
         self.pids: list[int] = []
+        self.shards: list[str] = []
         self.together = 0
         self._thread = threading.Thread(target=self._gather, daemon=True)
         self._thread.start()
 
     def __call__(self, shard):  # runs in the learner's workers
-        os.write(self.arrive_w, struct.pack("i", os.getpid()))
+        os.write(self.arrive_w, self.RECORD.pack(os.getpid(), shard_kind(shard).encode()))
         ready, _, _ = select.select([self.go_r], [], [], self.timeout + 5)
         if ready:
             os.read(self.go_r, 1)
@@ -652,47 +664,88 @@ class Rendezvous:
             if remaining <= 0 or not select.select([self.arrive_r], [], [], remaining)[0]:
                 break
             pending += os.read(self.arrive_r, 4096)
-            while len(pending) >= 4:
-                self.pids.append(struct.unpack("i", pending[:4])[0])
-                pending = pending[4:]
+            whole = len(pending) // self.RECORD.size * self.RECORD.size
+            self._add(pending[:whole])
+            pending = pending[whole:]
         self.together = len(set(self.pids) - {self.caller})
         os.write(self.go_w, b"g" * 4096)  # release every caller, now and later
+
+    def _add(self, records: bytes) -> None:
+        for pid, kind in self.RECORD.iter_unpack(records):
+            self.pids.append(pid)
+            self.shards.append(kind.rstrip(b"\0").decode())
 
     def close(self) -> list[int]:
         self._thread.join()
         while select.select([self.arrive_r], [], [], 0)[0]:  # callers that came after the gathering
             chunk = os.read(self.arrive_r, 4096)
-            self.pids += [p for (p,) in struct.iter_unpack("i", chunk[: len(chunk) // 4 * 4])]
+            self._add(chunk[: len(chunk) // self.RECORD.size * self.RECORD.size])
         for fd in (self.arrive_r, self.arrive_w, self.go_r, self.go_w):
             os.close(fd)
         return self.pids
 
 
-@task(3, on_timeout=HISTOGRAM_HINT)
-def test_histogram_workers_count_at_the_same_time(impl, forks, monkeypatch):
-    data, expected = histogram_data((2 << 20) + 1, seed=24)
-    rendezvous = Rendezvous(impl.count_bytes, parties=2, timeout=5)
+def watched_histogram(impl, forks, monkeypatch, data: bytes, expected: list[int], parties: int) -> Rendezvous:
+    """histogram(data, 2) with `count_bytes` replaced by a Rendezvous of `parties`: the exact counts, from
+    workers that called `count_bytes`; returns the (closed) Rendezvous, which saw what the workers did."""
+    rendezvous = Rendezvous(impl.count_bytes, parties=parties, timeout=5)
     monkeypatch.setattr(impl, "count_bytes", rendezvous)
     try:
         got = impl.histogram(data, 2)
     finally:
         monkeypatch.undo()
-        pids = rendezvous.close()
+        rendezvous.close()
     check_histogram(data, expected, 2, got)
     check_workers(forks, data, 2)
-    workers = set(pids) - {rendezvous.caller}
     expect(
-        pids,
+        rendezvous.pids,
         "`histogram` never called `count_bytes`: the workers must count their shard with the given "
         "count_bytes (the grader uses it to watch them)",
     )
-    expect(workers, "`count_bytes` only ran in the calling process: the counting belongs in the forked workers")
+    expect(
+        set(rendezvous.pids) - {rendezvous.caller},
+        "`count_bytes` only ran in the calling process: the counting belongs in the forked workers",
+    )
+    return rendezvous
+
+
+@task(3, on_timeout=HISTOGRAM_HINT)
+def test_histogram_workers_count_at_the_same_time(impl, forks, monkeypatch):
+    data, expected = histogram_data((2 << 20) + 1, seed=24)
+    rendezvous = watched_histogram(impl, forks, monkeypatch, data, expected, parties=2)
+    workers = set(rendezvous.pids) - {rendezvous.caller}
     expect(
         rendezvous.together >= 2,
         f"the workers never counted at the same time: {len(workers)} worker(s) "
         f"called count_bytes, but only {rendezvous.together} had started {rendezvous.timeout:g} s after the "
         "first one. Fork every worker first, then wait for them all: a waitpid() right after each fork runs "
         "them one after the other.",
+    )
+
+
+@task(3, on_timeout=HISTOGRAM_HINT)
+def test_histogram_workers_read_the_shared_mapping_in_place(impl, forks, monkeypatch):
+    data, expected = histogram_data((2 << 20) + 3, seed=25)
+    rendezvous = watched_histogram(impl, forks, monkeypatch, data, expected, parties=1)
+    wrong = [kind for kind in rendezvous.shards if kind != "memoryview of mmap"]
+    if not wrong:
+        return
+    if wrong[0] == "bytes":
+        fail(
+            "`count_bytes` got a bytes copy of its shard, not a view of the shared mapping: slicing an mmap "
+            "(mm[a:b]) copies the shard into the worker's private memory. Pass memoryview(mapping)[a:b]: "
+            "the worker reads the shared pages in place, no copy."
+        )
+    if wrong[0] == "memoryview of bytes":
+        fail(
+            "`count_bytes` got a memoryview of bytes, not of a shared mapping: the data was never placed in "
+            "shared memory, the workers read the caller's own bytes, which fork gives each of them "
+            "copy-on-write, not shared. Place the data once in an anonymous shared mapping (mmap.mmap(-1, n)) before "
+            "forking, and pass memoryview(mapping)[a:b]."
+        )
+    fail(
+        f"`count_bytes` got a {wrong[0]} as its shard: pass a memoryview slice of the shared mapping "
+        "(memoryview(mapping)[a:b]), so that the worker reads the data in place, no copy."
     )
 
 
