@@ -113,9 +113,10 @@ def reliable_notify(n: int) -> int:
                 info = signal.sigwaitinfo([NOTIFY, signal.SIGCHLD])
                 if info.si_signo == signal.SIGCHLD:
                     if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                        pid = 0  # the child is gone: count what it left queued, then stop
-                        while signal.sigtimedwait([NOTIFY], 0) is not None:
-                            count += 1
+                        child, pid = pid, 0  # the child is gone: count what it left queued, then stop
+                        while (left := signal.sigtimedwait([NOTIFY], 0)) is not None:
+                            if left.si_pid == child:  # not somebody else's signal
+                                count += 1
                         break
                     continue
                 if info.si_pid != pid:

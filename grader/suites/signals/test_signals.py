@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import resource
 import signal
+import struct
 import time
 
 import pytest
@@ -29,6 +31,7 @@ from grader.testing import (
     close_again,
     end_helper,
     expect,
+    expect_raises,
     fail,
     fork_helper,
     held_children,
@@ -45,7 +48,9 @@ WATCHED = [USR1, USR2, TERM, CHLD, signal.SIGPIPE] + [signal.SIGRTMIN + k for k 
 
 
 def name_of(signum: int) -> str:
-    if signal.SIGRTMIN <= signum < signal.SIGRTMAX - 1:
+    if signum == signal.SIGRTMIN:
+        return "SIGRTMIN"
+    if signal.SIGRTMIN < signum < signal.SIGRTMAX - 1:
         return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
     try:
         return signal.Signals(signum).name
@@ -275,6 +280,55 @@ def test_wait_for_wakes_up_when_the_signal_arrives(impl):
         counter.close()
 
 
+def signalled_wait(call, timeout: float, signum: int, after: float) -> tuple[float, float]:
+    """call(timeout) in the test process while a helper sends it one `signum`, `after` seconds after it went to
+    sleep in the call; returns (how long the call took, when the signal was sent), both from the call's start."""
+    parent = os.getpid()
+    sent_r, sent_w = os.pipe()
+    helper = None
+    try:
+
+        def sender():
+            wait_until_sleeping(parent)
+            time.sleep(after)  # the scenario: a signal well into the wait, not a synchronisation
+            os.write(sent_w, struct.pack("d", time.monotonic()))  # stamped before the kill: never after it
+            os.kill(parent, signum)
+
+        start = time.monotonic()
+        try:
+            helper = fork_helper(sender)
+        finally:
+            os.close(sent_w)  # the helper's alone now: EOF if it never stamps
+        call(timeout)
+        elapsed = time.monotonic() - start
+        stamp = os.read(sent_r, 8)
+        return elapsed, (struct.unpack("d", stamp)[0] - start if len(stamp) == 8 else math.inf)
+    finally:
+        end_helper(helper)
+        os.close(sent_r)
+
+
+@task(1, on_timeout=WAIT_FOR_HANG)
+def test_wait_for_keeps_its_deadline_when_a_signal_comes(impl):
+    counter = impl.SignalCounter(USR1)
+    try:
+        for _ in range(2):  # a late return of a correct wait_for needs a very late wake-up, twice in a row
+            wait = functools.partial(counter.wait_for, counter.count + 2)
+            elapsed, sent = signalled_wait(wait, 1.0, USR1, after=0.5)
+            # After the signal, a wait_for that starts its timeout again sleeps a whole timeout more: it
+            # cannot return before `sent + timeout`. A correct one returns at the timeout, plus its lateness.
+            if elapsed < sent + 1.0:
+                return
+        fail(
+            f"wait_for(n, 1) returned after {elapsed:.2f} s: one signal came {sent:.2f} s into the wait (not enough "
+            "to reach n), and the wait then lasted another whole timeout. The timeout covers the whole call: "
+            "compute a deadline once (time.monotonic() + timeout) and after each signal wait only for the time "
+            "left (deadline - now)"
+        )
+    finally:
+        counter.close()
+
+
 @task(1, on_timeout=WAIT_FOR_HANG)
 def test_close_restores_the_previous_handler(impl):
     seen = []
@@ -408,6 +462,48 @@ def test_notify_with_a_small_signal_queue(impl):
             "every window of at most resource.getrlimit(resource.RLIMIT_SIGPENDING)[0] // 4 notifications."
         )
     check_count(n, got)
+
+
+YOURS = [USR1, USR2] + [signal.SIGRTMIN + k for k in range(8)]  # the signals the spec gives the learner
+
+
+def take_pending(signals: list[int]) -> list[tuple[int, int]]:
+    """Take every one of `signals` (blocked) pending for the test process: (signal, sender's pid) each."""
+    taken = []
+    while (info := signal.sigtimedwait(signals, 0)) is not None:
+        taken.append((info.si_signo, info.si_pid))
+    return taken
+
+
+@task(2, on_timeout=NOTIFY_HANG)
+def test_notify_counts_only_its_childs_signals(impl):
+    n = 20
+    parent = os.getpid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, YOURS)  # the caller's own mask: pending, not delivered (put back after)
+    stranger = fork_helper(lambda: [os.kill(parent, signum) for signum in YOURS])
+    try:
+        # Unreaped until the end, the stranger keeps its pid: the learner's child cannot get it.
+        wait_until(lambda: thread_state(stranger) == "Z", 10, "the suite's own helper did not finish within 10 s")
+        got = impl.reliable_notify(n)
+        left = take_pending(YOURS)
+        taken = [signum for signum in YOURS if (signum, stranger) not in left]
+        childs_left = [signum for signum, pid in left if pid != stranger and signum in taken]
+        if childs_left or (isinstance(got, int) and got > n):
+            what = (
+                f"it returned {got} while a {name_of(childs_left[0])} of its child was still pending, unread: it "
+                f"had counted the other process's {name_of(childs_left[0])} in its place"
+                if childs_left
+                else f"it returned {got}, more than the {n} its child sent"
+            )
+            fail(
+                f"reliable_notify({n}) counted a signal sent by another process: before the call, process "
+                f"{stranger} (not your child) sent the caller one each of SIGUSR1, SIGUSR2 and SIGRTMIN to "
+                f"SIGRTMIN+7 (the caller had them blocked), and {what}. Count only your child's notifications: "
+                "sigwaitinfo() tells the sender in si_pid; compare it with your child's pid"
+            )
+        check_count(n, got)
+    finally:
+        end_helper(stranger)
 
 
 @task(2, on_timeout=NOTIFY_HANG)
@@ -571,6 +667,19 @@ def busy_job():
     sum(range(2000))
 
 
+def stop_again(worker, what: str) -> int:
+    """worker.stop() once the worker is reaped (`what` names the call): it returns the status collected, and
+    never signals the pid."""
+    try:
+        return worker.stop()
+    except ProcessLookupError:
+        fail(
+            f"{what} raised ProcessLookupError: it sent SIGTERM to the worker's pid again after the worker "
+            "was reaped. That pid is free now, and may belong to another process by the time you signal it: "
+            "signal the worker only while it is not reaped, and return the status already collected"
+        )
+
+
 @task(3, on_timeout=WORKER_HANG)
 def test_stop_returns_zero_and_reaps(impl):
     for _ in range(5):
@@ -586,11 +695,54 @@ def test_stop_returns_zero_and_reaps(impl):
                 )
             expect(code == 0, f"stop() returned {code!r}, expected 0: the worker finishes its job and exits 0")
             expect(
-                worker.stop() == 0,
+                stop_again(worker, "a second stop()") == 0,
                 "a second stop() must return the same status (the worker is already reaped: "
                 "do not signal its pid again, it may belong to another process by now)",
             )
             check_caller_state(before, "GracefulWorker + stop()")
+
+
+@task(3, on_timeout=WORKER_HANG)
+def test_stop_leaves_the_callers_other_children_alone(impl):
+    own = fork_helper(lambda: None)  # a child of the caller's own, which has exited and waits to be reaped
+    try:
+        wait_until(lambda: thread_state(own) == "Z", 10, "the suite's own child did not exit within 10 s")
+        with started_worker(impl, busy_job) as worker:
+            code = worker.stop()
+        expect(code == 0, f"stop() returned {code!r}, expected 0: the worker finishes its job and exits 0")
+        try:
+            reaped = os.waitpid(own, os.WNOHANG)[0]
+        except ChildProcessError:
+            reaped = 0
+        expect(
+            reaped == own,
+            "the caller's own child, which had exited before the worker was made, was reaped by the worker's "
+            "stop()/wait(): its exit status is lost to the code that started it. waitpid(-1, ...) or os.wait() "
+            "reaps any child: ask waitpid(self.pid, os.WNOHANG) about your own child only",
+        )
+        own = 0
+    finally:
+        end_helper(own)
+
+
+@task(3, on_timeout=WORKER_HANG)
+def test_stop_with_a_timeout_raises_timeout_error(impl):
+    job = GatedJob()
+    try:
+        with started_worker(impl, job) as worker:
+            job.started()  # the worker now sleeps inside its job: it cannot exit before the gate opens
+            expect_raises(
+                TimeoutError,
+                lambda: worker.stop(timeout=0.2),
+                "stop(timeout=0.2), while the worker was still in its job,",
+                "stop() returns the worker's status (an int), or raises TimeoutError when the worker has not "
+                "exited within the timeout; only wait() answers None",
+            )
+            job.open_gate()
+            code = worker.stop()
+            expect(code == 0, f"stop() after a stop() that timed out returned {code!r}, expected 0")
+    finally:
+        job.close()
 
 
 @task(3, on_timeout=WORKER_HANG)
@@ -618,7 +770,7 @@ def test_wait_learns_of_the_exit_through_sigchld(impl):
                 f"after SIGKILL, wait() returned {code!r}, expected -9 (killed by "
                 "signal 9: a negative signal number, like subprocess's returncode; os.waitstatus_to_exitcode)",
             )
-            code = worker.stop()
+            code = stop_again(worker, "stop(), after the worker died and wait() returned its status,")
             expect(
                 code == -signal.SIGKILL,
                 f"stop() after the worker died returned {code!r}: it must return the "
