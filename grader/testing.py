@@ -155,6 +155,41 @@ def close_again(impl: types.ModuleType, closable: Any) -> None:
         )
 
 
+# --- what the learner's code calls -------------------------------------------------------------
+
+
+class _StandIn:
+    """A module with some attributes replaced; every other one is the real module's."""
+
+    def __init__(self, real: types.ModuleType, replacements: dict[str, Any]):
+        self.__dict__.update(replacements)
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:  # only for what is not replaced
+        return getattr(self._real, name)
+
+
+def stand_in(
+    impl: types.ModuleType, monkeypatch: pytest.MonkeyPatch, module: types.ModuleType, **replacements: Any
+) -> bool:
+    """For one test, the learner's file sees `module` (time, os, mmap...) with `replacements` in place of some of
+    its attributes (e.g. sleep=a recorder that sleeps too): as the module it imported (`import time`, under any
+    name) and as each replaced name it imported from it (`from time import sleep`). False when the file uses
+    neither, so that the test cannot watch those calls (and must not blame it)."""
+    found = False
+    for attr in dir(impl):
+        value = getattr(impl, attr, None)
+        if value is module:
+            monkeypatch.setattr(impl, attr, _StandIn(module, replacements))
+            found = True
+            continue
+        for name, replacement in replacements.items():
+            if value is getattr(module, name, _StandIn):
+                monkeypatch.setattr(impl, attr, replacement)
+                found = True
+    return found
+
+
 # --- data -----------------------------------------------------------------------------------
 
 

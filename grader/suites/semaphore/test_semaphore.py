@@ -26,6 +26,7 @@ from grader.testing import (
     expect_quiet_timeout,
     expect_timeout,
     fail,
+    stand_in,
     task,
 )
 
@@ -142,6 +143,7 @@ class LockTakenBySuite:
     def __init__(self, name: str, workers: int, window: float = 0.3):
         self.name, self.workers, self.window = name, workers, window
         self.usage: Usage | None = None
+        self.mode: int | None = None  # of the caller's semaphore, as its workers found it
         self._sem: posix_ipc.Semaphore | None = None
         self._watcher = threading.Thread(target=self._watch, daemon=True)
 
@@ -150,6 +152,7 @@ class LockTakenBySuite:
             self._sem = posix_ipc.Semaphore(self.name)
         except posix_ipc.ExistentialError:
             return  # not created before the fork: finish() says so
+        self.mode = sem_mode(self.name)
         self._sem.acquire(5)
         self._watcher.start()
 
@@ -216,6 +219,12 @@ def test_workers_sleep_while_the_lock_is_taken(impl, names, scratch):
         usage is not None,
         "no semaphore by the given name existed when `locked_increments` forked its workers: create it in the "
         "caller (O_CREX, value 1) before forking, so that every worker shares it",
+    )
+    expect(
+        taken.mode == 0o600,
+        f"the semaphore of `locked_increments` has mode {taken.mode:#o}, expected 0o600: only its owner may use "
+        "it (another user could take it and stall every worker, or release it and let two in at once). Create "
+        "it with mode=0o600 (the umask only removes bits from the mode you pass: 0o666 becomes 0o644)",
     )
     check_no_spin(
         "the 2 workers (their times added up), while the semaphore was taken by another process",
@@ -468,6 +477,49 @@ def test_robust_lock_acquire_sleeps_while_held(impl, names):
         )
     finally:
         lock.remove()
+
+
+class Pauses:
+    """The time.sleep() calls of the learner's code during a test (stand_in): each one recorded, then slept."""
+
+    def __init__(self, impl, monkeypatch):
+        self.asked: list[float] = []
+        stand_in(impl, monkeypatch, time, sleep=self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        time.sleep(seconds)
+
+    def shown(self) -> str:
+        longest = ", ".join(f"{p:.4f}" for p in sorted(self.asked)[-3:])
+        return f"{len(self.asked)} pauses, {sum(self.asked):.3f} s in all, the longest {longest} s"
+
+
+@task(3, on_timeout=ROBUST_HINT)
+def test_robust_lock_backs_off_within_its_timeout(impl, names, monkeypatch):
+    lock = impl.RobustLock(names.key())
+    try:
+        acquire_or_fail(lock, "acquire of a free RobustLock", "its semaphore must start at 1")
+        monkeypatch.setattr(sysv_ipc, "SEMAPHORE_TIMEOUT_SUPPORTED", False)  # the build without semtimedop
+        pauses = Pauses(impl, monkeypatch)
+        try:
+            expect_timeout(
+                lambda: lock.acquire(timeout=1.0),
+                "acquire(timeout=1) of a held RobustLock, with sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED False,",
+                "a second holder got in",
+            )
+        finally:
+            monkeypatch.undo()
+        lock.release()
+    finally:
+        lock.remove()
+    if pauses.asked and (max(pauses.asked) > 0.05 or sum(pauses.asked) > 1.05):
+        fail(
+            f"acquire(timeout=1) of a held lock, without semtimedop, slept {pauses.shown()}: with pauses that long it "
+            "gives up long after its timeout, and sees a release in the middle of a pause only at its end. Cap the "
+            "back-off (a pause that doubles up to a few ms) and never sleep past the deadline: "
+            "time.sleep(min(pause, deadline - now))"
+        )
 
 
 @task(3, on_timeout=ROBUST_HINT)
