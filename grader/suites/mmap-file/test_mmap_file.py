@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import faulthandler
 import functools
+import itertools
 import mmap
 import os
 import signal
@@ -31,6 +32,7 @@ from grader.testing import (
     payload,
     raised,
     read_to_eof,
+    stand_in,
     task,
 )
 
@@ -180,6 +182,43 @@ def test_append_then_records(impl, names):
         log.sync()
         check_records(log.records(), records, "records() after sync()")
     expect(os.path.exists(path), "close() removed the log file: the file stays, it is the log")
+
+
+@task(1, on_timeout=HANG_HINT)
+def test_sync_writes_the_mapping_to_disk(impl, names, monkeypatch):
+    made, synced = [], []
+
+    class Mapping(mmap.mmap):  # the learner's mappings, made through mmap.mmap(...)
+        def __new__(cls, *args, **kwargs):
+            made.append(True)
+            return super().__new__(cls, *args, **kwargs)
+
+        def flush(self, *args):
+            synced.append("msync (flush)")
+            return super().flush(*args)
+
+    def recorded(name: str):
+        def call(*args):
+            synced.append(name)
+            return getattr(os, name)(*args)
+
+        return call
+
+    stand_in(impl, monkeypatch, mmap, mmap=Mapping)
+    stand_in(impl, monkeypatch, os, **{name: recorded(name) for name in ("fsync", "fdatasync", "sync")})
+    with closing(impl.MappedLog.create(names.path("log"), 4096)) as log:
+        log.append(b"durable")
+        del synced[:]
+        log.sync()
+        done = list(synced)
+    monkeypatch.undo()
+    if made and not done:  # through a mapping of its own, unwatched, the learner's code may have synced
+        fail(
+            "sync() returned without writing the log to disk: no msync (mapping.flush()) and no fsync. Other "
+            "processes see the records at once (the page cache is shared), but only msync makes them durable: "
+            "a crash of the machine loses what was never written back. sync() calls flush() on the mapping "
+            "(msync with MS_SYNC)"
+        )
 
 
 @task(1, on_timeout=HANG_HINT)
@@ -427,6 +466,29 @@ def test_append_grows_the_file(impl, names):
         check_records(file_records(path), records, "the file after growing")
         size, end = os.stat(path).st_size, file_end(path)
         expect(size >= end, f"the file is {size} bytes but its records end at {end}")
+
+
+@task(3, on_timeout=HANG_HINT)
+def test_append_grows_the_file_geometrically(impl, names):
+    path = names.path("log")
+    record = payload(64, seed=5)
+    sizes: list[int] = []
+    with closing(impl.MappedLog.create(path, 0)) as log:
+        sizes.append(os.stat(path).st_size)
+        for _ in range((256 << 10) // (4 + len(record))):  # 256 KiB of records
+            log.append(record)
+            size = os.stat(path).st_size
+            if size != sizes[-1]:
+                sizes.append(size)
+    slow = [(old, new) for old, new in itertools.pairwise(sizes) if new < 2 * old]
+    if slow:
+        old, new = slow[0]
+        fail(
+            f"append() grew the file from {old:,} to {new:,} bytes, less than double: growing by a fixed step "
+            "(or by what the record needs) grows the file and maps it again once per step, so n appends cost O(n) "
+            "ftruncates and remaps. Grow geometrically, size = max(needed, 2 * size), so that n appends "
+            "cost O(log n) ftruncates and remaps, in the writer and in every reader that must map again"
+        )
 
 
 @task(3, on_timeout=HANG_HINT)
