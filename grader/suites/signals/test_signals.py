@@ -308,22 +308,31 @@ def signalled_wait(call, timeout: float, signum: int, after: float) -> tuple[flo
         os.close(sent_r)
 
 
+def check_deadline_kept(call, signum: int, what: str, event: str) -> None:
+    """call(1.0), a wait for something that does not come, must return at its timeout although one `signum` (an
+    `event` that does not end the wait) comes 0.5 s into it. One that starts its timeout again after the signal
+    sleeps a whole timeout more: it cannot return before `sent + 1`. A correct one returns at the timeout, plus
+    however late it runs: it fails only if it is that late twice in a row."""
+    for _ in range(2):
+        elapsed, sent = signalled_wait(call, 1.0, signum, after=0.5)
+        if elapsed < sent + 1.0:
+            return
+    fail(
+        f"{what} returned after {elapsed:.2f} s: {event} came {sent:.2f} s into the wait, and the wait then lasted "
+        "another whole timeout. The timeout covers the whole call: compute a deadline once (time.monotonic() + "
+        "timeout) and after each signal wait only for the time left (deadline - now)"
+    )
+
+
 @task(1, on_timeout=WAIT_FOR_HANG)
 def test_wait_for_keeps_its_deadline_when_a_signal_comes(impl):
     counter = impl.SignalCounter(USR1)
     try:
-        for _ in range(2):  # a late return of a correct wait_for needs a very late wake-up, twice in a row
-            wait = functools.partial(counter.wait_for, counter.count + 2)
-            elapsed, sent = signalled_wait(wait, 1.0, USR1, after=0.5)
-            # After the signal, a wait_for that starts its timeout again sleeps a whole timeout more: it
-            # cannot return before `sent + timeout`. A correct one returns at the timeout, plus its lateness.
-            if elapsed < sent + 1.0:
-                return
-        fail(
-            f"wait_for(n, 1) returned after {elapsed:.2f} s: one signal came {sent:.2f} s into the wait (not enough "
-            "to reach n), and the wait then lasted another whole timeout. The timeout covers the whole call: "
-            "compute a deadline once (time.monotonic() + timeout) and after each signal wait only for the time "
-            "left (deadline - now)"
+        check_deadline_kept(
+            lambda timeout: counter.wait_for(counter.count + 2, timeout),
+            USR1,
+            "wait_for(n, 1)",
+            "one signal (not enough to reach n)",
         )
     finally:
         counter.close()
@@ -776,6 +785,20 @@ def test_wait_learns_of_the_exit_through_sigchld(impl):
                 f"stop() after the worker died returned {code!r}: it must return the "
                 "status already collected (-9) without signalling the pid again",
             )
+    finally:
+        job.close()
+
+
+@task(3, on_timeout=WORKER_HANG)
+def test_wait_keeps_its_deadline_when_another_sigchld_comes(impl):
+    job = GatedJob()
+    try:
+        with started_worker(impl, job) as worker:
+            job.started()  # the worker now sleeps inside its job: it cannot exit before the gate opens
+            check_deadline_kept(worker.wait, CHLD, "wait(1)", "a SIGCHLD that was not the worker's")
+            job.open_gate()
+            code = worker.stop()
+            expect(code == 0, f"stop() returned {code!r} for a worker that finished its job, expected 0")
     finally:
         job.close()
 
