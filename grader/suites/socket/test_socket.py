@@ -444,6 +444,11 @@ def unread(sock: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
 
 
+def wait_read(sock: socket.socket, message: str) -> None:
+    """Until the server has read every byte sent on this AF_UNIX socket; fail with `message` when it stops."""
+    wait_until(lambda: unread(sock) == 0, ANSWER_WAIT, message, interval=0.001)
+
+
 def trickle(sock: socket.socket, data: bytes) -> None:
     """Send one byte at a time, each one only once the server has read the previous one: every recv() of the
     server returns a single byte."""
@@ -456,12 +461,7 @@ def trickle(sock: socket.socket, data: bytes) -> None:
                 "a time: one recv() is not one frame. Read the 9-byte header, then the key and the value, each "
                 "in a loop until you have the length you need."
             )
-        wait_until(
-            lambda: unread(sock) == 0,
-            ANSWER_WAIT,
-            f"the server stopped reading after byte {i} of a frame sent one byte at a time",
-            interval=0.001,
-        )
+        wait_read(sock, f"the server stopped reading after byte {i} of a frame sent one byte at a time")
 
 
 @task(
@@ -488,30 +488,46 @@ def test_one_byte_at_a_time(kv, names):
     )
 
 
+LOCK_WHILE_READING = (
+    "Is the store's lock held while reading the key or value from the socket? A recv() blocks as long as its "
+    "client sends nothing, so a lock taken before the frame is complete stops every other client waiting for "
+    "that lock. Read the whole frame first, then hold the lock around the dict operation only."
+)
+SLOW_CUTS = (  # where a slow client stops: (bytes of its frame sent, in words, what a stuck server suggests)
+    (5, "half a header", STUCK),
+    (REQUEST.size + 4 + 5, "the header, the key and half of a SET's value", LOCK_WHILE_READING),
+)
+
+
 @task(
     3,
     on_timeout=(
         "a client with a half-sent frame blocked the server: other clients must still be "
-        "served (one thread per connection, or a selector loop that never blocks on one client)."
+        "served (one thread per connection, or a selector loop that never blocks on one client), and no "
+        "lock may be held while the rest of a frame is awaited."
     ),
 )
 def test_slow_client_does_not_block_the_others(kv, names):
     path = kv.served(names)
-    slow = kv.connect(path)
-    slow.sendall(frame(b"S", b"slow", b"value")[:5])  # half a header, and then nothing
-    fast = kv.connect(path)
-    expect(
-        ask(fast, frame(b"S", b"fast", b"1"), "another client, while the first one is in the middle of a frame")
-        == (OK, b""),
-        "the other client's SET was not answered (0, b'')",
-    )
-    other = kv.client(path)
-    check_value(b"1", other.get(b"fast"), "a KVClient's get() while a client is stuck in the middle of a frame")
-    slow.sendall(frame(b"S", b"slow", b"value")[5:])
-    expect(
-        answer(slow, "the slow client's SET, completed later", OVER_READ) == (OK, b""),
-        "the slow client's SET, completed later, was not answered (0, b'')",
-    )
+    request = frame(b"S", b"slow", b"0123456789")
+    for n, (cut, sent, stuck) in enumerate(SLOW_CUTS):
+        slow = kv.connect(path)
+        slow.sendall(request[:cut])  # and then nothing
+        wait_read(slow, f"the server never read the first {cut} bytes of a client's frame")
+        while_stuck = f"while a client that sent {sent} waits"
+        fast = kv.connect(path)
+        key = b"fast-%d" % n
+        expect(
+            ask(fast, frame(b"S", key, b"1"), f"another client's SET, {while_stuck}", stuck) == (OK, b""),
+            f"another client's SET, {while_stuck}, was not answered (0, b'')",
+        )
+        other = kv.client(path)
+        check_value(b"1", other.get(key), f"a KVClient's get() {while_stuck}")
+        slow.sendall(request[cut:])
+        expect(
+            answer(slow, f"the SET of the client that sent {sent}, completed later", OVER_READ) == (OK, b""),
+            f"the SET of the client that sent {sent}, completed later, was not answered (0, b'')",
+        )
 
 
 LOCK_HELD = (
