@@ -148,16 +148,28 @@ def test_binary_and_many_calls(impl, workers):
         check_reply(digest(request), worker.call(request), f"call {n} of 200 (sha256 of the request)")
 
 
+def check_closed_normally(status, what: str) -> None:
+    """`status`, what `what` (a close()) returned for a worker whose child had nothing to do but read EOF and
+    exit, must be 0."""
+    if isinstance(status, int) and status < 0:
+        name = {sig.value: f" ({sig.name})" for sig in signal.Signals}.get(-status, "")
+        fail(
+            f"{what} returned {status}: the worker was killed by signal {-status}{name}. close() must not signal "
+            "the child: it closes the parent's end, the child reads EOF and ends with os._exit(0), and close() "
+            "reaps it with waitpid"
+        )
+    expect(
+        status == 0,
+        f"{what} returned {status!r} for a worker that ended normally: return its exit status, "
+        "os.waitstatus_to_exitcode(status) of os.waitpid(), which is 0 here",
+    )
+
+
 @task(1, on_timeout=CLOSE_HINT)
 def test_close_returns_zero_and_reaps(impl, workers):
     worker = start(impl, workers, echo)
     worker.call(b"x")
-    status = worker.close()
-    expect(
-        status == 0,
-        f"close() returned {status!r} for a worker that ended normally: return its exit status, "
-        "os.waitstatus_to_exitcode(status) of os.waitpid(), which is 0 here",
-    )
+    check_closed_normally(worker.close(), "close()")
     expect(not reap_child(worker.pid), "after close() the child must have been reaped (os.waitpid)")
     again = worker.close()
     expect(again == 0, f"a second close() returned {again!r}: close() must be idempotent and return the same status")
@@ -393,37 +405,49 @@ def _socket_inodes(fds: dict[int, str]) -> set[str]:
     return {target for target in fds.values() if target.startswith("socket:")}
 
 
+ORDINALS = ("first", "second", "third")
+
+
 @task(3, on_timeout=CLOSE_HINT)
 def test_children_hold_only_their_own_end(impl, workers):
     before = _socket_inodes(open_fds_of(os.getpid()))
-    first = start(impl, workers, echo)
-    first_ends = _socket_inodes(open_fds_of(os.getpid())) - before
-    second = start(impl, workers, echo)
-    second_ends = _socket_inodes(open_fds_of(os.getpid())) - before - first_ends
-    check_reply(b"1", first.call(b"1"), "the first worker")  # both children are serving: set up is done
-    check_reply(b"2", second.call(b"2"), "the second worker")
+    made: list = []
+    ends: list[set[str]] = []  # the sockets each Worker() added to the caller, in order
+    for _ in ORDINALS:
+        made.append(start(impl, workers, echo))
+        ends.append(_socket_inodes(open_fds_of(os.getpid())) - before - set().union(*ends))
+    for n, worker in enumerate(made):  # every child is serving: set up is done
+        check_reply(b"%d" % n, worker.call(b"%d" % n), f"the {ORDINALS[n]} worker")
     expect(
-        len(first_ends) == 1,
-        f"after Worker() the caller holds {len(first_ends)} new sockets: keep one end of "
+        len(ends[0]) == 1,
+        f"after Worker() the caller holds {len(ends[0])} new sockets: keep one end of "
         "the socketpair, close the child's end in the parent right after fork()",
     )
-    for worker, own_end in ((first, first_ends), (second, second_ends)):
-        child = _socket_inodes(open_fds_of(worker.pid))
-        if child & own_end:
+    for worker, own_end in zip(made, ends, strict=True):
+        if _socket_inodes(open_fds_of(worker.pid)) & own_end:
             fail(
                 f"the child of a Worker (pid {worker.pid}) still holds the parent's end of its socketpair. "
                 "Close it in the child right after fork(): otherwise the child never reads EOF when the "
                 "parent closes or dies, and close() waits forever."
             )
-    leaked = _socket_inodes(open_fds_of(second.pid)) & first_ends
-    if leaked:
-        fail(
-            f"the second Worker's child (pid {second.pid}) holds the first Worker's socket: fork() copied every "
-            "open fd, including the other workers' parent ends. Close them in the child (keep a registry of "
-            "open Workers); otherwise the first worker never sees EOF while the second one lives."
-        )
-    expect(first.close() == 0, "closing the first worker while the second one runs must work")
-    check_reply(b"3", second.call(b"3"), "the second worker after the first one closed")
+    for n, worker in enumerate(made):
+        held = _socket_inodes(open_fds_of(worker.pid))
+        for m in range(n):
+            if held & ends[m]:
+                fix = (
+                    "It closed the previous Worker's end only: close the end of every open Worker in the child "
+                    "(a class-level set of them), not only the last one's"
+                    if not held & ends[n - 1]
+                    else "Close them in the child (keep a registry of open Workers)"
+                )
+                fail(
+                    f"the {ORDINALS[n]} Worker's child (pid {worker.pid}) holds the {ORDINALS[m]} Worker's socket: "
+                    f"fork() copied every open fd, including the other workers' parent ends. {fix}; otherwise the "
+                    f"{ORDINALS[m]} worker never sees EOF while the {ORDINALS[n]} one lives."
+                )
+    check_closed_normally(made[0].close(), "close() of the first worker while the others run")
+    for n, worker in enumerate(made[1:], 1):
+        check_reply(b"3", worker.call(b"3"), f"the {ORDINALS[n]} worker after the first one closed")
 
 
 @task(
