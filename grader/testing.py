@@ -380,6 +380,20 @@ def thread_state(pid: int, tid: int | None = None) -> str:
         return ""
 
 
+def blocked_in(pid: int, tid: int | None = None) -> str:
+    """The system call a thread sleeps in ('sendto', 'recvfrom', ...): "" while it runs, when it sleeps
+    outside a system call, or once it is gone."""
+    from grader import procfs, syscalls
+
+    try:
+        if procfs.task_stat(pid, tid).state != "S":
+            return ""
+        call = procfs.syscall(pid, tid)
+    except OSError:
+        return ""
+    return "" if call is None or call.number < 0 else syscalls.name(call.number)
+
+
 def fork_helper(body: Callable[[], object]) -> int:
     """A helper child of the suite running body(); it always ends with os._exit."""
     pid = os.fork()

@@ -12,6 +12,7 @@ import signal
 import socket
 import stat
 import struct
+import threading
 import time
 
 import pytest
@@ -19,8 +20,10 @@ import pytest
 from grader.perf import Elapsed, clock
 from grader.testing import (
     Watch,
+    blocked_in,
     check_bytes,
     check_no_spin,
+    counters,
     expect,
     fail,
     one_cpu,
@@ -29,6 +32,7 @@ from grader.testing import (
     reap_child,
     recv_exact,
     task,
+    thread_state,
     watch_for,
 )
 
@@ -221,6 +225,90 @@ def test_large_request(impl, workers):
     worker = start(impl, workers, digest)
     data = payload(8 << 20, seed=2)
     check_reply(digest(data), worker.call(data), "an 8 MiB request (the handler answers its sha256)")
+
+
+SEND_CALLS = {"sendto", "sendmsg", "write", "writev"}
+STUCK_WINDOW = 0.5  # seconds in which a caller and a worker that both sleep and never wake are stuck for good
+SHORT_SEND = (
+    "an 8 MiB call() never got its answer after a signal handler ran while its send() waited for buffer space: "
+    "the caller and the worker both waited, the worker for the rest of the request. call() sent only part of "
+    "the request: send() returns short (the bytes sent so far) when a signal handler runs while it is blocked, "
+    "and send() may write less than asked at any time. Use sendall() (or loop until every byte is sent)."
+)
+
+
+def _until(predicate, done: threading.Event, seconds: float = 10) -> bool:
+    """Poll `predicate` every millisecond until it holds (True), the call is over or `seconds` passed (False)."""
+    deadline = time.monotonic() + seconds
+    while not done.wait(0.001):
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+    return False
+
+
+def interrupt_the_send(caller: int, worker: int, done: threading.Event, seen: dict) -> None:
+    """In a thread of the suite, while the main thread (native id `caller`) calls the stopped `worker` with a
+    large request: once the call's send() sleeps (the worker reads nothing), a no-op signal handler interrupts
+    it, and only once the caller has woken and slept again does the worker go on. Then, when both sleep and
+    neither wakes up for STUCK_WINDOW, the call can never end: the worker is killed, so that the call fails,
+    and seen["stuck"] says why."""
+    me = os.getpid()
+    try:
+        if not _until(lambda: blocked_in(me, caller) in SEND_CALLS, done):
+            return
+        before = counters(me, caller).wakeups
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+        _until(lambda: counters(me, caller).wakeups > before and thread_state(me, caller) == "S", done)
+    finally:
+        os.kill(worker, signal.SIGCONT)
+
+    def both_sleep() -> bool:
+        return thread_state(me, caller) == "S" and thread_state(worker) == "S"
+
+    while _until(both_sleep, done, seconds=60):
+        start = counters(me, caller).wakeups, counters(worker).wakeups
+        if done.wait(STUCK_WINDOW):
+            return
+        if both_sleep() and (counters(me, caller).wakeups, counters(worker).wakeups) == start:
+            seen["stuck"] = True
+            os.kill(worker, signal.SIGKILL)  # our unreaped child (the call is still running): never a reused pid
+            return
+
+
+@task(2, on_timeout=SHORT_SEND)
+def test_large_request_interrupted_by_a_signal(impl, workers):
+    worker = start(impl, workers, digest)
+    check_reply(digest(b"ready"), worker.call(b"ready"), "a first call")
+    data = payload(8 << 20, seed=7)
+    done: threading.Event = threading.Event()
+    seen: dict = {}
+    watcher = threading.Thread(
+        target=interrupt_the_send, args=(threading.get_native_id(), worker.pid, done, seen), daemon=True
+    )
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+    try:
+        os.kill(worker.pid, signal.SIGSTOP)  # it reads nothing: the call's send() must block
+        watcher.start()
+        try:
+            reply = worker.call(data)
+        except NotImplementedError:
+            raise
+        except Exception as err:
+            if seen.get("stuck"):
+                fail(SHORT_SEND)
+            fail(
+                f"an 8 MiB call() during which a signal handler ran raised {type(err).__name__}: {err}. A signal "
+                "that interrupts send() or recv() is no error: send() returns the bytes sent so far (sendall() "
+                "goes on), recv() is retried"
+            )
+    finally:
+        done.set()
+        if watcher.is_alive():
+            watcher.join()
+        signal.signal(signal.SIGUSR1, previous)
+    check_reply(digest(data), reply, "an 8 MiB request interrupted by a signal handler (answered with its sha256)")
 
 
 def shrink_send_buffers() -> None:
