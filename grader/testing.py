@@ -35,6 +35,7 @@ from grader.perf import Elapsed, clock
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
+E = TypeVar("E", bound=BaseException)
 
 
 def task(number: int, on_timeout: str = "") -> Callable[[F], F]:
@@ -76,12 +77,13 @@ def wait_until(predicate: Callable[[], T], timeout: float, message: str, interva
         time.sleep(interval)
 
 
-def expect_raises(exc_type: type[BaseException], call: Callable[[], object], what: str, why: str) -> None:
-    """`call()` must raise `exc_type`; anything else fails with `what` and `why` (except NotImplementedError)."""
+def expect_raises(exc_type: type[E], call: Callable[[], object], what: str, why: str) -> E:
+    """`call()` must raise `exc_type` (returned, for checks of its message); anything else fails with `what`
+    and `why` (except NotImplementedError)."""
     try:
         value = call()
-    except exc_type:
-        return
+    except exc_type as exc:
+        return exc
     except NotImplementedError:
         raise
     except Exception as err:

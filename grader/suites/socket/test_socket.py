@@ -29,6 +29,7 @@ from grader.testing import (
     check_no_spin,
     describe_bytes,
     expect,
+    expect_raises,
     fail,
     payload,
     recv_exact,
@@ -306,8 +307,9 @@ WAIT_HOW = (
 )
 
 
-def slow_server(path: str, delay: float) -> threading.Thread:
-    """The suite's own server of one request: it answers (OK, b"late") `delay` seconds after the request came."""
+def suite_server(path: str, reply: bytes, delay: float = 0.0) -> threading.Thread:
+    """The suite's own server of one request: it answers with the bytes `reply` `delay` seconds after the
+    request came, then waits until the client goes."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(1)
@@ -321,7 +323,7 @@ def slow_server(path: str, delay: float) -> threading.Thread:
                     _op, key_len, value_len = REQUEST.unpack(head)
                     recv_exact(conn, key_len + value_len)
                     time.sleep(delay)  # a slow server: the client has nothing to do but wait
-                    conn.sendall(RESPONSE.pack(OK, 4) + b"late")
+                    conn.sendall(reply)
                     recv_exact(conn, 1)  # until the client goes
         finally:
             listener.close()
@@ -340,7 +342,7 @@ def test_waits_sleep(kv, names):
     idle = watch_for(0.3, os.getpid())
     check_no_spin("the server (every thread of it), waiting for requests that did not come", idle, WAIT_HOW)
     late = names.path("slow.sock")
-    thread = slow_server(late, 0.3)
+    thread = suite_server(late, RESPONSE.pack(OK, 4) + b"late", delay=0.3)
     slow_client = kv.client(late)
     with Watch() as get:
         got = slow_client.get(b"k")
@@ -624,6 +626,33 @@ def test_garbage_and_absurd_lengths(kv, names):
         )
     client = kv.client(path)
     check_set_get(client, b"still", b"alive", "get() after garbage from other clients")
+
+
+REFUSAL = b"bad request header 4700000001"
+
+
+@task(3, on_timeout=SERVE_HINT)
+def test_client_raises_value_error_on_status_2(kv, names):
+    text = REFUSAL.decode()
+    for op, args in (("get", (b"k",)), ("set", (b"k", b"v"))):
+        path = names.path(f"refuses-{op}.sock")
+        thread = suite_server(path, RESPONSE.pack(ERROR, len(REFUSAL)) + REFUSAL)
+        client = kv.client(path)
+        what = f"KVClient.{op}({', '.join(map(repr, args))})"
+        err = expect_raises(
+            ValueError,
+            functools.partial(getattr(client, op), *args),
+            f"{what}, answered status 2 (error) with the message {text!r} by the suite's server,",
+            "A status-2 reply raises ValueError with the server's message: returning None or nothing would read "
+            "as 'not found' or 'done', and the caller could not tell a refused request from a missing key.",
+        )
+        expect(
+            text in str(err),
+            f"{what} raised ValueError({str(err)!r}) for a status-2 reply: it must carry the server's message, "
+            f"{text!r} here (the reply's body)",
+        )
+        client.close()
+        thread.join(ANSWER_WAIT)
 
 
 def expect_start_refused(kv, path: str, why: str) -> None:
