@@ -414,10 +414,15 @@ def test_handler_exception_raises_remote_error(impl, workers):
         ),
         "the handler raised ValueError, and call() returned normally: it must raise RemoteError",
     )
+    expected = "ValueError: cannot handle bad input 42"
     expect(
         "ValueError" in text and "cannot handle bad input 42" in text,
-        f"RemoteError says {text!r}: it must carry the remote exception's type and message, "
-        "'ValueError: cannot handle bad input 42'",
+        f"RemoteError says {text!r}: it must carry the remote exception's type and message, {expected!r}",
+    )
+    expect(
+        text == expected,
+        f"str(RemoteError) is {text!r}, expected exactly {expected!r}: '<TypeName>: <message>', built in the child "
+        "as f'{type(exc).__name__}: {exc}' (repr(exc) gives \"ValueError('...')\")",
     )
     check_reply(b"STILL SERVING", worker.call(b"still serving"), "the call after a remote error")
     status = worker.close()
