@@ -596,13 +596,21 @@ def test_abrupt_disconnects(kv, names):
 )
 def test_garbage_and_absurd_lengths(kv, names):
     path = kv.served(names)
+    too_long = (
+        "Validate the header before reading or allocating anything: a length over the limit would make you wait "
+        "for, or allocate, gigabytes."
+    )
+    no_value = "The value length must be 0 for GET and DEL (they carry no value): check it with the rest of the header."
     cases = [
-        (b"X" + struct.pack(">II", 1, 0) + b"k", "an unknown op b'X'"),
-        (b"S" + struct.pack(">II", 1, 0xFFFFFFF0), "a SET announcing a 4 GiB value (over the 16 MiB limit)"),
-        (b"G" + struct.pack(">II", 0xFFFFFFFF, 0), "a GET announcing a 4 GiB key (over the 4096-byte limit)"),
-        (b"G" + struct.pack(">II", 0, 0), "a GET with an empty key"),
+        (b"X" + struct.pack(">II", 1, 0) + b"k", "an unknown op b'X'", too_long),
+        (b"S" + struct.pack(">II", 1, 0xFFFFFFF0), "a SET announcing a 4 GiB value (over the 16 MiB limit)", too_long),
+        (b"G" + struct.pack(">II", 0xFFFFFFFF, 0), "a GET announcing a 4 GiB key (over the 4096-byte limit)", too_long),
+        (b"G" + struct.pack(">II", 4097, 0), "a GET announcing a 4097-byte key (over the 4096-byte limit)", too_long),
+        (b"G" + struct.pack(">II", 0, 0), "a GET with an empty key", too_long),
+        (b"G" + struct.pack(">II", 1, 3) + b"kabc", "a GET announcing a 3-byte value", no_value),
+        (b"D" + struct.pack(">II", 1, 3) + b"kabc", "a DEL announcing a 3-byte value", no_value),
     ]
-    for data, what in cases:
+    for data, what, rule in cases:
         sock = kv.connect(path)
         status, _body = ask(
             sock,
@@ -613,17 +621,19 @@ def test_garbage_and_absurd_lengths(kv, names):
             "0 for GET and DEL), and answer an invalid one with status 2, then close the connection.",
         )
         if status != ERROR:
-            fail(
-                f"{what} was answered status {status}: expected status 2 (error). Validate the header before "
-                "reading or allocating anything: a length over the limit would make you wait for, or allocate, "
-                "gigabytes."
-            )
+            fail(f"{what} was answered status {status}: expected status 2 (error). {rule}")
         expect_eof(
             sock,
             f"after answering {what} with an error the server kept the connection open: close it, the "
             "rest of the stream cannot be trusted",
             f"after the error reply to {what} the server sent more bytes",
         )
+    longest = ask(kv.connect(path), frame(b"S", b"k" * 4096, b"v"), "a SET with a 4096-byte key")
+    expect(
+        longest == (OK, b""),
+        f"a SET with a 4096-byte key, the longest allowed (key length 1 .. 4096), was answered {longest}: the "
+        "limits are inclusive, a key of exactly 4096 bytes is valid (key_len <= 4096, not < 4096)",
+    )
     client = kv.client(path)
     check_set_get(client, b"still", b"alive", "get() after garbage from other clients")
 
