@@ -9,6 +9,7 @@ import fcntl
 import functools
 import gc
 import os
+import resource
 import socket
 import stat
 import struct
@@ -31,8 +32,10 @@ from grader.testing import (
     expect,
     expect_raises,
     fail,
+    lowered_limit,
     payload,
     recv_exact,
+    run_in_child,
     task,
     wait_until,
     watch_for,
@@ -663,6 +666,80 @@ def test_client_raises_value_error_on_status_2(kv, names):
         )
         client.close()
         thread.join(ANSWER_WAIT)
+
+
+BURST = 64  # clients connected at once: as many as task 4 serves at the same time
+HEADROOM = 320 << 20  # address space left to the server's process: room for 40 more 8 MiB thread stacks at most
+NO_THREAD = (
+    "Did the accept loop end when a thread could not start (RuntimeError: can't start new thread)? Each thread "
+    "reserves an 8 MiB stack, and a burst of clients runs out of address space. Bound the live connections (a "
+    "BoundedSemaphore acquired before accept()) and, when a thread still cannot start, close that one "
+    "connection and keep accepting."
+)
+
+
+def _address_space() -> int:
+    """Bytes of address space this process uses (VmSize)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:"))
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def burst_then_one_more(impl, path: str) -> str:
+    """In a child of the suite with room for far fewer than BURST more thread stacks: BURST clients connect one
+    after the other and each asks once (answered, or refused: closed at once), all staying connected; then they
+    all leave, and one more client must be served. What went wrong, or ""."""
+    clients: list[socket.socket] = []
+    threads = _threads()
+    with lowered_limit(resource.RLIMIT_AS, _address_space() + HEADROOM):
+        server = impl.KVServer(path)
+        server.start()
+        try:
+            for n in range(BURST):
+                clients.append(connect(path, ANSWER_WAIT))
+                try:
+                    clients[-1].sendall(frame(b"G", b"k"))
+                    read_response(clients[-1])  # None or a reset: refused, its thread could not start
+                except TimeoutError:
+                    return (
+                        f"client {n + 1} of {BURST}, all connected at once to a server short of address space, got "
+                        f"no answer within {ANSWER_WAIT:g} s. {NO_THREAD}"
+                    )
+                except ConnectionError:
+                    pass
+            for sock in clients:
+                sock.close()
+            wait_until(
+                lambda: _threads() <= threads + 1,
+                ANSWER_WAIT,
+                f"{BURST} clients left, and the server's threads did not end: a thread ends when its client goes",
+            )
+            clients.append(connect(path, ANSWER_WAIT))
+            after = f"a new client after a burst of {BURST}"
+            reply = ask(clients[-1], frame(b"S", b"after", b"burst"), after, NO_THREAD)
+            expect(reply == (OK, b""), f"a new client's SET after a burst of {BURST} clients was answered {reply}")
+        except pytest.fail.Exception as failed:
+            return str(failed)
+        finally:
+            for sock in clients:
+                sock.close()
+            server.stop()
+    return ""
+
+
+@task(3, on_timeout="a burst of clients stopped the server: " + NO_THREAD)
+def test_a_burst_of_clients_leaves_the_server_serving(impl, kv, names):
+    kv.server(names.path("probe.sock"), start=False)  # here first: an unfinished KVServer reads as one
+    problem = run_in_child(
+        functools.partial(burst_then_one_more, impl, names.path("kv.sock")),
+        impl,
+        f"a burst of {BURST} clients against the server, in a child process of the suite short of address space,",
+        timeout=12,
+    )
+    expect(not problem, problem)
 
 
 def expect_start_refused(kv, path: str, why: str) -> None:
