@@ -4,21 +4,30 @@ it is wrong when it is."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import json
 import os
+import select
+import threading
+import time
 
 from grader.testing import (
+    Usage,
     check_bytes,
     check_held_parent,
+    check_no_spin,
     describe_bytes,
     expect,
     fail,
     held_children,
+    open_fds_of,
     payload,
     read_to_eof,
     small_pipes,
     task,
+    watch_for,
 )
 
 PIPE_CAPACITY = 65536
@@ -268,6 +277,116 @@ def test_gather_sleeps_while_the_workers_work(impl, forks):
         "gather, while its workers had not written anything yet",
         "select.select() on the read ends without a timeout (or blocking reads, one pipe after the other)",
     )
+
+
+class WorkSpy:
+    """Stands in for `work` during a test; it runs in the learner's workers. Each call reports, on a pipe, its
+    pid and the pipes (made during the test) whose write end its process holds. A call for `slow` first waits
+    until the worker of another task has exited (its EOF is then in the caller's pipe), then watches for
+    `window` seconds how the thread that called gather waits, and reports that too. No sleeps: the slow worker
+    blocks in select() on the pids the others announce, and watches the other's state in /proc."""
+
+    def __init__(self, slow: bytes = b"", window: float = 0.3):
+        self.slow, self.window = slow, window
+        self.caller, self.caller_tid = os.getpid(), threading.get_native_id()
+        self.report_r, self.report_w = os.pipe()
+        self.pids_r, self.pids_w = os.pipe()
+        self.before = {target for target in open_fds_of(self.caller).values() if target.startswith("pipe:")}
+
+    def __call__(self, task: bytes) -> bytes:  # in a worker
+        record: dict[str, object] = {"pid": os.getpid(), "writes": sorted(self._write_ends())}
+        os.write(self.pids_w, os.getpid().to_bytes(4, "big"))
+        if task == self.slow and os.getpid() != self.caller:
+            usage = self._watch_after_another_worker_ended()
+            record["usage"] = None if usage is None else list(dataclasses.astuple(usage))
+        os.write(self.report_w, json.dumps(record).encode() + b"\n")
+        return work(task)
+
+    def _write_ends(self) -> set[str]:
+        """The pipes made during the test whose write end this process holds (fdinfo flags: O_WRONLY)."""
+        ends = set()
+        for fd, target in open_fds_of(os.getpid()).items():
+            if not target.startswith("pipe:") or target in self.before:
+                continue
+            try:
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    flags = next(int(line.split()[1], 8) for line in info if line.startswith("flags:"))
+            except (OSError, StopIteration):
+                continue
+            if flags & os.O_ACCMODE == os.O_WRONLY:
+                ends.add(target)
+        return ends
+
+    def _watch_after_another_worker_ended(self) -> Usage | None:
+        deadline = time.monotonic() + 5
+        while (left := deadline - time.monotonic()) > 0 and select.select([self.pids_r], [], [], left)[0]:
+            other = int.from_bytes(os.read(self.pids_r, 4), "big")
+            if other != os.getpid() and _ended_within(other, deadline - time.monotonic()):
+                return watch_for(self.window, self.caller, self.caller_tid)
+        return None
+
+    def records(self) -> list[dict]:
+        """Every report, once gather has returned (its workers are gone); closes the spy's pipes."""
+        os.close(self.report_w)
+        os.close(self.pids_w)
+        try:
+            lines = read_to_eof(self.report_r).splitlines()
+        finally:
+            os.close(self.report_r)
+            os.close(self.pids_r)
+        return [json.loads(line) for line in lines]
+
+
+def _ended_within(pid: int, timeout: float) -> bool:
+    """Whether process `pid` (not necessarily a child) exits within `timeout`: its pidfd becomes readable."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True  # gone already
+    try:
+        return bool(select.select([pidfd], [], [], max(timeout, 0))[0])
+    finally:
+        os.close(pidfd)
+
+
+def gather_with_spy(impl, monkeypatch, tasks: list[bytes], workers: int, spy: WorkSpy) -> tuple[list, list[dict]]:
+    monkeypatch.setattr(impl, "work", spy)
+    try:
+        got = impl.gather(tasks, workers)
+    finally:
+        monkeypatch.undo()
+        records = spy.records()
+    return got, records
+
+
+@task(3, on_timeout=GATHER_HINT)
+def test_gather_sleeps_after_one_worker_finished(impl, forks, monkeypatch):
+    tasks = [b"fast", b"slow"]
+    got, records = gather_with_spy(impl, monkeypatch, tasks, 2, WorkSpy(slow=b"slow"))
+    check_gather(tasks, 2, got, forks)
+    watched = [record["usage"] for record in records if record.get("usage")]
+    if watched:  # else both tasks ran in one worker: there was no EOF to wait after
+        check_no_spin(
+            "gather, after one worker had finished (its pipe at EOF) while another still worked",
+            Usage(*watched[0]),
+            "a pipe at EOF is readable forever, so select() returns it at once, again and again. Stop selecting "
+            "on it once read() returned b'': close it and drop it from the list you select on",
+        )
+
+
+@task(3, on_timeout=GATHER_HINT)
+def test_gather_workers_hold_only_their_own_write_end(impl, forks, monkeypatch):
+    tasks = [b"one", b"two", b"three"]
+    got, records = gather_with_spy(impl, monkeypatch, tasks, 3, WorkSpy())
+    check_gather(tasks, 3, got, forks)
+    for record in records:
+        if len(record["writes"]) > 1:
+            fail(
+                f"worker {record['pid']} of `gather` held the write ends of {len(record['writes'])} pipes while it "
+                "worked: its own, and those of the workers forked before it. fork() copies every fd the parent "
+                "holds, so close each worker's write end in the parent right after forking that worker, before "
+                "the next fork; otherwise an earlier worker's EOF waits until every later worker has exited"
+            )
 
 
 # --- task 4: performance -------------------------------------------------------------------
