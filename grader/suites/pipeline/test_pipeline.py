@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -16,8 +17,10 @@ import threading
 import pytest
 
 from grader.testing import (
+    Usage,
     check_bytes,
     check_held_parent,
+    check_no_spin,
     drop_root_file_powers,
     expect,
     fail,
@@ -390,6 +393,36 @@ def test_first_command_reads_only_part_of_stdin(impl):
         )
     check_output(data[:10], output, "head -c 10")
     check_codes([0], codes, "head -c 10")
+
+
+WATCHER = r"""
+import dataclasses, json, sys
+from grader.testing import watch_for
+sys.stdin.buffer.read()  # to EOF: the command before this one has exited
+usage = watch_for(float(sys.argv[3]), int(sys.argv[1]), int(sys.argv[2]))
+print(json.dumps(dataclasses.astuple(usage)))
+"""
+
+
+@task(3, on_timeout=DEADLOCK_HINT)
+def test_caller_sleeps_after_the_first_command_stopped_reading(impl):
+    # The last command watches the caller's thread once `head` has exited, while the caller has nothing
+    # left to do but wait for that command's output: its stdin pipe has no reader any more.
+    watcher = [sys.executable, "-c", WATCHER, str(os.getpid()), str(threading.get_native_id()), "0.3"]
+    output, codes = run(impl, [["head", "-c", "1"], watcher], payload(1 << 20, seed=6))
+    shown = "head -c 1 | <a command that watches the caller>"
+    check_codes([0, 0], codes, shown)
+    try:
+        usage = Usage(*json.loads(output))
+    except (ValueError, TypeError):
+        fail(f"`{shown}` returned {output[:200]!r}, not what its last command printed")
+    check_no_spin(
+        "run_pipeline, after the first command had exited without reading all of stdin",
+        usage,
+        "once a write raised BrokenPipeError, stop feeding: close that write end and stop selecting on it. "
+        "select() reports a pipe with no reader as writable, forever, so every pass writes, gets EPIPE again "
+        "and goes round at once",
+    )
 
 
 # --- task 4: the fds each command starts with ----------------------------------------------------------
