@@ -372,6 +372,23 @@ def open_fds_of(pid: int) -> dict[int, str]:
     return fd_snapshot(pid)
 
 
+def pipe_write_ends_of(pid: int) -> set[str]:
+    """The pipes ('pipe:[4411]') whose write end process `pid` holds (its fds open write-only on a pipe)."""
+    from grader.procfs import fds
+
+    return {entry.target for entry in fds(pid).values() if entry.kind == "pipe" and entry.access == "w"}
+
+
+def lock_requests_waiting(path: str) -> int:
+    """How many lock requests (fcntl, classic or OFD, or flock; of any process) sleep waiting for a lock on
+    the file at `path`: the kernel's own answer (/proc/locks) to "is this call blocked on a lock?"."""
+    from grader.procfs import file_locks
+
+    info = os.stat(path)
+    device = (os.major(info.st_dev), os.minor(info.st_dev))
+    return sum(1 for lock in file_locks() if lock.blocked and lock.inode == info.st_ino and lock.device == device)
+
+
 def thread_state(pid: int, tid: int | None = None) -> str:
     """The scheduler state letter of a thread (the main thread by default): R running, S sleeping in a
     system call, Z zombie; "" once gone."""

@@ -22,8 +22,8 @@ from grader.testing import (
     expect,
     fail,
     held_children,
-    open_fds_of,
     payload,
+    pipe_write_ends_of,
     read_to_eof,
     small_pipes,
     task,
@@ -291,31 +291,17 @@ class WorkSpy:
         self.caller, self.caller_tid = os.getpid(), threading.get_native_id()
         self.report_r, self.report_w = os.pipe()
         self.pids_r, self.pids_w = os.pipe()
-        self.before = {target for target in open_fds_of(self.caller).values() if target.startswith("pipe:")}
+        self.before = pipe_write_ends_of(self.caller)  # the suite's, this spy's own included
 
     def __call__(self, task: bytes) -> bytes:  # in a worker
-        record: dict[str, object] = {"pid": os.getpid(), "writes": sorted(self._write_ends())}
+        writes = pipe_write_ends_of(os.getpid()) - self.before
+        record: dict[str, object] = {"pid": os.getpid(), "writes": sorted(writes)}
         os.write(self.pids_w, os.getpid().to_bytes(4, "big"))
         if task == self.slow and os.getpid() != self.caller:
             usage = self._watch_after_another_worker_ended()
             record["usage"] = None if usage is None else list(dataclasses.astuple(usage))
         os.write(self.report_w, json.dumps(record).encode() + b"\n")
         return work(task)
-
-    def _write_ends(self) -> set[str]:
-        """The pipes made during the test whose write end this process holds (fdinfo flags: O_WRONLY)."""
-        ends = set()
-        for fd, target in open_fds_of(os.getpid()).items():
-            if not target.startswith("pipe:") or target in self.before:
-                continue
-            try:
-                with open(f"/proc/self/fdinfo/{fd}") as info:
-                    flags = next(int(line.split()[1], 8) for line in info if line.startswith("flags:"))
-            except (OSError, StopIteration):
-                continue
-            if flags & os.O_ACCMODE == os.O_WRONLY:
-                ends.add(target)
-        return ends
 
     def _watch_after_another_worker_ended(self) -> Usage | None:
         deadline = time.monotonic() + 5
