@@ -25,8 +25,10 @@ from grader.testing import (
     check_no_spin,
     end_helper,
     expect,
+    expect_raises,
     fail,
     fork_helper,
+    lock_requests_waiting,
     run_in_child,
     task,
     wait_until,
@@ -219,6 +221,17 @@ def test_exclusive_and_shared_between_processes(impl, scratch, ofd):
         )
     finally:
         os.close(fd)
+    read_only = os.open(path, os.O_RDONLY)
+    try:
+        expect_raises(
+            OSError,
+            lambda: impl.RecordLock(read_only, ofd=ofd).acquire(blocking=False),
+            f"{kind}: an exclusive acquire(blocking=False) on an fd open read-only (fcntl fails with EBADF)",
+            "Only EAGAIN and EACCES mean that another owner holds the lock: return False for those two only. An "
+            "exclusive lock needs an fd open for writing, and that error (like any other) must reach the caller",
+        )
+    finally:
+        os.close(read_only)
 
 
 @task(1, on_timeout=LOCK_HINT)
@@ -456,6 +469,46 @@ def test_add_updates_one_record(impl, scratch):
     expect(impl.total(path) == 101, f"total() returned {impl.total(path)}, expected 101: the sum of every record")
 
 
+def finished_or_blocked(call: InThread, path: str, what: str) -> bool:
+    """Whether `call` finished (True) or sleeps waiting for a lock on `path` (False), by the kernel's answer."""
+    wait_until(
+        lambda: call.finished(0) or lock_requests_waiting(path), 3, f"{what} neither returned nor waited for a lock"
+    )
+    return call.finished(0)
+
+
+@task(3, on_timeout=TABLE_HINT)
+def test_add_locks_only_its_record(impl, scratch):
+    path = make_table(scratch, [0, 0])
+    held = os.open(path, os.O_RDWR)
+    try:  # another writer in the middle of an update of record 1
+        plain_lock(held, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, RECORD, RECORD)
+        call = InThread(lambda: impl.add(path, 0, 1))
+        if not finished_or_blocked(call, path, "add() of record 0"):
+            plain_lock(held, fcntl.F_OFD_SETLK, fcntl.F_UNLCK, RECORD, RECORD)
+            call.finished(5)
+            fail(
+                "add() of record 0 waited while another writer held record 1: lock only the record's 16 bytes "
+                f"(start = index * {RECORD}, length {RECORD}), not the whole file: writers of other records must "
+                "go on"
+            )
+        expect(call.result() == 1, f"add(path, 0, 1) on a record holding 0 returned {call.result()!r}")
+    finally:
+        os.close(held)
+
+
+@task(3, on_timeout=TABLE_HINT)
+def test_add_that_raises_closes_its_fd(impl, scratch):
+    path = make_table(scratch, [0, 0])
+    try:  # past the end of the table: IndexError in the reference (the exception itself is not graded)
+        impl.add(path, 10_000, 1)
+    except NotImplementedError:
+        raise
+    except Exception:
+        pass
+    # the grader's hygiene check names the fd, if add() left it open on the way out
+
+
 @task(3, on_timeout=TABLE_HINT)
 def test_add_exact_between_threads(impl, scratch):
     path = make_table(scratch, [0, 0, 0])
@@ -566,6 +619,32 @@ def test_total_waits_for_writers_and_shares_with_readers(impl, scratch):
         os.close(held)
 
 
+@task(3, on_timeout=TABLE_HINT)
+def test_total_waits_for_a_classic_writer_of_its_own_process(impl, scratch):
+    path = make_table(scratch, [1, 2, 3])
+    held = os.open(path, os.O_RDWR)
+    call: InThread | None = None
+    try:  # this thread is in the middle of an update of record 1, under a classic lock
+        plain_lock(held, fcntl.F_SETLK, fcntl.F_WRLCK, RECORD, RECORD)
+        call = InThread(lambda: impl.total(path))
+        if finished_or_blocked(call, path, "total() while another thread held record 1"):
+            fail(
+                f"total() returned {call.result()!r} from a thread while another thread of the same process held a "
+                "classic write lock on record 1: it read a record in the middle of an update. A classic lock "
+                "belongs to the process, so total()'s classic lock does not conflict with that thread's, and its "
+                "unlock over the whole file even drops it. Take total()'s shared lock as an OFD lock "
+                "(F_OFD_SETLKW): it waits for every other lock, classic ones of its own process included"
+            )
+        os.pwrite(held, b"%15d\n" % 20, RECORD)
+        plain_lock(held, fcntl.F_SETLK, fcntl.F_UNLCK, RECORD, RECORD)
+        expect(call.finished(5), "total() did not return within 5 s after the writer released its lock")
+        expect(call.result() == 24, f"total() returned {call.result()!r}, expected 24 (1 + 20 + 3)")
+    finally:
+        os.close(held)  # and, if total() still waits, it gets its lock now
+        if call is not None:
+            call.finished(5)
+
+
 # --- task 4: a pid file --------------------------------------------------------------------------------
 
 PID_HINT = "a PidFile call blocked: claim() never waits for the lock (LOCK_NB): a held pid file is AlreadyRunning"
@@ -669,6 +748,22 @@ def test_pidfile_after_a_crash(impl, scratch, python_processes):
         "file guarded by a lock is free again, one guarded by its existence (O_EXCL) stays stuck",
     )
     pidfile.release()
+
+
+@task(4, on_timeout=PID_HINT)
+def test_refused_claim_closes_its_fd(impl, scratch, python_processes):
+    path = str(scratch / "app.pid")
+    holder = python_processes.start(HOLDER.format(path=path), stdin=subprocess.PIPE)
+    if holder.stdout.readline() != b"held\n":
+        holder.kill()
+        fail(f"the holder process could not claim the pid file: {holder.communicate()[1].decode()[-600:]}")
+    expect_raises(
+        impl.AlreadyRunning,
+        impl.PidFile(path).claim,
+        "claim() while another process held the pid file",
+        "A held pid file means another instance runs: raise AlreadyRunning(path, pid)",
+    )
+    # the grader's hygiene check names the fd, if the refused claim() left it open
 
 
 # --- task 5: performance ---------------------------------------------------------------------------------
