@@ -206,7 +206,7 @@ def correctness_problem(mutant: Mutant, result: Result) -> str:
 def _problem(mutant: Mutant, result: Result) -> str:
     if result.status not in ("fail", "error"):
         return f"{mutant} was not rejected (the grade is {result.status})"
-    if mutant.status == "error":
+    if mutant.status == "error" and result.status == "error":  # the grade's own error (the file did not load)
         return "" if mutant.message in result.message else f"{mutant}: the error does not say {mutant.message!r}"
     first = next((t for t in result.tests if t.name == mutant.tests[0]), None)
     if first is None:

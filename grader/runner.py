@@ -70,6 +70,16 @@ SUPERVISOR_KILLED = (
     "caller and signalled its new parent. Only a forked child may signal its parent, and only while that parent "
     "is the caller; in the caller, the parent is whoever called your function."
 )
+CALLER_ENDED = (
+    "The implementation ended or killed the caller's process: os._exit() outside a forked child, a signal "
+    "to its own process group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. "
+    "Only a forked child may end itself, with os._exit()."
+)
+CALLER_SIGPIPE = (
+    "The caller's process wrote into a pipe (or socket) whose reader was gone while SIGPIPE had its default "
+    "action, which kills. Python ignores SIGPIPE (such a write raises BrokenPipeError instead): restore SIG_DFL "
+    "only in a forked child, right before exec, never in the caller's process, not even for a moment."
+)
 SUITE_BROKEN = "the hidden suite of {kata} is broken: "  # not the learner's doing: said so
 
 
@@ -535,12 +545,7 @@ class GradingRun:
         else:
             how = _describe_status(session.exit_status)
             status, reason = "error", f"the test process ended in the middle of the test ({how})"
-            message = (
-                f"the test process ended in the middle of this test ({how}). The "
-                "implementation ended or killed the caller's process: os._exit() outside a forked child, a signal "
-                "to its own process group (os.killpg(0, ...)) or to its parent, or closed the grader's descriptors. "
-                "Only a forked child may end itself, with os._exit()."
-            )
+            message = f"the test process ended in the middle of this test ({how}). {_crash_cause(session.exit_status)}"
         self.crashed[test.nodeid] = reason
         result = TestResult(test.name, test.task, status, message, nodeid=test.nodeid)
         return self._record(self._with_observed(result, test, session))
@@ -831,6 +836,13 @@ def _timeout_message(
             "nobody will release: see where each process was."
         )
     return f"{head}\n{diagnosis.cause()}"
+
+
+def _crash_cause(status: int | None) -> str:
+    """What most likely ended the test process mid-test, by how it ended."""
+    if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGPIPE:
+        return CALLER_SIGPIPE
+    return CALLER_ENDED
 
 
 def _describe_status(status: int | None) -> str:

@@ -60,6 +60,18 @@ def test_a_timeout_named_otherwise_or_guessed_is_a_problem():
     assert "names no fd" in mutants._problem(mutant, graded("cycle", "certain", "pid 9 waits for pid 10"))
 
 
+def test_an_error_row_is_the_grades_error_or_its_first_tests():
+    """`status: error` is the grade's (the file did not load) or, when the grade ran, the first test's (its
+    test process died mid-test): either way the message must name the bug."""
+    mutant = Mutant("pipeline", "m", ("t",), "error", "killed by SIGPIPE")
+    load_error = Result("pipeline", "x.py", "error", message="x.py:1: killed by SIGPIPE")
+    assert mutants._problem(mutant, load_error) == ""
+    crashed = Result("pipeline", "x.py", "fail", tests=[TestResult("t", 3, "error", "ended (killed by SIGPIPE)")])
+    assert mutants._problem(mutant, crashed) == ""
+    failed = Result("pipeline", "x.py", "fail", tests=[TestResult("t", 3, "fail", "killed by SIGPIPE")])
+    assert mutants._problem(mutant, failed) == "pipeline/m: t is fail, expected error"
+
+
 def test_a_perf_mutant_is_correct_only_when_the_rest_of_the_suite_passes_clean():
     mutant = Mutant("pipe", "naps", ("test_throughput",), "fail", "too slow", perf=True)
     passing = TestResult("test_round_trip", 1, "pass")

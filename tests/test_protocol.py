@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -218,6 +219,26 @@ def test_a_test_that_started_and_lost_its_process_is_an_error_and_the_rest_runs_
         next(steps)
     assert stop.value.value is Outcome.TEST_LOST
     assert run._remaining() == (OTHER.nodeid,)
+
+
+def test_a_test_process_killed_by_sigpipe_is_told_what_sigpipe_means(machine):
+    run, session = machine
+    killed_by_sigpipe = int(signal.SIGPIPE)  # a wait status: the signal number, no core dump
+    feed(
+        run,
+        session,
+        p.Hello(1),
+        p.Loaded(),
+        p.Collected((SMALL,)),
+        p.TestStart(SMALL.nodeid),
+        p.PytestExit(killed_by_sigpipe),
+    )
+    crash = next(run._check(session))
+    assert isinstance(crash, TestFinished) and crash.result.status == "error"
+    message = crash.result.message
+    assert "ended in the middle of this test (killed by SIGPIPE)" in message
+    assert "restore SIG_DFL only in a forked child, right before exec" in message
+    assert "os.killpg" not in message  # the causes of other deaths would send the learner astray
 
 
 def test_a_load_error_ends_the_session_with_its_message(machine):
