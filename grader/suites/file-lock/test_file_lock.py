@@ -753,13 +753,14 @@ def test_pidfile_after_a_crash(impl, scratch, python_processes):
 @task(4, on_timeout=PID_HINT)
 def test_refused_claim_closes_its_fd(impl, scratch, python_processes):
     path = str(scratch / "app.pid")
+    second = impl.PidFile(path)
     holder = python_processes.start(HOLDER.format(path=path), stdin=subprocess.PIPE)
     if holder.stdout.readline() != b"held\n":
         holder.kill()
         fail(f"the holder process could not claim the pid file: {holder.communicate()[1].decode()[-600:]}")
     expect_raises(
         impl.AlreadyRunning,
-        impl.PidFile(path).claim,
+        second.claim,
         "claim() while another process held the pid file",
         "A held pid file means another instance runs: raise AlreadyRunning(path, pid)",
     )
