@@ -159,7 +159,7 @@ def _starter_fails(starter: Result) -> Check:
     unexplained = [t for t in starter.tests if "not implemented" not in t.message]
     if unexplained:
         test = unexplained[0]
-        detail = f"{test.name} fails without saying 'not implemented': {test.message.splitlines()[0][:160]}"
+        detail = f"{test.name} ({test.status}) does not say 'not implemented': {_first_line(test.message)}"
         return Check("starter fails", False, detail, report)
     return Check("starter fails", True, "every task fails, each test with 'not implemented'")
 
@@ -175,7 +175,7 @@ def check_solution(kata: KataDef) -> Check:
     failing = [t for t in result.tests if t.status != "pass"]
     if failing:
         test = failing[0]
-        detail = f"{len(failing)} tests do not pass; {test.name}: {test.message.splitlines()[0][:160]}"
+        detail = f"{len(failing)} tests do not pass; {test.name}: {_first_line(test.message)}"
         return Check("solution", False, detail, report)
     if result.hygiene:
         finding = result.hygiene[0]
@@ -329,3 +329,8 @@ _MUTANTS = """\
 #   pattern: cycle          # a timeout only: what the wait-for graph must name (grader/diagnosis.py)
 []
 """
+
+
+def _first_line(message: str) -> str:
+    """A report's first line, cut for a one-line check; a test that passed has no message."""
+    return message.splitlines()[0][:160] if message.strip() else "(no message)"

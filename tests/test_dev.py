@@ -110,3 +110,23 @@ def test_bad_usage_is_one_line_and_exit_2(tree, args, message):
     done = kata(tree, *args)
     assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
     assert not (tree / "kata/exercises/Bad_Id").exists()
+
+
+def test_a_starter_test_that_passes_inside_a_failing_task_is_named_not_a_crash(monkeypatch):
+    """A test the starter passes has no message: the check names it instead of failing on its first line."""
+    from grader import authoring
+    from grader.catalog import load_kata
+    from grader.report import Result, TaskResult, TestResult
+
+    graded = Result(
+        "pipe",
+        "starter.py",
+        "fail",
+        tasks=[TaskResult(1, "child-to-parent", "t", "fail", passed=1, total=2)],
+        tests=[TestResult("test_a", 1, "fail", "`a` is not implemented"), TestResult("test_b", 1, "pass")],
+    )
+    monkeypatch.setattr(authoring, "grade", lambda *args, **kwargs: graded)
+    suite, starter_fails = authoring.check_starter(load_kata("pipe"))
+    assert suite.ok is True
+    assert starter_fails.ok is False
+    assert starter_fails.detail == "test_b (pass) does not say 'not implemented': (no message)"
