@@ -130,21 +130,29 @@ class Beside:
         if self.stuck:
             fail(stuck)
 
-    def wait_asleep(self) -> None:
-        """Until the loop's thread sleeps in the kernel (its wait for events): in state S, with neither CPU
+    def asleep(self) -> bool:
+        """Whether the loop's thread sleeps in the kernel (its wait for events): in state S, with neither CPU
         time nor a wake-up over 50 ms while this thread leaves it the GIL."""
         pid = os.getpid()
+        before = counters(pid, self.main_tid)
+        time.sleep(0.05)
+        after = counters(pid, self.main_tid)
+        return thread_state(pid, self.main_tid) == "S" and (after.cpu, after.wakeups) == (
+            before.cpu,
+            before.wakeups,
+        )
 
-        def asleep() -> bool:
-            before = counters(pid, self.main_tid)
-            time.sleep(0.05)
-            after = counters(pid, self.main_tid)
-            return thread_state(pid, self.main_tid) == "S" and (after.cpu, after.wakeups) == (
-                before.cpu,
-                before.wakeups,
-            )
+    def wait_asleep(self) -> None:
+        """Until the loop's thread sleeps (`asleep`); fails when it never does within `WAIT` s."""
+        wait_until(self.asleep, WAIT, f"the loop never went to sleep waiting for events within {WAIT:g} s", interval=0)
 
-        wait_until(asleep, WAIT, f"the loop never went to sleep waiting for events within {WAIT:g} s", interval=0)
+    def settle(self, timeout: float = 1.0) -> None:
+        """Until the loop's thread sleeps, or `timeout` s: before a `watch_for` that judges the loop's wait, so
+        that the window does not catch the end of its last piece of work; a loop that spins never settles,
+        and the check after the window says so."""
+        deadline = time.monotonic() + timeout
+        while not self.asleep() and time.monotonic() < deadline:
+            pass
 
 
 def returned_early(side: Beside) -> str:

@@ -26,6 +26,7 @@ from grader.testing import (
     one_cpu,
     payload,
     task,
+    wait_until,
     watch_for,
 )
 
@@ -542,19 +543,27 @@ def test_data_already_waiting(impl, fds):
 # --- task 4: signals and shutdown ---------------------------------------------------------------------
 
 SIGNAL_HINT = (
-    "SIGTERM did not stop the loop: install a handler in run(), and make the signal wake the loop "
-    "(signal.set_wakeup_fd on the write end of a non-blocking self-pipe the loop watches)."
+    "SIGTERM or SIGINT did not stop the loop: install a handler for each in run(), and make the signal wake the "
+    "loop (signal.set_wakeup_fd on the write end of a non-blocking self-pipe the loop watches)."
+)
+DRAIN_HOW = (
+    "read the self-pipe empty every time it is readable. signal.set_wakeup_fd writes the number of every signal "
+    "that has a Python handler into it (SIGUSR1, SIGCHLD, SIGHUP... of other code of the program, not only "
+    "SIGTERM and SIGINT), and a byte left in it keeps the pipe readable: a level-triggered epoll then returns at "
+    "once, again and again"
 )
 
 
 @task(4, on_timeout=SIGNAL_HINT)
-def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_stops_the_loop_and_run_puts_things_back(impl, fds, names, signum):
+    name = signal.Signals(signum).name
     calls = []
 
     def suite_handler(signum, frame):  # the test process's own: run() must put it back
         calls.append(signum)
 
-    previous = signal.signal(signal.SIGTERM, suite_handler)
+    previous = {sig: signal.signal(sig, suite_handler) for sig in (signum, signal.SIGUSR1)}
     _wake_r, wake_w = fds.pipe()  # the test process's own wakeup fd: run() must put it back
     os.set_blocking(wake_w, False)
     previous_fd = signal.set_wakeup_fd(wake_w)
@@ -565,14 +574,32 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
             with connect(serving.path) as client:
                 serving.ping(client)
                 side.wait_asleep()
-                os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would
+                # a signal the program handles itself, not a stop signal: the loop must go on, and sleep again
+                os.kill(os.getpid(), signal.SIGUSR1)
+                wait_until(
+                    lambda: signal.SIGUSR1 in calls,
+                    WAIT,
+                    f"a SIGUSR1 with a handler of the suite's own was not handled within {WAIT:g} s while run() "
+                    "ran: leave the signals the loop does not stop for alone",
+                )
+                side.settle()
+                idle = watch_for(0.3, os.getpid(), side.main_tid)
+                expect(
+                    not side.returned.is_set(),
+                    "run() returned after a SIGUSR1 (a handler of the program's own, not a stop signal): only "
+                    "stop(), SIGTERM and SIGINT stop the loop. set_wakeup_fd writes every handled signal's number "
+                    "into the self-pipe: read it empty, and go on serving unless a stop was asked for.",
+                )
+                check_no_spin("the idle loop, after a SIGUSR1 that is not a stop signal", idle, DRAIN_HOW)
+                os.kill(os.getpid(), signum)  # as `kill PID` or Ctrl-C would
                 if not side.returned.wait(WAIT):
                     fail(
-                        "SIGTERM did not make run() return"
+                        f"{name} did not make run() return"
                         + (
-                            ": the suite's own handler got it, so run() installed no handler for SIGTERM "
-                            "(signal.signal in run(), and put the old one back when it returns)."
-                            if calls
+                            f": the suite's own handler got it, so run() installed no handler for {name} "
+                            "(signal.signal in run() for SIGTERM and SIGINT, and put the old ones back when it "
+                            "returns)."
+                            if signum in calls
                             else ": the handler ran, but the loop went on sleeping. After EINTR Python runs the "
                             "handler and then retries epoll_wait/select (PEP 475), so a handler that only sets a "
                             "flag is not enough: the signal must wake the loop. signal.set_wakeup_fd(w) on the "
@@ -583,12 +610,12 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
                 serving.after_return(client)
 
         side = Beside(serving.loop, body, rescue=poke(serving.path))
-        side.run("run() did not return after SIGTERM")
+        side.run(f"run() did not return after {name}")
         now_fd = signal.set_wakeup_fd(wake_w)
-        handler = signal.getsignal(signal.SIGTERM)
+        handler = signal.getsignal(signum)
         expect(
             handler is suite_handler,
-            f"after run() returned the SIGTERM handler was {handler!r}: run() must put back the handler it replaced "
+            f"after run() returned the {name} handler was {handler!r}: run() must put back the handler it replaced "
             "(signal.signal returns it)",
         )
         expect(
@@ -596,10 +623,11 @@ def test_sigterm_stops_the_loop_and_run_puts_things_back(impl, fds, names):
             f"after run() returned the wakeup fd was {now_fd}, not {wake_w} as before: signal.set_wakeup_fd returns "
             "the previous fd; put it back when run() ends",
         )
-        serving.closed("SIGTERM")
+        serving.closed(name)
     finally:
         signal.set_wakeup_fd(previous_fd)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- task 5: performance ------------------------------------------------------------------------------
