@@ -27,6 +27,7 @@ from grader.testing import (
     fail,
     one_cpu,
     payload,
+    recv_exact,
     task,
     wait_until,
     watch_for,
@@ -421,6 +422,48 @@ def test_idle_loop_sleeps_and_stop_wakes_it(impl, fds, names):
     side.run(STOP_HINT)
     check_no_spin("the loop, with a connected client and a relay and nothing to do", serving.seen["idle"], SLEEP_HOW)
     serving.closed("stop()")
+
+
+@task(2, on_timeout=STOP_HINT)
+def test_clients_one_after_another(impl, names):
+    path = names.path("echo.sock")
+    loop = impl.EventLoop()
+    loop.listen(path)
+
+    def body():
+        for n in range(3):  # each connects once the one before has gone: its connection reuses the fd number
+            message = b"ping %d" % n
+            with connect(path) as client:
+                client.sendall(message)
+                try:
+                    echo = recv_exact(client, len(message))
+                except TimeoutError:
+                    fail(
+                        f"client {n} got no echo in {WAIT:g} s"
+                        + (
+                            f", after client {n - 1} had been echoed and had left: a connection accepted after "
+                            "another was closed was never served. It got the fd number of the one before (the "
+                            "kernel hands out the lowest free number). Unregister an fd from epoll, and forget it "
+                            "in your own tables (or the selector), before closing it: then the reused number is "
+                            "registered afresh."
+                            if n
+                            else ": every connection accepted becomes an echo relay (relay(conn, conn))."
+                        )
+                    )
+                expect(
+                    echo == message,
+                    f"client {n} sent {message!r} and got back {echo!r}: every connection accepted becomes an echo "
+                    "relay, what the client sends comes back to it",
+                )
+                client.shutdown(socket.SHUT_WR)
+                expect(
+                    after_stop(client) == b"",
+                    f"client {n} shut down its sending side and saw no EOF within {WAIT:g} s: at EOF on a "
+                    "connection, write out what is buffered for it, then close it",
+                )
+        loop.stop()
+
+    Beside(loop, body, rescue=poke(path)).run(STOP_HINT)
 
 
 # --- task 3: slow and vanished consumers, back-pressure ----------------------------------------------
