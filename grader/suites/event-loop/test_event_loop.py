@@ -24,6 +24,7 @@ from grader.testing import (
     check_no_spin,
     describe_bytes,
     expect,
+    expect_raises,
     fail,
     one_cpu,
     payload,
@@ -118,6 +119,19 @@ def is_open(fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def fill(fd: int, data: bytes) -> int:
+    """Write into the socket `fd` as much of `data` as it holds (about 200 KiB), without blocking (`fd` stays
+    non-blocking); returns how much."""
+    os.set_blocking(fd, False)
+    sent = 0
+    try:
+        while sent < len(data):
+            sent += os.write(fd, data[sent : sent + 16 * KIB])
+    except BlockingIOError:
+        pass
+    return sent
 
 
 def unread(fd: int) -> int:
@@ -542,6 +556,50 @@ def test_back_pressure_bounds_the_buffer(impl, fds):
     check_stream(data, seen["data"], seen["eof"], "1 MiB through a relay whose consumer started late", side)
 
 
+@task(3, on_timeout="the relay never finished once its consumer started reading again.")
+def test_limit_is_the_most_a_relay_holds(impl, fds):
+    for bad in (0, -1):
+        expect_raises(
+            ValueError,
+            functools.partial(impl.EventLoop, limit=bad),
+            f"EventLoop(limit={bad})",
+            "limit is the most bytes one relay may hold: a relay that may hold nothing never reads. Raise ValueError "
+            "when limit < 1.",
+        )
+    limit = KIB
+    src, feeder = fds.pair()
+    data = payload(1 << 20, seed=9)
+    sent = fill(feeder, data)  # a socket holds far more than one read of limit bytes
+    probe = os.dup(src)  # the same socket: what is still unread in it is what the loop has not taken
+    fds.open.append(probe)
+    dst_r, dst_w = fds.pipe(PAGE)
+    loop = impl.EventLoop(limit=limit)
+    loop.relay(src, dst_w)
+    fds.given(src, dst_w)
+    seen: dict = {}
+
+    def body():
+        # the consumer reads nothing until the loop has taken what it may: the sink's page, and `limit` bytes
+        wait_until(lambda: unread(dst_r) == PAGE, WAIT, f"the loop wrote nothing into the sink in {WAIT:g} s")
+        side.settle()
+        seen["taken"] = sent - unread(probe)
+        fds.close(feeder)  # EOF once the rest is read
+        got, eof = pump({}, {dst_r: None})
+        seen["data"], seen["eof"] = got[dst_r], dst_r in eof
+
+    side = Beside(loop, body)
+    side.run(NEVER_RETURNED)
+    taken = seen["taken"]
+    if taken > PAGE + 2 * limit:  # the sink's pipe, the relay's buffer, and a read of slack
+        fail(
+            f"with limit={limit} and a consumer that reads nothing, the relay took {taken} bytes from its source "
+            f"while the sink's pipe holds {PAGE}: it held {taken - PAGE} bytes it could not write. A read must ask "
+            "for at most the room left (limit - len(buffer)), not a fixed chunk: then a relay never holds more than "
+            "limit bytes, however much one read could return."
+        )
+    check_stream(data[:sent], seen["data"], seen["eof"], f"a socket source relayed with limit={limit}", side)
+
+
 @task(3, on_timeout="a consumer that went away left the loop stuck.")
 def test_a_vanished_consumer_ends_its_relay_only(impl, fds):
     gone_src_r, gone_src_w = fds.pipe()
@@ -581,14 +639,8 @@ def test_a_vanished_consumer_ends_its_relay_only(impl, fds):
 )
 def test_data_already_waiting(impl, fds):
     src, feeder = fds.pair()
-    os.set_blocking(feeder, False)
     data = payload(1 << 20, seed=8)
-    sent = 0
-    try:
-        while sent < len(data):
-            sent += os.write(feeder, data[sent : sent + 16 * KIB])
-    except BlockingIOError:
-        pass  # the socket holds what it holds (about 200 KiB), all there before the loop starts
+    sent = fill(feeder, data)  # all there before the loop starts
     dst_r, dst_w = fds.pipe()
     loop = relaying(impl, fds, (src, dst_w))
 
