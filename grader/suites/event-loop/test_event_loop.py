@@ -295,7 +295,17 @@ STOP_HINT = (
 )
 
 
-CLIENTS = 150  # connected at once: more than listen() allows by default (128)
+def _clients_at_once() -> int:
+    """150 connected at once (more than listen() allows by default, 128), unless the kernel caps every
+    backlog lower (net.core.somaxconn was 128 before Linux 5.4): then no listen(n) could hold 150."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as limit:
+            return min(150, int(limit.read()))
+    except (OSError, ValueError):
+        return 150
+
+
+CLIENTS = _clients_at_once()
 
 
 def connect(path: str) -> socket.socket:
