@@ -459,10 +459,12 @@ class GradingRun:
             self.load_error = self._early_death_message(session)
             return Outcome.LOAD_FAILED
         if session.current is not None and self._deadlock_proven(session, session.current):
-            return (yield from self._at_limit(session, session.current, stopped_early=True))
+            yield TestFinished(self._record_timeout(session.current, session, stopped_early=True))
+            return Outcome.TEST_LOST
         if time.monotonic() >= session.deadline:
             if session.current is not None:
-                return (yield from self._at_limit(session, session.current))
+                yield TestFinished(self._record_timeout(session.current, session))
+                return Outcome.TEST_LOST
             self.load_error = self._stall_message(session)
             return Outcome.LOAD_FAILED
         return None
@@ -488,26 +490,10 @@ class GradingRun:
             self._watch = (test.nodeid, DeadlockWatch(session.test_pid))
         return self._watch[1].proven()
 
-    def _at_limit(
-        self, session: SandboxSession, test: TestDescription, stopped_early: bool = False
-    ) -> Generator[GradeEvent, None, Outcome | None]:
-        """The test's limit passed (or its deadlock is proven): where it blocks is read first, and believed only
-        if the test did not send its result meanwhile. A test that ends while it is being read was not stuck, and
-        the stacks read may already be the next test's: its own result stands."""
-        where = self._inspect(session, test.on_timeout)
-        late = [envelope.event for envelope in self.receiver.drain() if envelope.session == session.number]
-        if any(isinstance(event, protocol.TestResultEvent) and event.result.nodeid == test.nodeid for event in late):
-            for event in late:
-                outcome = yield from self._handle(session, event)
-                if outcome is not None:
-                    return outcome
-            return None
-        yield TestFinished(self._record_timeout(test, session, where, stopped_early))
-        return Outcome.TEST_LOST
-
     def _record_timeout(
-        self, test: TestDescription, session: SandboxSession, where: blocked.WhereBlocked, stopped_early: bool
+        self, test: TestDescription, session: SandboxSession, stopped_early: bool = False
     ) -> TestResult:
+        where = self._inspect(session, test.on_timeout)
         diagnosis = where.summary()
         diagnosis.stopped_early = stopped_early
         elapsed = min(test.limit, time.monotonic() - (session.deadline - test.limit))

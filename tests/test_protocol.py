@@ -11,15 +11,12 @@ import signal
 import stat
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from grader import blocked
 from grader import protocol as p
 from grader.catalog import load_kata
-from grader.diagnosis import Diagnosis
 from grader.protocol import ProtocolError, Unsigned, decode, encode
 from grader.report import HygieneFinding, PerfFigure, TestResult
 from grader.runner import GradingRun, Outcome, SandboxSession, Selection, TestFinished, TestStarted
@@ -242,28 +239,6 @@ def test_a_test_process_killed_by_sigpipe_is_told_what_sigpipe_means(machine):
     assert "ended in the middle of this test (killed by SIGPIPE)" in message
     assert "restore SIG_DFL only in a forked child, right before exec" in message
     assert "os.killpg" not in message  # the causes of other deaths would send the learner astray
-
-
-def test_a_result_sent_while_a_timeout_is_read_stands_and_the_stacks_read_are_dropped(machine, monkeypatch):
-    """At its limit a test is inspected, which takes a moment. A result that arrives meanwhile means the test
-    was not stuck, and the stacks read may already be the next test's: its own result stands."""
-    run, session = machine
-    feed(run, session, p.Hello(1), p.Loaded(), p.Collected((SMALL, OTHER)), p.TestStart(SMALL.nodeid))
-    result = TestResult("test_small", 1, "fail", "add() of record 0 waited 5 s", nodeid=SMALL.nodeid)
-    sent_meanwhile = [p.Envelope(1, p.TestResultEvent(result)), p.Envelope(1, p.TestStart(OTHER.nodeid))]
-    next_tests_stack = blocked.WhereBlocked([], Diagnosis("hint", "test_other's wait"))
-    monkeypatch.setattr(run, "_inspect", lambda session, hint: next_tests_stack)
-    monkeypatch.setattr(run.receiver, "drain", lambda: [sent_meanwhile.pop(0) for _ in list(sent_meanwhile)])
-    session.deadline = time.monotonic() - 0.1
-    steps = run._check(session)
-    finished, started = next(steps), next(steps)
-    assert isinstance(finished, TestFinished) and finished.result.status == "fail", finished
-    assert finished.result.message == "add() of record 0 waited 5 s"
-    assert isinstance(started, TestStarted) and started.name == "test_other"
-    with pytest.raises(StopIteration) as stop:
-        next(steps)
-    assert stop.value.value is None  # the session goes on with the next test
-    assert session.current == OTHER
 
 
 def test_a_load_error_ends_the_session_with_its_message(machine):
