@@ -63,10 +63,59 @@ class WhereBlocked:
         return self.summary().cause()
 
 
-def where_blocked(
-    procs: list[psutil.Process], test_pid: int | None, stacks_log: Path, impl_path: str, dump_signal: int
-) -> list[BlockedProcess]:
-    return inspect(procs, test_pid, stacks_log, impl_path, dump_signal).processes
+@dataclass
+class Waits:
+    """What /proc says of a run's processes, read without sending them anything: the runner
+    reads this first, so that a test that sends its result meanwhile is left undisturbed."""
+
+    procs: list[psutil.Process]  # the test process first, at most MAX_DUMPED of them
+    skipped: int  # processes beyond MAX_DUMPED, not inspected
+    test_pid: int | None
+    diagnosis: Diagnosis
+    waits: dict[int, str]  # pid -> what the wait-for graph says it waits for
+    states: dict[int, str]  # pid -> kernel_state(pid)
+
+
+def read_waits(procs: list[psutil.Process], test_pid: int | None, dump_signal: int, hint: str = "") -> Waits:
+    """The wait-for graph, its diagnosis and each process's kernel state: read before any stack
+    is dumped, because the dump signal interrupts the blocking calls they describe."""
+    ordered = sorted(procs, key=lambda p: (p.pid != test_pid, p.pid))
+    graph = waitgraph.build([proc.pid for proc in ordered])
+    diagnosis = diagnose(graph, test_pid, hint, quiet_signals=1 << (dump_signal - 1))
+    waits = {pid: graph.describe(pid) for pid in graph.processes}
+    kept = ordered[:MAX_DUMPED]
+    states = {proc.pid: kernel_state(proc.pid) for proc in kept}
+    return Waits(kept, len(ordered) - len(kept), test_pid, diagnosis, waits, states)
+
+
+def with_stacks(waits: Waits, stacks_log: Path, impl_path: str, dump_signal: int) -> WhereBlocked:
+    """Each process's Python stack added to what was read: this sends the dump signal."""
+    report = []
+    for proc in waits.procs:
+        try:
+            role = "test process" if proc.pid == waits.test_pid else f"child of {proc.ppid()}"
+            command = " ".join(proc.cmdline())[:80] or proc.name()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        stack = []
+        if _handles(proc.pid, dump_signal):
+            stack = _order_frames(_dump(proc.pid, stacks_log, dump_signal), impl_path)
+        state = waits.states.get(proc.pid, "gone")
+        report.append(
+            BlockedProcess(
+                pid=proc.pid,
+                role=role,
+                command=command,
+                state=state,
+                stack=stack,
+                waits_for=waits.waits.get(proc.pid, ""),
+            )
+        )
+    if waits.skipped:
+        report.append(
+            BlockedProcess(pid=0, role=f"and {waits.skipped} more processes", command="", state="not inspected")
+        )
+    return WhereBlocked(report, waits.diagnosis, waits.waits)
 
 
 def inspect(
@@ -78,38 +127,7 @@ def inspect(
     hint: str = "",
 ) -> WhereBlocked:
     """The wait-for graph and its diagnosis, then each process's stack."""
-    graph = waitgraph.build(sorted((proc.pid for proc in procs), key=lambda pid: (pid != test_pid, pid)))
-    diagnosis = diagnose(graph, test_pid, hint, quiet_signals=1 << (dump_signal - 1))
-    waits = {pid: graph.describe(pid) for pid in graph.processes}
-    processes = _stacks(procs, test_pid, stacks_log, impl_path, dump_signal)
-    for proc in processes:
-        proc.waits_for = waits.get(proc.pid, "")
-    return WhereBlocked(processes, diagnosis, waits)
-
-
-def _stacks(
-    procs: list[psutil.Process], test_pid: int | None, stacks_log: Path, impl_path: str, dump_signal: int
-) -> list[BlockedProcess]:
-    ordered = sorted(procs, key=lambda p: (p.pid != test_pid, p.pid))
-    report = []
-    for proc in ordered[:MAX_DUMPED]:
-        try:
-            role = "test process" if proc.pid == test_pid else f"child of {proc.ppid()}"
-            command = " ".join(proc.cmdline())[:80] or proc.name()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            continue
-        state = kernel_state(proc.pid)  # before the dump: its signal interrupts the blocking call
-        stack = []
-        if _handles(proc.pid, dump_signal):
-            stack = _order_frames(_dump(proc.pid, stacks_log, dump_signal), impl_path)
-        report.append(BlockedProcess(pid=proc.pid, role=role, command=command, state=state, stack=stack))
-    if len(ordered) > MAX_DUMPED:
-        report.append(
-            BlockedProcess(
-                pid=0, role=f"and {len(ordered) - MAX_DUMPED} more processes", command="", state="not inspected"
-            )
-        )
-    return report
+    return with_stacks(read_waits(procs, test_pid, dump_signal, hint), stacks_log, impl_path, dump_signal)
 
 
 def kernel_state(pid: int) -> str:

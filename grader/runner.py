@@ -459,12 +459,10 @@ class GradingRun:
             self.load_error = self._early_death_message(session)
             return Outcome.LOAD_FAILED
         if session.current is not None and self._deadlock_proven(session, session.current):
-            yield TestFinished(self._record_timeout(session.current, session, stopped_early=True))
-            return Outcome.TEST_LOST
+            return (yield from self._at_limit(session, session.current, stopped_early=True))
         if time.monotonic() >= session.deadline:
             if session.current is not None:
-                yield TestFinished(self._record_timeout(session.current, session))
-                return Outcome.TEST_LOST
+                return (yield from self._at_limit(session, session.current))
             self.load_error = self._stall_message(session)
             return Outcome.LOAD_FAILED
         return None
@@ -490,10 +488,28 @@ class GradingRun:
             self._watch = (test.nodeid, DeadlockWatch(session.test_pid))
         return self._watch[1].proven()
 
+    def _at_limit(
+        self, session: SandboxSession, test: TestDescription, stopped_early: bool = False
+    ) -> Generator[GradeEvent, None, Outcome | None]:
+        """A test at its limit (or proven deadlocked). Where its processes wait is read from /proc
+        first: that takes a moment and disturbs nothing. A test that sent its result meanwhile was
+        not stuck: its result stands, with the events after it. Only a test still silent gets its
+        stacks dumped, whose signal ends blocked calls, and is recorded as timed out."""
+        waits = blocked.read_waits(self._run_processes(session), session.test_pid, DUMP_SIGNAL, test.on_timeout)
+        late = [envelope.event for envelope in self.receiver.drain() if envelope.session == session.number]
+        if any(isinstance(event, protocol.TestResultEvent) and event.result.nodeid == test.nodeid for event in late):
+            for event in late:
+                outcome = yield from self._handle(session, event)
+                if outcome is not None:
+                    return outcome
+            return None
+        where = self._with_stacks(waits)
+        yield TestFinished(self._record_timeout(test, session, where, stopped_early))
+        return Outcome.TEST_LOST
+
     def _record_timeout(
-        self, test: TestDescription, session: SandboxSession, stopped_early: bool = False
+        self, test: TestDescription, session: SandboxSession, where: blocked.WhereBlocked, stopped_early: bool
     ) -> TestResult:
-        where = self._inspect(session, test.on_timeout)
         diagnosis = where.summary()
         diagnosis.stopped_early = stopped_early
         elapsed = min(test.limit, time.monotonic() - (session.deadline - test.limit))
@@ -595,14 +611,8 @@ class GradingRun:
                 continue
         return procs
 
-    def _inspect(self, session: SandboxSession, hint: str) -> blocked.WhereBlocked:
-        """Where each process of the run is blocked, and the wait-for graph's diagnosis."""
-        procs = self._run_processes(session)
-        return blocked.inspect(procs, session.test_pid, self.folder.stacks, str(self.impl), DUMP_SIGNAL, hint=hint)
-
-    def _where_blocked(self, session: SandboxSession) -> list[BlockedProcess]:
-        procs = self._run_processes(session)
-        return blocked.where_blocked(procs, session.test_pid, self.folder.stacks, str(self.impl), DUMP_SIGNAL)
+    def _with_stacks(self, waits: blocked.Waits) -> blocked.WhereBlocked:
+        return blocked.with_stacks(waits, self.folder.stacks, str(self.impl), DUMP_SIGNAL)
 
     def _early_death_message(self, session: SandboxSession) -> str:
         base = os.path.basename(self.impl)
@@ -615,7 +625,8 @@ class GradingRun:
 
     def _stall_message(self, session: SandboxSession) -> str:
         if session.phase is Phase.IMPORTING:
-            where = self._where_blocked(session)
+            procs = self._run_processes(session)
+            where = self._with_stacks(blocked.read_waits(procs, session.test_pid, DUMP_SIGNAL)).processes
             spot = next((p.stack[0] for p in where if p.stack), where[0].state if where else "unknown")
             return (
                 f"importing {os.path.basename(self.impl)} did not finish within {self.kata.import_time_limit:g} s "

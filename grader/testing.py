@@ -160,6 +160,9 @@ def close_again(impl: types.ModuleType, closable: Any) -> None:
 # --- what the learner's code calls -------------------------------------------------------------
 
 
+_NOT_IN_MODULE = object()  # no value of the learner's module is this: a name `module` lacks matches nothing
+
+
 class _StandIn:
     """A module with some attributes replaced; every other one is the real module's."""
 
@@ -186,7 +189,7 @@ def stand_in(
             found = True
             continue
         for name, replacement in replacements.items():
-            if value is getattr(module, name, _StandIn):
+            if value is getattr(module, name, _NOT_IN_MODULE):
                 monkeypatch.setattr(impl, attr, replacement)
                 found = True
     return found

@@ -947,11 +947,20 @@ def can_wake(need: Need, holder: Holder) -> bool:
 
 
 def _blocks(pid: int) -> int | None:
-    """How many times the process's main thread has blocked so far (None: gone)."""
+    """How many times the process's threads have blocked so far, all of them summed (None: gone).
+    A poller may nap in a thread while the main thread sits in join(): counting the main thread
+    alone would take the napping poller for a spinner."""
     try:
-        return procfs.context_switches(pid, voluntary_only=True)
+        tids = procfs.thread_ids(pid)
     except OSError:
         return None
+    total = 0
+    for tid in tids:
+        try:
+            total += procfs.context_switches(pid, tid, voluntary_only=True)
+        except OSError:
+            continue  # the thread ended meanwhile
+    return total
 
 
 def _cpu(pid: int) -> int | None:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from grader import blocked
 from grader import protocol as p
 from grader.catalog import load_kata
+from grader.channel import EventSender
 from grader.protocol import ProtocolError, Unsigned, decode, encode
 from grader.report import HygieneFinding, PerfFigure, TestResult
 from grader.runner import GradingRun, Outcome, SandboxSession, Selection, TestFinished, TestStarted
@@ -308,3 +310,48 @@ def test_a_crash_among_other_results_does_not_stop_the_restarts(machine):
     for test in tests:
         run._record(TestResult(test.name, 1, "fail", "x", nodeid=test.nodeid))
     assert run._same_crashes() == ""
+
+
+def at_the_limit(run: GradingRun, session: SandboxSession, monkeypatch, send_meanwhile: bool) -> tuple[list, int]:
+    """Run SMALL past its limit; while the runner reads where it waits, the test sends its
+    result (send_meanwhile) or stays silent. What _check yields, and how many stack dumps ran."""
+    feed(run, session, p.Hello(session.proc.pid), p.Collected((SMALL, OTHER)), p.Loaded(), p.TestStart(SMALL.nodeid))
+    session.deadline = 0.0  # the limit has passed
+    real_read, real_stacks = blocked.read_waits, blocked.with_stacks
+    dumps = []
+
+    def read_while_the_result_is_sent(*args, **kwargs):
+        waits = real_read(*args, **kwargs)
+        if send_meanwhile:
+            EventSender(run.folder.events, session.number, run.key).send(
+                p.TestResultEvent(TestResult("test_small", 1, "pass", nodeid=SMALL.nodeid))
+            )
+        return waits
+
+    def counted_stacks(*args, **kwargs):
+        dumps.append(args)
+        return real_stacks(*args, **kwargs)
+
+    monkeypatch.setattr(blocked, "read_waits", read_while_the_result_is_sent)
+    monkeypatch.setattr(blocked, "with_stacks", counted_stacks)
+    return list(run._check(session)), len(dumps)
+
+
+def test_a_result_sent_while_a_timeout_is_read_stands_and_no_stack_is_dumped(machine, monkeypatch):
+    """Reading where a test waits takes a moment while the test goes on; one that reports meanwhile
+    was not stuck. Its stacks must not be dumped: the dump signal ends blocked calls (a write into a
+    full pipe would return short) and the next test's stack would be read as this one's."""
+    run, session = machine
+    yielded, dumps = at_the_limit(run, session, monkeypatch, send_meanwhile=True)
+    assert [(type(e), e.result.status) for e in yielded] == [(TestFinished, "pass")]
+    assert dumps == 0
+    assert session.current is None and session.deadline > 0  # the next test may start
+    assert run.results[SMALL.nodeid].status == "pass"
+
+
+def test_a_test_silent_at_its_limit_times_out_after_its_stacks_are_read(machine, monkeypatch):
+    run, session = machine
+    yielded, dumps = at_the_limit(run, session, monkeypatch, send_meanwhile=False)
+    assert [(type(e), e.result.status) for e in yielded] == [(TestFinished, "timeout")]
+    assert dumps == 1
+    assert "timed out after 5 s" in run.results[SMALL.nodeid].message

@@ -30,6 +30,7 @@ import sysv_ipc
 from grader import blocked, deadlock, procfs, syscalls, waitgraph
 from grader.deadlock import DeadlockWatch
 from grader.diagnosis import Diagnosis, diagnose
+from grader.testing import blocked_in
 from grader.waitgraph import WaitGraph, build
 
 SCRIPT = Path(__file__).parent / "waitgraph_scenarios" / "scenarios.py"
@@ -363,6 +364,35 @@ def test_a_poller_caught_on_a_cpu_at_both_looks_is_looked_at_until_it_naps(scena
     assert len(looks) == 2 and not graph.processes[caller].spinning
     assert found.pattern == "no-waker", found.sentence
     assert found.sentence.startswith(f"The parent (pid {caller}) polls, sleeping in short naps between tries")
+
+
+NAPPING_THREAD = """
+import threading, time
+def poll():
+    while True:
+        time.sleep(0.002)
+worker = threading.Thread(target=poll)
+worker.start()
+worker.join()
+"""
+
+
+def test_a_thread_napping_while_the_main_thread_joins_it_counts_as_blocking():
+    """A poller may nap in a thread while the main thread sits in join(): the naps are what tells
+    a poller from a spinner, so every thread's blocking counts, not only the main thread's."""
+    proc = subprocess.Popen([sys.executable, "-c", NAPPING_THREAD])
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while blocked_in(proc.pid) != "futex":  # the main thread, in join()
+            assert time.monotonic() < deadline, "the main thread never blocked in join()"
+            time.sleep(0.01)
+        main_before, all_before = procfs.context_switches(proc.pid, voluntary_only=True), waitgraph._blocks(proc.pid)
+        time.sleep(0.2)
+        assert procfs.context_switches(proc.pid, voluntary_only=True) == main_before  # the premise
+        assert all_before is not None and waitgraph._blocks(proc.pid) > all_before
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_a_sleep_that_a_signal_handler_does_not_end(scenario):
