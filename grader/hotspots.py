@@ -134,6 +134,8 @@ class _Session:
 
     def start_thread(self, frame: FrameType, event: str, arg: object) -> Any:
         """threading.settrace's hook: each thread the round starts gets a tracer of its own."""
+        if not self.active:
+            return _untraced()
         tracer = self.tracer("thread")
         sys.settrace(tracer.enter)
         return tracer.enter(frame, event, arg)
@@ -184,7 +186,9 @@ class _Tracer:
     def enter(self, frame: FrameType, event: str, arg: object) -> Any:
         """The global trace function: a frame of the learner's file is traced, any other left alone."""
         session = self.session
-        if event != "call" or not session.active or frame.f_code.co_filename not in session.files:
+        if not session.active:
+            return _untraced()
+        if event != "call" or frame.f_code.co_filename not in session.files:
             return None
         now, cpu = clock(), cpu_clock()
         self.charge(now, cpu)
@@ -199,11 +203,11 @@ class _Tracer:
         now, cpu = clock(), cpu_clock()
         session = self.session
         if not session.active:
-            return None
+            return _untraced()
         if now > session.deadline:
             session.stopped_early = True
             session.active = False
-            return None
+            return _untraced()
         if event == "line":
             self.charge(now, cpu)
             figures = self.by_line.get(frame.f_lineno) or self.first_sight(frame)
@@ -246,6 +250,14 @@ class _Tracer:
             spent = now - self.mark if current.statement.sleeps else cpu - self.cpu_mark
             current.own += spent
             self.frame[0] += spent
+
+
+def _untraced() -> None:
+    """The budget is spent: this thread's trace hook goes, not only its tracing. A hook that stays
+    and hands every frame back still costs each call (a pure-Python round ran about 4x slower),
+    and a round that was too slow could then time out. Each thread removes its own, at its next
+    event; `profile` puts the caller's hook back when the round ends."""
+    sys.settrace(None)
 
 
 def _peek(figures: _Figures, frame: FrameType) -> None:

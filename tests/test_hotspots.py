@@ -345,18 +345,31 @@ def test_tracing_stops_at_the_budget_and_the_round_still_finishes(tmp_path):
     module, path = learner(
         tmp_path,
         """\
-        import time
+        import sys, threading, time
 
-        def slow(naps, done):
+        def slow(naps, hooks):
+            early = threading.Thread(target=_naps, args=(naps, hooks))
+            early.start()
+            _naps(naps, hooks)
+            late = threading.Thread(target=lambda: hooks.append(sys.gettrace()))
+            late.start()
+            late.join()
+            early.join()
+
+        def _naps(naps, hooks):
             for _ in range(naps):
-                time.sleep(0.001)
-            done.append(True)
+                _nap()
+            hooks.append(sys.gettrace())
+
+        def _nap():
+            time.sleep(0.001)
         """,
     )
-    done: list[bool] = []
-    found = profile(lambda: module.slow(200, done), path, budget=0.05)
-    assert done == [True]
+    hooks: list[object] = []
+    found = profile(lambda: module.slow(200, hooks), path, budget=0.05)
+    assert len(hooks) == 3  # the round finished: both threads and the one started after the budget
     assert "tracing stopped after 0.05 s, the round finished untraced" in found.coverage
+    assert hooks == [None, None, None]  # untraced for real: a trace hook left in place slows every call
     assert found.hotspots[0].runs < 200
 
 

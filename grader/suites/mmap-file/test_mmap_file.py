@@ -709,5 +709,6 @@ def test_append_rate(impl, names, perf, scratch):
         functools.partial(raw_appends, str(scratch), PERF_RECORDS, PERF_RECORD),
         units=PERF_RECORDS,
         causes="opening and mapping the file again for every append, growing the file by only what one record "
-        "needs (a new mapping per append), or msync after every append (on a disk)",
+        "needs (a new mapping per append), copying the records already there again for every append, or msync "
+        "after every append (on a disk)",
     )
