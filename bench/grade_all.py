@@ -1,6 +1,6 @@
 """Every kata's grading cost, and whether its perf thresholds tell fast from slow.
 
-    python bench/grade_all.py [--runs 3] [--rounds 20] [--kata pipe ...] [--skip-cost] [--out bench/results.md]
+    python bench/grade_all.py [--runs 3] [--rounds 20] [--kata pipe ...] [--skip-cost] [--out FILE]
 
 Part 1, per kata (reference solution): wall time of `kata grade <id> --solution
 --no-perf` and with perf (medians), the grader's overhead over a bare pytest
@@ -16,7 +16,8 @@ passed, the median ratio reached, and the margin: reference median / threshold
 (goal >= 2, every round passed) and threshold / mutant median (goal >= 2, no
 round passed).
 
-Writes a Markdown report to --out and prints the rows as they come.
+Prints the rows as they come, then the whole Markdown report, or writes it to --out: a new
+file only (bench/results.md is a dated record edited by hand, not a file to regenerate).
 """
 
 from __future__ import annotations
@@ -190,8 +191,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="perf grades per reference / mutant")
     parser.add_argument("--kata", action="append", help="only these katas")
     parser.add_argument("--skip-cost", action="store_true", help="only the perf-threshold discrimination")
-    parser.add_argument("--out", default=str(BENCH / "results.md"))
+    parser.add_argument("--out", help="a new file for the report (an existing one is never overwritten)")
     args = parser.parse_args()
+    if args.out and os.path.exists(args.out):
+        parser.error(f"{args.out} exists: give a new file (the report never overwrites one)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the busy neighbours are stopped
     home = tempfile.TemporaryDirectory(prefix="kata-bench-home-")  # a store of its own, gone at exit
     os.environ.setdefault("KATA_HOME", home.name)
@@ -225,8 +228,13 @@ def main() -> None:
         "",
         *discrimination_rows(katas, args.rounds),
     ]
-    Path(args.out).write_text("\n".join(text) + "\n")
-    print(f"\nwritten to {args.out}")
+    report = "\n".join(text) + "\n"
+    if args.out:
+        with open(args.out, "x") as out:  # exclusive: never someone's file
+            out.write(report)
+        print(f"\nwritten to {args.out}")
+    else:
+        print("\n" + report)
 
 
 if __name__ == "__main__":
