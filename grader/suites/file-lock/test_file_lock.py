@@ -30,6 +30,7 @@ from grader.testing import (
     fork_helper,
     lock_requests_waiting,
     run_in_child,
+    stand_in,
     task,
     wait_until,
     watch_for,
@@ -553,8 +554,49 @@ for step in range({count}):
 """
 
 
+DROPPED_LOCK = (
+    "Beware: closing ANY fd of the file (a second open() to read it, Path.read_bytes()) drops every classic lock "
+    "the process holds on it"
+)
+
+
+def writes_with_the_record_unlocked(impl, monkeypatch: pytest.MonkeyPatch, path: str, index: int) -> list[str]:
+    """add(path, index, 1) once, its os.write and os.pwrite calls watched: at each, the suite tries an OFD lock of
+    its own on the record, which conflicts with any lock of the learner's on it (classic or OFD, even in this
+    process). The calls that found the record unlocked: a race that load may hide, caught every time."""
+    probe = os.open(path, os.O_RDWR)  # closed only after add() returned: a close drops this process's classic locks
+    unlocked: list[str] = []
+
+    def checked(name: str, real):
+        def call(*args, **kwargs):
+            try:
+                plain_lock(probe, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, index * RECORD, RECORD)
+            except OSError:
+                pass  # the learner holds a lock on the record, as it should
+            else:
+                plain_lock(probe, fcntl.F_OFD_SETLK, fcntl.F_UNLCK, index * RECORD, RECORD)
+                unlocked.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    try:
+        stand_in(impl, monkeypatch, os, write=checked("os.write", os.write), pwrite=checked("os.pwrite", os.pwrite))
+        impl.add(path, index, 1)
+    finally:
+        monkeypatch.undo()
+        os.close(probe)
+    return unlocked
+
+
 @task(3, on_timeout=TABLE_HINT)
-def test_add_exact_between_unrelated_processes(impl, scratch, python_processes):
+def test_add_exact_between_unrelated_processes(impl, scratch, python_processes, monkeypatch):
+    unlocked = writes_with_the_record_unlocked(impl, monkeypatch, make_table(scratch, [0], name="watched"), 0)
+    if unlocked:
+        fail(
+            f"add() wrote the record ({unlocked[0]}) while no lock was held on it, so another process can update it "
+            f"in between: {LOST}, and stay held until the write is done. {DROPPED_LOCK}"
+        )
     path = make_table(scratch, [0, 0, 0])
     count = 600
     procs = [python_processes.start(ADDER.format(path=path, count=count), stdin=subprocess.PIPE) for _ in range(2)]
@@ -579,9 +621,7 @@ def test_add_exact_between_unrelated_processes(impl, scratch, python_processes):
     if values[0] != each or values[2] != each:
         fail(
             f"3 processes each added 1 {count // 2} times to record 0 and to record 2: they hold {values[0]} and "
-            f"{values[2]}, not {each}: {LOST}, and stay held until the write is done. Beware: closing ANY fd of "
-            "the file (a second open() to read it, Path.read_bytes()) drops every classic lock the process holds "
-            "on it"
+            f"{values[2]}, not {each}: {LOST}, and stay held until the write is done. {DROPPED_LOCK}"
         )
 
 
@@ -808,5 +848,6 @@ def test_add_throughput(impl, scratch, perf):
         lambda: learner_adds(impl, path, UPDATES),
         functools.partial(plain_adds, baseline_path, UPDATES),
         units=UPDATES,
-        causes="the whole table read or written for one record, or a lock wait that sleeps instead of blocking",
+        causes="the whole table read or written for one record, a lock wait that sleeps instead of blocking, or a nap "
+        "after each update",
     )
