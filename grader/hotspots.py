@@ -254,7 +254,7 @@ class _Tracer:
 
 def _untraced() -> None:
     """The budget is spent: this thread's trace hook goes, not only its tracing. A hook that stays
-    and hands every frame back still costs each call (a pure-Python round ran about 4x slower),
+    and hands every frame back still costs each call (a pure-Python round ran up to 20x slower),
     and a round that was too slow could then time out. Each thread removes its own, at its next
     event; `profile` puts the caller's hook back when the round ends."""
     sys.settrace(None)
