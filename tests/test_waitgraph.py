@@ -383,10 +383,14 @@ def test_a_thread_napping_while_the_main_thread_joins_it_counts_as_blocking():
     proc = subprocess.Popen([sys.executable, "-c", NAPPING_THREAD])
     try:
         deadline = time.monotonic() + PATIENCE
-        while blocked_in(proc.pid) != "futex":  # the main thread, in join()
-            assert time.monotonic() < deadline, "the main thread never blocked in join()"
-            time.sleep(0.01)
-        main_before, all_before = procfs.context_switches(proc.pid, voluntary_only=True), waitgraph._blocks(proc.pid)
+        while True:  # the main thread in join(): a futex wait that no switch ends (a wait for the GIL would)
+            main_before = procfs.context_switches(proc.pid, voluntary_only=True)
+            time.sleep(0.1)
+            settled = procfs.context_switches(proc.pid, voluntary_only=True) == main_before
+            if settled and blocked_in(proc.pid) == "futex":
+                break
+            assert time.monotonic() < deadline, "the main thread never settled in join()"
+        all_before = waitgraph._blocks(proc.pid)
         time.sleep(0.2)
         assert procfs.context_switches(proc.pid, voluntary_only=True) == main_before  # the premise
         assert all_before is not None and waitgraph._blocks(proc.pid) > all_before
