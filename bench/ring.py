@@ -319,6 +319,9 @@ SLOW_BUT_NOT_PERF_GRADED = [
     # per-message rate moves with the machine (1.5x a pipe idle on one box, 0.46x loaded, 1.06x in CI:
     # 1.8x, 0.54x and 1.25x the batch threshold of 0.85x a pipe)
     "ring_batch_as_a_loop",
+    # every wait a 1 ms sleep instead of a semaphore: the wake-up test rejects it first; it shows that
+    # the round-trip floor (0.05x, lowered 2026-12-02) still fails a poller (0.01x)
+    "ring_waits_in_sleeps",
 ]
 
 
