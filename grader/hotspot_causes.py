@@ -6,9 +6,11 @@ the line calls. Together they name the usual causes of a slow IPC program:
 bytes concatenation in a loop (quadratic), a sleep in a wait loop (a poll), a
 nap that waits for nothing (a sleep after the work, "to give the others a turn"),
 an encoding per message, an open or a map per call, a system call per tiny chunk,
-an extra copy. A cause is only named when both agree (a `+=` is quadratic only when
-what it grows is bytes or str, which the tracer looks at once); otherwise the
-place is shown with its share alone.
+an extra copy, a copy that grows with the data. A cause is only named when both
+agree (a `+=` is quadratic only when what it grows is bytes or str, which the
+tracer looks at once; a slice copies the data anew each time only when each run
+costs more than the first ones did); otherwise the place is shown with its share
+alone.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ LARGE_READ = 1024  # a read asking this much is no tiny read, however often the 
 LARGE_BUFFER = 64 * 1024  # copying a buffer this large at every += is what makes a concatenation quadratic
 MANY_CALLS = 1000  # a system call made this often in one round is worth naming
 REPEATED = 10  # an open, a map, an encoding or a copy this often in one round happens per call, not once
+EARLY_RUNS = 16  # a statement's first runs and its last, whose costs are held against each other
+GROWS = 5  # a copy whose last runs cost this many times its first ones copies what grows with the data
+GROWTH_RUNS = 4 * EARLY_RUNS  # runs it takes to tell a growing cost from a first run's cold caches
 
 _OPERATORS: dict[type[ast.operator], Callable[[int, int], int]] = {
     ast.Mult: operator.mul,
@@ -55,6 +60,7 @@ class Statement:
     sleeps: bool = False  # it calls a sleep: its nap is its own time, though no CPU works then
     waits: bool = False  # a sleep that waits for something to change (a poll); else a nap that only costs
     asks_much: bool = False  # it reads with a constant size of at least LARGE_READ bytes
+    slices: tuple[str, ...] = ()  # the slices it reads, as written: "self._map[HEADER.size:end]" (each a copy)
 
     def calling(self, names: frozenset[str]) -> str:
         """The first call whose last name is in `names` ("os.read" for "read"), or ""."""
@@ -86,6 +92,7 @@ def statements(source: str) -> dict[int, Statement]:
                         sleeps=sleeps,
                         waits=sleeps and _waits(child, value, node, loop),
                         asks_much=any(size >= LARGE_READ for size in _read_sizes(header, constants)),
+                        slices=tuple(_slices_read(header)),
                     )
                     for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
                         owner[line] = statement
@@ -144,12 +151,21 @@ def _names(node: ast.expr) -> list[ast.expr]:
     return list(node.elts) if isinstance(node, ast.Tuple) else [node]
 
 
-def name_cause(statement: Statement, runs: int, grown: str = "", largest: int = 0) -> tuple[str, str]:
+def name_cause(
+    statement: Statement, runs: int, grown: str = "", largest: int = 0, growth: float = 0.0
+) -> tuple[str, str]:
     """(what the hot statement does, why that is slow), or ("", "") when nothing is recognised.
     `runs` is how often it ran in the round; `grown` the type a concatenation grows and `largest`
-    the size it grew to, when seen."""
+    the size it grew to, when seen; `growth` what its later runs cost each against its first
+    EARLY_RUNS (0: not known)."""
     if statement.concat and grown in ("bytes", "str") and largest >= LARGE_BUFFER:
         return f"{grown} concatenation", "each += copies the whole buffer: quadratic; collect the parts and join once"
+    if statement.slices and growth >= GROWS and runs >= GROWTH_RUNS:
+        return (
+            f"a copy of {statement.slices[0]} that grows with the data",
+            f"its last {EARLY_RUNS} runs cost {growth:.0f}x its first {EARLY_RUNS} each: the slice copies "
+            "everything written so far, so n calls copy O(n²) bytes; copy only what is new",
+        )
     sleep = statement.calling(SLEEPS)
     if sleep and statement.waits and statement.in_loop:
         return (
@@ -215,6 +231,15 @@ def _dotted(node: ast.expr) -> str:
     if isinstance(node, ast.Call):
         return f"{_dotted(node.func)}()"
     return "..."
+
+
+def _slices_read(parts: list[ast.AST]) -> Iterator[str]:
+    """The slices a statement reads (`buf[a:b]` on the right of `=` or in a call): each one copies what it
+    spans (a memoryview's does not, and then its cost does not grow). A slice stored to copies nothing of its own."""
+    for part in parts:
+        for node in ast.walk(part):
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and isinstance(node.ctx, ast.Load):
+                yield ast.unparse(node)
 
 
 def _concat_target(statement: ast.stmt) -> str:

@@ -25,20 +25,23 @@ tracing stops and the round finishes at full speed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from types import FrameType
 from typing import Any, NoReturn
 
 from grader import proctree
-from grader.hotspot_causes import SETUPS, Statement, name_cause, statements
+from grader.hotspot_causes import EARLY_RUNS, SETUPS, Statement, name_cause, statements
 from grader.loader import MODULE_NAME
 from grader.report import Hotspot, counted
 
@@ -74,8 +77,12 @@ class Seen:
     beneath_runs: int = 0  # how many lines ran there
     grown: str = ""  # the type a concatenation grows, once seen
     largest: int = 0  # the largest size it grew to (bytes, str, bytearray)
+    first: float = 0.0  # the median own seconds of its first EARLY_RUNS runs (0: it ran too few times to say)
+    last: float = 0.0  # and of its last EARLY_RUNS
 
     def add(self, other: Seen) -> None:
+        if other.runs > self.runs:  # the process or thread that ran it most says how its cost went
+            self.first, self.last = other.first, other.last
         self.own += other.own
         self.runs += other.runs
         self.beneath += other.beneath
@@ -87,13 +94,30 @@ class Seen:
         """The figures without what tracing added to each line that ran."""
         own = max(0.0, self.own - self.runs * overhead)
         beneath = max(0.0, self.beneath - self.beneath_runs * overhead)
-        return Seen(self.line, self.function, own, self.runs, beneath, self.beneath_runs, self.grown, self.largest)
+        return replace(self, own=own, beneath=beneath)
+
+    def growth(self) -> float:
+        """What its last runs cost each against its first ones (0: too few runs to say). Medians, because
+        one of a few runs may fault a page in, warm a cache or collect garbage; both include what tracing
+        adds, which only makes a growth look smaller."""
+        return self.last / self.first if self.first > 0 else 0.0
 
 
 class _Figures:
     """What one thread sees of one statement, as it runs (slots: the tracer touches them at every line)."""
 
-    __slots__ = ("beneath", "beneath_runs", "function", "grown", "largest", "own", "runs", "statement")
+    __slots__ = (
+        "beneath",
+        "beneath_runs",
+        "first_starts",
+        "function",
+        "grown",
+        "largest",
+        "last_starts",
+        "own",
+        "runs",
+        "statement",
+    )
 
     def __init__(self, statement: Statement, function: str):
         self.statement = statement
@@ -105,10 +129,20 @@ class _Figures:
     def clear(self) -> None:
         self.own = self.beneath = 0.0
         self.runs = self.beneath_runs = 0
+        self.first_starts: list[float] = []  # its own time as each of its first runs began
+        self.last_starts: deque[float] = deque(maxlen=EARLY_RUNS)  # and as each of its last ones did
 
     def seen(self) -> Seen:
-        line, function = self.statement.line, self.function
-        return Seen(line, function, self.own, self.runs, self.beneath, self.beneath_runs, self.grown, self.largest)
+        first = last = 0.0
+        if self.runs > 2 * EARLY_RUNS:
+            first, last = _median_cost(self.first_starts), _median_cost([*self.last_starts, self.own])
+        figures = (self.own, self.runs, self.beneath, self.beneath_runs, self.grown, self.largest, first, last)
+        return Seen(self.statement.line, self.function, *figures)
+
+
+def _median_cost(starts: list[float]) -> float:
+    """The median cost of the runs that began at these own times (the last one ending at the last)."""
+    return statistics.median(end - start for start, end in itertools.pairwise(starts))
 
 
 class _Session:
@@ -214,6 +248,9 @@ class _Tracer:
             if figures is not self.current:  # a statement over several lines runs once
                 figures.runs += 1
                 self.frame[1] += 1
+                figures.last_starts.append(figures.own)  # what its runs cost, the first ones and the last
+                if figures.runs <= EARLY_RUNS + 1:
+                    figures.first_starts.append(figures.own)
             if figures.statement.concat:
                 _peek(figures, frame)
                 now, cpu = clock(), cpu_clock()  # the look is no part of the statement
@@ -415,7 +452,7 @@ def _ranked(
     for (process, line), total in totals.items():
         figures = total.less_overhead(overhead)
         statement = session.statements.get(line) or Statement(line)
-        cause, why = name_cause(statement, figures.runs, figures.grown, figures.largest)
+        cause, why = name_cause(statement, figures.runs, figures.grown, figures.largest, total.growth())
         spent = figures.own + (figures.beneath if statement.calling(SETUPS) else 0.0)
         places.append((spent, process, figures, cause, why))
     places.sort(key=lambda place: -place[0])

@@ -22,7 +22,7 @@ import pytest
 
 from grader import hotspots
 from grader.catalog import load_kata
-from grader.hotspot_causes import Statement, name_cause, statements
+from grader.hotspot_causes import GROWTH_RUNS, Statement, name_cause, statements
 from grader.hotspots import profile
 from grader.mutants import declared_mutants, mutant_source
 from grader.report import Hotspot, PerfFigure, Result, render_text
@@ -110,6 +110,27 @@ def test_causes_are_named_only_when_the_statement_and_the_profile_agree(statemen
     what, why = name_cause(statement, runs, grown, largest)
     assert what == cause if "sleep" in cause else what.startswith(cause) if cause else what == ""
     assert bool(why) == bool(cause)
+
+
+def test_the_slices_a_statement_reads_are_its_copies_and_a_slice_stored_to_is_not():
+    found = statements("buf[0:end + n] = buf[0:end] + record\nview = memoryview(buf)[4:]\nbuf[i] = 1\n")
+    assert found[1].slices == ("buf[0:end]",)
+    assert found[2].slices == ("memoryview(buf)[4:]",)  # no copy, and its cost does not grow: never named
+    assert found[3].slices == ()
+
+
+@pytest.mark.parametrize(
+    ("runs", "growth", "named"),
+    [
+        (10_000, 20.0, True),
+        (10_000, 2.5, False),  # later runs a little dearer (caches, a larger heap): no copy of what grows
+        (GROWTH_RUNS - 1, 20.0, False),  # too few runs to tell growth from a first run's cold caches
+    ],
+)
+def test_a_slice_is_named_a_growing_copy_only_when_its_runs_grow_dearer(runs, growth, named):
+    what, why = name_cause(Statement(1, slices=("log[8:end]",)), runs, growth=growth)
+    assert (what == "a copy of log[8:end] that grows with the data") is named and bool(why) is named
+    assert name_cause(Statement(1), runs, growth=growth) == ("", "")  # a statement that copies nothing
 
 
 def test_a_sleep_that_polls_is_told_apart_from_a_nap_that_only_costs():
@@ -246,6 +267,49 @@ def test_a_bytearray_grown_the_same_way_is_not_called_quadratic(tmp_path):
     )
     found = profile(lambda: module.grow([b"x" * 65536] * 100), path)
     assert all("concatenation" not in spot.cause for spot in found.hotspots)
+
+
+def test_a_slice_copy_that_grows_with_the_data_is_named_at_its_line(tmp_path):
+    module, path = learner(
+        tmp_path,
+        """\
+        def append_all(records):
+            log = bytearray(64 * len(records))
+            end = 0
+            for record in records:
+                log[0 : end + len(record)] = log[0:end] + record
+                end += len(record)
+            return end
+
+        def copy_each(records):
+            window = bytearray(64)
+            for record in records:
+                window[0:64] = record[0:64]
+            return window
+        """,
+    )
+    records = [b"r" * 128] * 4000  # the last copies (512 KiB) cost 10x the first ones at least (125x-270x here)
+    found = profile(lambda: (module.append_all(records), module.copy_each(records)), path, budget=60)
+    top = found.hotspots[0]
+    assert (top.line, top.function) == (line_of(path, "log[0:end] + record"), "append_all")
+    assert top.cause == "a copy of log[0:end] that grows with the data" and "O(n²)" in top.why
+    assert all("grows" not in spot.cause for spot in found.hotspots[1:])  # the fixed-size copy
+
+
+def test_the_mmap_file_mutant_that_rewrites_its_log_is_named_at_its_slice(tmp_path):
+    mutant = next(m for m in declared_mutants("mmap-file") if m.name == "rewrite_log_per_append")
+    module, path = learner(tmp_path, mutant_source(mutant), name="mmap_file.py")
+
+    def appends():
+        with module.MappedLog.create(str(tmp_path / "log"), 4096) as log:
+            for _ in range(4000):
+                log.append(b"x" * 128)
+
+    top = profile(appends, path).hotspots[0]
+    assert (top.line, top.cause) == (
+        line_of(path, "self._map[HEADER.size : end] +"),
+        "a copy of self._map[HEADER.size:end] that grows with the data",
+    )
 
 
 def test_a_sleep_in_a_wait_loop_is_named(tmp_path):
