@@ -19,6 +19,7 @@ import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from grader.procfs import FdEntry
 from grader.waitgraph import Need, ProcessNode, Wait, WaitGraph, describe_wait, signal_names
 
 PATTERNS = {  # pattern -> what it is, in a few words (the one-line report of a recurrence)
@@ -336,6 +337,8 @@ class _Namer:
                 "loop. A wait that polls without blocking burns a core and starves the process it waits for: "
                 "block in the call that waits (read, wait, acquire with a timeout) instead."
             )
+            if node.at_eof:
+                text += " " + _reads_at_eof(node.at_eof)
             return _Story("busy-loop", self._after(steps, last, text), [last.pid])
         if _napping(wait):
             return self._polling(steps, last)
@@ -537,6 +540,17 @@ class _Namer:
     def evidence(self, steps: list[_Step]) -> list[str]:
         order = [s.pid for s in steps] + sorted(set(self.graph.processes) - {s.pid for s in steps})
         return [f"pid {pid} ({self.graph.processes[pid].comm}) {self.graph.describe(pid)}" for pid in order]
+
+
+def _reads_at_eof(entries: list[FdEntry]) -> str:
+    """What a spinner's FIFO read ends with no writer left mean: EOF at once, for ever."""
+    ends = _and([f"FIFO {entry.target} (fd {entry.fd})" for entry in entries])
+    return (
+        f"It holds the read end of {ends}, whose write end no process holds any more: there a read returns b'' "
+        "(EOF) at once and select() reports it readable, so a loop that waits for data never sleeps. Treat b'' as "
+        "the end, or hold a write end of your own (opened right after the read end) so that reads block until a "
+        "writer comes."
+    )
 
 
 def describe_objects(kinds: list[str] | tuple[str, ...]) -> str:

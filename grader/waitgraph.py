@@ -22,6 +22,7 @@ import signal
 import stat
 import struct
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from grader import procfs, syscalls
@@ -107,6 +108,7 @@ class ProcessNode:
     waits: list[Wait] = field(default_factory=list)  # main thread first
     fds: dict[int, procfs.FdEntry] = field(default_factory=dict)
     cpu_share: float | None = None  # share of one CPU used while the graph was read
+    at_eof: list[procfs.FdEntry] = field(default_factory=list)  # a spinner's FIFO read ends no process can write to
     signals: procfs.SignalMasks | None = None
     unreadable: list[str] = field(default_factory=list)
 
@@ -310,6 +312,7 @@ class _Builder:
                 for need in wait.needs:
                     self._resolve_wakers(node, need)
         self._find_outside_holders()
+        self._find_reads_at_eof()
         return self.graph
 
     def _catch_napping(self, pid: int, node: ProcessNode) -> ProcessNode:
@@ -515,6 +518,33 @@ class _Builder:
         need.wakers = [Holder(child, -1, "child") for child in children]
         need.unknown_wakers = not children  # its children are outside the set we were given
 
+    def _find_reads_at_eof(self) -> None:
+        """A spinner's FIFO read ends whose write end no process holds, in the run or outside it (this one
+        included): a read there returns b'' (EOF) at once and select() reports it readable, so a loop that
+        waits on it never sleeps. Not anonymous pipes: a test process holds pipes of the grader's helpers
+        whose writers have gone, at EOF too but read by nobody, and which fd a spinner reads cannot be
+        seen (/proc shows no system call of a process on a CPU); a FIFO is named, and the learner's."""
+        for node in self.graph.processes.values():
+            if node.spinning:
+                node.at_eof = [
+                    entry
+                    for entry in node.fds.values()
+                    if entry.kind == "fifo"
+                    and entry.access == "r"
+                    and entry.inode
+                    and not any("w" in holder.access for holder in self._holders.get((entry.kind, entry.inode), []))
+                ]
+        wanted = {
+            entry.target: (entry.kind, entry.inode) for node in self.graph.processes.values() for entry in node.at_eof
+        }
+        outside = _holders_outside(wanted, set(self.graph.processes))
+        for node in self.graph.processes.values():
+            node.at_eof = [
+                entry
+                for entry in node.at_eof
+                if not any("w" in holder.access for holder in outside.get((entry.kind, entry.inode), []))
+            ]
+
     def _find_outside_holders(self) -> None:
         """Holders of the waited-for objects among processes outside the run (the grader itself,
         an unrelated program): they make a deadlock unprovable."""
@@ -533,21 +563,7 @@ class _Builder:
                         wanted[f"{kind}:[{ident}]"] = need.key
                     elif kind in ("fifo", "mqueue") and need.what != "open-peer":
                         wanted.update({target: key for target, key in links.items() if key == need.key})
-        if not wanted:
-            return
-        me, my_uid = os.getpid(), os.geteuid()
-        for pid in procfs.all_pids():
-            if pid in self.graph.processes or pid == me:
-                continue
-            try:
-                if my_uid != 0 and procfs.uid(pid) != my_uid:
-                    continue  # unreadable anyway
-                found = [(fd, wanted[target]) for fd, target in procfs.fd_links(pid).items() if target in wanted]
-                for fd, key in found:
-                    holder = Holder(pid, fd, procfs.fd_access(pid, fd))
-                    self.graph.outside_holders.setdefault(key, []).append(holder)
-            except OSError:
-                continue
+        self.graph.outside_holders = _holders_outside(wanted, set(self.graph.processes) | {os.getpid()})
 
     def _unix_table(self) -> dict[int, procfs.UnixSocket]:
         if self._unix is None:
@@ -930,6 +946,29 @@ def signal_names(mask: int) -> list[str]:
             except ValueError:
                 names.append(f"signal {number}")
     return names
+
+
+def _holders_outside(
+    wanted: Mapping[str, tuple[str, int | str]], skipped: set[int]
+) -> dict[tuple[str, int | str], list[Holder]]:
+    """The processes, but the skipped ones, that hold one of the wanted fd targets ('pipe:[4411]', a FIFO's
+    path), by the object's key: a scan of every process readable to us, so only when something is wanted."""
+    found: dict[tuple[str, int | str], list[Holder]] = {}
+    if not wanted:
+        return found
+    my_uid = os.geteuid()
+    for pid in procfs.all_pids():
+        if pid in skipped:
+            continue
+        try:
+            if my_uid != 0 and procfs.uid(pid) != my_uid:
+                continue  # unreadable anyway
+            for fd, target in procfs.fd_links(pid).items():
+                if target in wanted:
+                    found.setdefault(wanted[target], []).append(Holder(pid, fd, procfs.fd_access(pid, fd)))
+        except OSError:
+            continue
+    return found
 
 
 def _holder_key(entry: procfs.FdEntry) -> tuple[str, int | str] | None:

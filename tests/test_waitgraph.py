@@ -327,6 +327,41 @@ def test_a_busy_child_is_named_at_the_end_of_the_chain(scenario):
     assert f"waits for child {child} to exit; child {child} is not blocked" in found.sentence
     assert child in found.pids and not found.deadlock
     assert graph.processes[child].spinning
+    assert "EOF" not in found.sentence
+
+
+def test_a_spinner_reading_a_fifo_whose_writers_are_gone_is_told_it_reads_eof(scenario):
+    run = scenario("spin_on_a_fifo_at_eof")
+    graph, found = run.diagnosed("busy-loop", reader="running")
+    reader = run.fact("reader")
+    assert [entry.fd for entry in graph.processes[reader["pid"]].at_eof] == [reader["read_fd"]]
+    assert f"It holds the read end of FIFO {reader['path']} (fd {reader['read_fd']}), whose write end no process" in (
+        found.sentence
+    )
+    assert "hold a write end of your own" in found.sentence
+
+
+def test_a_spinner_whose_fifo_has_a_writer_outside_the_run_is_not_told_it_reads_eof(scenario):
+    run = scenario("spin_polling_a_fifo")
+    reader = run.fact("reader")
+    hold = "import os, sys; os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK); print(flush=True); sys.stdin.read()"
+    writer = subprocess.Popen(  # a process outside the run, as an unrelated program would be
+        [sys.executable, "-c", hold, reader["path"]], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == b"\n"
+        graph, found = run.diagnosed("busy-loop", reader="running")
+    finally:
+        writer.communicate()
+    assert graph.processes[reader["pid"]].at_eof == [] and "EOF" not in found.sentence
+
+
+def test_a_spinner_holding_a_pipe_at_eof_is_not_told_it_reads_it(scenario):
+    # Which fd a spinner reads cannot be seen, and a test process holds the grader's helper pipes at EOF
+    # too: only a FIFO, named and the learner's, is worth the claim.
+    run = scenario("spin_on_a_pipe_at_eof")
+    graph, found = run.diagnosed("busy-loop", reader="running")
+    assert graph.processes[run.pid("reader")].at_eof == [] and "EOF" not in found.sentence
 
 
 def test_a_polling_caller_is_explained_by_the_process_stuck_behind_it(scenario):

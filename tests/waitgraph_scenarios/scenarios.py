@@ -16,6 +16,7 @@ import ctypes
 import fcntl
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -183,6 +184,47 @@ def busy_child(token: str, workdir: str) -> None:
     os.waitpid(child, 0)
 
 
+def spin_on_a_fifo_at_eof(token: str, workdir: str) -> None:
+    """A FIFO server without a write end of its own: once its only writer has gone, select() says
+    readable and read() returns b'' at once, for ever, and its wait loop spins."""
+    path = os.path.join(workdir, f"fifo-{token}")
+    os.mkfifo(path, 0o600)
+    read_end = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.fork()
+    if writer == 0:
+        os.write(os.open(path, os.O_WRONLY), b"hello\n")
+        os._exit(0)
+    os.waitpid(writer, 0)
+    emit("reader", read_fd=read_end, path=path)
+    while True:
+        select.select([read_end], [], [], 1.0)
+        os.read(read_end, 4096)
+
+
+def spin_polling_a_fifo(token: str, workdir: str) -> None:
+    """A FIFO reader that polls with non-blocking reads, a writer present (the test holds one, outside
+    the run): a busy loop, but not at EOF."""
+    path = os.path.join(workdir, f"fifo-{token}")
+    os.mkfifo(path, 0o600)
+    read_end = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    emit("reader", read_fd=read_end, path=path)
+    while True:
+        try:
+            os.read(read_end, 4096)
+        except BlockingIOError:
+            pass
+
+
+def spin_on_a_pipe_at_eof(token: str, workdir: str) -> None:
+    """A reader that takes b'' for "nothing yet" on a pipe whose writer has exited: spins, at EOF."""
+    read_end, write_end, child = fork_writer(b"all of it")
+    os.close(write_end)
+    os.waitpid(child, 0)
+    emit("reader", read_fd=read_end, pipe=pipe_inode(read_end))
+    while True:
+        os.read(read_end, 4096)
+
+
 def sigtimedwait_never_sent(token: str, workdir: str) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     emit("waiter")
@@ -303,6 +345,9 @@ def lock_through_a_second_open(token: str, workdir: str) -> None:
 SCENARIOS = {
     function.__name__: function
     for function in (
+        spin_on_a_fifo_at_eof,
+        spin_polling_a_fifo,
+        spin_on_a_pipe_at_eof,
         wait_before_read,
         parent_keeps_write_end,
         undumpable_reader,
