@@ -8,9 +8,8 @@ nap that waits for nothing (a sleep after the work, "to give the others a turn")
 an encoding per message, an open or a map per call, a system call per tiny chunk,
 an extra copy, a copy that grows with the data. A cause is only named when both
 agree (a `+=` is quadratic only when what it grows is bytes or str, which the
-tracer looks at once; a slice copies the data anew each time only when each run
-costs more than the first ones did); otherwise the place is shown with its share
-alone.
+tracer looks at once; a slice is a copy that grows only when its last runs cost
+several times its first); otherwise the place is shown with its share alone.
 """
 
 from __future__ import annotations
@@ -156,8 +155,8 @@ def name_cause(
 ) -> tuple[str, str]:
     """(what the hot statement does, why that is slow), or ("", "") when nothing is recognised.
     `runs` is how often it ran in the round; `grown` the type a concatenation grows and `largest`
-    the size it grew to, when seen; `growth` what its later runs cost each against its first
-    EARLY_RUNS (0: not known)."""
+    the size it grew to, when seen; `growth` what each of its last EARLY_RUNS runs cost against
+    each of its first (medians; 0: not known)."""
     if statement.concat and grown in ("bytes", "str") and largest >= LARGE_BUFFER:
         return f"{grown} concatenation", "each += copies the whole buffer: quadratic; collect the parts and join once"
     if statement.slices and growth >= GROWS and runs >= GROWTH_RUNS:
