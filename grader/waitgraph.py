@@ -532,18 +532,14 @@ class _Builder:
                     if entry.kind == "fifo"
                     and entry.access == "r"
                     and entry.inode
-                    and not any("w" in holder.access for holder in self._holders.get((entry.kind, entry.inode), []))
+                    and not _written(self._holders.get((entry.kind, entry.inode), []))
                 ]
         wanted = {
             entry.target: (entry.kind, entry.inode) for node in self.graph.processes.values() for entry in node.at_eof
         }
         outside = _holders_outside(wanted, set(self.graph.processes))
         for node in self.graph.processes.values():
-            node.at_eof = [
-                entry
-                for entry in node.at_eof
-                if not any("w" in holder.access for holder in outside.get((entry.kind, entry.inode), []))
-            ]
+            node.at_eof = [entry for entry in node.at_eof if not _written(outside.get((entry.kind, entry.inode), []))]
 
     def _find_outside_holders(self) -> None:
         """Holders of the waited-for objects among processes outside the run (the grader itself,
@@ -946,6 +942,11 @@ def signal_names(mask: int) -> list[str]:
             except ValueError:
                 names.append(f"signal {number}")
     return names
+
+
+def _written(holders: list[Holder]) -> bool:
+    """Does one of them hold a write end (the pipe or FIFO can still get data, or EOF)?"""
+    return any("w" in holder.access for holder in holders)
 
 
 def _holders_outside(

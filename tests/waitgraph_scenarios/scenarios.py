@@ -202,8 +202,8 @@ def spin_on_a_fifo_at_eof(token: str, workdir: str) -> None:
 
 
 def spin_polling_a_fifo(token: str, workdir: str) -> None:
-    """A FIFO reader that polls with non-blocking reads, a writer present (the test holds one, outside
-    the run): a busy loop, but not at EOF."""
+    """A FIFO reader that polls with non-blocking reads while a writer is there (a process the test
+    starts, outside the run): a busy loop, but not at EOF."""
     path = os.path.join(workdir, f"fifo-{token}")
     os.mkfifo(path, 0o600)
     read_end = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
