@@ -51,4 +51,9 @@ def boot() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(boot())
+    # The supervisor has reaped its run and said all it had to: skip the interpreter's teardown of
+    # pytest and the grader (0.07-0.11 s a session, which the runner waits for).
+    status = boot()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -642,6 +642,7 @@ class Rendezvous:
         self.parties, self.timeout = parties, timeout
         self.arrive_r, self.arrive_w = os.pipe()
         self.go_r, self.go_w = os.pipe()
+        self.stop_r, self.stop_w = os.pipe()  # close(): histogram() has returned, stop waiting for workers
         self.caller = os.getpid()
         self.pids: list[int] = []
         self.shards: list[str] = []
@@ -661,7 +662,8 @@ class Rendezvous:
         pending = b""
         while len(set(self.pids) - {self.caller}) < self.parties:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self.arrive_r], [], [], remaining)[0]:
+            ready = select.select([self.arrive_r, self.stop_r], [], [], remaining)[0] if remaining > 0 else []
+            if self.arrive_r not in ready:
                 break
             pending += os.read(self.arrive_r, 4096)
             whole = len(pending) // self.RECORD.size * self.RECORD.size
@@ -676,11 +678,12 @@ class Rendezvous:
             self.shards.append(kind.rstrip(b"\0").decode())
 
     def close(self) -> list[int]:
+        os.write(self.stop_w, b"s")  # an implementation that failed before forking sends nobody: no 5 s wait
         self._thread.join()
         while select.select([self.arrive_r], [], [], 0)[0]:  # callers that came after the gathering
             chunk = os.read(self.arrive_r, 4096)
             self._add(chunk[: len(chunk) // self.RECORD.size * self.RECORD.size])
-        for fd in (self.arrive_r, self.arrive_w, self.go_r, self.go_w):
+        for fd in (self.arrive_r, self.arrive_w, self.go_r, self.go_w, self.stop_r, self.stop_w):
             os.close(fd)
         return self.pids
 
